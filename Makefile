@@ -1,0 +1,132 @@
+# eddy: plain GNU Makefile, no configure step.
+#   make              library, examples, apps, benches        -> build/
+#   make SAN=1        the same with ASan+UBSan                 -> build-san/
+#   make TSAN=1       the same with TSan                       -> build-tsan/
+#   make test         every test: plain, ASan+UBSan, and the threaded ones under TSan
+#   make run          build and start eddy-httpd on ./www (the echo example until it exists)
+#   make install PREFIX=/usr/local DESTDIR=...
+# Sources are discovered by directory, so adding a module or a test needs no edit here.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fPIC -pthread -Iinclude -Isrc \
+                 -MMD -MP
+LDLIBS  := -pthread
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     ?= -O1
+CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+BUILD   ?= build-tsan
+OPT     ?= -O1
+CFLAGS_COMMON += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else
+BUILD   ?= build
+OPT     ?= -O2
+endif
+
+ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
+
+LIB_SRCS  := $(sort $(wildcard src/uepoll/*.c src/reactor/*.c src/net/*.c src/http/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+HTTPD_SRCS := $(sort $(wildcard apps/eddy-httpd/*.c))
+HTTPD_OBJS := $(HTTPD_SRCS:%.c=$(BUILD)/obj/%.o)
+EXAMPLE_SRCS := $(sort $(wildcard apps/examples/*.c))
+EXAMPLES  := $(patsubst apps/examples/%.c,$(BUILD)/%,$(EXAMPLE_SRCS))
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS := $(sort $(wildcard tests/unit/*/test_*.c tests/unit/test_*.c))
+TESTS     := $(foreach t,$(TEST_SRCS),$(BUILD)/tests/$(notdir $(t:.c=)))
+HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
+
+.PHONY: all lib test test-plain test-san test-tsan run install clean fuzz format
+all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS)
+
+lib: $(BUILD)/libeddy.a $(BUILD)/libeddy.so
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libeddy.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libeddy.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libeddy.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/apps/examples/%.o $(BUILD)/libeddy.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/eddy-httpd: $(HTTPD_OBJS) $(BUILD)/libeddy.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+
+# Each unit test is one binary; its source may sit one directory deep.
+define TEST_RULE
+$(BUILD)/tests/$(notdir $(1:.c=)): $(BUILD)/obj/$(1:.c=.o) $(TESTLIB_OBJS) $(BUILD)/libeddy.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lm
+endef
+$(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
+
+# make test: plain, then ASan+UBSan, then the threaded tests (*_mt) under TSan.
+# Only the last line counts: "N passed, N failed".
+test:
+	@bash scripts/deps.sh
+	@rm -f build-results.txt
+	@$(MAKE) --no-print-directory test-plain || true
+	@$(MAKE) --no-print-directory test-san || true
+	@$(MAKE) --no-print-directory test-tsan || true
+	@bash tests/run.sh --summary build-results.txt
+
+# A build that fails counts as a failed test, so it can never look green.
+test-plain:
+	@$(MAKE) --no-print-directory -j2 all || { echo "plain build 0 1" >>build-results.txt; exit 1; }
+	@bash tests/run.sh --build build --label plain --results build-results.txt
+
+test-san:
+	@$(MAKE) --no-print-directory -j2 SAN=1 all || { echo "asan build 0 1" >>build-results.txt; exit 1; }
+	@bash tests/run.sh --build build-san --label asan --results build-results.txt
+
+test-tsan:
+	@$(MAKE) --no-print-directory -j2 TSAN=1 all || { echo "tsan build 0 1" >>build-results.txt; exit 1; }
+	@bash tests/run.sh --build build-tsan --label tsan --only-mt --results build-results.txt
+
+run: all
+	@if [ -n "$(HTTPD)" ]; then exec $(BUILD)/eddy-httpd --root www; \
+	 else exec $(BUILD)/echo_server --listen 127.0.0.1:8080; fi
+
+install: lib $(HTTPD) $(EXAMPLES)
+	install -d $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/eddy/*.h $(DESTDIR)$(PREFIX)/include/eddy/
+	install -m 644 $(BUILD)/libeddy.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(PREFIX)/lib/libeddy.so.$(VERSION)
+	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libeddy.so.0
+	ln -sf libeddy.so.0 $(DESTDIR)$(PREFIX)/lib/libeddy.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' eddy.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eddy.pc
+	$(if $(HTTPD),install -m 755 $(HTTPD) $(DESTDIR)$(PREFIX)/bin/)
+	$(if $(EXAMPLES),install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/)
+
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $(wildcard include/eddy/*.h src/*/*.c src/*/*.h apps/*/*.c tests/*/*.c tests/*/*/*.c bench/*.c)
+
+clean:
+	rm -rf build build-san build-tsan build-fuzz build-results.txt
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond gcc and make, only when it is missing.
+set -u
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+command -v clang >/dev/null || need+=(clang)
+command -v timeout >/dev/null || need+=(coreutils)
+[ -e /usr/lib/x86_64-linux-gnu/libasan.so.8 ] || need+=(libasan8)
+[ -e /usr/lib/x86_64-linux-gnu/libtsan.so.2 ] || need+=(libtsan2)
+[ -e /usr/lib/x86_64-linux-gnu/libubsan.so.1 ] || need+=(libubsan1)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || echo "deps: apt-get failed for ${need[*]}" >&2
+fi
+exit 0
