@@ -2,7 +2,7 @@
  * http_static: the pieces of a static-file server, usable on their own.
  *
  *  - MIME types by file extension (built-in table).
- *  - HTTP dates (IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in), ETags.
+ *  - Entity tags.
  *  - Conditional requests (RFC 9110 13) and byte ranges (RFC 9110 14).
  *  - Safe resolution of a normalised request path under a document root.
  *  - A per-thread open-file cache (fd, stat, validators, small bodies in memory).
@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "eddy/http.h"
+
 /* ---- MIME ---------------------------------------------------------------------------- */
 
 /* The media type for the file name path[0..len) by its extension (after the last '.' of
@@ -36,13 +38,9 @@ size_t eddy_http_mime_count(void);
 
 /* ---- Dates and validators --------------------------------------------------------------- */
 
-#define EDDY_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+/* HTTP dates: eddy_http_date_format / eddy_http_date_parse in eddy/http.h. */
 #define EDDY_HTTP_ETAG_MAX 56 /* quotes, three 64-bit hex numbers, dashes, NUL */
 
-/* Writes t as IMF-fixdate plus NUL into out (>= EDDY_HTTP_DATE_LEN + 1 bytes). */
-void eddy_http_date_format(time_t t, char *out);
-/* Parses an HTTP-date (IMF-fixdate, RFC 850 or asctime form). 0 or -EINVAL. */
-int eddy_http_date_parse(const char *s, size_t len, time_t *out);
 /* Writes the strong ETag of st (with quotes) plus NUL into out; returns its length. */
 size_t eddy_http_etag_format(const struct stat *st, char *out, size_t cap);
 
