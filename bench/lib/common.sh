@@ -143,10 +143,12 @@ find_idle_conns() {
 
 # ---------------------------------------------------------------- servers
 
+# Below the ephemeral range, so no client socket (wrk, idle_conns) can be sitting on the port.
 free_port() {
-    local p i
+    local p i lo
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
     for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 20000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         ss -Htln "sport = :$p" | grep -q . || {
             echo "$p"
             return 0
@@ -202,7 +204,12 @@ start_server() {
     SRV_PORT[$key]=$port
     SRV_KIND[$key]=$kind
     SRV_DIR[$key]=$dir
-    wait_ready "$key"
+    wait_ready "$key" && return 0
+    # Another process may have taken the port between the check and the bind: retry elsewhere.
+    [ -n "${START_RETRY:-}" ] && return 1
+    stop_server "$key"
+    log "retrying $key on another port"
+    START_RETRY=1 start_server "$@"
 }
 
 wait_ready() {
@@ -210,7 +217,7 @@ wait_ready() {
     for i in $(seq 1 100); do
         if ! kill -0 "${SRV_PID[$key]}" 2>/dev/null; then
             log "server $key exited during startup: $(cat "${SRV_DIR[$key]}/cmdline")"
-            tail -n 20 "${SRV_DIR[$key]}/stderr" "${SRV_DIR[$key]}/error.log" 2>/dev/null >&2
+            tail -n 20 "${SRV_DIR[$key]}/stderr" "${SRV_DIR[$key]}/error.log" >&2 2>/dev/null
             unset "SRV_PID[$key]"
             return 1
         fi
@@ -302,7 +309,7 @@ run_wrk() {
     awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         err = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
-        printf "%d %d %d %d %.0f %d %d\n", v["requests"], v["bytes"], v["duration_us"], err,
+        printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", v["requests"], v["bytes"], v["duration_us"], err,
             c * 1e6 / hz, v["p50_us"], v["p99_us"] }' <<<"$line"
 }
 
