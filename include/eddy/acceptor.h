@@ -1,0 +1,47 @@
+/*
+ * acceptor: a listening socket watched by a loop. On readiness it accepts in a
+ * loop (accept4, non-blocking, close-on-exec) up to a cap per wake-up and hands
+ * each new fd to the callback, which owns it from then on.
+ *
+ * When the process runs out of descriptors (EMFILE/ENFILE) the acceptor closes
+ * a reserve fd it kept, accepts the pending connection, closes it at once, and
+ * re-opens the reserve (libuv's trick), so a full fd table never makes the
+ * loop spin on a listening socket that stays readable.
+ */
+#ifndef EDDY_ACCEPTOR_H
+#define EDDY_ACCEPTOR_H
+
+#include <sys/socket.h>
+
+#include "eddy/inet.h"
+
+struct eddy_event_loop;
+struct eddy_acceptor;
+
+struct eddy_acceptor_options {
+    int backlog;            /* listen() backlog; 0: 511 */
+    int reuseport;          /* SO_REUSEPORT */
+    int max_accepts;        /* per wake-up; 0: 64 */
+};
+
+/* fd: the accepted connection, now owned by the callee. */
+typedef void (*eddy_acceptor_cb)(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
+                                 socklen_t peer_len, void *data);
+
+/* Creates, binds (SO_REUSEADDR; IPV6_V6ONLY for IPv6) and listens. Accepting
+ * starts with eddy_acceptor_start. opts may be NULL. 0 or -errno
+ * (-EADDRINUSE, -EACCES, ...). */
+int eddy_acceptor_new(struct eddy_acceptor **out, struct eddy_event_loop *loop,
+                      const struct sockaddr *addr, socklen_t len,
+                      const struct eddy_acceptor_options *opts, eddy_acceptor_cb cb, void *data);
+/* Owner loop thread. 0 or -errno. */
+int eddy_acceptor_start(struct eddy_acceptor *a);
+/* Stops accepting and closes the listening socket (graceful shutdown). Owner loop thread. */
+void eddy_acceptor_stop(struct eddy_acceptor *a);
+/* The bound address (useful after binding port 0). */
+int eddy_acceptor_local_addr(const struct eddy_acceptor *a, union eddy_sockaddr *out);
+/* Connections closed at once because descriptors ran out. */
+unsigned long eddy_acceptor_dropped(const struct eddy_acceptor *a);
+void eddy_acceptor_free(struct eddy_acceptor *a);
+
+#endif

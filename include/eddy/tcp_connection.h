@@ -1,0 +1,96 @@
+/*
+ * tcp_connection: one accepted TCP connection, owned by one event_loop (its
+ * owner thread). It owns the fd, its channel, an input and an output buffer,
+ * and an ordered output queue that may mix memory bytes and file ranges (sent
+ * with sendfile).
+ *
+ * Memory: buffers are allocated only while bytes wait in them and released
+ * when the connection goes idle, so an idle connection costs the struct
+ * itself plus the user context (a few hundred bytes), not two 64 KiB buffers.
+ *
+ * Writes are coalesced: what on_message sends (or appends to the output
+ * buffer) goes out in one write (writev) after on_message returns, so a read
+ * carrying many pipelined requests is answered with one write. A send from
+ * outside on_message in the owner thread is written at once. A partial write
+ * keeps the rest and enables write interest until the queue drains.
+ *
+ * Lifetime: the connection is freed exactly once, after on_close returned and
+ * every reference (eddy_tcp_connection_ref) was dropped; its fd is closed
+ * exactly once, before on_close. Another thread that wants to call
+ * send/shutdown/close must hold a reference.
+ *
+ * End of input from the peer: reading stops; the connection closes once its
+ * queued output has been written (a half-closed peer still gets its answers).
+ */
+#ifndef EDDY_TCP_CONNECTION_H
+#define EDDY_TCP_CONNECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "eddy/buffer.h"
+#include "eddy/inet.h"
+
+struct eddy_event_loop;
+struct eddy_tcp_connection;
+struct eddy_tcp_server;
+
+/* Shared by all connections of a server (not copied per connection); every
+ * callback runs in the connection's owner thread; any may be NULL. */
+struct eddy_tcp_callbacks {
+    /* Registered with its loop and about to be read. */
+    void (*on_connected)(struct eddy_tcp_connection *c);
+    /* Bytes arrived. `in` holds every unconsumed byte received so far; consume
+     * with eddy_buffer_retrieve what was used, leave the rest for next time. The
+     * pointer is valid only during the call (it may be a per-loop scratch buffer). */
+    void (*on_message)(struct eddy_tcp_connection *c, struct eddy_buffer *in);
+    /* The output queue became empty after a write. */
+    void (*on_write_complete)(struct eddy_tcp_connection *c);
+    /* The output queue grew past the high-water mark (once per crossing):
+     * a producer should pause until on_write_complete. */
+    void (*on_high_water)(struct eddy_tcp_connection *c, size_t queued);
+    /* The last callback: the fd is already closed (peer closed, error,
+     * eddy_tcp_connection_close, or server shutdown). */
+    void (*on_close)(struct eddy_tcp_connection *c);
+};
+
+/* Any thread (with a reference when not the owner). Copies the bytes.
+ * 0, -EPIPE once the connection is closing or closed, -ENOMEM. */
+int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len);
+/* Owner thread: the output buffer itself, to build a response in place
+ * without a copy; appended bytes go out at the next flush (automatic after
+ * on_message, or eddy_tcp_connection_flush). */
+struct eddy_buffer *eddy_tcp_connection_output(struct eddy_tcp_connection *c);
+/* Owner thread: writes what is queued now. 0 or -errno (the connection is then closing). */
+int eddy_tcp_connection_flush(struct eddy_tcp_connection *c);
+/* Owner thread: queues len bytes of fd from offset, after everything queued
+ * before; sent with sendfile. If close_fd, fd is closed once sent or when the
+ * connection closes (also when this call fails). 0, -EPIPE, -ENOMEM. */
+int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
+                                  int close_fd);
+/* Bytes (memory and file) queued and not yet written. Owner thread. */
+size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
+
+/* Any thread: half-close (shutdown(SHUT_WR)) once the output queue is written. */
+void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c);
+/* Any thread: closes now, dropping unsent output; on_close follows in the owner thread. */
+void eddy_tcp_connection_close(struct eddy_tcp_connection *c);
+/* Owner thread: stop/start reading (backpressure). */
+void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on);
+int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c);
+
+void eddy_tcp_connection_ref(struct eddy_tcp_connection *c);   /* any thread */
+void eddy_tcp_connection_unref(struct eddy_tcp_connection *c); /* any thread */
+
+/* The per-connection user area of tcp_server_options.context_size bytes,
+ * zeroed at accept, allocated with the connection (NULL if size 0). */
+void *eddy_tcp_connection_context(struct eddy_tcp_connection *c);
+struct eddy_event_loop *eddy_tcp_connection_loop(const struct eddy_tcp_connection *c);
+struct eddy_tcp_server *eddy_tcp_connection_server(const struct eddy_tcp_connection *c);
+int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c);
+uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c);
+/* The peer's address as accepted (no syscall). */
+const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * tcp_server: acceptors on one or more addresses, a thread_pool of
+ * sub-reactors, and the connections. The base loop (main reactor) accepts and
+ * hands each connection round-robin to a sub-reactor, which owns it from then
+ * on; with threads = 0 the base loop does everything.
+ */
+#ifndef EDDY_TCP_SERVER_H
+#define EDDY_TCP_SERVER_H
+
+#include <stddef.h>
+
+#include "eddy/inet.h"
+#include "eddy/tcp_connection.h"
+
+struct eddy_event_loop;
+struct eddy_tcp_server;
+
+struct eddy_tcp_server_options {
+    const char *backend;    /* dispatcher of the sub-reactors; NULL: the base loop's */
+    int threads;            /* sub-reactors; 0: the base loop does everything */
+    int reuseport;          /* SO_REUSEPORT on listeners */
+    int backlog;            /* 0: 511 */
+    int max_connections;    /* 0: unlimited; past it, new connections are closed at once */
+    int tcp_nodelay;        /* TCP_NODELAY on accepted sockets */
+    size_t context_size;    /* per-connection user area, see eddy_tcp_connection_context */
+    size_t high_water_mark; /* output bytes that trigger on_high_water; 0: 4 MiB */
+};
+
+/* Defaults: backend NULL, threads 0, no reuseport, backlog 511, unlimited,
+ * nodelay on, no context, 4 MiB high-water mark. */
+void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o);
+
+/* base: the loop that accepts (the caller runs it). cb is kept by pointer and
+ * must outlive the server. data: see eddy_tcp_server_data. 0 or -errno. */
+int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *base,
+                        const struct eddy_tcp_server_options *o,
+                        const struct eddy_tcp_callbacks *cb, void *data);
+/* Binds and listens on "ADDR:PORT" (see eddy_sockaddr_parse); before start,
+ * may be called again for more addresses. bound (may be NULL) gets the real
+ * address (port 0 picks one). 0 or -errno (-EINVAL, -EADDRINUSE, ...). */
+int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union eddy_sockaddr *bound);
+/* Base loop thread: starts the sub-reactors (waiting until they run), then accepting. */
+int eddy_tcp_server_start(struct eddy_tcp_server *s);
+/* Base loop thread: closes the listening sockets; connections live on. */
+void eddy_tcp_server_stop_accepting(struct eddy_tcp_server *s);
+/* Open connections, any thread. */
+size_t eddy_tcp_server_connection_count(const struct eddy_tcp_server *s);
+/* Runs fn(c, arg) for every open connection, each in its own loop's thread
+ * (queued to the sub-reactors; runs inline for those of the calling loop). 0 or -ENOMEM. */
+int eddy_tcp_server_foreach_connection(struct eddy_tcp_server *s,
+                                       void (*fn)(struct eddy_tcp_connection *c, void *arg),
+                                       void *arg);
+/* The loops that own connections: the sub-reactors, or the base loop alone. */
+int eddy_tcp_server_loop_count(const struct eddy_tcp_server *s);
+struct eddy_event_loop *eddy_tcp_server_loop_at(const struct eddy_tcp_server *s, int i);
+struct eddy_event_loop *eddy_tcp_server_base_loop(const struct eddy_tcp_server *s);
+void *eddy_tcp_server_data(const struct eddy_tcp_server *s);
+/* Call from the base loop's thread once the base loop no longer runs: stops and
+ * joins the sub-reactors, closes every connection (on_close runs for each),
+ * frees everything. */
+void eddy_tcp_server_free(struct eddy_tcp_server *s);
+
+#endif
