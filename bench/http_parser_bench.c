@@ -1,7 +1,7 @@
 /*
  * Request-head parser throughput: parses a typical browser request head and a minimal one
  * many times and prints ns per request.
- *   build/bench/http_parser_bench [iterations]
+ *   build/bench/http_parser_bench [iterations [minimal|browser]]
  * bench/http_parser_compare.sh builds it with -DEDDY_BENCH_PICO against the
  * picohttpparser inside Debian's libh2o (measuring only) to print its numbers too.
  */
@@ -103,12 +103,17 @@ int main(int argc, char **argv)
     long iters = argc > 1 ? atol(argv[1]) : 3000000;
     if (iters <= 0)
         iters = 3000000;
+    const char *only = argc > 2 ? argv[2] : ""; /* "minimal" or "browser" */
     for (int round = 0; round < 2; round++) { /* the first round warms caches and clocks */
-        bench_eddy("minimal", minimal, iters);
-        bench_eddy("browser", browser, iters);
+        if (strcmp(only, "browser") != 0)
+            bench_eddy("minimal", minimal, iters);
+        if (strcmp(only, "minimal") != 0)
+            bench_eddy("browser", browser, iters);
 #ifdef EDDY_BENCH_PICO
-        bench_pico("minimal", minimal, iters);
-        bench_pico("browser", browser, iters);
+        if (strcmp(only, "browser") != 0)
+            bench_pico("minimal", minimal, iters);
+        if (strcmp(only, "minimal") != 0)
+            bench_pico("browser", browser, iters);
 #endif
     }
     return 0;
