@@ -478,6 +478,21 @@ static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxeven
     }
 }
 
+/* The kernel's access_ok(): the buffer must end below the top of user space (x86-64
+ * with 4-level page tables), otherwise EFAULT before anything is harvested. */
+static int user_range_ok(const void *p, size_t n)
+{
+#if defined(__x86_64__)
+    const uintptr_t task_size_max = UINT64_C(0x7ffffffff000);
+    uintptr_t a = (uintptr_t)p;
+    return n <= task_size_max && a <= task_size_max - n;
+#else
+    (void)p;
+    (void)n;
+    return 1;
+#endif
+}
+
 int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms)
 {
     /* Linux 6.18 looks the descriptor up before checking maxevents (the differential
@@ -487,7 +502,9 @@ int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_
         return eddy__ue_fail(EBADF);
     int r = -EINVAL;
     if (f->is_epoll && maxevents > 0 && maxevents <= EP_MAX_EVENTS)
-        r = ep_poll(f->priv, evs, maxevents, timeout_ms);
+        r = user_range_ok(evs, (size_t)maxevents * sizeof(*evs))
+                ? ep_poll(f->priv, evs, maxevents, timeout_ms)
+                : -EFAULT;
     eddy__ue_fput(f);
     return r < 0 ? eddy__ue_fail(-r) : r;
 }
