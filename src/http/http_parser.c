@@ -227,11 +227,17 @@ static int parse_request_line(const char **pp, const char *end, struct eddy_http
         p += 2;
     }
     const char *m = p;
-    p = eddy__scan_token(p, end);
-    if (p == end)
-        return NEED;
-    if (*p != ' ' || p == m)
-        return 400;
+    uint32_t get;
+    memcpy(&get, "GET ", 4);
+    if (end - p >= 4 && memcmp(p, &get, 4) == 0) { /* the common case, without a scan */
+        p += 3;
+    } else {
+        p = eddy__scan_token(p, end);
+        if (p == end)
+            return NEED;
+        if (*p != ' ' || p == m)
+            return 400;
+    }
     req->method = (struct eddy_http_str){m, (size_t)(p - m)};
     const char *t = ++p;
     p = eddy__scan_target(p, end);
