@@ -207,9 +207,13 @@ int ue_close(int fd)
     return 0;
 }
 
+/* rw_verify_area: one call moves at most INT_MAX rounded down to a page. */
+#define MAX_RW_COUNT ((size_t)0x7ffff000)
+
 /* vfs_read/vfs_write order: not opened that way is EBADF, no method is EINVAL. */
 ssize_t ue_read(int fd, void *buf, size_t n)
 {
+    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
     struct ue_file *f = eddy__ue_fget(fd);
     if (!f)
         return eddy__ue_fail(EBADF);
@@ -221,6 +225,7 @@ ssize_t ue_read(int fd, void *buf, size_t n)
 
 ssize_t ue_write(int fd, const void *buf, size_t n)
 {
+    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
     struct ue_file *f = eddy__ue_fget(fd);
     if (!f)
         return eddy__ue_fail(EBADF);
