@@ -204,6 +204,7 @@ int ue_close(int fd)
     if (!f)
         return eddy__ue_fail(EBADF);
     eddy__ue_fput(f);
+    eddy__ue_wake_flush();
     return 0;
 }
 
@@ -220,6 +221,7 @@ ssize_t ue_read(int fd, void *buf, size_t n)
     ssize_t r = !(f->mode & UE_FMODE_READ) ? -EBADF : !f->ops->read ? -EINVAL
                                                                        : f->ops->read(f, buf, n);
     eddy__ue_fput(f);
+    eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail((int)-r) : r;
 }
 
@@ -233,5 +235,6 @@ ssize_t ue_write(int fd, const void *buf, size_t n)
                 : !f->ops->write              ? -EINVAL
                                               : f->ops->write(f, buf, n);
     eddy__ue_fput(f);
+    eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail((int)-r) : r;
 }
