@@ -159,7 +159,7 @@ free_port() {
 
 render() { # template dir port workers [event]
     sed -e "s|@DIR@|$2|g" -e "s|@PORT@|$3|g" -e "s|@WORKERS@|$4|g" -e "s|@EVENT@|${5:-}|g" \
-        -e "s|@DOCROOT@|$DOCROOT|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$(ulimit -Hn)|g" \
+        -e "s|@MASTER@|${NGINX_MASTER:-on}|g" -e "s|@DOCROOT@|$DOCROOT|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$(ulimit -Hn)|g" \
         "$BENCH_LIB/$1"
 }
 
@@ -197,9 +197,11 @@ start_server() {
         ;;
     *) die "unknown server kind $kind" ;;
     esac
-    echo "${pin[*]} ${cmd[*]}" >"$dir/cmdline"
+    echo "${pin[*]} ${SERVER_WRAP:-} ${cmd[*]}" >"$dir/cmdline"
     # No subshell: $! must be the server itself (taskset execs it), so TERM reaches it.
-    "${pin[@]}" "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
+    # SERVER_WRAP (e.g. valgrind ...) goes between taskset and the server.
+    # shellcheck disable=SC2086
+    "${pin[@]}" ${SERVER_WRAP:-} "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
     SRV_PID[$key]=$!
     SRV_PORT[$key]=$port
     SRV_KIND[$key]=$kind
@@ -214,7 +216,7 @@ start_server() {
 
 wait_ready() {
     local key=$1 i code
-    for i in $(seq 1 100); do
+    for i in $(seq 1 "${READY_TRIES:-100}"); do
         if ! kill -0 "${SRV_PID[$key]}" 2>/dev/null; then
             log "server $key exited during startup: $(cat "${SRV_DIR[$key]}/cmdline")"
             tail -n 20 "${SRV_DIR[$key]}/stderr" "${SRV_DIR[$key]}/error.log" >&2 2>/dev/null
@@ -231,7 +233,7 @@ wait_ready() {
         fi
         sleep 0.1
     done
-    log "server $key did not answer 200 on /hello.txt within 10 s"
+    log "server $key did not answer 200 on /hello.txt within $((${READY_TRIES:-100} / 10)) s"
     return 1
 }
 

@@ -3,6 +3,8 @@
 
   report.py compare RAW.tsv      medians per scenario and server, eddy/peer ratios, targets
   report.py backends RAW.tsv DAT  medians per backend and idle count; writes the gnuplot data
+  report.py syscalls SCEN:SERVER:REQUESTS:STRACE_FILE ...   syscalls per request (strace -c -f)
+  report.py callgrind SERVER SCEN REQUESTS CALLGRIND_OUT     instructions per request
 
 Raw lines (whitespace separated):
   run SCENARIO SERVER ROUND REQUESTS BYTES DURATION_US ERRORS CPU_US P50_US P99_US
@@ -187,6 +189,60 @@ def backends(rows, datfile):
     return bes
 
 
+def parse_strace(path):
+    """{syscall: calls} from strace -c output, or from perf trace -s (summed over threads)."""
+    calls = {}
+    with open(path) as f:
+        for line in f:
+            t = line.split()
+            if len(t) >= 5 and t[0].replace(".", "").isdigit() and t[-1] != "total":
+                calls[t[-1]] = calls.get(t[-1], 0) + int(t[3])  # strace -c
+            elif len(t) >= 8 and t[1].isdigit() and t[2].isdigit() and t[0].isidentifier():
+                calls[t[0]] = calls.get(t[0], 0) + int(t[1])  # perf trace -s
+    return calls
+
+
+TRACER = "strace -c -f"
+
+
+def syscalls(specs):
+    global TRACER
+    if specs and specs[0].startswith("--tracer="):
+        TRACER = specs.pop(0).split("=", 1)[1]
+    data = {}
+    for spec in specs:
+        scen, srv, req, path = spec.split(":", 3)
+        if int(req) > 0:
+            data[(scen, srv)] = (int(req), parse_strace(path))
+    for scen in dict.fromkeys(k[0] for k in data):
+        servers = [k[1] for k in data if k[0] == scen]
+        names = sorted({n for sv in servers for n in data[(scen, sv)][1]},
+                       key=lambda n: -max(data[(scen, sv)][1].get(n, 0) / data[(scen, sv)][0]
+                                          for sv in servers))
+        print(f"\nsyscalls per request, scenario {scen} ({TRACER}; requests counted by wrk)")
+        print(f"{'syscall':18}" + "".join(f"{sv:>10}" for sv in servers))
+        for n in names:
+            vals = [data[(scen, sv)][1].get(n, 0) / data[(scen, sv)][0] for sv in servers]
+            if max(vals) >= 0.001:
+                print(f"{n:18}" + "".join(f"{v:10.3f}" for v in vals))
+        tot = [sum(data[(scen, sv)][1].values()) / data[(scen, sv)][0] for sv in servers]
+        print(f"{'total':18}" + "".join(f"{v:10.3f}" for v in tot))
+        print(f"{'(requests)':18}" + "".join(f"{data[(scen, sv)][0]:10d}" for sv in servers))
+
+
+def callgrind(srv, scen, req, path):
+    total = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                total = int(line.split()[1])
+    if not total or req <= 0:
+        print(f"callgrind {srv} {scen}: no data (requests {req})")
+        return
+    print(f"callgrind {srv} {scen}: {total} instructions / {req} requests = "
+          f"{total / req:.0f} instructions per request")
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "compare":
         rows = load(sys.argv[2])
@@ -198,6 +254,10 @@ def main():
     elif len(sys.argv) >= 4 and sys.argv[1] == "backends":
         bes = backends(load(sys.argv[2]), sys.argv[3])
         print("backends: " + " ".join(bes), file=sys.stderr)
+    elif len(sys.argv) >= 3 and sys.argv[1] == "syscalls":
+        syscalls(sys.argv[2:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "callgrind":
+        callgrind(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
         sys.exit(__doc__)
 
