@@ -49,20 +49,14 @@ struct framing {
     int conn_keep_alive;
 };
 
-/* Case-insensitive compare with a lower-case literal made of letters, digits and '-'.
+/* Case-insensitive compare with a lower-case literal of >= 4 letters, digits and '-'.
  * Exact for tokens and for field values: c | 0x20 equals such a literal byte only for
  * the letter in either case, or for a CTL (0x0d, 0x10-0x19), which neither can hold. */
 static int token_is(const char *p, size_t n, const char *lit, size_t litlen)
 {
     if (n != litlen)
         return 0;
-    if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            if (((unsigned char)p[i] | 0x20) != (unsigned char)lit[i])
-                return 0;
-        return 1;
-    }
-    /* Word compares; the last word may overlap the previous one. */
+    /* Word compares (every literal has >= 4 bytes); the last word may overlap. */
     if (n < 8) {
         uint32_t a, b, c, d;
         memcpy(&a, p, 4), memcpy(&b, lit, 4), memcpy(&c, p + n - 4, 4), memcpy(&d, lit + n - 4, 4);
