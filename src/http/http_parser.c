@@ -445,22 +445,46 @@ static int fail(struct eddy_http_request_head *req, int status)
     return EDDY_HTTP_ERROR;
 }
 
+struct limits {
+    size_t max_line, max_hdr;
+    unsigned max_n;
+};
+
+/* Defaults for zero fields; capped so that a head length always fits an int. */
+static struct limits resolve_limits(const struct eddy_http_limits *lim)
+{
+    struct limits l = {EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE, EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES,
+                       EDDY_HTTP_DEFAULT_MAX_HEADERS};
+    if (!lim)
+        return l;
+    if (lim->max_request_line)
+        l.max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
+    if (lim->max_header_bytes)
+        l.max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
+    if (lim->max_headers)
+        l.max_n =
+            lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
+    return l;
+}
+
+int eddy_http_parse_needed(const char *buf, size_t len, size_t prev_len,
+                           const struct eddy_http_limits *lim)
+{
+    struct limits l = resolve_limits(lim);
+    if (prev_len == 0 || prev_len > len || len > l.max_line + l.max_hdr)
+        return 1;
+    /* The previous verdict was INCOMPLETE, so the head's final CRLF CRLF, if any, ends
+     * in the new bytes. */
+    size_t from = prev_len < 3 ? 0 : prev_len - 3;
+    return memmem(buf + from, len - from, "\r\n\r\n", 4) != NULL;
+}
+
 int eddy_http_parse_request(const char *buf, size_t len, struct eddy_http_request_head *req,
                             const struct eddy_http_limits *lim)
 {
-    /* Capped so that a head length always fits the int return value. */
-    size_t max_line = EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE;
-    size_t max_hdr = EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES;
-    unsigned max_n = EDDY_HTTP_DEFAULT_MAX_HEADERS;
-    if (lim) {
-        if (lim->max_request_line)
-            max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
-        if (lim->max_header_bytes)
-            max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
-        if (lim->max_headers)
-            max_n =
-                lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
-    }
+    struct limits l = resolve_limits(lim);
+    size_t max_line = l.max_line, max_hdr = l.max_hdr;
+    unsigned max_n = l.max_n;
     reset(req);
     const char *p = buf, *end = buf + len;
     const char *wend = len > max_line ? buf + max_line : end;
