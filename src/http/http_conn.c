@@ -122,9 +122,12 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
     }
     hc->phase = PH_IDLE;
     set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
-    if (eddy_tcp_connection_output_queued(c) >= hc->ls->high_water) {
+    size_t q = eddy_tcp_connection_output_queued(c);
+    if (q >= hc->ls->high_water) {
         hc->flags |= HC_PAUSED_HW;
         set_reading(c, hc, 0);
+        hc->last_queued = q;
+        set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
     }
 }
 
