@@ -49,22 +49,23 @@ struct framing {
     int conn_keep_alive;
 };
 
-/* Case-insensitive compare of a token with a lower-case literal. Only letters of a
- * token change under |0x20, so this is exact for tokens. */
+/* Case-insensitive compare with a lower-case literal of >= 4 letters, digits and '-'.
+ * Exact for tokens and for field values: c | 0x20 equals such a literal byte only for
+ * the letter in either case, or for a CTL (0x0d, 0x10-0x19), which neither can hold. */
 static int token_is(const char *p, size_t n, const char *lit, size_t litlen)
 {
     if (n != litlen)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)p[i] | 0x20) != (unsigned char)lit[i])
+    /* Word compares (every literal has >= 4 bytes); the last word may overlap. */
+    if (n < 8) {
+        uint32_t a, b, c, d;
+        memcpy(&a, p, 4), memcpy(&b, lit, 4), memcpy(&c, p + n - 4, 4), memcpy(&d, lit + n - 4, 4);
+        return ((a | 0x20202020u) == b) & ((c | 0x20202020u) == d);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((eddy__load64(p + i) | EDDY__ONES * 0x20) != eddy__load64(lit + i))
             return 0;
-    return 1;
-}
-
-/* Exact-case compare, for values that may hold arbitrary bytes. */
-static int ci_equal(const char *p, size_t n, const char *lit, size_t litlen)
-{
-    return n == litlen && strncasecmp(p, lit, n) == 0;
+    return (eddy__load64(p + n - 8) | EDDY__ONES * 0x20) == eddy__load64(lit + n - 8);
 }
 
 static enum eddy_http_method method_id(const char *m, size_t n)
@@ -102,10 +103,35 @@ static enum eddy_http_method method_id(const char *m, size_t n)
     return EDDY_HTTP_METHOD_UNKNOWN;
 }
 
-static int all_host_chars(const char *p, size_t n)
+static int host_char(unsigned char c)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!eddy__hc((unsigned char)p[i], EDDY__HC_HOST))
+    return eddy__hc(c, EDDY__HC_HOST) && c != '[' && c != ']';
+}
+
+/* uri-host [":" port] (RFC 3986 3.2.2-3.2.3): an IP-literal in brackets or a reg-name /
+ * IPv4 address, then optional digits. '@' (userinfo) is refused; an empty host is
+ * allowed here (Host: with an empty value is valid). */
+static int valid_authority(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n && p[0] == '[') {
+        for (i = 1; i < n && p[i] != ']'; i++)
+            if (!host_char((unsigned char)p[i]))
+                return 0;
+        if (i == n)
+            return 0;
+        i++;
+    } else {
+        for (; i < n && p[i] != ':'; i++)
+            if (!host_char((unsigned char)p[i]) || p[i] == '@')
+                return 0;
+    }
+    if (i == n)
+        return 1;
+    if (p[i] != ':')
+        return 0;
+    for (i++; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
             return 0;
     return 1;
 }
@@ -126,7 +152,7 @@ static int classify_target(struct eddy_http_request_head *req)
     const char *t = req->target.p;
     size_t n = req->target.len;
     if (req->method_id == EDDY_HTTP_CONNECT) {
-        if (t[0] == '/' || !all_host_chars(t, n))
+        if (!valid_authority(t, n) || t[0] == ':')
             return 400;
         req->form = EDDY_HTTP_FORM_AUTHORITY;
         req->host = req->target;
@@ -150,8 +176,8 @@ static int classify_target(struct eddy_http_request_head *req)
     size_t a = s;
     while (a < n && t[a] != '/' && t[a] != '?')
         a++;
-    /* userinfo ('@') is deprecated and a known spoofing vector: refuse it. */
-    if (a == s || !all_host_chars(t + s, a - s) || memchr(t + s, '@', a - s))
+    /* userinfo ('@') is deprecated and a known spoofing vector: valid_authority refuses it. */
+    if (a == s || t[s] == ':' || !valid_authority(t + s, a - s))
         return 400;
     req->form = EDDY_HTTP_FORM_ABSOLUTE;
     req->host = (struct eddy_http_str){t + s, a - s};
@@ -174,6 +200,11 @@ static int version_prefix_ok(const char *p, size_t n)
 static int parse_version(const char *p, const char *end, struct eddy_http_request_head *req)
 {
     size_t n = (size_t)(end - p);
+    /* Fast path for the version every client sends. */
+    if (n >= 10 && eddy__load64(p) == eddy__load64("HTTP/1.1") && p[8] == '\r' && p[9] == '\n') {
+        req->minor_version = 1;
+        return OK;
+    }
     if (n < 10)
         return version_prefix_ok(p, n) ? NEED : 400;
     if (!version_prefix_ok(p, 10))
@@ -196,12 +227,17 @@ static int parse_request_line(const char **pp, const char *end, struct eddy_http
         p += 2;
     }
     const char *m = p;
-    while (p < end && eddy__hc((unsigned char)*p, EDDY__HC_TOKEN))
-        p++;
-    if (p == end)
-        return NEED;
-    if (*p != ' ' || p == m)
-        return 400;
+    uint32_t get;
+    memcpy(&get, "GET ", 4);
+    if (end - p >= 4 && memcmp(p, &get, 4) == 0) { /* the common case, without a scan */
+        p += 3;
+    } else {
+        p = eddy__scan_token(p, end);
+        if (p == end)
+            return NEED;
+        if (*p != ' ' || p == m)
+            return 400;
+    }
     req->method = (struct eddy_http_str){m, (size_t)(p - m)};
     const char *t = ++p;
     p = eddy__scan_target(p, end);
@@ -285,7 +321,7 @@ static int on_transfer_encoding(const struct eddy_http_str *v, struct eddy_http_
         codings++;
         if (req->chunked)
             return 400;
-        if (!ci_equal(el.p, el.len, "chunked", 7))
+        if (!token_is(el.p, el.len, "chunked", 7))
             return 501;
         req->chunked = 1;
     }
@@ -298,18 +334,18 @@ static void on_connection(const struct eddy_http_str *v, struct eddy_http_reques
     size_t pos = 0;
     struct eddy_http_str el;
     while (next_element(v, &pos, &el)) {
-        if (ci_equal(el.p, el.len, "close", 5))
+        if (token_is(el.p, el.len, "close", 5))
             f->conn_close = 1;
-        else if (ci_equal(el.p, el.len, "keep-alive", 10))
+        else if (token_is(el.p, el.len, "keep-alive", 10))
             f->conn_keep_alive = 1;
-        else if (ci_equal(el.p, el.len, "upgrade", 7))
+        else if (token_is(el.p, el.len, "upgrade", 7))
             req->upgrade = 1;
     }
 }
 
 static int on_host(const struct eddy_http_str *v, struct eddy_http_request_head *req)
 {
-    if (++req->host_count > 1 || !all_host_chars(v->p, v->len))
+    if (++req->host_count > 1 || !valid_authority(v->p, v->len))
         return 400;
     /* RFC 9112 3.2.2: an absolute-form target's authority overrides Host. */
     if (req->form == EDDY_HTTP_FORM_ORIGIN || req->form == EDDY_HTTP_FORM_ASTERISK)
@@ -321,7 +357,7 @@ static int on_expect(const struct eddy_http_str *v, struct eddy_http_request_hea
 {
     if (req->minor_version == 0)
         return OK; /* RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 */
-    if (!ci_equal(v->p, v->len, "100-continue", 12))
+    if (!token_is(v->p, v->len, "100-continue", 12))
         return 417;
     req->expect_continue = 1;
     return OK;
@@ -355,8 +391,7 @@ static int parse_field(const char **pp, const char *end, struct eddy_http_header
 {
     const char *p = *pp, *name = p;
     /* A leading SP/HTAB is obs-fold (or whitespace after the request line): 400. */
-    while (p < end && eddy__hc((unsigned char)*p, EDDY__HC_TOKEN))
-        p++;
+    p = eddy__scan_token(p, end);
     if (p == end)
         return NEED;
     if (*p != ':' || p == name)
@@ -441,22 +476,46 @@ static int fail(struct eddy_http_request_head *req, int status)
     return EDDY_HTTP_ERROR;
 }
 
+struct limits {
+    size_t max_line, max_hdr;
+    unsigned max_n;
+};
+
+/* Defaults for zero fields; capped so that a head length always fits an int. */
+static struct limits resolve_limits(const struct eddy_http_limits *lim)
+{
+    struct limits l = {EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE, EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES,
+                       EDDY_HTTP_DEFAULT_MAX_HEADERS};
+    if (!lim)
+        return l;
+    if (lim->max_request_line)
+        l.max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
+    if (lim->max_header_bytes)
+        l.max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
+    if (lim->max_headers)
+        l.max_n =
+            lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
+    return l;
+}
+
+int eddy_http_parse_needed(const char *buf, size_t len, size_t prev_len,
+                           const struct eddy_http_limits *lim)
+{
+    struct limits l = resolve_limits(lim);
+    if (prev_len == 0 || prev_len > len || len > l.max_line + l.max_hdr)
+        return 1;
+    /* The previous verdict was INCOMPLETE, so the head's final CRLF CRLF, if any, ends
+     * in the new bytes. */
+    size_t from = prev_len < 3 ? 0 : prev_len - 3;
+    return memmem(buf + from, len - from, "\r\n\r\n", 4) != NULL;
+}
+
 int eddy_http_parse_request(const char *buf, size_t len, struct eddy_http_request_head *req,
                             const struct eddy_http_limits *lim)
 {
-    /* Capped so that a head length always fits the int return value. */
-    size_t max_line = EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE;
-    size_t max_hdr = EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES;
-    unsigned max_n = EDDY_HTTP_DEFAULT_MAX_HEADERS;
-    if (lim) {
-        if (lim->max_request_line)
-            max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
-        if (lim->max_header_bytes)
-            max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
-        if (lim->max_headers)
-            max_n =
-                lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
-    }
+    struct limits l = resolve_limits(lim);
+    size_t max_line = l.max_line, max_hdr = l.max_hdr;
+    unsigned max_n = l.max_n;
     reset(req);
     const char *p = buf, *end = buf + len;
     const char *wend = len > max_line ? buf + max_line : end;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define BUFFER_MIN_CAP 1024
-#define BUFFER_SPILL (64 * 1024)
+#define BUFFER_SPILL   (64 * 1024)
 
 void eddy_buffer_init(struct eddy_buffer *b)
 {

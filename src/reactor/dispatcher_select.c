@@ -16,9 +16,9 @@
 #include "eddy/channel.h"
 
 struct select_state {
-    fd_set rd, wr;          /* interest */
-    fd_set rd_out, wr_out;  /* results of the last select */
-    int maxfd;              /* highest registered fd, -1 if none */
+    fd_set rd, wr;         /* interest */
+    fd_set rd_out, wr_out; /* results of the last select */
+    int maxfd;             /* highest registered fd, -1 if none */
     unsigned char reg[FD_SETSIZE];
 };
 

@@ -20,7 +20,7 @@
 #include "reactor/event_loop_internal.h"
 
 #define BATCH_INITIAL 256
-#define BATCH_MAX 65536
+#define BATCH_MAX     65536
 
 /* Its address identifies the calling thread (cheaper than pthread_self + pthread_equal). */
 static _Thread_local char thread_marker;
@@ -354,8 +354,7 @@ int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel 
     return 0;
 }
 
-void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch,
-                               int skip_del)
+void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int skip_del)
 {
     int fd = ch->fd;
     int old = ch->flags & EDDY__CH_REG_EVENTS;
@@ -367,8 +366,8 @@ void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel
     /* A different channel may own the fd now if ours was closed without removal. */
     if (eddy_channel_map_get(&loop->map, fd) != ch)
         return;
-    if (!(skip_del && (loop->disp == &eddy_dispatcher_epoll ||
-                       loop->disp == &eddy_dispatcher_epoll_et)))
+    if (!(skip_del &&
+          (loop->disp == &eddy_dispatcher_epoll || loop->disp == &eddy_dispatcher_epoll_et)))
         (void)loop->disp->del(loop->disp_state, fd, old);
     loop->map.entries[fd] = NULL;
     invalidate_fired(loop, fd);

@@ -51,7 +51,7 @@ struct eddy_event_loop {
     atomic_int quit;
     atomic_int wake_pending; /* an eventfd write not yet consumed */
     atomic_int has_tasks;
-    atomic_uintptr_t owner;  /* address of a thread-local: identifies the owner thread */
+    atomic_uintptr_t owner; /* address of a thread-local: identifies the owner thread */
 
     pthread_mutex_t lock; /* guards tasks/ntasks/tasks_cap */
     struct eddy__task *tasks;
@@ -68,8 +68,7 @@ struct eddy_event_loop {
 int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel *ch);
 /* Unregisters ch. skip_del: the caller closes the fd right after and the backend
  * drops the registration by itself on close (epoll), so no syscall is made. */
-void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch,
-                               int skip_del);
+void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int skip_del);
 
 /*
  * For the net layer: eddy_channel_remove for an fd that the caller closes

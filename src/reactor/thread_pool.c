@@ -11,7 +11,7 @@
 
 struct eddy_thread_pool {
     struct eddy_event_loop *base;
-    const char *backend;
+    const char *backend; /* a dispatcher's own name */
     int nthreads;
     int started; /* threads running */
     int next;
@@ -19,21 +19,20 @@ struct eddy_thread_pool {
     struct eddy_event_loop **loops;
 };
 
-int eddy_thread_pool_new(struct eddy_thread_pool **out, struct eddy_event_loop *base,
-                         int nthreads, const char *backend)
+int eddy_thread_pool_new(struct eddy_thread_pool **out, struct eddy_event_loop *base, int nthreads,
+                         const char *backend)
 {
+    const struct eddy_event_dispatcher *d = eddy_event_dispatcher_find(backend);
     struct eddy_thread_pool *p;
 
     *out = NULL;
-    if (base == NULL || nthreads < 0)
-        return -EINVAL;
-    if (eddy_event_dispatcher_find(backend) == NULL)
+    if (base == NULL || nthreads < 0 || d == NULL)
         return -EINVAL;
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return -ENOMEM;
     p->base = base;
-    p->backend = backend;
+    p->backend = d->name; /* static: the caller's string need not outlive us */
     p->nthreads = nthreads;
     if (nthreads > 0) {
         p->threads = calloc((size_t)nthreads, sizeof(*p->threads));

@@ -4,7 +4,8 @@
  * the rest is the message. Every property violated calls abort().
  *
  * Properties: a prefix of the input parses to INCOMPLETE or to the verdict of the whole
- * (and, once it holds the whole head, to exactly the same result); a successful parse is
+ * (and, once it holds the whole head, to exactly the same result); parse_needed never
+ * says a parse may be skipped when it would have succeeded; a successful parse is
  * internally consistent; the chunked decoder gives the same body, leftover and verdict
  * however the input is split; the normalised path is in normal form and never longer
  * than its input.
@@ -67,6 +68,18 @@ static void check_head(const struct eddy_http_request_head *r, const char *b, in
                   h->value.p[0] != '\t' && h->value.p[h->value.len - 1] != '\t');
     }
     CHECK(n >= 18 && memcmp(b + n - 4, "\r\n\r\n", 4) == 0);
+    CHECK(eddy_http_method_name(r->method_id) != NULL);
+    /* Looking a field up by its own name finds it (or an earlier one of that name). */
+    for (size_t i = 0; i < r->num_headers && i < 8; i++) {
+        char name[64];
+        size_t len = r->headers[i].name.len, pos = 0;
+        if (len >= sizeof(name))
+            continue;
+        memcpy(name, r->headers[i].name.p, len);
+        name[len] = '\0';
+        const struct eddy_http_header *h = eddy_http_header_find(r, name, &pos);
+        CHECK(h != NULL && h <= &r->headers[i] && pos == (size_t)(h - r->headers) + 1);
+    }
 }
 
 static int same_head(const struct eddy_http_request_head *a, const struct eddy_http_request_head *b)
@@ -118,6 +131,14 @@ static void fuzz_parser(const uint8_t *data, size_t size, size_t k1, size_t k2,
     }
     check_prefix(data, size, k1, whole, &r, lim);
     check_prefix(data, size, k2, whole, &r, lim);
+    /* Skipping a parse on parse_needed's word never skips a success. */
+    static struct eddy_http_request_head r1;
+    if (k1 > 0 && parse_exact(data, k1, &r1, lim) == EDDY_HTTP_INCOMPLETE) {
+        if (!eddy_http_parse_needed(b, k2, k1, lim))
+            CHECK(parse_exact(data, k2, &r1, lim) <= 0);
+        if (!eddy_http_parse_needed(b, size, k1, lim))
+            CHECK(whole <= 0);
+    }
     free(b);
 }
 
@@ -183,8 +204,15 @@ static void fuzz_path(const uint8_t *data, size_t size)
 {
     char *in = malloc(size ? size : 1), *out = malloc(size + 2), *again = malloc(size + 2);
     memcpy(in, data, size);
-    ssize_t n = eddy_http_normalize_path(in, size, out, size + 2, NULL);
+    struct eddy_http_str query;
+    ssize_t n = eddy_http_normalize_path(in, size, out, size + 2, &query);
     CHECK(n == -EINVAL || n >= 1);
+    const char *qm = memchr(in, '?', size);
+    CHECK(qm ? query.p == qm + 1 && query.len == size - (size_t)(qm - in) - 1
+             : query.p == NULL && query.len == 0);
+    /* One byte too few for the output (and its NUL) is refused, never overrun. */
+    if (n >= 1)
+        CHECK(eddy_http_normalize_path(in, size, again, (size_t)n, NULL) == -ENOBUFS);
     if (n >= 1) {
         const char *q = memchr(in, '?', size);
         size_t plen = q ? (size_t)(q - in) : size;

@@ -17,16 +17,16 @@
 
 static const char *const backends[] = {"epoll", "epoll-et", "poll", "select"};
 #define NBACKENDS 4
-#define FOR_EACH_BACKEND(b)                                                                       \
-    for (int bi_ = 0; bi_ < NBACKENDS && !eddy_test_failed(); bi_++)                              \
+#define FOR_EACH_BACKEND(b)                                                                        \
+    for (int bi_ = 0; bi_ < NBACKENDS && !eddy_test_failed(); bi_++)                               \
         for (const char *b = backends[bi_]; b; b = NULL)
 
 struct conn {
     struct eddy_channel ch;
-    int peer;   /* the other end, or -1 */
+    int peer; /* the other end, or -1 */
     int calls;
-    int last;   /* revents of the last callback */
-    int all;    /* union of revents seen */
+    int last; /* revents of the last callback */
+    int all;  /* union of revents seen */
     int do_read;
     int stop_after;
 };
@@ -519,6 +519,60 @@ static void test_batch_grows_when_full(void)
     FOR_EACH_BACKEND(b) backend_batch_grows(b);
 }
 
+static void backend_write_pipe(const char *b)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int p[2];
+    ASSERT_EQ(eddy_event_loop_new(&loop, b), 0);
+    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+    /* Fill the pipe: no write readiness until the reader drains it. */
+    while (write(p[1], "xxxxxxxxxxxxxxxx", 16) > 0)
+        ;
+    conn_init(&c, loop, p[1], p[0]);
+    ASSERT_EQ(eddy_channel_enable_writing(&c.ch), 0);
+    ASSERT_EQ(run_for(loop, 20), 0);
+    ASSERT_EQ(c.calls, 0);
+    {
+        char buf[65536];
+        while (read(p[0], buf, sizeof(buf)) > 0)
+            ;
+    }
+    c.stop_after = 1;
+    ASSERT_EQ(run_for(loop, 1000), 0);
+    ASSERT_EQ(c.calls, 1);
+    ASSERT_EQ(c.last, EDDY_EV_WRITE);
+    eddy_channel_remove(&c.ch);
+    close(p[0]);
+    close(p[1]);
+    eddy_event_loop_free(loop);
+}
+
+static void test_backend_write_pipe_after_drain(void)
+{
+    FOR_EACH_BACKEND(b) backend_write_pipe(b);
+}
+
+/* poll reports a registered fd that was closed as POLLNVAL, mapped to ERROR. */
+static void test_poll_nval_maps_to_error(void)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int p[2];
+    ASSERT_EQ(eddy_event_loop_new(&loop, "poll"), 0);
+    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+    conn_init(&c, loop, p[0], p[1]);
+    c.stop_after = 1;
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
+    close(p[0]); /* a consumer bug: closed before removal */
+    ASSERT_EQ(run_for(loop, 1000), 0);
+    ASSERT_EQ(c.calls, 1);
+    ASSERT(c.last & EDDY_EV_ERROR);
+    eddy_channel_remove(&c.ch);
+    close(p[1]);
+    eddy_event_loop_free(loop);
+}
+
 static void test_select_refuses_fd_at_or_above_fd_setsize(void)
 {
     struct eddy_event_loop *loop;
@@ -572,7 +626,9 @@ static void test_interest_state_kept_in_flags(void)
     ASSERT_EQ(ch.flags, EDDY__CH_REGISTERED | EDDY_EV_READ | EDDY_EV_WRITE);
     /* Enabling again changes nothing: no dispatcher call (mod would fail on a bad epfd). */
     {
-        struct { int epfd; } *st = loop->disp_state;
+        struct {
+            int epfd;
+        } *st = loop->disp_state;
         int saved = st->epfd;
         st->epfd = -1;
         ASSERT_EQ(eddy_channel_enable_writing(&ch), 0);
@@ -699,6 +755,8 @@ int main(void)
     RUN(test_remove_self_in_callback);
     RUN(test_eintr_keeps_loop_running);
     RUN(test_batch_grows_when_full);
+    RUN(test_backend_write_pipe_after_drain);
+    RUN(test_poll_nval_maps_to_error);
     RUN(test_select_refuses_fd_at_or_above_fd_setsize);
     RUN(test_interest_state_kept_in_flags);
     RUN(test_free_runs_queued_tasks);

@@ -175,7 +175,7 @@ static void test_stop_from_signal_handler(void)
 }
 
 /* Many producers hammer one loop; every task runs exactly once. */
-#define NPROD 4
+#define NPROD    4
 #define PER_PROD 5000
 static atomic_int hammer_count;
 static int hammer_loop_count; /* loop thread only */

@@ -187,7 +187,8 @@ static void self_restart_cb(struct eddy_timer *t)
         eddy_timer_start(t, 0, 0);
 }
 
-/* A timer restarting itself with timeout 0 fires once per iteration, never in a tight inner loop. */
+/* A timer restarting itself with timeout 0 fires once per iteration, never in a tight inner loop.
+ */
 static void test_timer_zero_restart_does_not_starve(void)
 {
     struct eddy_event_loop *loop;
