@@ -132,7 +132,7 @@ class Reader:
     """Reads HTTP responses off one socket, keeping bytes between responses."""
 
     def __init__(self, sock):
-        self.sock, self.buf = sock, b""
+        self.sock, self.buf = sock, bytearray()  # bytearray: appending is not quadratic
 
     def _fill(self):
         chunk = self.sock.recv(1 << 20)
@@ -143,7 +143,9 @@ class Reader:
     def read_response(self, head_only=False):
         while b"\r\n\r\n" not in self.buf:
             self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        i = self.buf.index(b"\r\n\r\n")
+        head = bytes(self.buf[:i])
+        del self.buf[:i + 4]
         lines = head.decode("latin-1").split("\r\n")
         version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
         headers = [tuple(x.split(":", 1)) for x in lines[1:]]
@@ -156,7 +158,8 @@ class Reader:
             n = int(n)
             while len(self.buf) < n:
                 self._fill()
-            r.body, self.buf = self.buf[:n], self.buf[n:]
+            r.body = bytes(self.buf[:n])
+            del self.buf[:n]
         elif (r.header("Transfer-Encoding") or "").lower() == "chunked":
             r.body = self._read_chunked()
         else:
@@ -165,28 +168,30 @@ class Reader:
                     self._fill()
             except EOFError:
                 pass
-            r.body, self.buf = self.buf, b""
+            r.body = bytes(self.buf)
+            self.buf = bytearray()
         return r
 
     def _read_chunked(self):
-        body = b""
+        body = bytearray()
         while True:
             while b"\r\n" not in self.buf:
                 self._fill()
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            size = int(line.split(b";")[0], 16)
+            i = self.buf.index(b"\r\n")
+            size = int(bytes(self.buf[:i]).split(b";")[0], 16)
+            del self.buf[:i + 2]
             while len(self.buf) < size + 2:
                 self._fill()
             body += self.buf[:size]
-            self.buf = self.buf[size + 2:]
+            del self.buf[:size + 2]
             if size == 0:
-                return body
+                return bytes(body)
 
     def closed(self, timeout=5):
         """True if the peer closes (EOF or reset) within timeout with no more bytes."""
         self.sock.settimeout(timeout)
         try:
-            return self.sock.recv(1) == b"" and self.buf == b""
+            return self.sock.recv(1) == b"" and len(self.buf) == 0
         except ConnectionResetError:
             return True
         except socket.timeout:
