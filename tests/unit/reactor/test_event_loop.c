@@ -201,6 +201,36 @@ static void test_backend_hup_socketpair(void)
     FOR_EACH_BACKEND(b) backend_hup(b, 1);
 }
 
+/* A peer's half-close is READ (end of file on read), never HUP: it may still wait for answers. */
+static void backend_half_close(const char *b)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int sv[2];
+    char x;
+    ASSERT_EQ(eddy_event_loop_new(&loop, b), 0);
+    ASSERT_EQ(nb_socketpair(sv), 0);
+    conn_init(&c, loop, sv[0], sv[1]);
+    c.stop_after = 1;
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
+    ASSERT_EQ(shutdown(sv[1], SHUT_WR), 0);
+    ASSERT_EQ(run_for(loop, 1000), 0);
+    ASSERT_EQ(c.calls, 1);
+    ASSERT_EQ(c.last, EDDY_EV_READ);
+    ASSERT_EQ(read(sv[0], &x, 1), 0);
+    ASSERT_EQ(write(sv[0], "answer", 6), 6); /* the other direction still works */
+    ASSERT_EQ(read(sv[1], &x, 1), 1);
+    eddy_channel_remove(&c.ch);
+    close(sv[0]);
+    close(sv[1]);
+    eddy_event_loop_free(loop);
+}
+
+static void test_backend_half_close_is_read_not_hup(void)
+{
+    FOR_EACH_BACKEND(b) backend_half_close(b);
+}
+
 static void backend_disable_enable(const char *b)
 {
     struct eddy_event_loop *loop;
@@ -573,6 +603,47 @@ static void test_poll_nval_maps_to_error(void)
     eddy_event_loop_free(loop);
 }
 
+/* The net layer's close path: unregister without EPOLL_CTL_DEL, then close. */
+static void backend_remove_before_close(const char *b)
+{
+    struct eddy_event_loop *loop;
+    struct conn c, d;
+    int p[2], q[2];
+    ASSERT_EQ(eddy_event_loop_new(&loop, b), 0);
+    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+    conn_init(&c, loop, p[0], p[1]);
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
+    ASSERT_EQ(write(p[1], "x", 1), 1);
+    eddy__channel_remove_before_close(&c.ch);
+    ASSERT_EQ(c.ch.flags, 0);
+    ASSERT(eddy_channel_map_get(&loop->map, p[0]) == NULL);
+    close(p[0]);
+    /* A new pipe on the same number registers cleanly and gets only its own events. */
+    ASSERT_EQ(pipe2(q, O_NONBLOCK), 0);
+    ASSERT_EQ(q[0], p[0]);
+    conn_init(&d, loop, q[0], q[1]);
+    ASSERT_EQ(eddy_channel_enable_reading(&d.ch), 0);
+    ASSERT_EQ(run_for(loop, 20), 0);
+    ASSERT_EQ(c.calls, 0);
+    ASSERT_EQ(d.calls, 0);
+    ASSERT_EQ(write(q[1], "y", 1), 1);
+    d.stop_after = 1;
+    d.do_read = 1;
+    ASSERT_EQ(run_for(loop, 1000), 0);
+    ASSERT_EQ(d.calls, 1);
+    ASSERT_EQ(d.last, EDDY_EV_READ);
+    eddy_channel_remove(&d.ch);
+    close(q[0]);
+    close(q[1]);
+    close(p[1]);
+    eddy_event_loop_free(loop);
+}
+
+static void test_remove_before_close(void)
+{
+    FOR_EACH_BACKEND(b) backend_remove_before_close(b);
+}
+
 static void test_select_refuses_fd_at_or_above_fd_setsize(void)
 {
     struct eddy_event_loop *loop;
@@ -748,6 +819,7 @@ int main(void)
     RUN(test_backend_read_and_write_in_one_callback);
     RUN(test_backend_hup_pipe);
     RUN(test_backend_hup_socketpair);
+    RUN(test_backend_half_close_is_read_not_hup);
     RUN(test_backend_disable_then_enable);
     RUN(test_backend_level_repeats_edge_reports_once);
     RUN(test_remove_during_batch_drops_events);
@@ -757,6 +829,7 @@ int main(void)
     RUN(test_batch_grows_when_full);
     RUN(test_backend_write_pipe_after_drain);
     RUN(test_poll_nval_maps_to_error);
+    RUN(test_remove_before_close);
     RUN(test_select_refuses_fd_at_or_above_fd_setsize);
     RUN(test_interest_state_kept_in_flags);
     RUN(test_free_runs_queued_tasks);
