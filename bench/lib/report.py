@@ -234,8 +234,8 @@ def callgrind(srv, scen, req, path):
     total = None
     with open(path) as f:
         for line in f:
-            if line.startswith(("totals:", "summary:")):
-                total = int(line.split()[1])
+            if line.startswith(("totals:", "summary:")):  # summary: can be 0 with --instr-atstart=no
+                total = max(total or 0, int(line.split()[1]))
     if not total or req <= 0:
         print(f"callgrind {srv} {scen}: no data (requests {req})")
         return
