@@ -369,6 +369,48 @@ static void test_deferred_keeps_order(void)
     cli_close(&C1);
 }
 
+/* 300 requests queued behind a deferred response: more than max_pipelined (32), so the
+ * connection stops reading, then resumes; every response arrives, in order. */
+static void test_deferred_bounded_queue(void)
+{
+    static char batch[300 * 40];
+    struct resp r;
+    size_t n = (size_t)snprintf(batch, sizeof(batch), "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(batch + n, sizeof(batch) - n, "GET /%s HTTP/1.1\r\nHost: h\r\n\r\n",
+                              i % 2 ? "a" : "a/b");
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_send(&C1, batch, n), 0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "late");
+    resp_free(&r);
+    for (int i = 0; i < 300; i++) {
+        ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+        ASSERT_STR_EQ(r.body, i % 2 ? "a" : "ab");
+        resp_free(&r);
+    }
+    ASSERT_EQ(C1.len, 0);
+    cli_close(&C1);
+}
+
+static void test_deferred_access_log(void)
+{
+    struct resp r;
+    pthread_mutex_lock(&log_mu);
+    int before = log_count;
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(fetch("GET /defer?q HTTP/1.1\r\nHost: h\r\nUser-Agent: later/2\r\n\r\n", &r, 0), 0);
+    resp_free(&r);
+    usleep(10000);
+    pthread_mutex_lock(&log_mu);
+    int after = log_count;
+    char line[512];
+    memcpy(line, log_line, sizeof(line));
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(after, before + 1);
+    ASSERT_STR_EQ(line, "127.0.0.1 GET /defer?q 200 4 ua=later/2 ref= t=1");
+}
+
 static void test_deferred_client_gone(void)
 {
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
@@ -494,6 +536,8 @@ int main(void)
     RUN(test_stream_chunked_and_http10);
     RUN(test_send_file);
     RUN(test_deferred_keeps_order);
+    RUN(test_deferred_bounded_queue);
+    RUN(test_deferred_access_log);
     RUN(test_deferred_client_gone);
     RUN(test_handler_mistakes);
     RUN(test_access_log);
