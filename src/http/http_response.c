@@ -4,6 +4,7 @@
  * pass after a single ensure_writable, so a small response costs a few memcpy.
  */
 #include "http_internal.h"
+#include "http_ctype.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -102,19 +103,37 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
 
 /* ---- header fields ------------------------------------------------------------------ */
 
+/* The parser's tchar table: a strchr per name byte here was a quarter of the
+ * instructions of a static-file response (callgrind, bench/lib/profile.sh). */
 static int is_token_char(unsigned char ch)
 {
-    return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
+    return eddy__hc(ch, EDDY__HC_TOKEN);
 }
 
 static int reserved_name(const char *n, size_t len)
 {
-    static const char *const names[] = {"Date", "Content-Length", "Transfer-Encoding",
-                                        "Connection"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && strncasecmp(names[i], n, len) == 0)
-            return 1;
-    return 0;
+    switch (len) {
+    case 4: return strncasecmp(n, "Date", 4) == 0;
+    case 10: return strncasecmp(n, "Connection", 10) == 0;
+    case 14: return strncasecmp(n, "Content-Length", 14) == 0;
+    case 17: return strncasecmp(n, "Transfer-Encoding", 17) == 0;
+    default: return 0;
+    }
+}
+
+/* No CR, LF or NUL: they would split or truncate the head. Eight bytes at a time. */
+static int value_ok(const char *v, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x = eddy__load64(v + i);
+        if (eddy__has_byte(x, '\r') | eddy__has_byte(x, '\n') | eddy__has_less(x, 1))
+            return 0;
+    }
+    for (; i < len; i++)
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+            return 0;
+    return 1;
 }
 
 int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *name,
@@ -127,9 +146,8 @@ int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *
     for (size_t i = 0; i < name_len; i++)
         if (!is_token_char((unsigned char)name[i]))
             return -EINVAL;
-    for (size_t i = 0; i < value_len; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-            return -EINVAL;
+    if (!value_ok(value, value_len))
+        return -EINVAL;
     struct eddy_buffer *b = &res->hdrs;
     if (eddy_buffer_ensure_writable(b, name_len + value_len + 4) < 0)
         return -ENOMEM;
