@@ -1,5 +1,5 @@
-/* Response header validation (eddy_http_response_add_header_n): the table-driven name check
- * and the word-at-a-time value check must accept and reject exactly what the byte loops did. */
+/* Response header validation (eddy_http_response_add_header_n): names are tchar only
+ * (RFC 9110 5.6.2) and not the library's own fields; values have no CTL but HTAB. */
 #include "http/http_internal.h"
 #include "../../lib/test.h"
 
@@ -45,10 +45,15 @@ static void test_reserved_names(void)
     ASSERT_EQ(add("", 0, "x", 1), -EINVAL);
 }
 
-/* CR, LF or NUL at every position of values of every length up to 40 bytes. */
+static int value_byte_ok(int c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* A forbidden byte at every position of values of every length up to 40 bytes. */
 static void test_value_bytes_everywhere(void)
 {
-    static const char bad[] = {'\r', '\n', '\0'};
+    static const char bad[] = {'\r', '\n', '\0', 0x01, 0x7f};
     char v[40];
     for (size_t len = 0; len <= sizeof(v); len++) {
         memset(v, 'a', sizeof(v));
@@ -63,15 +68,13 @@ static void test_value_bytes_everywhere(void)
     }
 }
 
-/* Bytes that are legal in a value, including those next to the forbidden ones. */
-static void test_value_allowed_bytes(void)
+static void test_every_value_byte(void)
 {
     char v[24];
-    for (int c = 1; c < 256; c++) {
-        if (c == '\r' || c == '\n')
-            continue;
-        memset(v, c, sizeof(v));
-        ASSERT_EQ(add("X-V", 3, v, sizeof(v)), 0);
+    for (int c = 0; c < 256; c++) {
+        memset(v, 'a', sizeof(v));
+        v[11] = (char)c;
+        ASSERT_EQ(add("X-V", 3, v, sizeof(v)), value_byte_ok(c) ? 0 : -EINVAL);
     }
 }
 
@@ -80,6 +83,6 @@ int main(void)
     RUN(test_every_name_byte);
     RUN(test_reserved_names);
     RUN(test_value_bytes_everywhere);
-    RUN(test_value_allowed_bytes);
+    RUN(test_every_value_byte);
     return eddy_test_done();
 }
