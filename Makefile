@@ -45,9 +45,12 @@ TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(sort $(wildcard tests/unit/*/test_*.c tests/unit/test_*.c))
 TESTS     := $(foreach t,$(TEST_SRCS),$(BUILD)/tests/$(notdir $(t:.c=)))
 HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
+# Each tests/fuzz/fuzz_NAME.c also becomes a test replaying its corpus (tests/fuzz/run.sh fuzzes).
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TESTS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRCS))
 
 .PHONY: all lib test test-plain test-san test-tsan run install clean fuzz format
-all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS)
+all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS) $(FUZZ_TESTS)
 
 lib: $(BUILD)/libeddy.a $(BUILD)/libeddy.so
 
@@ -80,6 +83,14 @@ $(BUILD)/tests/$(notdir $(1:.c=)): $(BUILD)/obj/$(1:.c=.o) $(TESTLIB_OBJS) $(BUI
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lm
 endef
 $(foreach t,$(TEST_SRCS),$(eval $(call TEST_RULE,$(t))))
+
+define FUZZ_RULE
+$(BUILD)/tests/test_fuzz_$(1): $(BUILD)/obj/tests/fuzz/fuzz_$(1).o \
+                               $(BUILD)/obj/tests/fuzz/replay_main.o $(BUILD)/libeddy.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lm
+endef
+$(foreach f,$(FUZZ_SRCS),$(eval $(call FUZZ_RULE,$(patsubst tests/fuzz/fuzz_%.c,%,$(f)))))
 
 # make test: plain, then ASan+UBSan, then the threaded tests (*_mt) under TSan.
 # Only the last line counts: "N passed, N failed".
@@ -121,7 +132,7 @@ install: lib $(HTTPD) $(EXAMPLES)
 	$(if $(EXAMPLES),install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/)
 
 fuzz:
-	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $(wildcard include/eddy/*.h src/*/*.c src/*/*.h apps/*/*.c tests/*/*.c tests/*/*/*.c bench/*.c)

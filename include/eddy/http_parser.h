@@ -82,7 +82,7 @@ struct eddy_http_request_head {
     int status; /* set on EDDY_HTTP_ERROR: 400, 414, 417, 431, 501 or 505 */
     enum eddy_http_method method_id;
     enum eddy_http_target_form form;
-    int minor_version;          /* 0 or 1 (1.2..1.9 are reported as 1) */
+    int minor_version; /* 0 or 1 (1.2..1.9 are reported as 1) */
     struct eddy_http_str method;
     struct eddy_http_str target; /* raw request-target */
     /* The path (with query) to serve: the target itself in origin form, the part after the
@@ -91,12 +91,12 @@ struct eddy_http_request_head {
     /* Authority from an absolute-form/authority-form target, else the Host field value
      * (possibly empty). */
     struct eddy_http_str host;
-    int64_t content_length;      /* -1 when absent */
-    unsigned char chunked;       /* Transfer-Encoding: chunked (the only one accepted) */
-    unsigned char keep_alive;    /* after Connection and version defaults */
+    int64_t content_length;   /* -1 when absent */
+    unsigned char chunked;    /* Transfer-Encoding: chunked (the only one accepted) */
+    unsigned char keep_alive; /* after Connection and version defaults */
     unsigned char expect_continue;
-    unsigned char upgrade;       /* Connection: upgrade was listed */
-    unsigned host_count;         /* number of Host fields: 0 or 1 on success */
+    unsigned char upgrade; /* Connection: upgrade was listed */
+    unsigned host_count;   /* number of Host fields: 0 or 1 on success */
     size_t num_headers;
     struct eddy_http_header headers[EDDY_HTTP_MAX_HEADERS];
 };

@@ -1,0 +1,75 @@
+/* Character classes and word-at-a-time scanners shared by the HTTP parsing code. */
+#ifndef EDDY_HTTP_CTYPE_H
+#define EDDY_HTTP_CTYPE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define EDDY__HC_TOKEN 1 /* tchar (RFC 9110 5.6.2) */
+#define EDDY__HC_VALUE 2 /* field-vchar, SP, HTAB, obs-text */
+#define EDDY__HC_HOST  4 /* reg-name / IP-literal / port characters */
+#define EDDY__HC_HEX   8
+
+extern const unsigned char eddy__http_ctype[256];
+
+static inline int eddy__hc(unsigned char c, unsigned cls)
+{
+    return eddy__http_ctype[c] & cls;
+}
+
+#define EDDY__ONES  0x0101010101010101ULL
+#define EDDY__HIGHS 0x8080808080808080ULL
+
+/* Nonzero when some byte of x is below n (n <= 128); exact, no false positives. */
+static inline uint64_t eddy__has_less(uint64_t x, unsigned n)
+{
+    return (x - EDDY__ONES * n) & ~x & EDDY__HIGHS;
+}
+
+static inline uint64_t eddy__has_byte(uint64_t x, unsigned char c)
+{
+    uint64_t y = x ^ (EDDY__ONES * c);
+    return (y - EDDY__ONES) & ~y & EDDY__HIGHS;
+}
+
+static inline uint64_t eddy__load64(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* First byte in [p, end) that cannot be in a field value (CTL other than HTAB, DEL). */
+static inline const char *eddy__scan_value(const char *p, const char *end)
+{
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t x = eddy__load64(p);
+            if (eddy__has_less(x, 0x20) | eddy__has_byte(x, 0x7f))
+                break;
+            p += 8;
+        }
+        const char *stop = end - p >= 8 ? p + 8 : end;
+        for (; p < stop; p++)
+            if (!eddy__hc((unsigned char)*p, EDDY__HC_VALUE))
+                return p;
+        if (p == end)
+            return p;
+    }
+}
+
+/* First byte in [p, end) that cannot be in a request-target (CTL, SP, DEL). */
+static inline const char *eddy__scan_target(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x = eddy__load64(p);
+        if (eddy__has_less(x, 0x21) | eddy__has_byte(x, 0x7f))
+            break;
+        p += 8;
+    }
+    while (p < end && (unsigned char)*p > 0x20 && *p != 0x7f)
+        p++;
+    return p;
+}
+
+#endif
