@@ -12,4 +12,4 @@ ROOT = os.environ.get("EDDY_ROOT") or os.path.join(os.path.dirname(os.path.abspa
 sys.path.insert(0, os.path.join(ROOT, "tests", "hostile"))
 from run import main_quick  # noqa: E402
 
-main_quick(["flood_maxconn", "flood_nofile"])
+main_quick(["flood_maxconn", "flood_nofile", "flood_select"])

@@ -32,6 +32,10 @@ PLAN = {
     "flood_nofile": (dict(header_timeout=TIMEOUT, nofile=256),
                      dict(n=600, hold=3.0, strict_status=False),
                      dict(n=4000, hold=20.0, strict_status=False)),
+    # The select backend cannot watch an fd >= FD_SETSIZE (1024): past it the server must
+    # refuse connections, never write outside its fd_set.
+    "flood_select": (dict(backend="select", header_timeout=TIMEOUT, nofile=4096),
+                     dict(n=1500, hold=3.0), dict(n=4000, hold=20.0)),
     "pipeline_noread": (dict(send_timeout=30),
                         dict(clients=1, n=10000, hold=3.0),
                         dict(clients=20, n=10000, hold=20.0)),
