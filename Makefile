@@ -3,6 +3,7 @@
 #   make SAN=1        the same with ASan+UBSan                 -> build-san/
 #   make TSAN=1       the same with TSan                       -> build-tsan/
 #   make test         every test: plain, ASan+UBSan, and the threaded ones under TSan
+#   make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="http_parser ..."]   libFuzzer, see tests/fuzz/run.sh
 #   make run          build and start eddy-httpd on ./www (the echo example until it exists)
 #   make install PREFIX=/usr/local DESTDIR=...
 # Sources are discovered by directory, so adding a module or a test needs no edit here.

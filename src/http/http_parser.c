@@ -49,22 +49,23 @@ struct framing {
     int conn_keep_alive;
 };
 
-/* Case-insensitive compare of a token with a lower-case literal. Only letters of a
- * token change under |0x20, so this is exact for tokens. */
+/* Case-insensitive compare with a lower-case literal of >= 4 letters, digits and '-'.
+ * Exact for tokens and for field values: c | 0x20 equals such a literal byte only for
+ * the letter in either case, or for a CTL (0x0d, 0x10-0x19), which neither can hold. */
 static int token_is(const char *p, size_t n, const char *lit, size_t litlen)
 {
     if (n != litlen)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)p[i] | 0x20) != (unsigned char)lit[i])
+    /* Word compares (every literal has >= 4 bytes); the last word may overlap. */
+    if (n < 8) {
+        uint32_t a, b, c, d;
+        memcpy(&a, p, 4), memcpy(&b, lit, 4), memcpy(&c, p + n - 4, 4), memcpy(&d, lit + n - 4, 4);
+        return ((a | 0x20202020u) == b) & ((c | 0x20202020u) == d);
+    }
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((eddy__load64(p + i) | EDDY__ONES * 0x20) != eddy__load64(lit + i))
             return 0;
-    return 1;
-}
-
-/* Exact-case compare, for values that may hold arbitrary bytes. */
-static int ci_equal(const char *p, size_t n, const char *lit, size_t litlen)
-{
-    return n == litlen && strncasecmp(p, lit, n) == 0;
+    return (eddy__load64(p + n - 8) | EDDY__ONES * 0x20) == eddy__load64(lit + n - 8);
 }
 
 static enum eddy_http_method method_id(const char *m, size_t n)
@@ -174,6 +175,11 @@ static int version_prefix_ok(const char *p, size_t n)
 static int parse_version(const char *p, const char *end, struct eddy_http_request_head *req)
 {
     size_t n = (size_t)(end - p);
+    /* Fast path for the version every client sends. */
+    if (n >= 10 && eddy__load64(p) == eddy__load64("HTTP/1.1") && p[8] == '\r' && p[9] == '\n') {
+        req->minor_version = 1;
+        return OK;
+    }
     if (n < 10)
         return version_prefix_ok(p, n) ? NEED : 400;
     if (!version_prefix_ok(p, 10))
@@ -196,8 +202,7 @@ static int parse_request_line(const char **pp, const char *end, struct eddy_http
         p += 2;
     }
     const char *m = p;
-    while (p < end && eddy__hc((unsigned char)*p, EDDY__HC_TOKEN))
-        p++;
+    p = eddy__scan_token(p, end);
     if (p == end)
         return NEED;
     if (*p != ' ' || p == m)
@@ -285,7 +290,7 @@ static int on_transfer_encoding(const struct eddy_http_str *v, struct eddy_http_
         codings++;
         if (req->chunked)
             return 400;
-        if (!ci_equal(el.p, el.len, "chunked", 7))
+        if (!token_is(el.p, el.len, "chunked", 7))
             return 501;
         req->chunked = 1;
     }
@@ -298,11 +303,11 @@ static void on_connection(const struct eddy_http_str *v, struct eddy_http_reques
     size_t pos = 0;
     struct eddy_http_str el;
     while (next_element(v, &pos, &el)) {
-        if (ci_equal(el.p, el.len, "close", 5))
+        if (token_is(el.p, el.len, "close", 5))
             f->conn_close = 1;
-        else if (ci_equal(el.p, el.len, "keep-alive", 10))
+        else if (token_is(el.p, el.len, "keep-alive", 10))
             f->conn_keep_alive = 1;
-        else if (ci_equal(el.p, el.len, "upgrade", 7))
+        else if (token_is(el.p, el.len, "upgrade", 7))
             req->upgrade = 1;
     }
 }
@@ -321,7 +326,7 @@ static int on_expect(const struct eddy_http_str *v, struct eddy_http_request_hea
 {
     if (req->minor_version == 0)
         return OK; /* RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 */
-    if (!ci_equal(v->p, v->len, "100-continue", 12))
+    if (!token_is(v->p, v->len, "100-continue", 12))
         return 417;
     req->expect_continue = 1;
     return OK;
@@ -355,8 +360,7 @@ static int parse_field(const char **pp, const char *end, struct eddy_http_header
 {
     const char *p = *pp, *name = p;
     /* A leading SP/HTAB is obs-fold (or whitespace after the request line): 400. */
-    while (p < end && eddy__hc((unsigned char)*p, EDDY__HC_TOKEN))
-        p++;
+    p = eddy__scan_token(p, end);
     if (p == end)
         return NEED;
     if (*p != ':' || p == name)

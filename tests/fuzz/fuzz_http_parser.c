@@ -67,6 +67,18 @@ static void check_head(const struct eddy_http_request_head *r, const char *b, in
                   h->value.p[0] != '\t' && h->value.p[h->value.len - 1] != '\t');
     }
     CHECK(n >= 18 && memcmp(b + n - 4, "\r\n\r\n", 4) == 0);
+    CHECK(eddy_http_method_name(r->method_id) != NULL);
+    /* Looking a field up by its own name finds it (or an earlier one of that name). */
+    for (size_t i = 0; i < r->num_headers && i < 8; i++) {
+        char name[64];
+        size_t len = r->headers[i].name.len, pos = 0;
+        if (len >= sizeof(name))
+            continue;
+        memcpy(name, r->headers[i].name.p, len);
+        name[len] = '\0';
+        const struct eddy_http_header *h = eddy_http_header_find(r, name, &pos);
+        CHECK(h != NULL && h <= &r->headers[i] && pos == (size_t)(h - r->headers) + 1);
+    }
 }
 
 static int same_head(const struct eddy_http_request_head *a, const struct eddy_http_request_head *b)
@@ -183,8 +195,15 @@ static void fuzz_path(const uint8_t *data, size_t size)
 {
     char *in = malloc(size ? size : 1), *out = malloc(size + 2), *again = malloc(size + 2);
     memcpy(in, data, size);
-    ssize_t n = eddy_http_normalize_path(in, size, out, size + 2, NULL);
+    struct eddy_http_str query;
+    ssize_t n = eddy_http_normalize_path(in, size, out, size + 2, &query);
     CHECK(n == -EINVAL || n >= 1);
+    const char *qm = memchr(in, '?', size);
+    CHECK(qm ? query.p == qm + 1 && query.len == size - (size_t)(qm - in) - 1
+             : query.p == NULL && query.len == 0);
+    /* One byte too few for the output (and its NUL) is refused, never overrun. */
+    if (n >= 1)
+        CHECK(eddy_http_normalize_path(in, size, again, (size_t)n, NULL) == -ENOBUFS);
     if (n >= 1) {
         const char *q = memchr(in, '?', size);
         size_t plen = q ? (size_t)(q - in) : size;

@@ -31,16 +31,21 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -pthread -Iinclude 
        -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=undefined)
 
 build_lib() { # every library source, instrumented for coverage but without libFuzzer's main
-    objs=()
-    local s o
+    local s o objs=() changed=0
     for s in src/*/*.c; do
         o=$out/obj/${s%.c}.o
         objs+=("$o")
         if [ ! -e "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find include src -name '*.h' -newer "$o" -print -quit)" ]; then
             mkdir -p "$(dirname "$o")"
             "$CC" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o" || exit 2
+            changed=1
         fi
     done
+    # An archive, like libeddy.a: a target pulls in only the objects it needs.
+    if [ $changed -eq 1 ] || [ ! -e $out/libeddy-fuzz.a ]; then
+        rm -f $out/libeddy-fuzz.a
+        ar rcs $out/libeddy-fuzz.a "${objs[@]}"
+    fi
 }
 
 ensure_clang
@@ -56,7 +61,7 @@ fi
 status=0
 for name in "${names[@]}"; do
     bin=$out/fuzz_$name
-    "$CC" "${flags[@]}" -fsanitize=fuzzer "tests/fuzz/fuzz_$name.c" "${objs[@]}" -o "$bin" -lm ||
+    "$CC" "${flags[@]}" -fsanitize=fuzzer "tests/fuzz/fuzz_$name.c" $out/libeddy-fuzz.a -o "$bin" -lm ||
         { status=1; continue; }
     seeds=tests/fuzz/corpus/$name work=tests/fuzz/corpus-work/$name reg=tests/fuzz/regression/$name
     art=$out/artifacts/$name/

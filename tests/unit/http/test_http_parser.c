@@ -105,6 +105,19 @@ static const struct pcase cases[] = {
     OK("expect ignored 1.0", "GET / HTTP/1.0\r\nExpect: foo\r\n\r\n", EDDY_HTTP_GET, 0, -1, 0, 0, 1,
        NULL, NULL),
     OKX("tab in value", "GET / HTTP/1.1\r\n" H11 "X: a\tb\r\n\r\n", -1, 0, 1, 0, 2),
+    OK("expect 100 ignored 1.0", "PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", EDDY_HTTP_PUT,
+       0, -1, 0, 0, 1, NULL, NULL),
+    OK("absolute overrides host", "GET http://a.b/ HTTP/1.1\r\nHost: c.d\r\n\r\n", EDDY_HTTP_GET,
+       1, -1, 0, 1, 1, "a.b", "/"),
+    OK("absolute query only", "GET http://a.b?x=1 HTTP/1.1\r\nHost: a.b\r\n\r\n", EDDY_HTTP_GET,
+       1, -1, 0, 1, 1, "a.b", "?x=1"),
+    OK("ipv6 host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1,
+       1, "[::1]:8080", "/"),
+    OK("cl zero", "POST / HTTP/1.1\r\n" H11 "Content-Length: 0\r\n\r\n", EDDY_HTTP_POST, 1, 0, 0,
+       1, 2, NULL, NULL),
+    ERR("absolute no host field", "GET http://a.b/ HTTP/1.1\r\n\r\n", 400),
+    ERR("connect bad authority", "CONNECT a/b:1 HTTP/1.1\r\n" H11 "\r\n", 400),
+    ERR("host two in one", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", 400),
     /* method */
     ERR("lowercase method ok token but unknown", "get / HTTP/1.1\r\n" H11 "\r\n", 501),
     ERR("unknown method", "BREW / HTTP/1.1\r\n" H11 "\r\n", 501),
@@ -320,6 +333,30 @@ static void test_pipelined(void)
     ASSERT_EQ(eddy_http_parse_request(in + off, len - off, &r, NULL), EDDY_HTTP_INCOMPLETE);
 }
 
+static void test_connection_flags(void)
+{
+    static struct eddy_http_request_head r;
+    const char *in = "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    ASSERT_EQ(eddy_http_parse_request(in, strlen(in), &r, NULL), (int)strlen(in));
+    ASSERT_EQ(r.upgrade, 1);
+    ASSERT_EQ(r.keep_alive, 1);
+    ASSERT_EQ(r.host_count, 1);
+    ASSERT_EQ(r.form, EDDY_HTTP_FORM_ORIGIN);
+    in = "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: CLOSE\r\n\r\n";
+    ASSERT_EQ(eddy_http_parse_request(in, strlen(in), &r, NULL), (int)strlen(in));
+    ASSERT_EQ(r.upgrade, 0);
+    ASSERT_EQ(r.keep_alive, 0);
+    /* a limit above the array capacity is clamped to it */
+    struct eddy_http_limits big = {0, 0, 1000};
+    static char buf[4096];
+    size_t off = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < EDDY_HTTP_MAX_HEADERS; i++)
+        off += (size_t)sprintf(buf + off, "F: %d\r\n", i);
+    off += (size_t)sprintf(buf + off, "\r\n");
+    ASSERT_EQ(eddy_http_parse_request(buf, off, &r, &big), EDDY_HTTP_ERROR);
+    ASSERT_EQ(r.status, 431);
+}
+
 static void test_header_views_and_find(void)
 {
     const char *in = "GET / HTTP/1.1\r\nHost: x\r\nAccept: a/b \r\nX-Y:z\r\naccept:  c\t\r\n"
@@ -408,6 +445,7 @@ int main(void)
     RUN(test_every_split);
     RUN(test_pipelined);
     RUN(test_header_views_and_find);
+    RUN(test_connection_flags);
     RUN(test_default_limits);
     RUN(test_guard_page);
     return eddy_test_done();

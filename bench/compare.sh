@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# bench/compare.sh: eddy-httpd against nginx, h2o and lighttpd on this machine, side by side.
+#
+#   bench/compare.sh                     full run: 10 s per run, 3 rounds, 15000 idle conns (~15 min)
+#   QUICK=1 bench/compare.sh             smoke test: 2 s per run, 1 round, 2000 idle connections
+#   DURATION=10 ROUNDS=5 bench/compare.sh
+#   SERVERS="eddy nginx" SCENARIOS="ka pipe mem" bench/compare.sh
+#   RAW=/tmp/raw.tsv bench/compare.sh    also keep the raw per-run numbers (see bench/lib/report.py)
+#
+# Scenarios: ka (keep-alive, 13 B, c100), pipe (16 requests per write, c256), 1m (1 MiB file,
+# c16), close (Connection: close, c50) with the server on CPU 0 and wrk -t1 on CPU 1; ka2 and
+# pipe2 (the same on both cores, unpinned, wrk -t2; eddy default threads, nginx 2 workers, h2o 2
+# threads; lighttpd has one process only and sits out); mem (RSS per idle keep-alive connection
+# with IDLE_N idle connections held by build/bench/idle_conns).
+# Servers alternate within each round; the table gives medians over rounds.
+#
+# Other settings: IDLE_N, EDDY_HTTPD (binary path), SERVER_CPU / CLIENT_CPU (0 / 1),
+# KEEP_TMP=1 (keep configs, server logs and wrk outputs). Everything started is stopped on exit.
+set -u
+. "$(dirname "$0")/lib/common.sh"
+
+if [ -n "${QUICK:-}" ]; then
+    DURATION=${DURATION:-2}
+    ROUNDS=${ROUNDS:-1}
+    IDLE_N=${IDLE_N:-2000}
+fi
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+IDLE_N=${IDLE_N:-15000}
+SCENARIOS=${SCENARIOS:-ka pipe 1m close ka2 pipe2 mem}
+
+# wrk arguments per scenario (URL appended by the caller).
+wrk_args() {
+    local lua=("-s" "$BENCH_LIB/report.lua")
+    case $1 in
+    ka) echo "-t1 -c100 ${lua[*]} @hello.txt" ;;
+    pipe) echo "-t1 -c256 -s $BENCH_LIB/pipeline.lua @hello.txt" ;;
+    1m) echo "-t1 -c16 ${lua[*]} @1m.bin" ;;
+    close) echo "-t1 -c50 ${lua[*]} @hello.txt @close" ;;
+    ka2) echo "-t2 -c100 ${lua[*]} @hello.txt" ;;
+    pipe2) echo "-t2 -c256 -s $BENCH_LIB/pipeline.lua @hello.txt" ;;
+    esac
+}
+
+# one_run SCENARIO SERVER ROUND: one wrk run against a started server, appended to $RAW_FILE.
+one_run() {
+    local scen=$1 key=$2 round=$3 args=() a url res pinned=1 logf
+    logf=$BENCH_TMP/wrk-$scen-$key-$round.log
+    [[ $scen == *2 ]] && pinned=0
+    for a in $(wrk_args "$scen"); do
+        case $a in
+        @close) args+=(-H 'Connection: close') ;;
+        @*) url="http://127.0.0.1:${SRV_PORT[$key]}/${a#@}" ;;
+        *) args+=("$a") ;;
+        esac
+    done
+    res=$(run_wrk "$key" "$logf" "$pinned" "${args[@]}" -d "${DURATION}s" "$url")
+    [ -n "$res" ] || {
+        log "wrk failed for $scen/$key: $(tail -n 3 "$logf" | tr '\n' ' ')"
+        res="0 0 0 1 0 0 0"
+    }
+    echo "run $scen $key $round $res" >>"$RAW_FILE"
+    set -- $res
+    log "$(printf 'round %s %-6s %-8s %8.0f req/s %7.1f MB/s %6.2f us/req %d errors' "$round" \
+        "$scen" "$key" "$(awk -v r="$1" -v d="$3" 'BEGIN{print d ? r / (d / 1e6) : 0}')" \
+        "$(awk -v b="$2" -v d="$3" 'BEGIN{print d ? b / (d / 1e6) / 1e6 : 0}')" \
+        "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4")"
+    sleep 1
+}
+
+# Rotates the server order by round so no server always runs first.
+rotated() {
+    local round=$1 list=($2) n i out=()
+    n=${#list[@]}
+    for ((i = 0; i < n; i++)); do
+        out+=("${list[$(((i + round) % n))]}")
+    done
+    echo "${out[*]}"
+}
+
+# run_phase MODE "SCENARIOS" "SERVERS": starts the servers, runs every round, stops them.
+run_phase() {
+    local mode=$1 scens=$2 servers=$3 s r scen started=()
+    [ -n "$scens" ] && [ -n "$servers" ] || return 0
+    for s in $servers; do
+        if start_server "$s" "$s" "$mode"; then
+            started+=("$s")
+        else
+            log "WARNING: $s did not start ($mode); it is left out of this phase"
+        fi
+    done
+    for s in "${started[@]}"; do # warm-up: page cache, server caches, TCP
+        run_wrk "$s" "$BENCH_TMP/warmup-$s.log" 1 -t1 -c50 -d1s -s "$BENCH_LIB/report.lua" \
+            "http://127.0.0.1:${SRV_PORT[$s]}/hello.txt" >/dev/null
+    done
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for scen in $scens; do
+            for s in $(rotated "$r" "${started[*]}"); do
+                one_run "$scen" "$s" "$r"
+            done
+        done
+    done
+    for s in "${started[@]}"; do
+        stop_server "$s"
+    done
+}
+
+# lighttpd accepts at most max-fds/2 connections; the others get IDLE_N.
+idle_target() {
+    local cap=$(($(ulimit -Hn) / 2 - 200))
+    if [ "$1" = lighttpd ] && [ "$IDLE_N" -gt "$cap" ]; then
+        echo "$cap"
+    else
+        echo "$IDLE_N"
+    fi
+}
+
+# RSS per idle connection: a fresh pinned server, RSS with 0 idle connections, then with N.
+mem_phase() {
+    local s n held rss0 rss1 fd0 fd1
+    for s in $1; do
+        start_server "mem-$s" "$s" pinned || {
+            log "WARNING: $s did not start for the memory run"
+            continue
+        }
+        curl -s -o /dev/null "http://127.0.0.1:${SRV_PORT[mem-$s]}/hello.txt"
+        sleep 1
+        rss0=$(rss_kb "mem-$s")
+        fd0=$(fd_count "mem-$s")
+        n=$(idle_target "$s")
+        start_idle "mem-$s" "$n" "$BENCH_TMP/idle-$s.out"
+        held=$IDLE_HELD
+        sleep 2
+        rss1=$(rss_kb "mem-$s")
+        fd1=$(fd_count "mem-$s")
+        stop_idle
+        stop_server "mem-$s"
+        echo "mem $s 1 $n $held $rss0 $rss1 $fd0 $fd1" >>"$RAW_FILE"
+        log "mem $s: asked $n, held $held, RSS $rss0 -> $rss1 KiB, fds $fd0 -> $fd1"
+    done
+}
+
+print_header() {
+    echo "# eddy bench/compare.sh, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
+        "kernel $(uname -r), fd limit $(ulimit -Hn)"
+    echo "# $(nginx -v 2>&1 | head -1); $(h2o --version | head -1); $(lighttpd -v | head -1);" \
+        "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "# eddy: $([ "$HAVE_EDDY" = 1 ] && echo "$EDDY_HTTPD ($(git -C "$EDDY_ROOT" log -1 --format='%h %s' 2>/dev/null))" || echo 'NOT AVAILABLE (build/eddy-httpd missing): peers only')"
+    echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_N=$IDLE_N SCENARIOS='$SCENARIOS' SERVERS='$SERVERS'"
+    echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU"
+}
+
+main() {
+    local pinned_scens="" multi_scens="" s multi_servers="" mem=0
+    bench_init
+    ensure_tools nginx h2o lighttpd wrk curl taskset python3
+    [ "$(nproc)" -ge 2 ] || log "WARNING: fewer than 2 CPUs: server and wrk share CPU $SERVER_CPU"
+    DOCROOT=$BENCH_TMP/www
+    make_docroot "$DOCROOT"
+    find_eddy
+    find_idle_conns
+    if [ -z "${SERVERS:-}" ]; then
+        SERVERS="nginx h2o lighttpd"
+        [ "$HAVE_EDDY" = 1 ] && SERVERS="eddy $SERVERS"
+    elif [ "$HAVE_EDDY" = 0 ]; then
+        SERVERS=$(echo " $SERVERS " | sed 's/ eddy / /')
+    fi
+    RAW_FILE=${RAW:-$BENCH_TMP/raw.tsv}
+    : >"$RAW_FILE"
+    for s in $SCENARIOS; do
+        case $s in
+        ka | pipe | 1m | close) pinned_scens+="$s " ;;
+        ka2 | pipe2) multi_scens+="$s " ;;
+        mem) mem=1 ;;
+        *) die "unknown scenario $s (ka pipe 1m close ka2 pipe2 mem)" ;;
+        esac
+    done
+    for s in $SERVERS; do
+        [ "$s" = lighttpd ] || multi_servers+="$s "
+    done
+    print_header
+    run_phase pinned "$pinned_scens" "$SERVERS"
+    run_phase multi "$multi_scens" "$multi_servers"
+    [ "$mem" = 1 ] && mem_phase "$SERVERS"
+    echo
+    python3 "$BENCH_LIB/report.py" compare "$RAW_FILE"
+    [ -n "${RAW:-}" ] && log "raw results kept in $RAW"
+    return 0
+}
+
+main "$@"

@@ -1,0 +1,342 @@
+# shellcheck shell=bash
+# Shared functions of bench/compare.sh and bench/backends.sh (source it; it runs nothing).
+#
+# Everything a script starts is recorded here and stopped by bench_cleanup (installed as the
+# EXIT/INT/TERM trap by bench_init), so a benchmark leaves no server, wrk or idle_conns behind.
+
+BENCH_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+EDDY_ROOT=${EDDY_ROOT:-$(cd "$BENCH_LIB/../.." && pwd)}
+export BENCH_LIB
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+MAXCONN=${MAXCONN:-19000}
+BUILD_DIR=${BUILD_DIR:-$EDDY_ROOT/build}
+EDDY_HTTPD=${EDDY_HTTPD:-$BUILD_DIR/eddy-httpd}
+IDLE_CONNS=${IDLE_CONNS:-}
+
+declare -gA SRV_PID=() SRV_PORT=() SRV_KIND=() SRV_DIR=()
+BG_PIDS=()
+MADE_POLICY_RC=0
+BENCH_TMP=
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+bench_init() {
+    BENCH_TMP=$(mktemp -d /tmp/eddy-bench.XXXXXX)
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    # A server is given the whole hard limit (20000 here) so it can hold 15000 idle connections.
+    ulimit -n "$(ulimit -Hn)"
+}
+
+bench_cleanup() {
+    local key pid
+    trap - EXIT INT TERM
+    for pid in "${BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for key in "${!SRV_PID[@]}"; do
+        stop_server "$key"
+    done
+    for pid in "${BG_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    [ "$MADE_POLICY_RC" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ -n "$BENCH_TMP" ] && [ -z "${KEEP_TMP:-}" ]; then
+        rm -rf "$BENCH_TMP"
+    elif [ -n "$BENCH_TMP" ]; then
+        log "kept $BENCH_TMP (KEEP_TMP set)"
+    fi
+}
+
+# ---------------------------------------------------------------- tools from Debian
+
+package_of() {
+    case $1 in
+    gnuplot) echo gnuplot-nox ;;
+    perf) echo linux-perf ;;
+    *) echo "$1" ;;
+    esac
+}
+
+# Installs the Debian packages providing the given commands when missing. Debian starts nginx and
+# lighttpd as services right after installing them; a temporary policy-rc.d forbids that, and any
+# service daemon that still came up (pid file in /run) is stopped so it cannot disturb a run.
+ensure_tools() {
+    local need=() c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || need+=("$(package_of "$c")")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    log "installing from Debian: ${need[*]}"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        MADE_POLICY_RC=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null 2>&1 || log "apt-get update failed (continuing)"
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || die "apt-get install ${need[*]} failed"
+    [ "$MADE_POLICY_RC" = 1 ] && rm -f /usr/sbin/policy-rc.d && MADE_POLICY_RC=0
+    stop_service_daemons
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || die "$c still missing after installing"
+    done
+}
+
+stop_service_daemons() {
+    local name pidfile pid
+    for name in nginx lighttpd h2o; do
+        for pidfile in /run/$name.pid /var/run/$name.pid; do
+            [ -r "$pidfile" ] || continue
+            pid=$(cat "$pidfile" 2>/dev/null)
+            if [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then
+                log "stopping the Debian $name service daemon (pid $pid) started by its package"
+                kill -TERM "$pid" 2>/dev/null
+            fi
+        done
+    done
+    sleep 0.5
+}
+
+# ---------------------------------------------------------------- docroot and binaries
+
+# hello.txt is 13 bytes ("Hello, world\n"); 4k.bin and 1m.bin are random bytes.
+make_docroot() {
+    local dir=$1
+    mkdir -p "$dir"
+    printf 'Hello, world\n' >"$dir/hello.txt"
+    head -c 4096 /dev/urandom >"$dir/4k.bin"
+    head -c 1048576 /dev/urandom >"$dir/1m.bin"
+}
+
+# Builds eddy-httpd when its sources exist; sets HAVE_EDDY=1 when a usable binary results.
+find_eddy() {
+    HAVE_EDDY=0
+    if [ -d "$EDDY_ROOT/apps/eddy-httpd" ] && [ "$EDDY_HTTPD" = "$BUILD_DIR/eddy-httpd" ]; then
+        (cd "$EDDY_ROOT" && make -s -j2 BUILD="$BUILD_DIR" "$BUILD_DIR/eddy-httpd") >&2 ||
+            log "WARNING: eddy-httpd sources exist but 'make $BUILD_DIR/eddy-httpd' failed"
+    fi
+    if [ -x "$EDDY_HTTPD" ]; then
+        HAVE_EDDY=1
+        log "eddy-httpd: $EDDY_HTTPD"
+    else
+        log "NOTE: eddy-httpd not found ($EDDY_HTTPD does not exist yet): benchmarking the peers only"
+    fi
+}
+
+# idle_conns is self-contained C: use the Makefile's build when it works (it links libeddy.a,
+# which may not exist yet), else compile it directly.
+find_idle_conns() {
+    [ -n "$IDLE_CONNS" ] && [ -x "$IDLE_CONNS" ] && return 0
+    IDLE_CONNS=$BUILD_DIR/bench/idle_conns
+    (cd "$EDDY_ROOT" && make -s BUILD="$BUILD_DIR" "$IDLE_CONNS") >/dev/null 2>&1 && return 0
+    IDLE_CONNS=$BENCH_TMP/idle_conns
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$IDLE_CONNS" "$EDDY_ROOT/bench/idle_conns.c" ||
+        die "cannot compile bench/idle_conns.c"
+}
+
+# ---------------------------------------------------------------- servers
+
+# Below the ephemeral range, so no client socket (wrk, idle_conns) can be sitting on the port.
+free_port() {
+    local p i lo
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+    for i in $(seq 1 200); do
+        p=$((10000 + RANDOM % (lo - 10000)))
+        ss -Htln "sport = :$p" | grep -q . || {
+            echo "$p"
+            return 0
+        }
+    done
+    die "no free port found"
+}
+
+render() { # template dir port workers [event]
+    sed -e "s|@DIR@|$2|g" -e "s|@PORT@|$3|g" -e "s|@WORKERS@|$4|g" -e "s|@EVENT@|${5:-}|g" \
+        -e "s|@MASTER@|${NGINX_MASTER:-on}|g" -e "s|@DOCROOT@|$DOCROOT|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$(ulimit -Hn)|g" \
+        "$BENCH_LIB/$1"
+}
+
+# start_server KEY KIND MODE [BACKEND]
+#   KIND: eddy nginx h2o lighttpd; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
+#   multi (one worker/thread per core, unpinned); BACKEND: eddy -b value, or lighttpd
+#   event-handler. Waits until the server answers GET /hello.txt with 200.
+start_server() {
+    local key=$1 kind=$2 mode=$3 backend=${4:-} dir=$BENCH_TMP/srv-$1 port workers=1 pin
+    local cmd=() threads=(-t 0)
+    port=$(free_port)
+    mkdir -p "$dir/tmp"
+    pin=(taskset -c "$SERVER_CPU")
+    if [ "$mode" = multi ]; then
+        workers=$(nproc)
+        pin=()
+        threads=()
+    fi
+    case $kind in
+    nginx)
+        render nginx.conf.in "$dir" "$port" "$workers" >"$dir/nginx.conf"
+        cmd=(nginx -e stderr -p "$dir" -c "$dir/nginx.conf")
+        ;;
+    h2o)
+        render h2o.conf.in "$dir" "$port" "$workers" >"$dir/h2o.conf"
+        cmd=(h2o -c "$dir/h2o.conf")
+        ;;
+    lighttpd)
+        render lighttpd.conf.in "$dir" "$port" 1 "${backend:-linux-sysepoll}" >"$dir/lighttpd.conf"
+        cmd=(lighttpd -D -f "$dir/lighttpd.conf")
+        ;;
+    eddy)
+        cmd=("$EDDY_HTTPD" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
+            --access-log off --keepalive-timeout 3600 --max-connections "$MAXCONN")
+        ;;
+    *) die "unknown server kind $kind" ;;
+    esac
+    echo "${pin[*]} ${SERVER_WRAP:-} ${cmd[*]}" >"$dir/cmdline"
+    # No subshell: $! must be the server itself (taskset execs it), so TERM reaches it.
+    # SERVER_WRAP (e.g. valgrind ...) goes between taskset and the server.
+    # shellcheck disable=SC2086
+    "${pin[@]}" ${SERVER_WRAP:-} "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
+    SRV_PID[$key]=$!
+    SRV_PORT[$key]=$port
+    SRV_KIND[$key]=$kind
+    SRV_DIR[$key]=$dir
+    wait_ready "$key" && return 0
+    # Another process may have taken the port between the check and the bind: retry elsewhere.
+    [ -n "${START_RETRY:-}" ] && return 1
+    stop_server "$key"
+    log "retrying $key on another port"
+    START_RETRY=1 start_server "$@"
+}
+
+wait_ready() {
+    local key=$1 i code
+    for i in $(seq 1 "${READY_TRIES:-100}"); do
+        if ! kill -0 "${SRV_PID[$key]}" 2>/dev/null; then
+            log "server $key exited during startup: $(cat "${SRV_DIR[$key]}/cmdline")"
+            tail -n 20 "${SRV_DIR[$key]}/stderr" "${SRV_DIR[$key]}/error.log" >&2 2>/dev/null
+            unset "SRV_PID[$key]"
+            return 1
+        fi
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+            "http://127.0.0.1:${SRV_PORT[$key]}/hello.txt" 2>/dev/null)
+        if [ "$code" = 200 ]; then
+            if [ "${SRV_KIND[$key]}" = eddy ] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
+                log "WARNING: eddy-httpd serves but did not print 'eddy-httpd listening on ...'"
+            fi
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "server $key did not answer 200 on /hello.txt within $((${READY_TRIES:-100} / 10)) s"
+    return 1
+}
+
+# The server process and all its descendants (nginx master + workers, h2o + helper).
+tree_pids() {
+    local p=$1 c
+    [ -d "/proc/$p" ] || return 0
+    echo "$p"
+    for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do
+        tree_pids "$c"
+    done
+}
+
+stop_server() {
+    local key=$1 pid=${SRV_PID[$1]:-} pids i
+    [ -n "$pid" ] || return 0
+    pids=$(tree_pids "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    for i in $pids; do
+        kill -KILL "$i" 2>/dev/null
+    done
+    wait "$pid" 2>/dev/null
+    unset "SRV_PID[$key]"
+}
+
+# utime+stime of every thread of the server and its children, in clock ticks. /proc/PID/stat of
+# a process sums all its threads; fields 14 and 15 count from the ')' closing the command name.
+cpu_ticks() {
+    local p sum=0 f
+    for p in $(tree_pids "${SRV_PID[$1]}"); do
+        f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        set -- $f
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+
+# VmRSS summed over the server process and its children, in KiB (nginx: master + workers; the
+# pages they share are counted once per process, which cancels out in a difference).
+rss_kb() {
+    local p sum=0 v
+    for p in $(tree_pids "${SRV_PID[$1]}"); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
+fd_count() {
+    local p sum=0 n
+    for p in $(tree_pids "${SRV_PID[$1]}"); do
+        n=$(ls "/proc/$p/fd" 2>/dev/null | wc -l)
+        sum=$((sum + n))
+    done
+    echo "$sum"
+}
+
+# ---------------------------------------------------------------- load
+
+# run_wrk KEY LOGFILE PINNED(0|1) WRK-ARGS... -> "requests bytes duration_us errors cpu_us p50_us p99_us"
+# (one line, or nothing when wrk failed). The server's CPU is read just before and after wrk.
+run_wrk() {
+    local key=$1 logf=$2 pinned=$3 c0 c1 line pin=()
+    shift 3
+    [ "$pinned" = 1 ] && pin=(taskset -c "$CLIENT_CPU")
+    c0=$(cpu_ticks "$key")
+    "${pin[@]}" wrk "$@" >"$logf" 2>&1
+    c1=$(cpu_ticks "$key")
+    line=$(grep '^EDDYBENCH ' "$logf" | tail -n 1)
+    [ -n "$line" ] || return 0
+    awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        err = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
+        printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", v["requests"], v["bytes"], v["duration_us"], err,
+            c * 1e6 / hz, v["p50_us"], v["p99_us"] }' <<<"$line"
+}
+
+# start_idle KEY N OUTFILE: idle_conns against server KEY in the background; waits for its
+# "holding" line and sets IDLE_HELD to the count held (0 on failure). Not for $( ): IDLE_PID
+# must stay in this shell so stop_idle and the exit trap can stop it.
+start_idle() {
+    local key=$1 n=$2 out=$3 i
+    IDLE_HELD=
+    "$IDLE_CONNS" -p "${SRV_PORT[$key]}" -n "$n" -d 0 -T 60 >"$out" 2>"$out.err" </dev/null &
+    IDLE_PID=$!
+    BG_PIDS+=("$IDLE_PID")
+    for i in $(seq 1 700); do
+        IDLE_HELD=$(awk '/^holding /{print $2}' "$out")
+        [ -n "$IDLE_HELD" ] && break
+        kill -0 "$IDLE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$out.err" ] && sed 's/^/    /' "$out.err" >&2
+    IDLE_HELD=${IDLE_HELD:-0}
+}
+
+stop_idle() {
+    [ -n "${IDLE_PID:-}" ] || return 0
+    kill -TERM "$IDLE_PID" 2>/dev/null
+    wait "$IDLE_PID" 2>/dev/null
+    IDLE_PID=
+}

@@ -1,0 +1,176 @@
+/*
+ * loop_bench: the cost of one reactor round trip. N socketpairs live in one
+ * loop; both ends echo what they read, so each pair keeps one message
+ * bouncing forever and every wake-up is a read plus a write. Prints messages
+ * per second (each is one callback, one read, one write).
+ *
+ *   loop_bench [-b BACKEND] [-n PAIRS] [-d SECONDS] [-m BYTES] [-r]
+ *     -r  read through eddy_buffer_read_fd (the path tcp_connection takes)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eddy/buffer.h"
+#include "eddy/channel.h"
+#include "eddy/event_loop.h"
+#include "eddy/timer.h"
+
+struct end {
+    struct eddy_channel ch;
+    struct eddy_buffer in;
+};
+
+static unsigned long long messages;
+static int msg_size = 64;
+static int use_buffer;
+
+static void echo(struct end *e, int et)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n;
+        if (use_buffer) {
+            n = eddy_buffer_read_fd(&e->in, e->ch.fd);
+            if (n > 0) {
+                n = write(e->ch.fd, eddy_buffer_peek(&e->in), eddy_buffer_readable(&e->in));
+                eddy_buffer_retrieve_all(&e->in);
+                eddy_buffer_release(&e->in);
+            }
+        } else {
+            n = read(e->ch.fd, buf, sizeof(buf));
+            if (n > 0)
+                n = write(e->ch.fd, buf, (size_t)n);
+        }
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                eddy_channel_remove(&e->ch);
+            }
+            return;
+        }
+        messages++;
+        if (!et)
+            return; /* level-triggered: one read per wake-up */
+    }
+}
+
+static void on_event(struct eddy_channel *ch, int revents)
+{
+    (void)revents;
+    echo(ch->data, eddy_event_loop_is_edge_triggered(ch->loop));
+}
+
+static void on_stop(struct eddy_timer *t)
+{
+    eddy_event_loop_stop(t->loop);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void raise_nofile(int need)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)need) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)need ? rl.rlim_max : (rlim_t)need;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *backend = NULL;
+    int pairs = 100, seconds = 3, opt, i;
+    struct eddy_event_loop *loop;
+    struct eddy_timer stop;
+    struct end *ends;
+    char *msg;
+    double t0, dt;
+    uint64_t it0;
+
+    while ((opt = getopt(argc, argv, "b:n:d:m:r")) != -1) {
+        switch (opt) {
+        case 'b':
+            backend = optarg;
+            break;
+        case 'n':
+            pairs = atoi(optarg);
+            break;
+        case 'd':
+            seconds = atoi(optarg);
+            break;
+        case 'm':
+            msg_size = atoi(optarg);
+            break;
+        case 'r':
+            use_buffer = 1;
+            break;
+        default:
+            fprintf(stderr, "usage: %s [-b backend] [-n pairs] [-d seconds] [-m bytes] [-r]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (pairs < 1 || seconds < 1 || seconds > 60 || msg_size < 1 || msg_size > 4096) {
+        fprintf(stderr, "loop_bench: bad arguments\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile(2 * pairs + 64);
+    if (eddy_event_loop_new(&loop, backend) < 0) {
+        fprintf(stderr, "loop_bench: unknown backend\n");
+        return 2;
+    }
+    ends = calloc((size_t)pairs * 2, sizeof(*ends));
+    msg = calloc(1, (size_t)msg_size);
+    if (ends == NULL || msg == NULL)
+        return 1;
+    for (i = 0; i < pairs; i++) {
+        int sv[2], k;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+            perror("socketpair");
+            return 1;
+        }
+        for (k = 0; k < 2; k++) {
+            struct end *e = &ends[2 * i + k];
+            eddy_channel_init(&e->ch, loop, sv[k], on_event, e);
+            if (eddy_channel_enable_reading(&e->ch) < 0) {
+                fprintf(stderr, "loop_bench: fd %d refused by the backend\n", sv[k]);
+                return 1;
+            }
+        }
+        if (write(sv[0], msg, (size_t)msg_size) != msg_size)
+            return 1;
+    }
+    eddy_timer_init(&stop, loop, on_stop, NULL);
+    eddy_timer_start(&stop, (uint64_t)seconds * 1000, 0);
+    it0 = eddy_event_loop_iterations(loop);
+    t0 = now_s();
+    eddy_event_loop_run(loop);
+    dt = now_s() - t0;
+    printf("backend=%s pairs=%d size=%d%s: %.0f msgs/s, %.1f msgs/iteration, %.0f ns/msg\n",
+           eddy_event_loop_dispatcher(loop)->name, pairs, msg_size, use_buffer ? " buffer" : "",
+           (double)messages / dt,
+           (double)messages / (double)(eddy_event_loop_iterations(loop) - it0 + 1),
+           dt * 1e9 / (double)(messages ? messages : 1));
+    for (i = 0; i < 2 * pairs; i++) {
+        eddy_channel_remove(&ends[i].ch);
+        close(ends[i].ch.fd);
+        eddy_buffer_free(&ends[i].in);
+    }
+    free(ends);
+    free(msg);
+    eddy_event_loop_free(loop);
+    return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * uepoll: Linux epoll's mechanism in user space.
+ *
+ * Descriptors returned here are numbers in a process-wide user-space table, not kernel
+ * file descriptors; never pass them to the kernel's read/close. Every call is
+ * thread-safe and mirrors the Linux system call of the same name without the `ue_`
+ * prefix: it returns -1 and sets errno exactly as Linux would (see docs/UEPOLL.md for
+ * the few cases that cannot be mirrored).
+ *
+ * The event structure and the EPOLL* / EFD_* / O_NONBLOCK flags are the kernel's own,
+ * so a program can switch between the kernel and uepoll by renaming calls.
+ */
+#ifndef EDDY_UEPOLL_H
+#define EDDY_UEPOLL_H
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest descriptor number + 1 the table hands out (EMFILE beyond). */
+#define UE_NR_OPEN (1 << 21)
+
+int ue_epoll_create1(int flags);
+int ue_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms);
+int ue_pipe2(int fds[2], int flags);
+int ue_eventfd(unsigned int initval, int flags);
+ssize_t ue_read(int fd, void *buf, size_t n);
+ssize_t ue_write(int fd, const void *buf, size_t n);
+int ue_dup(int fd);
+int ue_close(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,634 @@
+/*
+ * One HTTP/1.1 connection: the tcp_connection callbacks, the request loop, bodies,
+ * pipelining, backpressure and timeouts.
+ *
+ * Common case (whole requests in one read, synchronous handlers): every complete request
+ * in `in` is parsed in place, dispatched and consumed; responses are appended to the
+ * output buffer and tcp_connection writes them all with one write after on_message.
+ * Nothing is allocated and the only timer work is storing a new deadline.
+ *
+ * Everything else goes through struct http_slow (see http_internal.h): a body arriving
+ * over several reads or chunked is gathered in slow->msg; bytes received while we may
+ * not process them (a deferred response, output past the high-water mark) wait in
+ * slow->stash, since tcp_connection hands its input buffer out only during on_message.
+ *
+ * One timer per connection, re-armed lazily: hc->deadline is what counts; the timer may
+ * fire early, and then re-arms itself for the deadline. Moving a deadline later costs a
+ * store; only an earlier deadline restarts the timer.
+ */
+#include "http_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src);
+
+static struct eddy_http_server *srv_of(struct http_conn *hc)
+{
+    return hc->ls->srv;
+}
+
+static int paused(const struct http_conn *hc)
+{
+    return (hc->flags & HC_PAUSED_HW) || hc->phase == PH_WAIT;
+}
+
+static void set_deadline(struct http_conn *hc, unsigned ms)
+{
+    if (!ms) {
+        hc->deadline = 0;
+        return;
+    }
+    uint64_t now = eddy_event_loop_now(hc->ls->loop);
+    hc->deadline = now + ms;
+    if (!eddy_timer_is_active(&hc->timer) || hc->timer.when > hc->deadline)
+        eddy_timer_start(&hc->timer, ms, 0);
+}
+
+/* The deadline that belongs to the current phase. */
+static void phase_deadline(struct http_conn *hc)
+{
+    const struct eddy_http_server_options *o = &srv_of(hc)->opt;
+    switch (hc->phase) {
+    case PH_FRESH:
+    case PH_HEAD: set_deadline(hc, o->header_timeout_ms); break;
+    case PH_IDLE: set_deadline(hc, o->keepalive_timeout_ms); break;
+    case PH_BODY: set_deadline(hc, o->body_timeout_ms); break;
+    case PH_CLOSING: set_deadline(hc, HTTP_LINGER_MS); break;
+    default: hc->deadline = 0; break;
+    }
+}
+
+static void set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on)
+{
+    if (on && (hc->flags & HC_NOT_READING)) {
+        hc->flags &= (uint8_t)~HC_NOT_READING;
+        eddy_tcp_connection_set_reading(c, 1);
+    } else if (!on && !(hc->flags & HC_NOT_READING)) {
+        hc->flags |= HC_NOT_READING;
+        eddy_tcp_connection_set_reading(c, 0);
+    }
+}
+
+struct http_slow *eddy__http_slow(struct http_conn *hc)
+{
+    if (!hc->slow)
+        hc->slow = calloc(1, sizeof(*hc->slow));
+    return hc->slow;
+}
+
+static void release_slow(struct http_conn *hc, int force)
+{
+    struct http_slow *sl = hc->slow;
+    if (!sl)
+        return;
+    if (!force && (eddy_buffer_readable(&sl->stash) || hc->phase == PH_BODY || sl->deferred))
+        return;
+    if (sl->deferred)
+        eddy__http_response_abandon(sl->deferred);
+    eddy_buffer_free(&sl->stash);
+    eddy_buffer_free(&sl->msg);
+    free(sl);
+    hc->slow = NULL;
+}
+
+/* The last response is queued: FIN after it, then drain input until the peer's FIN or
+ * the linger deadline, so unread request bytes never turn the close into a reset. */
+static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
+        return;
+    hc->phase = PH_CLOSING;
+    hc->flags &= (uint8_t)~HC_PAUSED_HW;
+    eddy_tcp_connection_shutdown(c);
+    set_reading(c, hc, 1);
+    phase_deadline(hc);
+}
+
+/* A library-made error response (framing error, limit, timeout), then close. */
+static void reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status)
+{
+    eddy__http_conn_error(c, hc->ls, status);
+    begin_close(c, hc);
+}
+
+/* After a response is complete: close, or wait for the next request. */
+static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close)
+{
+    if (close || (hc->flags & HC_STOPPING)) {
+        begin_close(c, hc);
+        return;
+    }
+    hc->phase = PH_IDLE;
+    set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
+    if (eddy_tcp_connection_output_queued(c) >= hc->ls->high_water) {
+        hc->flags |= HC_PAUSED_HW;
+        set_reading(c, hc, 0);
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+static void fill_log_views(struct eddy_http_response *res, const struct eddy_http_request_head *h)
+{
+    size_t pos = 0;
+    const struct eddy_http_header *f = eddy_http_header_find(h, "User-Agent", &pos);
+    if (f)
+        res->log.user_agent = f->value;
+    pos = 0;
+    f = eddy_http_header_find(h, "Referer", &pos);
+    if (f)
+        res->log.referer = f->value;
+}
+
+/* Normalises the target into ls->path. Length, or -1 for a 400. */
+static ssize_t normalise(struct http_loop *ls, const struct eddy_http_request_head *h,
+                         struct eddy_http_str *query)
+{
+    query->p = NULL;
+    query->len = 0;
+    if (h->form != EDDY_HTTP_FORM_ORIGIN && h->form != EDDY_HTTP_FORM_ABSOLUTE)
+        return -1;
+    ssize_t n = eddy_http_normalize_path(h->path.p, h->path.len, ls->path, ls->path_cap, query);
+    return n < 0 ? -1 : n;
+}
+
+/* Answers requests no handler takes: OPTIONS *, CONNECT, bad paths, 404, 405. */
+static void answer_unrouted(struct eddy_http_response *res, const struct eddy_http_request_head *h,
+                            ssize_t plen, unsigned allow)
+{
+    char line[96];
+    if (h->form == EDDY_HTTP_FORM_ASTERISK) {
+        eddy_http_response_set_status(res, 204);
+        eddy_http_response_send(res, "", 0);
+    } else if (h->form == EDDY_HTTP_FORM_AUTHORITY) {
+        eddy_http_response_send_error(res, 501);
+    } else if (plen < 0) {
+        res->close = 1; /* a client sending such targets gets no second chance */
+        eddy_http_response_send_error(res, 400);
+    } else if (allow) {
+        int n = eddy__http_allow_header(allow, line, sizeof(line));
+        if (n > 9)
+            eddy_http_response_add_header_n(res, "Allow", 5, line + 7, (size_t)n - 9);
+        eddy_http_response_send_error(res, 405);
+    } else {
+        eddy_http_response_send_error(res, 404);
+    }
+}
+
+static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
+                        const struct http_route *r)
+{
+    struct http_loop *ls = hc->ls;
+    struct eddy_http_response *res = &ls->res;
+    ls->depth++;
+    res->in_handler = 1;
+    r->fn(&ls->req, res, r->data);
+    ls->depth--;
+    res->in_handler = 0;
+    if (res->deferred) {
+        struct eddy_http_response *d = hc->slow ? hc->slow->deferred : NULL;
+        if (d) {
+            d->in_handler = 0;
+            hc->phase = PH_WAIT;
+            hc->deadline = 0;
+            return;
+        }
+        /* Deferred and finished within the handler. */
+        after_response(c, hc, (hc->flags & HC_CLOSE_AFTER) != 0);
+        hc->flags &= (uint8_t)~HC_CLOSE_AFTER;
+        return;
+    }
+    if (res->state == RES_STREAMING)
+        eddy_http_response_end(res);
+    else if (res->state == RES_NEW)
+        eddy_http_response_send_error(res, 500);
+    after_response(c, hc, res->close);
+}
+
+static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
+                     const struct eddy_http_request_head *h, const char *body, size_t blen)
+{
+    struct http_loop *ls = hc->ls;
+    struct eddy_http_server *s = ls->srv;
+    struct eddy_http_request *req = &ls->req;
+    struct eddy_http_response *res = &ls->res;
+    int ka = h->keep_alive && !(hc->flags & HC_STOPPING) &&
+             !atomic_load_explicit(&s->stopping, memory_order_relaxed);
+    eddy__http_response_reset(res, c, ls, h, ka);
+    if (s->opt.access_log)
+        fill_log_views(res, h);
+    hc->nreq++;
+    ssize_t plen = normalise(ls, h, &req->query);
+    unsigned allow = 0;
+    const struct http_route *r =
+        plen < 0 ? NULL : eddy__http_route_find(s, h->method_id, ls->path, (size_t)plen, &allow);
+    if (!r) {
+        answer_unrouted(res, h, plen, allow);
+        after_response(c, hc, res->close);
+        return;
+    }
+    req->head = h;
+    req->path = ls->path;
+    req->path_len = (size_t)plen;
+    req->body.p = body ? body : "";
+    req->body.len = blen;
+    req->c = c;
+    req->ls = ls;
+    req->keep_alive = ka;
+    run_handler(c, hc, r);
+}
+
+/* ---- bodies ------------------------------------------------------------------------- */
+
+/* Expect: 100-continue before any body byte: say go, or give the final answer now. */
+static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    struct http_loop *ls = hc->ls;
+    const struct eddy_http_request_head *h = &ls->head;
+    struct eddy_http_str q;
+    unsigned allow = 0;
+    ssize_t plen = normalise(ls, h, &q);
+    if (plen >= 0 && eddy__http_route_find(ls->srv, h->method_id, ls->path, (size_t)plen, &allow))
+        return eddy_buffer_append(eddy_tcp_connection_output(c), "HTTP/1.1 100 Continue\r\n\r\n",
+                                  25);
+    /* The body may already be on its way: closing is the only safe framing. */
+    eddy__http_response_reset(&ls->res, c, ls, h, 0);
+    answer_unrouted(&ls->res, h, plen, allow);
+    begin_close(c, hc);
+    return -1;
+}
+
+/* The head (n bytes of src) is complete and a body follows that is not all here. */
+static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc,
+                       struct eddy_buffer *src, size_t n)
+{
+    const struct eddy_http_request_head *h = &hc->ls->head;
+    struct http_slow *sl = eddy__http_slow(hc);
+    if (!sl || eddy_buffer_append(&sl->msg, eddy_buffer_peek(src), n) < 0) {
+        reject(c, hc, 500);
+        return;
+    }
+    if (h->expect_continue && eddy_buffer_readable(src) == n && answer_expect(c, hc) < 0) {
+        eddy_buffer_free(&sl->msg);
+        return;
+    }
+    eddy_buffer_retrieve(src, n);
+    sl->head_len = n;
+    sl->chunked = h->chunked;
+    sl->body_len = h->chunked ? 0 : (uint64_t)h->content_length;
+    if (h->chunked)
+        eddy_http_chunked_init(&sl->dec, srv_of(hc)->opt.max_body);
+    hc->phase = PH_BODY;
+    phase_deadline(hc);
+}
+
+/* Moves body bytes from src into slow->msg. 1: body complete; 0: need more; -1: failed. */
+static int feed_body(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src)
+{
+    struct http_slow *sl = hc->slow;
+    size_t avail = eddy_buffer_readable(src);
+    if (!sl->chunked) {
+        uint64_t have = eddy_buffer_readable(&sl->msg) - sl->head_len;
+        size_t take = sl->body_len - have < avail ? (size_t)(sl->body_len - have) : avail;
+        if (take && eddy_buffer_append(&sl->msg, eddy_buffer_peek(src), take) < 0) {
+            reject(c, hc, 500);
+            return -1;
+        }
+        eddy_buffer_retrieve(src, take);
+        if (have + take == sl->body_len)
+            return 1;
+        phase_deadline(hc);
+        return 0;
+    }
+    if (!avail)
+        return 0;
+    if (eddy_buffer_ensure_writable(&sl->msg, avail) < 0) {
+        reject(c, hc, 500);
+        return -1;
+    }
+    /* Decode in place at the end of msg; the decoder keeps only body bytes. */
+    char *p = eddy_buffer_begin_write(&sl->msg);
+    memcpy(p, eddy_buffer_peek(src), avail);
+    size_t len = avail;
+    ssize_t r = eddy_http_decode_chunked(&sl->dec, p, &len);
+    if (r == EDDY_HTTP_ERROR) {
+        reject(c, hc, sl->dec.status);
+        return -1;
+    }
+    eddy_buffer_has_written(&sl->msg, len);
+    if (r == EDDY_HTTP_INCOMPLETE) {
+        eddy_buffer_retrieve(src, avail);
+        phase_deadline(hc);
+        return 0;
+    }
+    eddy_buffer_retrieve(src, avail - (size_t)r); /* the rest is the next request */
+    return 1;
+}
+
+/* The body in slow->msg is complete: parse its head again (the per-loop head struct may
+ * have served other connections since) and dispatch. */
+static void dispatch_msg(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    struct http_slow *sl = hc->slow;
+    struct http_loop *ls = hc->ls;
+    const char *p = eddy_buffer_peek(&sl->msg);
+    int n = eddy_http_parse_request(p, sl->head_len, &ls->head, &ls->srv->lim);
+    hc->phase = PH_IDLE;
+    if (n != (int)sl->head_len) {
+        reject(c, hc, 500);
+    } else {
+        ls->head.content_length = (int64_t)(eddy_buffer_readable(&sl->msg) - sl->head_len);
+        dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len);
+    }
+    if (hc->slow)
+        eddy_buffer_free(&hc->slow->msg);
+}
+
+/* ---- the request loop --------------------------------------------------------------- */
+
+static void handle_head(struct eddy_tcp_connection *c, struct http_conn *hc,
+                        struct eddy_buffer *src, size_t n)
+{
+    const struct eddy_http_request_head *h = &hc->ls->head;
+    const char *p = eddy_buffer_peek(src);
+    if (!h->chunked && h->content_length <= 0) {
+        dispatch(c, hc, h, NULL, 0);
+        eddy_buffer_retrieve(src, n);
+        return;
+    }
+    if (!h->chunked && (uint64_t)h->content_length > srv_of(hc)->opt.max_body) {
+        reject(c, hc, 413); /* before reading the body, which we will never read */
+        return;
+    }
+    if (!h->chunked && eddy_buffer_readable(src) - n >= (uint64_t)h->content_length) {
+        size_t cl = (size_t)h->content_length;
+        dispatch(c, hc, h, p + n, cl);
+        eddy_buffer_retrieve(src, n + cl);
+        return;
+    }
+    start_body(c, hc, src, n);
+}
+
+static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src)
+{
+    struct http_loop *ls = hc->ls;
+    hc->flags |= HC_BUSY;
+    while (hc->phase < PH_WAIT && !paused(hc)) {
+        if (hc->phase == PH_BODY) {
+            int r = feed_body(c, hc, src);
+            if (r <= 0)
+                break;
+            dispatch_msg(c, hc);
+            continue;
+        }
+        size_t avail = eddy_buffer_readable(src);
+        if (!avail)
+            break;
+        int n = eddy_http_parse_request(eddy_buffer_peek(src), avail, &ls->head, &ls->srv->lim);
+        if (n == EDDY_HTTP_INCOMPLETE) {
+            if (hc->phase == PH_IDLE)
+                set_deadline(hc, ls->srv->opt.header_timeout_ms);
+            hc->phase = PH_HEAD; /* from FRESH: the deadline since connect stands */
+            break;
+        }
+        if (n < 0) {
+            reject(c, hc, ls->head.status);
+            break;
+        }
+        handle_head(c, hc, src, (size_t)n);
+    }
+    if (hc->phase == PH_CLOSING)
+        eddy_buffer_retrieve_all(src); /* never read as a request */
+    hc->flags &= (uint8_t)~HC_BUSY;
+}
+
+/* Requests queued behind a deferred response: stop reading past max_pipelined. */
+static void bound_queue(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    struct http_loop *ls = hc->ls;
+    const struct eddy_http_server_options *o = &ls->srv->opt;
+    struct eddy_buffer *st = &hc->slow->stash;
+    size_t off = 0, len = eddy_buffer_readable(st);
+    unsigned count = 0;
+    if (hc->flags & HC_PAUSED_HW) {
+        set_reading(c, hc, 0);
+        return;
+    }
+    while (count < o->max_pipelined && off < len) {
+        int n = eddy_http_parse_request(eddy_buffer_peek(st) + off, len - off, &ls->head, &ls->srv->lim);
+        if (n < 0 || ls->head.chunked)
+            break;
+        count++;
+        off += (size_t)n + (size_t)(ls->head.content_length > 0 ? ls->head.content_length : 0);
+    }
+    if (count >= o->max_pipelined || len > o->max_request_line + o->max_header_bytes + o->max_body)
+        set_reading(c, hc, 0);
+}
+
+static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->phase >= PH_CLOSING) {
+        eddy_buffer_retrieve_all(in);
+        return;
+    }
+    struct http_slow *sl = hc->slow;
+    struct eddy_buffer *src = in;
+    if ((sl && eddy_buffer_readable(&sl->stash)) || paused(hc)) {
+        /* Bytes must queue behind those already waiting. */
+        if (!(sl = eddy__http_slow(hc)) ||
+            eddy_buffer_append(&sl->stash, eddy_buffer_peek(in), eddy_buffer_readable(in)) < 0) {
+            eddy_tcp_connection_close(c);
+            return;
+        }
+        eddy_buffer_retrieve_all(in);
+        src = &sl->stash;
+    }
+    if (!paused(hc))
+        process(c, hc, src);
+    if (paused(hc) && src == in && eddy_buffer_readable(in)) {
+        if (!(sl = eddy__http_slow(hc)) ||
+            eddy_buffer_append(&sl->stash, eddy_buffer_peek(in), eddy_buffer_readable(in)) < 0) {
+            eddy_tcp_connection_close(c);
+            return;
+        }
+        eddy_buffer_retrieve_all(in);
+    }
+    if (paused(hc) && hc->slow && eddy_buffer_readable(&hc->slow->stash))
+        bound_queue(c, hc);
+    release_slow(hc, 0);
+}
+
+/* Takes up the stash again after a pause; outside on_message, so it flushes. */
+static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (hc->phase >= PH_CLOSING || paused(hc) || (hc->flags & HC_BUSY))
+        return;
+    set_reading(c, hc, 1);
+    if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
+        process(c, hc, &hc->slow->stash);
+    if (paused(hc) && hc->slow && eddy_buffer_readable(&hc->slow->stash))
+        bound_queue(c, hc);
+    release_slow(hc, 0);
+    eddy_tcp_connection_flush(c);
+}
+
+static void resume_task(void *arg)
+{
+    struct eddy_tcp_connection *c = arg;
+    struct http_conn *hc = http_conn_of(c);
+    hc->flags &= (uint8_t)~HC_RESUME_QUEUED;
+    if (hc->phase != PH_CLOSED)
+        resume(c, hc);
+    eddy_tcp_connection_unref(c);
+}
+
+/* Resumes now, unless a handler runs on this loop (its request views live in the shared
+ * per-loop head): then after the current batch. */
+static void schedule_resume(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (hc->ls->depth == 0 && !(hc->flags & HC_BUSY)) {
+        resume(c, hc);
+        return;
+    }
+    if (hc->flags & HC_RESUME_QUEUED)
+        return;
+    eddy_tcp_connection_ref(c);
+    if (eddy_event_loop_queue_in_loop(hc->ls->loop, resume_task, c) < 0) {
+        eddy_tcp_connection_unref(c);
+        eddy_tcp_connection_close(c);
+        return;
+    }
+    hc->flags |= HC_RESUME_QUEUED;
+}
+
+void eddy__http_response_done(struct eddy_http_response *res)
+{
+    eddy__http_response_log(res);
+    if (!res->deferred)
+        return; /* synchronous: the dispatcher carries on */
+    struct eddy_tcp_connection *c = res->c;
+    if (c) {
+        struct http_conn *hc = http_conn_of(c);
+        hc->slow->deferred = NULL;
+        if (res->in_handler) {
+            if (res->close)
+                hc->flags |= HC_CLOSE_AFTER;
+        } else {
+            after_response(c, hc, res->close);
+            eddy_tcp_connection_flush(c);
+            schedule_resume(c, hc);
+        }
+    }
+    eddy_buffer_free(&res->hdrs);
+    free(res->log_copy);
+    free(res);
+}
+
+/* ---- connection events -------------------------------------------------------------- */
+
+static void on_timer(struct eddy_timer *t)
+{
+    struct eddy_tcp_connection *c = t->data;
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->phase == PH_CLOSED || !hc->deadline)
+        return;
+    uint64_t now = eddy_event_loop_now(hc->ls->loop);
+    if (now < hc->deadline) {
+        eddy_timer_start(t, hc->deadline - now, 0);
+        return;
+    }
+    size_t q = eddy_tcp_connection_output_queued(c);
+    unsigned send_ms = srv_of(hc)->opt.send_timeout_ms;
+    if (q > 0) {
+        if (!send_ms || !hc->last_queued || q < hc->last_queued) {
+            hc->last_queued = q; /* progress: give it another period */
+            set_deadline(hc, send_ms ? send_ms : HTTP_LINGER_MS);
+        } else {
+            eddy_tcp_connection_close(c); /* the client stopped reading */
+        }
+        return;
+    }
+    if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
+        reject(c, hc, 408);
+        eddy_tcp_connection_flush(c);
+    } else {
+        eddy_tcp_connection_close(c);
+    }
+}
+
+static void on_connected(struct eddy_tcp_connection *c)
+{
+    struct eddy_http_server *s = eddy_tcp_server_data(eddy_tcp_connection_server(c));
+    struct http_conn *hc = http_conn_of(c);
+    eddy_timer_init(&hc->timer, eddy_tcp_connection_loop(c), on_timer, c);
+    hc->ls = eddy__http_loop_get(s, eddy_tcp_connection_loop(c));
+    if (!hc->ls) {
+        hc->phase = PH_CLOSED;
+        eddy_tcp_connection_close(c);
+        return;
+    }
+    if (!hc->ls->high_water)
+        hc->ls->high_water = s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark
+                                                        : (size_t)4 << 20;
+    hc->phase = PH_FRESH;
+    if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
+        hc->flags |= HC_STOPPING;
+    phase_deadline(hc);
+}
+
+static void on_write_complete(struct eddy_tcp_connection *c)
+{
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->phase == PH_CLOSED || !hc->ls)
+        return;
+    hc->last_queued = 0;
+    if (hc->flags & HC_PAUSED_HW) {
+        hc->flags &= (uint8_t)~HC_PAUSED_HW;
+        phase_deadline(hc);
+        schedule_resume(c, hc);
+    }
+}
+
+static void on_high_water(struct eddy_tcp_connection *c, size_t queued)
+{
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->phase >= PH_CLOSING || !hc->ls)
+        return;
+    hc->flags |= HC_PAUSED_HW;
+    set_reading(c, hc, 0);
+    hc->last_queued = queued;
+    set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
+}
+
+static void on_close(struct eddy_tcp_connection *c)
+{
+    struct http_conn *hc = http_conn_of(c);
+    hc->phase = PH_CLOSED;
+    eddy_timer_stop(&hc->timer);
+    release_slow(hc, 1);
+}
+
+/* Graceful stop, in the connection's loop: idle connections close now, the others after
+ * their current response. */
+void eddy__http_conn_drain(struct eddy_tcp_connection *c, void *arg)
+{
+    (void)arg;
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->phase >= PH_CLOSING || !hc->ls)
+        return;
+    hc->flags |= HC_STOPPING;
+    if ((hc->phase == PH_IDLE || hc->phase == PH_FRESH) &&
+        (!hc->slow || !eddy_buffer_readable(&hc->slow->stash)))
+        begin_close(c, hc);
+}
+
+const struct eddy_tcp_callbacks eddy__http_callbacks = {
+    .on_connected = on_connected,
+    .on_message = on_message,
+    .on_write_complete = on_write_complete,
+    .on_high_water = on_high_water,
+    .on_close = on_close,
+};

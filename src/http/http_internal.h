@@ -1,0 +1,191 @@
+/*
+ * Internals of the HTTP server library shared by http_server.c, http_conn.c,
+ * http_response.c and http_request.c.
+ *
+ * Memory layout, chosen so an idle keep-alive connection costs only the tcp_connection
+ * and the small struct http_conn in its context area:
+ *  - per server: options, routes, the list of per-loop states;
+ *  - per loop (struct http_loop): the large parsed-head struct, the request and the
+ *    synchronous response objects, the path scratch and the Date cache, reused by every
+ *    request handled on that loop;
+ *  - per connection: struct http_conn (timer, deadline, phase, flags) and, only while
+ *    something unusual is going on (a body arriving over several reads, a chunked body,
+ *    a deferred response, requests queued behind a paused response), a heap struct
+ *    http_slow that is freed as soon as the connection is back to the common case.
+ */
+#ifndef EDDY_HTTP_INTERNAL_H
+#define EDDY_HTTP_INTERNAL_H
+
+#include "eddy/buffer.h"
+#include "eddy/event_loop.h"
+#include "eddy/http.h"
+#include "eddy/tcp_connection.h"
+#include "eddy/tcp_server.h"
+#include "eddy/timer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define HTTP_DEFAULT_MAX_BODY      (1024 * 1024)
+#define HTTP_DEFAULT_MAX_PIPELINED 32
+/* How long a closing connection waits for the peer's FIN after our last byte was queued,
+ * reading and discarding, so unread input does not turn our close into a reset that
+ * could destroy the response in flight (nginx's lingering close). */
+#define HTTP_LINGER_MS 5000
+
+struct http_route {
+    char *prefix;
+    size_t len;
+    enum eddy_http_method method;
+    eddy_http_handler_fn fn;
+    void *data;
+};
+
+struct http_loop;
+
+struct eddy_http_server {
+    struct eddy_tcp_server *tcp;
+    struct eddy_event_loop *base;
+    struct eddy_http_server_options opt; /* defaults resolved */
+    struct eddy_http_limits lim;
+    char *server_line; /* "Server: NAME\r\n" or NULL */
+    size_t server_line_len;
+    struct http_route *routes; /* longest prefix first */
+    size_t nroutes;
+    pthread_mutex_t mu; /* guards loops (connection setup only) */
+    struct http_loop *loops;
+    atomic_int stopping;
+    int started;
+    /* graceful stop (base loop) */
+    struct eddy_timer stop_timer;
+    uint64_t drain_deadline; /* 0: unbounded */
+    int drain_forced;
+    void (*stop_done)(struct eddy_http_server *s, void *arg);
+    void *stop_arg;
+};
+
+struct eddy_http_request {
+    const struct eddy_http_request_head *head;
+    const char *path;
+    size_t path_len;
+    struct eddy_http_str query;
+    struct eddy_http_str body;
+    struct eddy_tcp_connection *c;
+    struct http_loop *ls;
+    int keep_alive;
+};
+
+enum { RES_NEW = 0, RES_STREAMING, RES_DONE };
+
+struct eddy_http_response {
+    struct eddy_tcp_connection *c; /* NULL once the connection closed (aborted) */
+    struct http_loop *ls;
+    struct eddy_buffer hdrs; /* "Name: value\r\n" lines added by the handler */
+    int status;
+    uint8_t state;
+    uint8_t deferred;       /* this is a heap handle from eddy_http_response_defer */
+    uint8_t head_only;      /* HEAD request: headers only */
+    uint8_t minor;          /* request's HTTP/1.x */
+    uint8_t close;          /* the connection closes after this response */
+    uint8_t server_set;     /* the handler added its own Server field */
+    uint8_t chunked;        /* streaming with Transfer-Encoding: chunked */
+    uint8_t in_handler;     /* the handler is still running (finish must not resume) */
+    int64_t remaining;      /* streaming with Content-Length: bytes still due; else -1 */
+    uint64_t body_bytes;    /* for the access log */
+    struct eddy_http_res_log {
+        struct eddy_http_str method, target, user_agent, referer;
+    } log;
+    char *log_copy; /* deferred: owns the bytes the log views point to */
+    union eddy_sockaddr peer; /* deferred: the client, for the log after a close */
+};
+
+/* Per-loop state; one per (server, loop), created on the first connection of a loop. */
+struct http_loop {
+    struct http_loop *next;
+    struct eddy_http_server *srv;
+    struct eddy_event_loop *loop;
+    int depth; /* handlers running now: >0 means no synchronous resume */
+    struct eddy_http_request req;
+    struct eddy_http_response res;
+    char *path; /* normalised path scratch: max_request_line + 2 */
+    size_t path_cap;
+    size_t high_water; /* output bytes past which a connection stops taking requests */
+    uint64_t date_next_ms; /* loop time at which the Date line is stale */
+    time_t date_sec;
+    char date_line[6 + EDDY_HTTP_DATE_LEN + 2 + 1]; /* "Date: ...\r\n" */
+    struct eddy_http_request_head head;              /* large: keep it last */
+};
+
+enum {
+    PH_FRESH = 0, /* connected, no byte yet */
+    PH_IDLE,      /* between requests (keep-alive) */
+    PH_HEAD,      /* part of a request head received */
+    PH_BODY,      /* head complete, body arriving (in slow->msg) */
+    PH_WAIT,      /* a deferred response holds the connection */
+    PH_CLOSING,   /* last response queued; discarding input until FIN or the linger ends */
+    PH_CLOSED,    /* on_close ran */
+};
+
+enum {
+    HC_PAUSED_HW = 1 << 0,     /* output past the high-water mark: not processing */
+    HC_NOT_READING = 1 << 1,   /* we turned reading off */
+    HC_BUSY = 1 << 2,          /* process() is running for this connection */
+    HC_RESUME_QUEUED = 1 << 3, /* a resume task is queued (holds a reference) */
+    HC_STOPPING = 1 << 4,      /* graceful stop: close after the current request */
+    HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
+};
+
+/* The slow path: see the top of this file. */
+struct http_slow {
+    struct eddy_buffer stash; /* received bytes not processed yet (we were paused) */
+    struct eddy_buffer msg;   /* head + body so far of a request whose body is arriving */
+    size_t head_len;          /* bytes of msg that are the head */
+    struct eddy_http_chunked_decoder dec;
+    uint8_t chunked;
+    uint64_t body_len; /* Content-Length of the body arriving */
+    struct eddy_http_response *deferred;
+};
+
+/* The tcp_connection context area. */
+struct http_conn {
+    struct eddy_timer timer;
+    uint64_t deadline; /* loop ms; 0: none (the timer does nothing when it fires) */
+    struct http_loop *ls;
+    struct http_slow *slow;
+    size_t last_queued; /* output bytes queued at the last send-timeout check */
+    uint32_t nreq;
+    uint8_t phase;
+    uint8_t flags;
+};
+
+static inline struct http_conn *http_conn_of(struct eddy_tcp_connection *c)
+{
+    return (struct http_conn *)eddy_tcp_connection_context(c);
+}
+
+/* http_server.c */
+struct http_loop *eddy__http_loop_get(struct eddy_http_server *s, struct eddy_event_loop *loop);
+const char *eddy__http_date_line(struct http_loop *ls); /* 37 bytes, refreshed lazily */
+const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
+                                               enum eddy_http_method m, const char *path,
+                                               size_t len, unsigned *allow);
+int eddy__http_allow_header(unsigned allow, char *out, size_t cap);
+
+/* http_conn.c */
+extern const struct eddy_tcp_callbacks eddy__http_callbacks;
+void eddy__http_conn_drain(struct eddy_tcp_connection *c, void *arg);
+/* The connection's slow-path state, created on demand; NULL on -ENOMEM. */
+struct http_slow *eddy__http_slow(struct http_conn *hc);
+/* A response finished (called by http_response.c). */
+void eddy__http_response_done(struct eddy_http_response *res);
+
+/* http_response.c */
+void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_connection *c,
+                               struct http_loop *ls, const struct eddy_http_request_head *h,
+                               int keep_alive);
+void eddy__http_response_log(struct eddy_http_response *res);
+/* Library-generated error on a connection outside any handler; closes after it. */
+void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
+void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * uepoll internals shared by the descriptor table, the wait queues, the pipe, the
+ * eventfd and the eventpoll. Each piece mirrors a kernel structure:
+ *
+ *   struct ue_list        <-> struct list_head
+ *   struct ue_waitqueue   <-> wait_queue_head_t   (lock + list of entries)
+ *   struct ue_wait_entry  <-> wait_queue_entry_t  (flags + wake function)
+ *   struct ue_waiter      <-> a sleeping task (futex word instead of task state)
+ *   struct ue_poll_table  <-> poll_table          (queue proc + key)
+ *   struct ue_file        <-> struct file         (refcount, f_op, f_ep list)
+ */
+#ifndef EDDY_UEPOLL_INTERNAL_H
+#define EDDY_UEPOLL_INTERNAL_H
+
+#include <eddy/uepoll.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define ue_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- intrusive doubly linked list ---- */
+struct ue_list {
+    struct ue_list *next, *prev;
+};
+
+static inline void ue_list_init(struct ue_list *l)
+{
+    l->next = l->prev = l;
+}
+static inline int ue_list_empty(const struct ue_list *l)
+{
+    return l->next == l;
+}
+static inline void ue_list_insert_(struct ue_list *n, struct ue_list *prev, struct ue_list *next)
+{
+    next->prev = n;
+    n->next = next;
+    n->prev = prev;
+    prev->next = n;
+}
+/* At the head, like list_add(). */
+static inline void ue_list_add(struct ue_list *n, struct ue_list *head)
+{
+    ue_list_insert_(n, head, head->next);
+}
+static inline void ue_list_add_tail(struct ue_list *n, struct ue_list *head)
+{
+    ue_list_insert_(n, head->prev, head);
+}
+/* Unlinks and leaves the node self-linked, so ue_list_empty(node) says "not linked". */
+static inline void ue_list_del_init(struct ue_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    ue_list_init(n);
+}
+/* Moves every node of `list` to the head of `head` (list_splice_init). */
+static inline void ue_list_splice_init(struct ue_list *list, struct ue_list *head)
+{
+    if (ue_list_empty(list))
+        return;
+    struct ue_list *first = list->next, *last = list->prev, *at = head->next;
+    first->prev = head;
+    head->next = first;
+    last->next = at;
+    at->prev = last;
+    ue_list_init(list);
+}
+static inline void ue_list_splice_tail_init(struct ue_list *list, struct ue_list *head)
+{
+    if (ue_list_empty(list))
+        return;
+    struct ue_list *first = list->next, *last = list->prev, *at = head->prev;
+    first->prev = at;
+    at->next = first;
+    last->next = head;
+    head->prev = last;
+    ue_list_init(list);
+}
+
+/* ---- wait queues ---- */
+struct ue_waitqueue;
+struct ue_wait_entry;
+/* Called with the queue's lock held. Returns > 0 if it woke someone (counts against
+ * nr_exclusive for exclusive entries), 0 otherwise. May unlink itself. */
+typedef int (*ue_wait_func)(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key);
+
+#define UE_WQ_EXCLUSIVE 1u
+
+struct ue_wait_entry {
+    struct ue_list link;
+    unsigned flags;
+    ue_wait_func func;
+};
+
+struct ue_waitqueue {
+    pthread_mutex_t lock;
+    struct ue_list head;
+    atomic_int nr; /* entries, readable without the lock (waitqueue_active) */
+};
+
+void eddy__ue_wq_init(struct ue_waitqueue *wq);
+void eddy__ue_wq_destroy(struct ue_waitqueue *wq);
+/* Non-exclusive entries go to the head, exclusive ones to the tail, as in the kernel. */
+void eddy__ue_wq_add(struct ue_waitqueue *wq, struct ue_wait_entry *we);
+void eddy__ue_wq_add_exclusive(struct ue_waitqueue *wq, struct ue_wait_entry *we);
+void eddy__ue_wq_add_locked(struct ue_waitqueue *wq, struct ue_wait_entry *we, int exclusive);
+void eddy__ue_wq_remove(struct ue_waitqueue *wq, struct ue_wait_entry *we);
+void eddy__ue_wq_del_locked(struct ue_waitqueue *wq, struct ue_wait_entry *we);
+static inline int eddy__ue_wq_active(struct ue_waitqueue *wq)
+{
+    return atomic_load_explicit(&wq->nr, memory_order_acquire) > 0;
+}
+/* nr_exclusive 0 wakes everyone (wake_up_all). */
+void eddy__ue_wake_up(struct ue_waitqueue *wq, int nr_exclusive, uint32_t key);
+void eddy__ue_wake_up_locked(struct ue_waitqueue *wq, int nr_exclusive, uint32_t key);
+
+/* A thread sleeping on a wait queue. state: 0 armed, 1 woken, 2 gave up (timeout). */
+struct ue_waiter {
+    struct ue_wait_entry we;
+    atomic_int state;
+};
+#define UE_WAITER_ARMED 0
+#define UE_WAITER_WOKEN 1
+#define UE_WAITER_GAVE_UP 2
+
+/* Wake function that unlinks the entry whatever happens (ep_autoremove_wake_function). */
+int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we,
+                                    uint32_t key);
+/* Wake function that unlinks the entry only if it woke it (autoremove_wake_function). */
+int eddy__ue_waiter_wake_ifwoken(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key);
+void eddy__ue_waiter_init(struct ue_waiter *w, ue_wait_func func);
+/* Sleeps until woken or the CLOCK_MONOTONIC deadline (NULL: forever) passes.
+ * Returns 0 if woken, ETIMEDOUT if the deadline passed first, EINTR on a signal. */
+int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline);
+/* prepare_to_wait / finish_wait for blocking reads and writes. */
+void eddy__ue_prepare_to_wait(struct ue_waitqueue *wq, struct ue_waiter *w, int exclusive);
+void eddy__ue_finish_wait(struct ue_waitqueue *wq, struct ue_waiter *w);
+
+/* ---- files ---- */
+struct ue_file;
+struct ue_poll_table;
+typedef void (*ue_queue_proc)(struct ue_file *f, struct ue_waitqueue *wq,
+                              struct ue_poll_table *pt);
+struct ue_poll_table {
+    ue_queue_proc qproc; /* NULL: just report the state */
+    uint32_t key;
+};
+static inline void ue_poll_wait(struct ue_file *f, struct ue_waitqueue *wq,
+                                struct ue_poll_table *pt)
+{
+    if (pt && pt->qproc && wq)
+        pt->qproc(f, wq, pt);
+}
+
+struct ue_file_ops {
+    uint32_t (*poll)(struct ue_file *f, struct ue_poll_table *pt, int depth);
+    ssize_t (*read)(struct ue_file *f, void *buf, size_t n);          /* NULL: EINVAL */
+    ssize_t (*write)(struct ue_file *f, const void *buf, size_t n);   /* NULL: EINVAL */
+    void (*release)(struct ue_file *f);
+};
+
+#define UE_FMODE_READ 1u
+#define UE_FMODE_WRITE 2u
+
+struct ue_file {
+    atomic_long refs;
+    const struct ue_file_ops *ops;
+    void *priv;
+    unsigned mode;  /* UE_FMODE_* */
+    int flags;      /* O_NONBLOCK, O_DIRECT */
+    int is_epoll;
+    pthread_mutex_t f_lock; /* protects f_ep */
+    struct ue_list f_ep;    /* epitems watching this file (epitem.fllink) */
+};
+
+struct ue_file *eddy__ue_file_alloc(const struct ue_file_ops *ops, void *priv, unsigned mode,
+                                    int flags);
+void eddy__ue_file_get(struct ue_file *f);
+void eddy__ue_fput(struct ue_file *f);
+static inline int eddy__ue_file_live(struct ue_file *f)
+{
+    return atomic_load_explicit(&f->refs, memory_order_acquire) > 0;
+}
+
+/* ---- descriptor table ---- */
+/* Reserves the lowest free number; -EMFILE if none. */
+int eddy__ue_fd_reserve(void);
+void eddy__ue_fd_unreserve(int fd);
+/* Publishes f at a reserved number; the table takes over the caller's reference. */
+void eddy__ue_fd_install(int fd, struct ue_file *f);
+/* Reference to the open file at fd, or NULL (EBADF). Release with eddy__ue_fput. */
+struct ue_file *eddy__ue_fget(int fd);
+/* Calls fn on every open file (with a reference held) until it returns non-zero. */
+int eddy__ue_fd_for_each(int (*fn)(int fd, struct ue_file *f, void *arg), void *arg);
+
+/* ---- eventpoll hooks used by the file layer ---- */
+void eddy__ue_eventpoll_release_file(struct ue_file *f);
+
+/* Checks every eventpoll: tree shape, ready list only holding registered items and each
+ * at most once, counts, ovflist idle, and (for level-triggered items on ordinary files)
+ * no lost wake-up. Returns 0 or -1 after printing what broke to stderr. */
+int eddy__ue_check_invariants(void);
+
+/* -1 with errno, the syscall convention of the ue_ API. */
+static inline int eddy__ue_fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+#endif

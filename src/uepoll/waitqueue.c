@@ -1,0 +1,173 @@
+/*
+ * Wait queues and sleeping threads, after kernel/sched/wait.c.
+ *
+ * A wait queue is a mutex-protected list of entries, each with a wake function that
+ * runs under the queue's lock. A thread that blocks puts a ue_waiter on one queue and
+ * sleeps on a futex word; the wake function flips the word from ARMED to WOKEN and
+ * reports whether it did, which is what makes EPOLLEXCLUSIVE and the exclusive pipe
+ * waiters wake exactly one live sleeper: a waiter that already gave up (timed out)
+ * answers 0 and the wake-up moves on to the next exclusive entry, as try_to_wake_up()
+ * does for a task that is already running.
+ */
+#include "ue_internal.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void eddy__ue_wq_init(struct ue_waitqueue *wq)
+{
+    pthread_mutex_init(&wq->lock, NULL);
+    ue_list_init(&wq->head);
+    atomic_init(&wq->nr, 0);
+}
+
+void eddy__ue_wq_destroy(struct ue_waitqueue *wq)
+{
+    pthread_mutex_destroy(&wq->lock);
+}
+
+void eddy__ue_wq_add_locked(struct ue_waitqueue *wq, struct ue_wait_entry *we, int exclusive)
+{
+    if (exclusive) {
+        we->flags |= UE_WQ_EXCLUSIVE;
+        ue_list_add_tail(&we->link, &wq->head);
+    } else {
+        we->flags &= ~UE_WQ_EXCLUSIVE;
+        ue_list_add(&we->link, &wq->head);
+    }
+    atomic_fetch_add_explicit(&wq->nr, 1, memory_order_release);
+}
+
+void eddy__ue_wq_add(struct ue_waitqueue *wq, struct ue_wait_entry *we)
+{
+    pthread_mutex_lock(&wq->lock);
+    eddy__ue_wq_add_locked(wq, we, 0);
+    pthread_mutex_unlock(&wq->lock);
+}
+
+void eddy__ue_wq_add_exclusive(struct ue_waitqueue *wq, struct ue_wait_entry *we)
+{
+    pthread_mutex_lock(&wq->lock);
+    eddy__ue_wq_add_locked(wq, we, 1);
+    pthread_mutex_unlock(&wq->lock);
+}
+
+void eddy__ue_wq_del_locked(struct ue_waitqueue *wq, struct ue_wait_entry *we)
+{
+    if (ue_list_empty(&we->link))
+        return;
+    ue_list_del_init(&we->link);
+    atomic_fetch_sub_explicit(&wq->nr, 1, memory_order_release);
+}
+
+void eddy__ue_wq_remove(struct ue_waitqueue *wq, struct ue_wait_entry *we)
+{
+    pthread_mutex_lock(&wq->lock);
+    eddy__ue_wq_del_locked(wq, we);
+    pthread_mutex_unlock(&wq->lock);
+}
+
+/* __wake_up_common: entries may unlink themselves, so the next one is read first. */
+void eddy__ue_wake_up_locked(struct ue_waitqueue *wq, int nr_exclusive, uint32_t key)
+{
+    struct ue_list *pos = wq->head.next, *next;
+    for (; pos != &wq->head; pos = next) {
+        next = pos->next;
+        struct ue_wait_entry *we = ue_container_of(pos, struct ue_wait_entry, link);
+        unsigned flags = we->flags;
+        int ret = we->func(wq, we, key);
+        if (ret < 0)
+            break;
+        if (ret && (flags & UE_WQ_EXCLUSIVE) && !--nr_exclusive)
+            break;
+    }
+}
+
+void eddy__ue_wake_up(struct ue_waitqueue *wq, int nr_exclusive, uint32_t key)
+{
+    pthread_mutex_lock(&wq->lock);
+    eddy__ue_wake_up_locked(wq, nr_exclusive, key);
+    pthread_mutex_unlock(&wq->lock);
+}
+
+static long futex(atomic_int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, (int *)addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+}
+
+static int waiter_try_wake(struct ue_waiter *w)
+{
+    int armed = UE_WAITER_ARMED;
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &armed, UE_WAITER_WOKEN,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0;
+    /* Only the address is used from here on: the sleeper may already be gone, and a
+     * stray wake-up on a reused address is harmless to futex users, which loop. */
+    futex(&w->state, FUTEX_WAKE, 1, NULL);
+    return 1;
+}
+
+int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we,
+                                    uint32_t key)
+{
+    (void)key;
+    struct ue_waiter *w = ue_container_of(we, struct ue_waiter, we);
+    eddy__ue_wq_del_locked(wq, we);
+    return waiter_try_wake(w);
+}
+
+int eddy__ue_waiter_wake_ifwoken(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key)
+{
+    (void)key;
+    struct ue_waiter *w = ue_container_of(we, struct ue_waiter, we);
+    int armed = atomic_load_explicit(&w->state, memory_order_acquire) == UE_WAITER_ARMED;
+    if (!armed)
+        return 0;
+    eddy__ue_wq_del_locked(wq, we);
+    return waiter_try_wake(w);
+}
+
+void eddy__ue_waiter_init(struct ue_waiter *w, ue_wait_func func)
+{
+    ue_list_init(&w->we.link);
+    w->we.flags = 0;
+    w->we.func = func;
+    atomic_init(&w->state, UE_WAITER_ARMED);
+}
+
+int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline)
+{
+    for (;;) {
+        if (atomic_load_explicit(&w->state, memory_order_acquire) != UE_WAITER_ARMED)
+            return 0;
+        long r = futex(&w->state, FUTEX_WAIT_BITSET, UE_WAITER_ARMED, deadline);
+        int err = r == 0 ? 0 : errno;
+        if (err != ETIMEDOUT && err != EINTR)
+            continue;
+        int armed = UE_WAITER_ARMED;
+        if (atomic_compare_exchange_strong_explicit(&w->state, &armed, UE_WAITER_GAVE_UP,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return err;
+        return 0; /* woken while giving up: the wake-up counts */
+    }
+}
+
+void eddy__ue_prepare_to_wait(struct ue_waitqueue *wq, struct ue_waiter *w, int exclusive)
+{
+    pthread_mutex_lock(&wq->lock);
+    atomic_store_explicit(&w->state, UE_WAITER_ARMED, memory_order_release);
+    if (ue_list_empty(&w->we.link))
+        eddy__ue_wq_add_locked(wq, &w->we, exclusive);
+    pthread_mutex_unlock(&wq->lock);
+}
+
+void eddy__ue_finish_wait(struct ue_waitqueue *wq, struct ue_waiter *w)
+{
+    pthread_mutex_lock(&wq->lock);
+    atomic_store_explicit(&w->state, UE_WAITER_GAVE_UP, memory_order_release);
+    eddy__ue_wq_del_locked(wq, &w->we);
+    pthread_mutex_unlock(&wq->lock);
+}
