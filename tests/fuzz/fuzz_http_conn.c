@@ -165,7 +165,7 @@ static void setup(void)
     union eddy_sockaddr bound;
     CHECK(eddy_http_server_listen(srv, "127.0.0.1:0", &bound) == 0);
     CHECK(bound.sa.sa_family == AF_INET);
-    snprintf(port_addr, sizeof(port_addr), "%u", ntohs(bound.in.sin_port));
+    snprintf(port_addr, sizeof(port_addr), "%u", ntohs(bound.in4.sin_port));
     CHECK(eddy_http_server_start(srv) == 0);
 }
 

@@ -514,3 +514,50 @@ def graceful_shutdown(report, server, small=6, big=4, rate=16 << 20, warm=1.5, l
     report.check(f"{name}: responses in flight at the signal were completed", after > 0,
                  f"{before} completed before the signal, {after} after it")
     return {"exit": rc, "exit_after": t_exit, "completed_after": after}
+
+
+# ---------------------------------------------------------------- bodies held in memory
+
+def body_hold(report, server, conns=100, size=(1 << 20) - 4096, hold=3.0, rss_limit_mib=64):
+    """conns connections each send a request head for a static file announcing a body just
+    under the default --max-body, then all of it but the last byte, and stall.
+
+    A static file takes no body: a server that buffers it anyway holds conns x size bytes
+    an attacker sent once and forgot (nginx discards such bodies as they arrive).
+    """
+    name = "body hold"
+    base = _warm(server)
+    rss0 = server.rss_kib()
+    prober = Prober(server.port)
+    prober.start()
+    chunk = b"b" * (size - 1)
+    socks = []
+    for _ in range(conns):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.setblocking(False)
+        socks.append([s, request_bytes("/index.html", "POST",
+                                       extra=f"Content-Length: {size}\r\n") + chunk])
+    t0 = time.monotonic()
+    peak = rss0
+    while time.monotonic() - t0 < hold:
+        for e in socks:
+            if e[1]:
+                try:
+                    e[1] = e[1][e[0].send(e[1]):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    e[1] = b""
+        peak = max(peak, server.rss_kib())
+        time.sleep(0.01)
+    grow = (peak - rss0) / 1024
+    left = sum(len(e[1]) for e in socks)
+    report.check(f"{name}: server RSS bounded while {conns} bodies of {size >> 10} KiB stall",
+                 grow < rss_limit_mib,
+                 f"RSS {rss0 // 1024} MiB -> peak {peak // 1024} MiB (+{grow:.1f} MiB, limit "
+                 f"{rss_limit_mib}); {conns * (size - 1) - left} body bytes accepted")
+    _probe_check(report, name, prober)
+    for e in socks:
+        rst_close(e[0])
+    _fds_back(report, name, server, base)
+    return {"rss_growth_mib": grow}
