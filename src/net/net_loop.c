@@ -1,0 +1,132 @@
+/*
+ * net_loop: what the connections of one server share on one loop: the
+ * scratch input buffer, small free lists of buffer storage and output
+ * segments (so request/response traffic allocates nothing once warm), and
+ * the list of open connections used by foreach and by shutdown.
+ */
+#include "net_internal.h"
+
+#include <stdlib.h>
+
+#include "eddy/tcp_connection.h"
+
+struct eddy__net_loop *eddy__net_loop_new(struct eddy_event_loop *loop,
+                                          struct eddy_tcp_server *server,
+                                          const struct eddy_tcp_callbacks *cb, size_t hwm)
+{
+    struct eddy__net_loop *nl = calloc(1, sizeof *nl);
+
+    if (nl == NULL)
+        return NULL;
+    nl->loop = loop;
+    nl->server = server;
+    nl->cb = cb;
+    nl->high_water_mark = hwm;
+    eddy_buffer_init(&nl->scratch);
+    return nl;
+}
+
+void eddy__net_loop_free(struct eddy__net_loop *nl)
+{
+    struct eddy__out_seg *s;
+    int i;
+
+    if (nl == NULL)
+        return;
+    for (i = 0; i < nl->nfree; i++)
+        free(nl->free_data[i]);
+    while ((s = nl->free_segs) != NULL) {
+        nl->free_segs = s->next;
+        free(s);
+    }
+    eddy_buffer_free(&nl->scratch);
+    free(nl);
+}
+
+void eddy__net_buf_get(struct eddy__net_loop *nl, struct eddy_buffer *b)
+{
+    if (b->data != NULL || nl->nfree == 0)
+        return;
+    nl->nfree--;
+    b->data = nl->free_data[nl->nfree];
+    b->cap = nl->free_cap[nl->nfree];
+    b->rd = b->wr = EDDY_BUFFER_PREPEND;
+}
+
+void eddy__net_buf_put(struct eddy__net_loop *nl, struct eddy_buffer *b)
+{
+    if (b->data == NULL || eddy_buffer_readable(b) > 0)
+        return;
+    if (nl->nfree < EDDY__NET_FREE_BUFS && b->cap <= EDDY__NET_RECYCLE_MAX &&
+        b->cap > EDDY_BUFFER_PREPEND) {
+        nl->free_data[nl->nfree] = b->data;
+        nl->free_cap[nl->nfree] = b->cap;
+        nl->nfree++;
+        eddy_buffer_init(b);
+        return;
+    }
+    eddy_buffer_release(b);
+}
+
+struct eddy__out_seg *eddy__net_seg_get(struct eddy__net_loop *nl)
+{
+    struct eddy__out_seg *s = nl->free_segs;
+
+    if (s == NULL)
+        return malloc(sizeof *s);
+    nl->free_segs = s->next;
+    nl->nfree_segs--;
+    return s;
+}
+
+void eddy__net_seg_put(struct eddy__net_loop *nl, struct eddy__out_seg *s)
+{
+    eddy_buffer_retrieve_all(&s->after);
+    eddy__net_buf_put(nl, &s->after);
+    if (nl->nfree_segs >= EDDY__NET_FREE_SEGS) {
+        free(s);
+        return;
+    }
+    s->next = nl->free_segs;
+    nl->free_segs = s;
+    nl->nfree_segs++;
+}
+
+struct eddy_tcp_connection **eddy__net_loop_snapshot(struct eddy__net_loop *nl, size_t *n)
+{
+    struct eddy_tcp_connection **v, *c;
+    size_t i = 0;
+
+    *n = nl->nconns;
+    if (nl->nconns == 0)
+        return NULL;
+    v = malloc(nl->nconns * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    for (c = nl->conns; c != NULL && i < nl->nconns; c = eddy__tcp_connection_next(c)) {
+        eddy_tcp_connection_ref(c);
+        v[i++] = c;
+    }
+    *n = i;
+    return v;
+}
+
+void eddy__net_loop_close_all(struct eddy__net_loop *nl)
+{
+    /* Closing one connection may close others (from on_close), so walk a
+     * referenced snapshot rather than the live list. */
+    while (nl->conns != NULL) {
+        size_t n, i;
+        struct eddy_tcp_connection **v = eddy__net_loop_snapshot(nl, &n);
+
+        if (v == NULL) { /* out of memory: close them one by one */
+            eddy_tcp_connection_close(nl->conns);
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            eddy_tcp_connection_close(v[i]);
+            eddy_tcp_connection_unref(v[i]);
+        }
+        free(v);
+    }
+}

@@ -1,0 +1,243 @@
+/*
+ * A tcp_server on 127.0.0.1:0 whose base loop runs in its own thread, and
+ * blocking loopback clients, for the net tests. Header-only (static
+ * functions) so each test binary stays one file.
+ *
+ * State shared between callbacks (loop threads) and the test thread is read
+ * and written with __atomic builtins; fx_call runs a function in the base
+ * loop's thread and waits for it.
+ */
+#ifndef EDDY_NET_FIXTURE_H
+#define EDDY_NET_FIXTURE_H
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eddy/eddy.h"
+#include "../../lib/test.h"
+
+#define FX_UNUSED __attribute__((unused))
+
+static const char *const fx_backends[] = {"epoll", "epoll-et", "poll", "select"};
+#define FX_NBACKENDS 4
+
+struct fx {
+    struct eddy_event_loop *loop;
+    struct eddy_tcp_server *server;
+    pthread_t thread;
+    int port;
+    int running;
+    void (*before_free)(struct fx *f); /* in the loop thread, after run returned */
+};
+
+static FX_UNUSED int fx_load(const int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static FX_UNUSED void fx_store(int *p, int v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static FX_UNUSED int fx_inc(int *p)
+{
+    return __atomic_add_fetch(p, 1, __ATOMIC_ACQ_REL);
+}
+
+static FX_UNUSED void fx_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Waits until *p >= v; 1 if reached within timeout_s. */
+static FX_UNUSED int fx_wait_ge(const int *p, int v, double timeout_s)
+{
+    double end = eddy_test_now() + timeout_s;
+
+    while (fx_load(p) < v) {
+        if (eddy_test_now() > end)
+            return 0;
+        fx_sleep_ms(1);
+    }
+    return 1;
+}
+
+static void *fx_thread_main(void *arg)
+{
+    struct fx *f = arg;
+
+    eddy_event_loop_run(f->loop);
+    if (f->before_free)
+        f->before_free(f);
+    eddy_tcp_server_free(f->server);
+    f->server = NULL;
+    return NULL;
+}
+
+/* Starts a server; o may be NULL (defaults). 0 or a negative errno. */
+static FX_UNUSED int fx_start(struct fx *f, const char *backend,
+                              const struct eddy_tcp_server_options *o,
+                              const struct eddy_tcp_callbacks *cb, void *data)
+{
+    union eddy_sockaddr bound;
+    int r;
+
+    memset(f, 0, sizeof *f);
+    r = eddy_event_loop_new(&f->loop, backend);
+    if (r < 0)
+        return r;
+    r = eddy_tcp_server_new(&f->server, f->loop, o, cb, data);
+    if (r == 0)
+        r = eddy_tcp_server_listen(f->server, "127.0.0.1:0", &bound);
+    if (r == 0)
+        r = eddy_tcp_server_start(f->server);
+    if (r == 0)
+        r = -pthread_create(&f->thread, NULL, fx_thread_main, f);
+    if (r < 0) {
+        eddy_tcp_server_free(f->server);
+        eddy_event_loop_free(f->loop);
+        return r;
+    }
+    f->port = eddy_sockaddr_port(&bound.sa);
+    f->running = 1;
+    return 0;
+}
+
+/* Stops the loop; the server is freed in the loop's thread, then the loop. */
+static FX_UNUSED void fx_stop(struct fx *f)
+{
+    if (!f->running)
+        return;
+    eddy_event_loop_stop(f->loop);
+    pthread_join(f->thread, NULL);
+    eddy_event_loop_free(f->loop);
+    f->running = 0;
+}
+
+struct fx_call_ctx {
+    void (*fn)(void *);
+    void *arg;
+    int done;
+};
+
+static void fx_call_task(void *arg)
+{
+    struct fx_call_ctx *c = arg;
+
+    c->fn(c->arg);
+    fx_store(&c->done, 1);
+}
+
+/* Runs fn(arg) in loop's thread and waits (up to 10 s). */
+static FX_UNUSED int fx_call(struct eddy_event_loop *loop, void (*fn)(void *), void *arg)
+{
+    struct fx_call_ctx c = {fn, arg, 0};
+
+    if (eddy_event_loop_queue_in_loop(loop, fx_call_task, &c) < 0)
+        return 0;
+    return fx_wait_ge(&c.done, 1, 10.0);
+}
+
+static void fx_sleep_task(void *arg)
+{
+    fx_sleep_ms((int)(intptr_t)arg);
+}
+
+/* Keeps the loop busy for ms, so events pile up into one batch. */
+static FX_UNUSED void fx_block_loop(struct eddy_event_loop *loop, int ms)
+{
+    eddy_event_loop_queue_in_loop(loop, fx_sleep_task, (void *)(intptr_t)ms);
+}
+
+/* A blocking client connected to 127.0.0.1:port, 10 s receive timeout;
+ * rcvbuf > 0 sets SO_RCVBUF before connecting. -1 on error. */
+static FX_UNUSED int fx_connect(int port, int rcvbuf)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {10, 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static FX_UNUSED int fx_write_all(int fd, const void *p, size_t n)
+{
+    const char *s = p;
+
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads until n bytes, EOF or error/timeout; returns the bytes read. */
+static FX_UNUSED size_t fx_read_n(int fd, void *p, size_t n)
+{
+    char *s = p;
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = recv(fd, s + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* 1 if the peer closed (EOF or reset) within the receive timeout, with no data. */
+static FX_UNUSED int fx_read_eof(int fd)
+{
+    char c;
+    ssize_t r;
+
+    do
+        r = recv(fd, &c, 1, 0);
+    while (r < 0 && errno == EINTR);
+    return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+/* Deterministic bytes: position-dependent, so a shifted or repeated chunk shows. */
+static FX_UNUSED void fx_pattern(char *p, size_t n, size_t start)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        size_t k = start + i;
+        p[i] = (char)((k * 2654435761u) >> 13 ^ (k >> 8));
+    }
+}
+
+#endif

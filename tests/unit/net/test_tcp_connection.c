@@ -1,0 +1,672 @@
+/*
+ * tcp_connection over real loopback sockets, on every backend: echo and the
+ * callbacks, partial writes with a slow reader, the high-water mark,
+ * write-complete, half-close after flush, file ranges, backpressure, and the
+ * close cases (own on_message, another connection in the same batch with fd
+ * reuse, from another connection's on_close, peer EOF with queued output).
+ */
+#include <fcntl.h>
+#include <sys/eventfd.h>
+
+#include "net_fixture.h"
+
+/* Everything the callbacks record; reset per case. */
+static struct state {
+    int connected, closed, messages, high_water, write_complete;
+    int in_message, close_nested, send_after_close, send_after_shutdown;
+    int round;
+    size_t hw_queued;
+    size_t received;
+    int file_closed;
+    int dup_fd;
+    int new_fd, closed_fd, stray_events;
+    struct eddy_channel stray;
+    struct eddy_tcp_connection *conns[8];
+    int nconns;
+    char *blob;
+    size_t blob_len;
+} st;
+
+static void reset_state(void)
+{
+    free(st.blob);
+    memset(&st, 0, sizeof st);
+    st.dup_fd = st.new_fd = st.closed_fd = -1;
+}
+
+static void on_connected_record(struct eddy_tcp_connection *c)
+{
+    if (st.nconns < 8)
+        st.conns[st.nconns++] = c;
+    fx_inc(&st.connected);
+}
+
+static void on_close_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    if (fx_load(&st.in_message))
+        fx_store(&st.close_nested, 1);
+    fx_inc(&st.closed);
+}
+
+static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    fx_inc(&st.messages);
+    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
+    eddy_buffer_retrieve_all(in);
+}
+
+/* ---- echo, ids, peers ---- */
+
+static void on_connected_check(struct eddy_tcp_connection *c)
+{
+    const union eddy_sockaddr *p = eddy_tcp_connection_peer(c);
+
+    if (eddy_tcp_connection_id(c) > 0 && p->sa.sa_family == AF_INET &&
+        eddy_tcp_connection_fd(c) >= 0 && eddy_tcp_connection_is_connected(c) &&
+        eddy_tcp_connection_context(c) == NULL)
+        fx_store(&st.round, eddy_sockaddr_port(&p->sa));
+    on_connected_record(c);
+}
+
+static void echo_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_check,
+                                    .on_message = on_message_echo,
+                                    .on_close = on_close_count};
+    struct sockaddr_in local;
+    socklen_t llen = sizeof local;
+    struct fx f;
+    char buf[16];
+    int fd;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "hello", 5), 0);
+    ASSERT_EQ(fx_read_n(fd, buf, 5), 5);
+    ASSERT_MEM_EQ(buf, "hello", 5);
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 1);
+    getsockname(fd, (struct sockaddr *)&local, &llen);
+    ASSERT_EQ(fx_load(&st.round), ntohs(local.sin_port));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.connected), 1);
+    ASSERT_EQ(fx_load(&st.closed), 1);
+}
+
+static void test_echo(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        echo_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- partial writes, high water, write complete ---- */
+
+#define BIG (3u << 20)
+
+static void set_sndbuf(struct eddy_tcp_connection *c, int v)
+{
+    setsockopt(eddy_tcp_connection_fd(c), SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+}
+
+static void send_blob_chunks(struct eddy_tcp_connection *c)
+{
+    size_t off;
+
+    for (off = 0; off < st.blob_len; off += 65536)
+        eddy_tcp_connection_send(c, st.blob + off,
+                                 st.blob_len - off < 65536 ? st.blob_len - off : 65536);
+}
+
+static void on_connected_big(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+    st.round = 1;
+    send_blob_chunks(c); /* inside a callback: appended, flushed after */
+}
+
+static void on_high_water(struct eddy_tcp_connection *c, size_t queued)
+{
+    (void)c;
+    st.hw_queued = queued;
+    fx_inc(&st.high_water);
+}
+
+static void on_write_complete_again(struct eddy_tcp_connection *c)
+{
+    fx_inc(&st.write_complete);
+    if (st.round == 1) {
+        st.round = 2;
+        send_blob_chunks(c); /* outside on_message: written at once, rest queued */
+    }
+}
+
+static void partial_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_big,
+                                    .on_high_water = on_high_water,
+                                    .on_write_complete = on_write_complete_again,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char *got = malloc(BIG);
+    size_t total = 0;
+    int fd, k;
+
+    reset_state();
+    ASSERT(got != NULL);
+    st.blob_len = BIG;
+    st.blob = malloc(BIG);
+    fx_pattern(st.blob, BIG, 0);
+    eddy_tcp_server_options_init(&o);
+    o.high_water_mark = 256 * 1024;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    for (k = 0; k < 2; k++) {
+        size_t got_now = 0;
+        while (got_now < BIG) { /* a slow reader: small reads with pauses */
+            size_t want = BIG - got_now < 32768 ? BIG - got_now : 32768;
+            size_t n = fx_read_n(fd, got + got_now, want);
+            if (n != want)
+                break;
+            got_now += n;
+            if ((got_now & 0x3ffff) == 0)
+                fx_sleep_ms(1);
+        }
+        total += got_now;
+        if (got_now != BIG || memcmp(got, st.blob, BIG) != 0)
+            break;
+    }
+    free(got);
+    ASSERT_EQ(total, 2 * BIG);
+    ASSERT(fx_wait_ge(&st.write_complete, 2, 5));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    /* Two upward crossings, one call each, however many sends were above. */
+    ASSERT_EQ(fx_load(&st.high_water), 2);
+    ASSERT_GT(st.hw_queued, 256 * 1024);
+    ASSERT_EQ(fx_load(&st.write_complete), 2);
+}
+
+static void test_partial_writes_high_water(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        partial_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- half-close after flush ---- */
+
+static void on_connected_shutdown(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+    eddy_tcp_connection_send(c, st.blob, st.blob_len);
+    eddy_tcp_connection_shutdown(c);
+    if (eddy_tcp_connection_send(c, "x", 1) == -EPIPE)
+        fx_store(&st.send_after_shutdown, 1);
+}
+
+static void on_message_count(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    (void)c;
+    __atomic_add_fetch(&st.received, eddy_buffer_readable(in), __ATOMIC_RELEASE);
+    fx_inc(&st.messages);
+    eddy_buffer_retrieve_all(in);
+}
+
+static void shutdown_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_shutdown,
+                                    .on_message = on_message_count,
+                                    .on_close = on_close_count};
+    struct fx f;
+    char *got;
+    int fd;
+
+    reset_state();
+    st.blob_len = 1u << 20;
+    st.blob = malloc(st.blob_len);
+    got = malloc(st.blob_len + 1);
+    ASSERT(got != NULL && st.blob != NULL);
+    fx_pattern(st.blob, st.blob_len, 7);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 8192);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, st.blob_len + 1), st.blob_len); /* then EOF */
+    ASSERT(memcmp(got, st.blob, st.blob_len) == 0);
+    free(got);
+    /* Half-closed: our direction still works. */
+    ASSERT_EQ(fx_write_all(fd, "ping", 4), 0);
+    ASSERT(fx_wait_ge(&st.messages, 1, 5));
+    ASSERT_EQ(__atomic_load_n(&st.received, __ATOMIC_ACQUIRE), 4);
+    ASSERT_EQ(fx_load(&st.closed), 0);
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.send_after_shutdown), 1);
+}
+
+static void test_shutdown_after_flush(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        shutdown_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- file ranges ---- */
+
+#define FILE_LEN (3u << 20)
+static int file_fd = -1;
+
+static void on_connected_files(struct eddy_tcp_connection *c)
+{
+    struct eddy_buffer *out;
+
+    set_sndbuf(c, 4096);
+    eddy_buffer_append(eddy_tcp_connection_output(c), "HEAD", 4);
+    eddy_tcp_connection_send_file(c, file_fd, 10, 1000, 0);
+    eddy_tcp_connection_send(c, "MID", 3);
+    st.dup_fd = dup(file_fd);
+    eddy_tcp_connection_send_file(c, st.dup_fd, (1u << 20) + 3, (2u << 20) - 5, 1);
+    out = eddy_tcp_connection_output(c); /* must append after the file range */
+    eddy_buffer_append(out, "TAIL", 4);
+    eddy_tcp_connection_send_file(c, file_fd, 0, 0, 0);
+    eddy_tcp_connection_send_file(c, file_fd, FILE_LEN - 17, 17, 0);
+    eddy_tcp_connection_shutdown(c);
+}
+
+static void on_write_complete_files(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    if (fcntl(st.dup_fd, F_GETFD) < 0 && errno == EBADF)
+        fx_store(&st.file_closed, 1);
+    fx_inc(&st.write_complete);
+}
+
+static size_t expect_append(char *dst, size_t at, const char *src, size_t n)
+{
+    memcpy(dst + at, src, n);
+    return at + n;
+}
+
+static void files_case(const char *backend, const char *file)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_files,
+                                    .on_write_complete = on_write_complete_files,
+                                    .on_close = on_close_count};
+    size_t cap = 4u << 20, n = 0, got_n;
+    char *expect = malloc(cap), *got = malloc(cap);
+    struct fx f;
+    int fd;
+
+    reset_state();
+    ASSERT(expect != NULL && got != NULL);
+    n = expect_append(expect, n, "HEAD", 4);
+    n = expect_append(expect, n, file + 10, 1000);
+    n = expect_append(expect, n, "MID", 3);
+    n = expect_append(expect, n, file + (1u << 20) + 3, (2u << 20) - 5);
+    n = expect_append(expect, n, "TAIL", 4);
+    n = expect_append(expect, n, file + FILE_LEN - 17, 17);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    got_n = fx_read_n(fd, got, cap);
+    ASSERT_EQ(got_n, n);
+    ASSERT_MEM_EQ(got, expect, n);
+    free(got);
+    free(expect);
+    ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
+    ASSERT_EQ(fx_load(&st.file_closed), 1);
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+}
+
+static void test_send_file_ranges(void)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    char *file = malloc(FILE_LEN);
+
+    ASSERT(file != NULL);
+    file_fd = mkstemp(path);
+    ASSERT(file_fd >= 0);
+    unlink(path);
+    fx_pattern(file, FILE_LEN, 12345);
+    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        files_case(fx_backends[i], file);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            break;
+        }
+    }
+    close(file_fd);
+    free(file);
+}
+
+/* ---- backpressure: pause, then resume with leftover input ---- */
+
+static void on_message_one_byte(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    fx_inc(&st.messages);
+    eddy_tcp_connection_send(c, eddy_buffer_peek(in), 1);
+    eddy_buffer_retrieve(in, 1);
+    eddy_tcp_connection_set_reading(c, 0);
+}
+
+static void resume_reading(void *arg)
+{
+    (void)arg;
+    eddy_tcp_connection_set_reading(st.conns[0], 1);
+}
+
+static void backpressure_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
+                                    .on_message = on_message_one_byte,
+                                    .on_close = on_close_count};
+    struct fx f;
+    char buf[4];
+    int fd, i;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT(fx_wait_ge(&st.connected, 1, 5));
+    ASSERT_EQ(fx_write_all(fd, "abcd", 4), 0);
+    for (i = 0; i < 4; i++) {
+        ASSERT_EQ(fx_read_n(fd, buf + i, 1), 1);
+        ASSERT_EQ(buf[i], "abcd"[i]);
+        fx_sleep_ms(5); /* paused: nothing more may arrive meanwhile */
+        ASSERT_EQ(fx_load(&st.messages), i + 1);
+        ASSERT(fx_call(f.loop, resume_reading, NULL));
+    }
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+}
+
+static void test_backpressure_resume_delivers_leftover(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        backpressure_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- close from inside on_message ---- */
+
+static void on_message_close_self(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    fx_store(&st.in_message, 1);
+    fx_inc(&st.messages);
+    eddy_buffer_retrieve_all(in);
+    eddy_tcp_connection_close(c);
+    eddy_tcp_connection_close(c); /* twice: still one close */
+    if (eddy_tcp_connection_send(c, "x", 1) == -EPIPE)
+        fx_store(&st.send_after_close, 1);
+    fx_store(&st.in_message, 0);
+}
+
+static void close_self_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_close_self,
+                                    .on_close = on_close_count};
+    struct fx f;
+    int fd;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "bye", 3), 0);
+    ASSERT(fx_read_eof(fd));
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    close(fd);
+    fx_sleep_ms(10);
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.closed), 1);
+    ASSERT_EQ(fx_load(&st.close_nested), 0);
+    ASSERT_EQ(fx_load(&st.send_after_close), 1);
+}
+
+static void test_close_in_own_on_message(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        close_self_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- one connection closes another with events in the same batch ---- */
+
+static void on_stray(struct eddy_channel *ch, int revents)
+{
+    uint64_t v;
+
+    (void)revents;
+    if (read(ch->fd, &v, sizeof v) < 0)
+        v = 0;
+    fx_inc(&st.stray_events);
+}
+
+static void on_message_close_other(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    struct eddy_tcp_connection *other = st.conns[0] == c ? st.conns[1] : st.conns[0];
+
+    fx_inc(&st.messages);
+    eddy_buffer_retrieve_all(in);
+    if (st.closed_fd >= 0)
+        return;
+    fx_store(&st.round, eddy_sockaddr_port(&eddy_tcp_connection_peer(c)->sa));
+    st.closed_fd = eddy_tcp_connection_fd(other);
+    eddy_tcp_connection_close(other);
+    /* The lowest free number is the one just closed: a new channel on it
+     * must not receive the closed connection's pending event. */
+    st.new_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    eddy_channel_init(&st.stray, eddy_tcp_connection_loop(c), st.new_fd, on_stray, NULL);
+    eddy_channel_enable_reading(&st.stray);
+}
+
+static int local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    return ntohs(a.sin_port);
+}
+
+static void remove_stray(void *arg)
+{
+    (void)arg;
+    eddy_channel_remove(&st.stray);
+    close(st.new_fd);
+}
+
+static void batch_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
+                                    .on_message = on_message_close_other,
+                                    .on_close = on_close_count};
+    struct fx f;
+    int a, b, survivor;
+    uint64_t one = 1;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    a = fx_connect(f.port, 0);
+    b = fx_connect(f.port, 0);
+    ASSERT(a >= 0 && b >= 0);
+    ASSERT(fx_wait_ge(&st.connected, 2, 5));
+    fx_block_loop(f.loop, 100);
+    fx_sleep_ms(20);
+    ASSERT_EQ(fx_write_all(a, "A", 1), 0);
+    ASSERT_EQ(fx_write_all(b, "B", 1), 0);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_sleep_ms(50);
+    ASSERT_EQ(fx_load(&st.messages), 1);
+    ASSERT_EQ(st.new_fd, st.closed_fd);
+    ASSERT_EQ(fx_load(&st.stray_events), 0);
+    /* The closed one sees EOF or reset; the survivor and the new channel work. */
+    survivor = local_port(a) == fx_load(&st.round) ? a : b;
+    ASSERT_EQ(local_port(survivor), fx_load(&st.round));
+    ASSERT(fx_read_eof(survivor == a ? b : a));
+    ASSERT_EQ(fx_write_all(survivor, "S", 1), 0);
+    ASSERT(fx_wait_ge(&st.messages, 2, 5));
+    ASSERT_EQ(write(st.new_fd, &one, sizeof one), 8);
+    ASSERT(fx_wait_ge(&st.stray_events, 1, 5));
+    ASSERT(fx_call(f.loop, remove_stray, NULL));
+    close(a);
+    close(b);
+    ASSERT(fx_wait_ge(&st.closed, 2, 5));
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.closed), 2);
+}
+
+static void test_close_other_in_same_batch(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        batch_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- close another connection from on_close ---- */
+
+static void on_close_chain(struct eddy_tcp_connection *c)
+{
+    int n = fx_inc(&st.closed);
+
+    if (n == 1)
+        eddy_tcp_connection_close(st.conns[0] == c ? st.conns[1] : st.conns[0]);
+}
+
+static void chain_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
+                                    .on_message = on_message_echo,
+                                    .on_close = on_close_chain};
+    struct fx f;
+    int a, b;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    a = fx_connect(f.port, 0);
+    b = fx_connect(f.port, 0);
+    ASSERT(a >= 0 && b >= 0);
+    ASSERT(fx_wait_ge(&st.connected, 2, 5));
+    close(a);
+    ASSERT(fx_read_eof(b));
+    ASSERT(fx_wait_ge(&st.closed, 2, 5));
+    close(b);
+    fx_sleep_ms(10);
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.closed), 2);
+}
+
+static void test_close_from_other_on_close(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        chain_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- peer EOF: the queued answer still goes out, then close ---- */
+
+static void on_connected_small_sndbuf(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+}
+
+static void eof_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_small_sndbuf,
+                                    .on_message = on_message_echo,
+                                    .on_close = on_close_count};
+    size_t len = 2u << 20;
+    char *blob = malloc(len), *got = malloc(len + 1);
+    struct fx f;
+    int fd;
+
+    reset_state();
+    ASSERT(blob != NULL && got != NULL);
+    fx_pattern(blob, len, 99);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    /* The reply cannot all fit in the socket buffers: it is queued when EOF
+     * arrives, and the connection must wait for it before closing. */
+    ASSERT_EQ(fx_write_all(fd, blob, len / 2), 0);
+    fx_sleep_ms(20);
+    ASSERT_EQ(fx_write_all(fd, blob + len / 2, len / 2), 0);
+    shutdown(fd, SHUT_WR);
+    fx_sleep_ms(50);
+    ASSERT_EQ(fx_read_n(fd, got, len + 1), len);
+    ASSERT(memcmp(got, blob, len) == 0);
+    free(got);
+    free(blob);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    close(fd);
+    fx_stop(&f);
+}
+
+static void test_peer_eof_flushes_then_closes(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        eof_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(test_echo);
+    RUN(test_partial_writes_high_water);
+    RUN(test_shutdown_after_flush);
+    RUN(test_send_file_ranges);
+    RUN(test_backpressure_resume_delivers_leftover);
+    RUN(test_close_in_own_on_message);
+    RUN(test_close_other_in_same_batch);
+    RUN(test_close_from_other_on_close);
+    RUN(test_peer_eof_flushes_then_closes);
+    reset_state();
+    return eddy_test_done();
+}
