@@ -437,6 +437,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         shutdown(fd, SHUT_WR);
         pump(fd, &r, 20, 200000);
+        if (getenv("FUZZ_CONN_DUMP")) /* triage: what the server answered */
+            fprintf(stderr, "--- %zu bytes%s\n%.*s\n", r.total, r.eof ? ", closed" : "",
+                    (int)(r.len < 4096 ? r.len : 4096), r.p);
         if (r.len == r.total)
             check_responses(r.p, r.len, r.eof);
         reset_close(fd);

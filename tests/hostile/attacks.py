@@ -16,9 +16,15 @@ from hostile import (HttpError, KeepAliveClient, Prober, get, read_response, req
 
 
 def _warm(server):
-    """A few requests so lazily opened resources exist before a baseline is taken."""
-    for path in ("/index.html", "/small.txt", "/mid.bin", "/nope-404"):
-        get(server.port, path)
+    """Requests every file on enough fresh connections to reach every reactor thread (each
+    has its own open-file cache, holding an fd per file), so the baseline fd count taken
+    afterwards includes the caches."""
+    for _ in range(2 * (os.cpu_count() or 1) + 2):
+        for path in ("/index.html", "/small.txt", "/mid.bin", "/big.bin", "/nope-404"):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(request_bytes(path, "HEAD", keepalive=False))
+            read_response(s, head_only=True, deadline=time.monotonic() + 10)
+            s.close()
     return settle_fds(server)
 
 
