@@ -443,18 +443,20 @@ class _Downloader(threading.Thread):
         self.port, self.path, self.rate = port, path, rate
         self.done = []  # completion times
         self.truncated = []
+        self.started = False
         self.stop_ev = threading.Event()
 
     def _one(self, s):
+        self.started = False
         s.sendall(request_bytes(self.path))
-        buf, started, t0 = b"", False, time.monotonic()
+        buf, t0 = b"", time.monotonic()
         while b"\r\n\r\n" not in buf:
             d = s.recv(65536)
             if not d:
-                if started:
+                if self.started:
                     self.truncated.append("EOF inside the header block")
                 return False
-            started = True
+            self.started = True
             buf += d
         head, body = buf.split(b"\r\n\r\n", 1)
         length = int([l.split(b":")[1] for l in head.split(b"\r\n")
@@ -483,21 +485,34 @@ class _Downloader(threading.Thread):
                 while not self.stop_ev.is_set() and self._one(s):
                     pass
             except ConnectionResetError as e:
-                self.truncated.append(f"reset: {e}")
+                if self.started:  # a reset before any byte: the request was not taken
+                    self.truncated.append(f"reset: {e}")
             except OSError:
                 pass
             finally:
                 s.close()
 
 
-def graceful_shutdown(report, server, small=6, big=4, rate=16 << 20, warm=1.5, limit=20):
+def graceful_shutdown(report, server, small=6, big=4, rate=16 << 20, warm=1.5, limit=20,
+                      stuck=2, drain=None):
     """Under load (small keep-alive requests and rate-limited large downloads), the server
-    gets its stop signal: every response already started must arrive whole; exit 0."""
+    gets its stop signal: every response already started must arrive whole; exit 0.
+
+    stuck clients ask for the large file and never read: with drain (the server's drain
+    deadline, seconds) the server must still exit within it plus a margin.
+    """
     name = "graceful shutdown"
     clients = ([_Downloader(server.port, "/small.txt", 0) for _ in range(small)]
                + [_Downloader(server.port, "/big.bin", rate) for _ in range(big)])
     for c in clients:
         c.start()
+    stuck_socks = []
+    for _ in range(stuck):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(request_bytes("/big.bin"))
+        stuck_socks.append(s)
     time.sleep(warm)
     t_sig = time.monotonic()
     server.proc.send_signal(server.graceful_signal())
@@ -510,11 +525,17 @@ def graceful_shutdown(report, server, small=6, big=4, rate=16 << 20, warm=1.5, l
         c.stop_ev.set()
     for c in clients:
         c.join(30)
+    for s in stuck_socks:
+        s.close()
     truncated = [t for c in clients for t in c.truncated]
     before = sum(1 for c in clients for t in c.done if t < t_sig)
     after = sum(1 for c in clients for t in c.done if t >= t_sig)
     report.check(f"{name}: exits 0 after the stop signal", rc == 0,
                  f"exit {rc} after {t_exit:.2f}s")
+    if drain is not None:
+        report.check(f"{name}: {stuck} clients that never read do not hold the exit past the "
+                     f"drain deadline ({drain}s)", rc is not None and t_exit <= drain + 3,
+                     f"exited after {t_exit:.2f}s")
     report.check(f"{name}: no started response truncated", not truncated,
                  f"{len(truncated)} truncated" + (f": {truncated[:3]}" if truncated else ""))
     report.check(f"{name}: responses in flight at the signal were completed", after > 0,

@@ -166,13 +166,14 @@ class Server:
 
     def __init__(self, root, kind=None, threads=None, max_connections=None,
                  header_timeout=None, body_timeout=None, keepalive_timeout=None,
-                 send_timeout=None, max_body=None, nofile=None, backend=None, extra=()):
+                 send_timeout=None, max_body=None, nofile=None, backend=None, drain_timeout=None,
+                 extra=()):
         self.kind = kind or os.environ.get("HOSTILE_SERVER", "eddy")
         self.root = root
         self.opts = dict(threads=threads, max_connections=max_connections,
                          header_timeout=header_timeout, body_timeout=body_timeout,
                          keepalive_timeout=keepalive_timeout, send_timeout=send_timeout,
-                         max_body=max_body, backend=backend)
+                         max_body=max_body, backend=backend, drain_timeout=drain_timeout)
         self.nofile = nofile
         self.extra = list(extra)
         self.port = None
@@ -188,7 +189,8 @@ class Server:
         names = {"threads": "--threads", "max_connections": "--max-connections",
                  "header_timeout": "--header-timeout", "body_timeout": "--body-timeout",
                  "keepalive_timeout": "--keepalive-timeout", "send_timeout": "--send-timeout",
-                 "max_body": "--max-body", "backend": "--backend"}
+                 "max_body": "--max-body", "backend": "--backend",
+                 "drain_timeout": "--drain-timeout"}
         for key, flag in names.items():
             if o[key] is not None:
                 argv += [flag, str(o[key])]

@@ -44,8 +44,8 @@ PLAN = {
                   dict(conns=50, hold=3.0), dict(conns=200, hold=10.0)),
     "reset_storm": (dict(),
                     dict(duration=5.0, workers=8), dict(duration=60.0, workers=16)),
-    "graceful_shutdown": (dict(),
-                          dict(small=6, big=4), dict(small=30, big=10)),
+    "graceful_shutdown": (dict(drain_timeout=4),
+                          dict(small=6, big=4, drain=4), dict(small=30, big=10, drain=4)),
 }
 
 
