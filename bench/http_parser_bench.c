@@ -28,7 +28,8 @@ static const char browser[] =
     "Referer: https://www.example.com/index.html\r\n"
     "Accept-Encoding: gzip, deflate, br\r\n"
     "Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n"
-    "Cookie: session=4f2a9c7e1b3d5f7a9c1e3b5d7f9a1c3e; theme=dark; _ga=GA1.2.123456789.1700000000\r\n"
+    "Cookie: session=4f2a9c7e1b3d5f7a9c1e3b5d7f9a1c3e; theme=dark; "
+    "_ga=GA1.2.123456789.1700000000\r\n"
     "If-None-Match: \"5f3c-60a1b2c3d4e5f\"\r\n"
     "If-Modified-Since: Mon, 20 Nov 2023 10:00:00 GMT\r\n"
     "\r\n";
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
     if (iters <= 0)
         iters = 3000000;
     const char *only = argc > 2 ? argv[2] : ""; /* "minimal" or "browser" */
-    for (int round = 0; round < 2; round++) { /* the first round warms caches and clocks */
+    for (int round = 0; round < 2; round++) {   /* the first round warms caches and clocks */
         if (strcmp(only, "browser") != 0)
             bench_eddy("minimal", minimal, iters);
         if (strcmp(only, "minimal") != 0)

@@ -113,6 +113,17 @@ int eddy_http_parse_request(const char *buf, size_t len, struct eddy_http_reques
                             const struct eddy_http_limits *lim);
 
 /*
+ * For a caller that got EDDY_HTTP_INCOMPLETE on buf[0..prev_len) and now holds
+ * buf[0..len) (same start, more bytes): returns 0 when parsing again cannot succeed yet
+ * and no size limit forces a verdict, so the call may be skipped; 1 otherwise (always
+ * for prev_len == 0). It only looks at the new bytes, so a client trickling a head byte
+ * by byte costs O(n) in total instead of O(n^2). Syntax errors may then be reported
+ * only once the head is complete or the limits are reached.
+ */
+int eddy_http_parse_needed(const char *buf, size_t len, size_t prev_len,
+                           const struct eddy_http_limits *lim);
+
+/*
  * Case-insensitive lookup of a field by name, iterating over repeated fields:
  *   size_t pos = 0; const struct eddy_http_header *h;
  *   while ((h = eddy_http_header_find(req, "Accept", &pos)) != NULL) ...

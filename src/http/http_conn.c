@@ -121,13 +121,14 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
         return;
     }
     hc->phase = PH_IDLE;
-    if (eddy_tcp_connection_output_queued(c) >= hc->ls->high_water) {
+    set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
+    size_t q = eddy_tcp_connection_output_queued(c);
+    if (q >= hc->ls->high_water) {
         hc->flags |= HC_PAUSED_HW;
         set_reading(c, hc, 0);
+        hc->last_queued = q;
+        set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
     }
-    /* Past the high-water mark the send timeout governs until the output drains. */
-    set_deadline(hc, (hc->flags & HC_PAUSED_HW) ? srv_of(hc)->opt.send_timeout_ms
-                                               : srv_of(hc)->opt.keepalive_timeout_ms);
 }
 
 /* ---- dispatch ----------------------------------------------------------------------- */

@@ -103,10 +103,35 @@ static enum eddy_http_method method_id(const char *m, size_t n)
     return EDDY_HTTP_METHOD_UNKNOWN;
 }
 
-static int all_host_chars(const char *p, size_t n)
+static int host_char(unsigned char c)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!eddy__hc((unsigned char)p[i], EDDY__HC_HOST))
+    return eddy__hc(c, EDDY__HC_HOST) && c != '[' && c != ']';
+}
+
+/* uri-host [":" port] (RFC 3986 3.2.2-3.2.3): an IP-literal in brackets or a reg-name /
+ * IPv4 address, then optional digits. '@' (userinfo) is refused; an empty host is
+ * allowed here (Host: with an empty value is valid). */
+static int valid_authority(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n && p[0] == '[') {
+        for (i = 1; i < n && p[i] != ']'; i++)
+            if (!host_char((unsigned char)p[i]))
+                return 0;
+        if (i == n)
+            return 0;
+        i++;
+    } else {
+        for (; i < n && p[i] != ':'; i++)
+            if (!host_char((unsigned char)p[i]) || p[i] == '@')
+                return 0;
+    }
+    if (i == n)
+        return 1;
+    if (p[i] != ':')
+        return 0;
+    for (i++; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
             return 0;
     return 1;
 }
@@ -127,7 +152,7 @@ static int classify_target(struct eddy_http_request_head *req)
     const char *t = req->target.p;
     size_t n = req->target.len;
     if (req->method_id == EDDY_HTTP_CONNECT) {
-        if (t[0] == '/' || !all_host_chars(t, n))
+        if (!valid_authority(t, n) || t[0] == ':')
             return 400;
         req->form = EDDY_HTTP_FORM_AUTHORITY;
         req->host = req->target;
@@ -151,8 +176,8 @@ static int classify_target(struct eddy_http_request_head *req)
     size_t a = s;
     while (a < n && t[a] != '/' && t[a] != '?')
         a++;
-    /* userinfo ('@') is deprecated and a known spoofing vector: refuse it. */
-    if (a == s || !all_host_chars(t + s, a - s) || memchr(t + s, '@', a - s))
+    /* userinfo ('@') is deprecated and a known spoofing vector: valid_authority refuses it. */
+    if (a == s || t[s] == ':' || !valid_authority(t + s, a - s))
         return 400;
     req->form = EDDY_HTTP_FORM_ABSOLUTE;
     req->host = (struct eddy_http_str){t + s, a - s};
@@ -202,11 +227,17 @@ static int parse_request_line(const char **pp, const char *end, struct eddy_http
         p += 2;
     }
     const char *m = p;
-    p = eddy__scan_token(p, end);
-    if (p == end)
-        return NEED;
-    if (*p != ' ' || p == m)
-        return 400;
+    uint32_t get;
+    memcpy(&get, "GET ", 4);
+    if (end - p >= 4 && memcmp(p, &get, 4) == 0) { /* the common case, without a scan */
+        p += 3;
+    } else {
+        p = eddy__scan_token(p, end);
+        if (p == end)
+            return NEED;
+        if (*p != ' ' || p == m)
+            return 400;
+    }
     req->method = (struct eddy_http_str){m, (size_t)(p - m)};
     const char *t = ++p;
     p = eddy__scan_target(p, end);
@@ -314,7 +345,7 @@ static void on_connection(const struct eddy_http_str *v, struct eddy_http_reques
 
 static int on_host(const struct eddy_http_str *v, struct eddy_http_request_head *req)
 {
-    if (++req->host_count > 1 || !all_host_chars(v->p, v->len))
+    if (++req->host_count > 1 || !valid_authority(v->p, v->len))
         return 400;
     /* RFC 9112 3.2.2: an absolute-form target's authority overrides Host. */
     if (req->form == EDDY_HTTP_FORM_ORIGIN || req->form == EDDY_HTTP_FORM_ASTERISK)
@@ -445,22 +476,46 @@ static int fail(struct eddy_http_request_head *req, int status)
     return EDDY_HTTP_ERROR;
 }
 
+struct limits {
+    size_t max_line, max_hdr;
+    unsigned max_n;
+};
+
+/* Defaults for zero fields; capped so that a head length always fits an int. */
+static struct limits resolve_limits(const struct eddy_http_limits *lim)
+{
+    struct limits l = {EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE, EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES,
+                       EDDY_HTTP_DEFAULT_MAX_HEADERS};
+    if (!lim)
+        return l;
+    if (lim->max_request_line)
+        l.max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
+    if (lim->max_header_bytes)
+        l.max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
+    if (lim->max_headers)
+        l.max_n =
+            lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
+    return l;
+}
+
+int eddy_http_parse_needed(const char *buf, size_t len, size_t prev_len,
+                           const struct eddy_http_limits *lim)
+{
+    struct limits l = resolve_limits(lim);
+    if (prev_len == 0 || prev_len > len || len > l.max_line + l.max_hdr)
+        return 1;
+    /* The previous verdict was INCOMPLETE, so the head's final CRLF CRLF, if any, ends
+     * in the new bytes. */
+    size_t from = prev_len < 3 ? 0 : prev_len - 3;
+    return memmem(buf + from, len - from, "\r\n\r\n", 4) != NULL;
+}
+
 int eddy_http_parse_request(const char *buf, size_t len, struct eddy_http_request_head *req,
                             const struct eddy_http_limits *lim)
 {
-    /* Capped so that a head length always fits the int return value. */
-    size_t max_line = EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE;
-    size_t max_hdr = EDDY_HTTP_DEFAULT_MAX_HEADER_BYTES;
-    unsigned max_n = EDDY_HTTP_DEFAULT_MAX_HEADERS;
-    if (lim) {
-        if (lim->max_request_line)
-            max_line = lim->max_request_line < INT_MAX / 4 ? lim->max_request_line : INT_MAX / 4;
-        if (lim->max_header_bytes)
-            max_hdr = lim->max_header_bytes < INT_MAX / 4 ? lim->max_header_bytes : INT_MAX / 4;
-        if (lim->max_headers)
-            max_n =
-                lim->max_headers < EDDY_HTTP_MAX_HEADERS ? lim->max_headers : EDDY_HTTP_MAX_HEADERS;
-    }
+    struct limits l = resolve_limits(lim);
+    size_t max_line = l.max_line, max_hdr = l.max_hdr;
+    unsigned max_n = l.max_n;
     reset(req);
     const char *p = buf, *end = buf + len;
     const char *wend = len > max_line ? buf + max_line : end;

@@ -210,6 +210,8 @@ static char *write_head(struct eddy_http_response *res, int64_t body_len, size_t
     struct eddy_buffer *out = eddy_tcp_connection_output(res->c);
     if (res->status < 200 || res->status > 999)
         res->status = 500;
+    if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
+        res->close = 1; /* graceful stop: this is the connection's last response */
     int st = res->status;
     const char *reason = eddy_http_status_reason(st);
     size_t rlen = strlen(reason);
@@ -270,7 +272,7 @@ static int finish(struct eddy_http_response *res, int rc)
 /* A deferred handle whose connection closed: finishing only frees it. */
 static int gone(struct eddy_http_response *res)
 {
-    if (res->c)
+    if (res->c && eddy_tcp_connection_is_connected(res->c))
         return 0;
     if (res->state != RES_DONE)
         finish(res, 0);
@@ -448,7 +450,8 @@ static int copy_log_views(struct eddy_http_response *d)
     if (!p)
         return -ENOMEM;
     for (size_t i = 0; i < 4; i++) {
-        memcpy(p, v[i]->p, v[i]->len);
+        if (v[i]->len)
+            memcpy(p, v[i]->p, v[i]->len);
         v[i]->p = p;
         p += v[i]->len;
     }

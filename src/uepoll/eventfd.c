@@ -63,7 +63,7 @@ static ssize_t efd_write(struct ue_file *f, const void *buf, size_t n)
 {
     struct ue_eventfd *e = f->priv;
     uint64_t v;
-    if (n < sizeof(v))
+    if (n != sizeof(v)) /* exactly 8 on write, at least 8 on read (Linux 6.18) */
         return -EINVAL;
     if (!buf)
         return -EFAULT;

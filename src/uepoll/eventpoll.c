@@ -478,15 +478,33 @@ static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxeven
     }
 }
 
+/* The kernel's access_ok(): the buffer must end below the top of user space (x86-64
+ * with 4-level page tables), otherwise EFAULT before anything is harvested. */
+static int user_range_ok(const void *p, size_t n)
+{
+#if defined(__x86_64__)
+    const uintptr_t task_size_max = UINT64_C(0x7ffffffff000);
+    uintptr_t a = (uintptr_t)p;
+    return n <= task_size_max && a <= task_size_max - n;
+#else
+    (void)p;
+    (void)n;
+    return 1;
+#endif
+}
+
 int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms)
 {
-    /* maxevents is checked before the descriptor, as in do_epoll_wait. */
-    if (maxevents <= 0 || maxevents > EP_MAX_EVENTS)
-        return eddy__ue_fail(EINVAL);
+    /* Linux 6.18 looks the descriptor up before checking maxevents (the differential
+     * test pins this: epoll_wait(-1, evs, 0, 0) is EBADF). */
     struct ue_file *f = eddy__ue_fget(epfd);
     if (!f)
         return eddy__ue_fail(EBADF);
-    int r = f->is_epoll ? ep_poll(f->priv, evs, maxevents, timeout_ms) : -EINVAL;
+    int r = -EINVAL;
+    if (f->is_epoll && maxevents > 0 && maxevents <= EP_MAX_EVENTS)
+        r = user_range_ok(evs, (size_t)maxevents * sizeof(*evs))
+                ? ep_poll(f->priv, evs, maxevents, timeout_ms)
+                : -EFAULT;
     eddy__ue_fput(f);
     return r < 0 ? eddy__ue_fail(-r) : r;
 }

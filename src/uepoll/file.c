@@ -21,6 +21,12 @@ static uint64_t *fdt_bits;       /* bit set: number in use (open or reserved) */
 static size_t fdt_cap;           /* slots allocated, a multiple of 64 */
 static size_t fdt_next;          /* no free number below this */
 static struct ue_file reserved_slot;
+static atomic_long live_files; /* for leak checks */
+
+long eddy__ue_live_files(void)
+{
+    return atomic_load(&live_files);
+}
 
 struct ue_file *eddy__ue_file_alloc(const struct ue_file_ops *ops, void *priv, unsigned mode,
                                     int flags)
@@ -35,7 +41,17 @@ struct ue_file *eddy__ue_file_alloc(const struct ue_file_ops *ops, void *priv, u
     f->flags = flags;
     pthread_mutex_init(&f->f_lock, NULL);
     ue_list_init(&f->f_ep);
+    atomic_fetch_add(&live_files, 1);
     return f;
+}
+
+void eddy__ue_file_discard(struct ue_file *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_destroy(&f->f_lock);
+    free(f);
+    atomic_fetch_sub(&live_files, 1);
 }
 
 void eddy__ue_file_get(struct ue_file *f)
@@ -52,6 +68,7 @@ void eddy__ue_fput(struct ue_file *f)
         f->ops->release(f);
     pthread_mutex_destroy(&f->f_lock);
     free(f);
+    atomic_fetch_sub(&live_files, 1);
 }
 
 static int fdt_grow(size_t need)

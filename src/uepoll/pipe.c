@@ -340,7 +340,7 @@ int ue_pipe2(int fds[2], int flags)
     struct ue_file *wf =
         rf ? eddy__ue_file_alloc(&pipe_write_ops, p, UE_FMODE_WRITE, fflags) : NULL;
     if (!wf) {
-        free(rf);
+        eddy__ue_file_discard(rf);
         if (p)
             pipe_free(p);
         eddy__ue_fd_unreserve(w);

@@ -181,12 +181,17 @@ struct ue_file {
 
 struct ue_file *eddy__ue_file_alloc(const struct ue_file_ops *ops, void *priv, unsigned mode,
                                     int flags);
+/* Frees a file that was never installed (error paths). */
+void eddy__ue_file_discard(struct ue_file *f);
 void eddy__ue_file_get(struct ue_file *f);
 void eddy__ue_fput(struct ue_file *f);
 static inline int eddy__ue_file_live(struct ue_file *f)
 {
     return atomic_load_explicit(&f->refs, memory_order_acquire) > 0;
 }
+
+/* Open files not yet released (leak checks). */
+long eddy__ue_live_files(void);
 
 /* ---- descriptor table ---- */
 /* Reserves the lowest free number; -EMFILE if none. */
@@ -202,10 +207,13 @@ int eddy__ue_fd_for_each(int (*fn)(int fd, struct ue_file *f, void *arg), void *
 /* ---- eventpoll hooks used by the file layer ---- */
 void eddy__ue_eventpoll_release_file(struct ue_file *f);
 
-/* Checks every eventpoll: tree shape, ready list only holding registered items and each
- * at most once, counts, ovflist idle, and (for level-triggered items on ordinary files)
- * no lost wake-up. Returns 0 or -1 after printing what broke to stderr. */
-int eddy__ue_check_invariants(void);
+/* Checks every eventpoll: tree shape and order, ready list only holding registered
+ * items and each at most once, counts, ovflist idle. With `quiescent` (no call in
+ * progress anywhere) also that every ready level-triggered item on an ordinary file is
+ * queued: a missing one is a lost wake-up. (While calls run, a file may already show a
+ * state whose wake-up is still on its way, so that part would be a false alarm.)
+ * Returns 0, or -1 after printing what broke to stderr. */
+int eddy__ue_check_invariants(int quiescent);
 
 /* -1 with errno, the syscall convention of the ue_ API. */
 static inline int eddy__ue_fail(int err)

@@ -4,7 +4,8 @@
  * the rest is the message. Every property violated calls abort().
  *
  * Properties: a prefix of the input parses to INCOMPLETE or to the verdict of the whole
- * (and, once it holds the whole head, to exactly the same result); a successful parse is
+ * (and, once it holds the whole head, to exactly the same result); parse_needed never
+ * says a parse may be skipped when it would have succeeded; a successful parse is
  * internally consistent; the chunked decoder gives the same body, leftover and verdict
  * however the input is split; the normalised path is in normal form and never longer
  * than its input.
@@ -130,6 +131,14 @@ static void fuzz_parser(const uint8_t *data, size_t size, size_t k1, size_t k2,
     }
     check_prefix(data, size, k1, whole, &r, lim);
     check_prefix(data, size, k2, whole, &r, lim);
+    /* Skipping a parse on parse_needed's word never skips a success. */
+    static struct eddy_http_request_head r1;
+    if (k1 > 0 && parse_exact(data, k1, &r1, lim) == EDDY_HTTP_INCOMPLETE) {
+        if (!eddy_http_parse_needed(b, k2, k1, lim))
+            CHECK(parse_exact(data, k2, &r1, lim) <= 0);
+        if (!eddy_http_parse_needed(b, size, k1, lim))
+            CHECK(whole <= 0);
+    }
     free(b);
 }
 

@@ -105,16 +105,28 @@ static const struct pcase cases[] = {
     OK("expect ignored 1.0", "GET / HTTP/1.0\r\nExpect: foo\r\n\r\n", EDDY_HTTP_GET, 0, -1, 0, 0, 1,
        NULL, NULL),
     OKX("tab in value", "GET / HTTP/1.1\r\n" H11 "X: a\tb\r\n\r\n", -1, 0, 1, 0, 2),
-    OK("expect 100 ignored 1.0", "PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", EDDY_HTTP_PUT,
-       0, -1, 0, 0, 1, NULL, NULL),
-    OK("absolute overrides host", "GET http://a.b/ HTTP/1.1\r\nHost: c.d\r\n\r\n", EDDY_HTTP_GET,
-       1, -1, 0, 1, 1, "a.b", "/"),
-    OK("absolute query only", "GET http://a.b?x=1 HTTP/1.1\r\nHost: a.b\r\n\r\n", EDDY_HTTP_GET,
-       1, -1, 0, 1, 1, "a.b", "?x=1"),
-    OK("ipv6 host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1,
-       1, "[::1]:8080", "/"),
-    OK("cl zero", "POST / HTTP/1.1\r\n" H11 "Content-Length: 0\r\n\r\n", EDDY_HTTP_POST, 1, 0, 0,
-       1, 2, NULL, NULL),
+    OK("expect 100 ignored 1.0", "PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", EDDY_HTTP_PUT, 0,
+       -1, 0, 0, 1, NULL, NULL),
+    OK("absolute overrides host", "GET http://a.b/ HTTP/1.1\r\nHost: c.d\r\n\r\n", EDDY_HTTP_GET, 1,
+       -1, 0, 1, 1, "a.b", "/"),
+    OK("absolute query only", "GET http://a.b?x=1 HTTP/1.1\r\nHost: a.b\r\n\r\n", EDDY_HTTP_GET, 1,
+       -1, 0, 1, 1, "a.b", "?x=1"),
+    OK("ipv6 host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1,
+       "[::1]:8080", "/"),
+    OK("cl zero", "POST / HTTP/1.1\r\n" H11 "Content-Length: 0\r\n\r\n", EDDY_HTTP_POST, 1, 0, 0, 1,
+       2, NULL, NULL),
+    OK("host port", "GET / HTTP/1.1\r\nHost: a.b:8080\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1,
+       "a.b:8080", "/"),
+    OK("host empty port", "GET / HTTP/1.1\r\nHost: a.b:\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1,
+       "a.b:", "/"),
+    ERR("host bad port", "GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", 400),
+    ERR("host two colons", "GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400),
+    ERR("host unclosed bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+    ERR("host stray bracket", "GET / HTTP/1.1\r\nHost: a]b\r\n\r\n", 400),
+    ERR("host junk after literal", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+    ERR("host userinfo", "GET / HTTP/1.1\r\nHost: u@h\r\n\r\n", 400),
+    ERR("absolute port only", "GET http://:80/ HTTP/1.1\r\n" H11 "\r\n", 400),
+    ERR("absolute bad port", "GET http://h:x/ HTTP/1.1\r\n" H11 "\r\n", 400),
     ERR("absolute no host field", "GET http://a.b/ HTTP/1.1\r\n\r\n", 400),
     ERR("connect bad authority", "CONNECT a/b:1 HTTP/1.1\r\n" H11 "\r\n", 400),
     ERR("host two in one", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", 400),
@@ -307,6 +319,56 @@ static void test_every_split(void)
     }
 }
 
+/* Whenever parse_needed says a call can be skipped, that call would not have succeeded. */
+static void test_parse_needed(void)
+{
+    static struct eddy_http_request_head r;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct pcase *c = &cases[i];
+        size_t len = case_len(c);
+        for (size_t k = 1; k < len; k++) {
+            if (parse_copy(c->in, k, &r, c->lim) != EDDY_HTTP_INCOMPLETE)
+                continue;
+            for (size_t n = k; n <= len; n++) {
+                if (eddy_http_parse_needed(c->in, n, k, c->lim))
+                    continue;
+                int ret = parse_copy(c->in, n, &r, c->lim);
+                if (ret >= 0) {
+                    printf("#   case \"%s\" %zu after %zu: skipped but %d\n", c->name, n, k, ret);
+                    ASSERT(0);
+                }
+            }
+        }
+        ASSERT_EQ(eddy_http_parse_needed(c->in, len, 0, c->lim), 1);
+    }
+}
+
+/* A head trickled in byte by byte needs one full parse, not one per byte. */
+static void test_trickle(void)
+{
+    static char buf[30000];
+    static struct eddy_http_request_head r;
+    size_t off = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nHost: x\r\n");
+    while (off < 16000 - 400)
+        off += (size_t)sprintf(buf + off, "X-Padding-Field: %0200zu\r\n", off);
+    off += (size_t)sprintf(buf + off, "\r\n");
+    size_t prev = 0, parses = 0;
+    int ret = EDDY_HTTP_INCOMPLETE;
+    for (size_t n = 1; n <= off && ret == EDDY_HTTP_INCOMPLETE; n++) {
+        if (!eddy_http_parse_needed(buf, n, prev, NULL))
+            continue;
+        parses++;
+        ret = eddy_http_parse_request(buf, n, &r, NULL);
+        prev = n;
+    }
+    ASSERT_EQ(ret, (int)off);
+    ASSERT_EQ(parses, 2); /* the first byte, then the complete head */
+    /* past both windows a verdict is forced: 431 here */
+    memset(buf + 100, 'a', sizeof(buf) - 100);
+    ASSERT_EQ(eddy_http_parse_needed(buf, 8192 + 16384, 50, NULL), 0);
+    ASSERT_EQ(eddy_http_parse_needed(buf, 8192 + 16384 + 1, 50, NULL), 1);
+}
+
 static void test_pipelined(void)
 {
     const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -336,7 +398,8 @@ static void test_pipelined(void)
 static void test_connection_flags(void)
 {
     static struct eddy_http_request_head r;
-    const char *in = "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    const char *in =
+        "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
     ASSERT_EQ(eddy_http_parse_request(in, strlen(in), &r, NULL), (int)strlen(in));
     ASSERT_EQ(r.upgrade, 1);
     ASSERT_EQ(r.keep_alive, 1);
@@ -443,6 +506,8 @@ int main(void)
 {
     RUN(test_table);
     RUN(test_every_split);
+    RUN(test_parse_needed);
+    RUN(test_trickle);
     RUN(test_pipelined);
     RUN(test_header_views_and_find);
     RUN(test_connection_flags);
