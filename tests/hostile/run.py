@@ -49,9 +49,11 @@ PLAN = {
 }
 
 
-def run_attack(report, name, long, kind, threads):
+def run_attack(report, name, long, kind, threads, backend=None):
     sopts, quick, longp = PLAN[name]
     sopts = dict(sopts)
+    if backend and "backend" not in sopts:
+        sopts["backend"] = backend
     nofile = sopts.pop("nofile", None)
     root = make_docroot()
     server = Server(root, kind=kind, nofile=nofile, threads=threads, **sopts)
@@ -94,6 +96,7 @@ def main():
                     choices=["eddy", "nginx"])
     ap.add_argument("--quick", action="store_true", help="the make-test sizes")
     ap.add_argument("--threads", type=int, default=None, help="eddy-httpd --threads")
+    ap.add_argument("--backend", default=None, help="eddy-httpd --backend")
     args = ap.parse_args()
     raise_own_nofile(20000)
     report = Report()
@@ -101,7 +104,7 @@ def main():
         if name not in PLAN:
             ap.error(f"unknown attack {name}")
         try:
-            run_attack(report, name, not args.quick, args.server, args.threads)
+            run_attack(report, name, not args.quick, args.server, args.threads, args.backend)
         except Exception as e:  # a harness failure is a failed check, not a traceback
             report.check(f"{name}: ran", False, f"{type(e).__name__}: {e}")
     report.note(f"{report.passed} passed, {report.failed} failed")
