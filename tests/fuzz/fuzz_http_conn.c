@@ -240,14 +240,26 @@ static void send_all(int fd, const uint8_t *data, size_t n, struct resp *r)
     }
 }
 
+/* Each input's client binds a different 127.42.X.Y: a client that half-closes first
+ * leaves a TIME_WAIT behind, and from one source address the ephemeral ports would run
+ * out after some 30,000 inputs a minute. */
 static int connect_client(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(fd >= 0);
+    static unsigned seq;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port_addr))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0); /* loopback: at once */
-    return fd;
+    for (int tries = 0;; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        unsigned n = seq++ % (254u * 254u);
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f2a0000u | (n / 254 + 1) << 8 | (n % 254 + 1));
+        CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) /* loopback: at once */
+            return fd;
+        CHECK(errno == EADDRNOTAVAIL && tries < 100);
+        close(fd);
+    }
 }
 
 static void reset_close(int fd)
