@@ -196,10 +196,8 @@ def main():
     server = Server(root, kind=args.server, threads=args.threads, header_timeout=2,
                     body_timeout=5, send_timeout=10, keepalive_timeout=15)
     server.start()
-    from hostile import get
-    for p in files:
-        get(server.port, p)
-    base_fds = settle_fds(server)
+    from attacks import _warm
+    base_fds = _warm(server)
     stop, st = threading.Event(), Stats()
     plan = ([keepalive_worker] * 4 + [churn_worker] * 2 + [pipeline_worker, reset_worker,
                                                             slowloris_worker])
