@@ -27,6 +27,7 @@
 
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
+#include "reactor/event_loop_internal.h"
 
 enum { ST_OPEN = 0, ST_CLOSED = 1 };
 
@@ -644,7 +645,9 @@ static void do_close(struct eddy_tcp_connection *c)
         return;
     __atomic_store_n(&c->state, ST_CLOSED, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
-    eddy_channel_remove(&c->ch);
+    /* The fd is ours alone (accept4 with CLOEXEC), so with epoll its close
+     * unregisters it and the EPOLL_CTL_DEL syscall can be skipped. */
+    eddy__channel_remove_before_close(&c->ch);
     close(c->ch.fd);
     free_segments(c);
     eddy_buffer_retrieve_all(&c->out);
@@ -698,7 +701,7 @@ static void send_task_run(void *arg)
 
 int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len)
 {
-    struct eddy_event_loop *loop = c->nl->loop;
+    struct eddy_event_loop *loop = c->ch.loop;
     struct send_task *t;
     int r;
 
@@ -812,7 +815,7 @@ static void close_task(void *arg)
 static void run_owned(struct eddy_tcp_connection *c, void (*inline_fn)(struct eddy_tcp_connection *),
                       eddy_task_fn task)
 {
-    struct eddy_event_loop *loop = c->nl->loop;
+    struct eddy_event_loop *loop = c->ch.loop;
 
     if (eddy_event_loop_is_in_loop_thread(loop)) {
         inline_fn(c);
@@ -881,9 +884,10 @@ void *eddy_tcp_connection_context(struct eddy_tcp_connection *c)
     return c->context_size > 0 ? (char *)c + CTX_OFFSET : NULL;
 }
 
+/* From the channel, not the per-loop state: valid after the server is gone. */
 struct eddy_event_loop *eddy_tcp_connection_loop(const struct eddy_tcp_connection *c)
 {
-    return c->nl->loop;
+    return c->ch.loop;
 }
 
 struct eddy_tcp_server *eddy_tcp_connection_server(const struct eddy_tcp_connection *c)

@@ -3,10 +3,11 @@
  * edge-triggered ("epoll-et"); the two differ only in EPOLLET.
  *
  * Event mapping: EPOLLIN -> READ, EPOLLOUT -> WRITE, EPOLLERR -> ERROR,
- * EPOLLHUP and EPOLLRDHUP -> HUP. EPOLLRDHUP is asked for only with read
- * interest; it comes together with EPOLLIN, so a consumer that reads first
- * sees the remaining bytes and then end of file. HUP without READ means the
- * connection is gone in both directions.
+ * EPOLLHUP -> HUP. HUP therefore means a full hang-up (both directions of a
+ * socket, or a pipe's last writer gone). EPOLLRDHUP is not asked for: a peer's
+ * half-close always shows as EPOLLIN and the read returns end of file, so
+ * mapping it to HUP would only make a half-closed peer that still waits for
+ * answers look like a dead one.
  */
 #include "eddy/event_dispatcher.h"
 
@@ -51,7 +52,7 @@ static uint32_t to_epoll(int events, uint32_t extra)
 {
     uint32_t e = extra;
     if (events & EDDY_EV_READ)
-        e |= EPOLLIN | EPOLLRDHUP;
+        e |= EPOLLIN;
     if (events & EDDY_EV_WRITE)
         e |= EPOLLOUT;
     return e;
@@ -107,7 +108,7 @@ static int from_epoll(uint32_t e)
         r |= EDDY_EV_WRITE;
     if (e & EPOLLERR)
         r |= EDDY_EV_ERROR;
-    if (e & (EPOLLHUP | EPOLLRDHUP))
+    if (e & EPOLLHUP)
         r |= EDDY_EV_HUP;
     return r;
 }

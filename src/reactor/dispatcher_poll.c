@@ -2,8 +2,9 @@
  * dispatcher_poll: poll(2) over a dense pollfd array. An fd -> slot index
  * makes mod O(1) and del a swap-remove with the last slot, so no call searches.
  *
- * Event mapping: POLLIN -> READ, POLLOUT -> WRITE, POLLERR and POLLNVAL ->
- * ERROR, POLLHUP and POLLRDHUP -> HUP (POLLRDHUP asked for with read interest).
+ * Event mapping (as for epoll): POLLIN -> READ, POLLOUT -> WRITE, POLLERR and
+ * POLLNVAL (an fd closed while registered) -> ERROR, POLLHUP -> HUP. A peer's
+ * half-close is READ (the read returns end of file), not HUP.
  */
 #include "eddy/event_dispatcher.h"
 
@@ -44,7 +45,7 @@ static short to_poll(int events)
 {
     short e = 0;
     if (events & EDDY_EV_READ)
-        e |= POLLIN | POLLRDHUP;
+        e |= POLLIN;
     if (events & EDDY_EV_WRITE)
         e |= POLLOUT;
     return e;
@@ -138,7 +139,7 @@ static int from_poll(short e)
         r |= EDDY_EV_WRITE;
     if (e & (POLLERR | POLLNVAL))
         r |= EDDY_EV_ERROR;
-    if (e & (POLLHUP | POLLRDHUP))
+    if (e & POLLHUP)
         r |= EDDY_EV_HUP;
     return r;
 }

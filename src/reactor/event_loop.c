@@ -22,8 +22,9 @@
 #define BATCH_INITIAL 256
 #define BATCH_MAX     65536
 
-/* Its address identifies the calling thread (cheaper than pthread_self + pthread_equal). */
-static _Thread_local char thread_marker;
+/* Its address identifies the calling thread (cheaper than pthread_self + pthread_equal);
+ * initial-exec keeps libeddy.so from calling __tls_get_addr on every check. */
+static _Thread_local char thread_marker __attribute__((tls_model("initial-exec")));
 
 static uintptr_t self_id(void)
 {
@@ -131,7 +132,9 @@ static int run_tasks(struct eddy_event_loop *loop)
     struct eddy__task *v;
     size_t n, i, cap;
 
-    if (!atomic_load_explicit(&loop->has_tasks, memory_order_acquire))
+    /* seq_cst pairs with wakeup(): a producer that skipped the eventfd write
+     * because one was pending is seen here, after wake_cb cleared the flag. */
+    if (!atomic_load(&loop->has_tasks))
         return 0;
     pthread_mutex_lock(&loop->lock);
     v = loop->tasks;
@@ -182,18 +185,17 @@ static void dispatch_batch(struct eddy_event_loop *loop, int n)
     loop->nfired = 0;
 }
 
-static int grow_batch(struct eddy_event_loop *loop)
+static void grow_batch(struct eddy_event_loop *loop)
 {
     int cap = loop->fired_cap * 2;
     struct eddy_fired_event *p;
     if (cap > BATCH_MAX)
-        return 0;
+        return;
     p = realloc(loop->fired, (size_t)cap * sizeof(*p));
     if (p == NULL)
-        return 0; /* keep the current size: correct, only less batching */
+        return; /* keep the current size: correct, only less batching */
     loop->fired = p;
     loop->fired_cap = cap;
-    return 0;
 }
 
 static int wait_timeout(const struct eddy_event_loop *loop)
@@ -261,7 +263,7 @@ int eddy_event_loop_queue_in_loop(struct eddy_event_loop *loop, eddy_task_fn fn,
     loop->tasks[loop->ntasks].fn = fn;
     loop->tasks[loop->ntasks].arg = arg;
     loop->ntasks++;
-    atomic_store_explicit(&loop->has_tasks, 1, memory_order_release);
+    atomic_store(&loop->has_tasks, 1);
     pthread_mutex_unlock(&loop->lock);
     /* The owner checks has_tasks before it waits, so only other threads need
      * to interrupt a wait in progress. */

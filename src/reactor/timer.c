@@ -51,6 +51,15 @@ static void sift_down(struct eddy_timer **heap, uint32_t len, uint32_t i)
     place(heap, i, t);
 }
 
+/* Restores heap order around slot i after its key changed either way. */
+static void reheap(struct eddy_event_loop *loop, uint32_t i)
+{
+    if (i > 0 && before(loop->heap[i], loop->heap[(i - 1) / 2]))
+        sift_up(loop->heap, i);
+    else
+        sift_down(loop->heap, loop->heap_len, i);
+}
+
 static void heap_remove(struct eddy_event_loop *loop, struct eddy_timer *t)
 {
     uint32_t i = t->heap_index;
@@ -60,10 +69,7 @@ static void heap_remove(struct eddy_event_loop *loop, struct eddy_timer *t)
     if (last == t)
         return;
     place(loop->heap, i, last);
-    if (i > 0 && before(last, loop->heap[(i - 1) / 2]))
-        sift_up(loop->heap, i);
-    else
-        sift_down(loop->heap, loop->heap_len, i);
+    reheap(loop, i);
 }
 
 static int heap_push(struct eddy_event_loop *loop, struct eddy_timer *t)
@@ -104,11 +110,14 @@ static uint64_t deadline(uint64_t now, uint64_t delta)
 int eddy_timer_start(struct eddy_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
 {
     struct eddy_event_loop *loop = t->loop;
-    if (eddy_timer_is_active(t))
-        heap_remove(loop, t);
     t->when = deadline(loop->now, timeout_ms);
     t->repeat = repeat_ms;
     t->seq = loop->timer_seq++;
+    /* Restarting (an idle timeout pushed back per request) re-keys in place. */
+    if (eddy_timer_is_active(t)) {
+        reheap(loop, t->heap_index);
+        return 0;
+    }
     return heap_push(loop, t);
 }
 
@@ -141,12 +150,13 @@ void eddy__timers_run(struct eddy_event_loop *loop)
         struct eddy_timer *t = loop->heap[0];
         if (t->when > loop->now || t->seq >= limit)
             break;
-        heap_remove(loop, t);
         if (t->repeat > 0) {
+            /* Re-armed before its callback, which may stop or restart it. */
             t->when = deadline(loop->now, t->repeat);
             t->seq = loop->timer_seq++;
-            if (heap_push(loop, t) < 0)
-                abort(); /* cannot fail: the slot was just freed */
+            sift_down(loop->heap, loop->heap_len, 0);
+        } else {
+            heap_remove(loop, t);
         }
         t->cb(t);
     }

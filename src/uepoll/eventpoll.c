@@ -436,6 +436,8 @@ static int ep_sleep(struct ue_eventpoll *ep, const struct timespec *to, int *tim
     int r = eddy__ue_waiter_sleep(&w, to);
     *timed_out = r == ETIMEDOUT;
     *intr = r == EINTR;
+    if (r == 0) /* woken: the waker already took us off ep->wq */
+        return 1;
     eavail = 1;
     pthread_mutex_lock(&ep->lock);
     pthread_mutex_lock(&ep->wq.lock);
@@ -506,6 +508,7 @@ int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_
                 ? ep_poll(f->priv, evs, maxevents, timeout_ms)
                 : -EFAULT;
     eddy__ue_fput(f);
+    eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail(-r) : r;
 }
 
@@ -589,6 +592,7 @@ int ue_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         epds = *ev;
     }
     int r = do_epoll_ctl(epfd, op, fd, &epds);
+    eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail(-r) : 0;
 }
 

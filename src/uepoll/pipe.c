@@ -10,6 +10,9 @@
  * Lock: pipe->mutex protects the ring and the reader/writer counts. It is a leaf: wait
  * queues are always woken after it is dropped.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_DIRECT, also when built outside the Makefile */
+#endif
 #include "ue_internal.h"
 
 #include <signal.h>

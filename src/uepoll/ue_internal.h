@@ -135,6 +135,8 @@ int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entr
 /* Wake function that unlinks the entry only if it woke it (autoremove_wake_function). */
 int eddy__ue_waiter_wake_ifwoken(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key);
 void eddy__ue_waiter_init(struct ue_waiter *w, ue_wait_func func);
+/* Issues the futex wake-ups this thread deferred; every ue_ call ends with it. */
+void eddy__ue_wake_flush(void);
 /* Sleeps until woken or the CLOCK_MONOTONIC deadline (NULL: forever) passes.
  * Returns 0 if woken, ETIMEDOUT if the deadline passed first, EINTR on a signal. */
 int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline);

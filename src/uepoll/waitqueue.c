@@ -97,6 +97,26 @@ static long futex(atomic_int *addr, int op, int val, const struct timespec *ts)
                    FUTEX_BITSET_MATCH_ANY);
 }
 
+/*
+ * Deferred wake-ups (the kernel's wake_q). The futex wake of a sleeper is issued only
+ * once the waking thread has dropped every lock, at the end of the ue_ call or before
+ * it sleeps itself: a sleeper woken while its waker still holds the queue and ep locks
+ * would run straight into them and sleep again, which costs a second round of context
+ * switches on every hand-off.
+ */
+#define WAKE_Q_MAX 32
+static _Thread_local struct {
+    atomic_int *addr[WAKE_Q_MAX];
+    int n;
+} wake_q;
+
+void eddy__ue_wake_flush(void)
+{
+    for (int i = 0; i < wake_q.n; i++)
+        futex(wake_q.addr[i], FUTEX_WAKE, 1, NULL);
+    wake_q.n = 0;
+}
+
 static int waiter_try_wake(struct ue_waiter *w)
 {
     int armed = UE_WAITER_ARMED;
@@ -105,7 +125,10 @@ static int waiter_try_wake(struct ue_waiter *w)
         return 0;
     /* Only the address is used from here on: the sleeper may already be gone, and a
      * stray wake-up on a reused address is harmless to futex users, which loop. */
-    futex(&w->state, FUTEX_WAKE, 1, NULL);
+    if (wake_q.n < WAKE_Q_MAX)
+        wake_q.addr[wake_q.n++] = &w->state;
+    else
+        futex(&w->state, FUTEX_WAKE, 1, NULL);
     return 1;
 }
 
@@ -139,6 +162,7 @@ void eddy__ue_waiter_init(struct ue_waiter *w, ue_wait_func func)
 
 int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline)
 {
+    eddy__ue_wake_flush(); /* never sleep on wake-ups we owe others */
     for (;;) {
         if (atomic_load_explicit(&w->state, memory_order_acquire) != UE_WAITER_ARMED)
             return 0;
@@ -166,6 +190,9 @@ void eddy__ue_prepare_to_wait(struct ue_waitqueue *wq, struct ue_waiter *w, int 
 
 void eddy__ue_finish_wait(struct ue_waitqueue *wq, struct ue_waiter *w)
 {
+    /* Woken: the waker unlinked the entry before flipping the state (acquire pairs). */
+    if (atomic_load_explicit(&w->state, memory_order_acquire) == UE_WAITER_WOKEN)
+        return;
     pthread_mutex_lock(&wq->lock);
     atomic_store_explicit(&w->state, UE_WAITER_GAVE_UP, memory_order_release);
     eddy__ue_wq_del_locked(wq, &w->we);

@@ -1,8 +1,9 @@
 /*
- * The differential scenarios (scenarios.inc) are written once against these macros
- * and compiled twice into one test binary: once against the kernel's calls and once
- * against uepoll's. Include this header after defining DIFF_KERNEL (or not); every
- * function the .inc defines gets the suffix _k or _u so both copies can coexist.
+ * The differential scenarios (scenarios_core.inc, scenarios_more.inc) are written once
+ * against these macros and compiled twice into one test binary: once against the
+ * kernel's calls and once against uepoll's. Include this header after defining
+ * DIFF_KERNEL (or not); every function the .inc files define gets the suffix _k or _u
+ * so both copies can coexist.
  */
 #undef E_CREATE1
 #undef E_CTL

@@ -240,6 +240,10 @@ static void test_timer_10k_random_fire_in_order(void)
         eddy_timer_stop(&rand_recs[i].t);
     for (i = 0; i < NRANDOM; i += 7)
         ASSERT_EQ(eddy_timer_start(&rand_recs[i].t, (uint64_t)(rand() % 50), 0), 0);
+    /* Restart active ones in place, both earlier and later. */
+    for (i = 3; i < NRANDOM; i += 5)
+        ASSERT_EQ(eddy_timer_start(&rand_recs[i].t, (uint64_t)(rand() % 50), 0), 0);
+    ASSERT_EQ(loop->heap_len, NRANDOM);
     ASSERT_EQ(eddy_event_loop_run(loop), 0);
     ASSERT_EQ(nrand_fired, NRANDOM);
     ASSERT_EQ(rand_bad, 0);

@@ -1,5 +1,5 @@
 /*
- * Differential test: every scenario of tests/uepoll_diff/scenarios.inc runs twice, in
+ * Differential test: every scenario of tests/uepoll_diff/scenarios_*.inc runs twice, in
  * forked children, once on the kernel's epoll/pipe/eventfd and once on uepoll; the two
  * traces must be byte-identical. One "ok"/"not ok" line per scenario; on a mismatch
  * both traces are printed.
@@ -139,10 +139,12 @@ static struct {
 
 #define DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"
-#include "../../uepoll_diff/scenarios.inc"
+#include "../../uepoll_diff/scenarios_core.inc"
+#include "../../uepoll_diff/scenarios_more.inc"
 #undef DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"
-#include "../../uepoll_diff/scenarios.inc"
+#include "../../uepoll_diff/scenarios_core.inc"
+#include "../../uepoll_diff/scenarios_more.inc"
 
 #define NSCEN (sizeof table_k / sizeof table_k[0])
 

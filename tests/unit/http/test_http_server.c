@@ -1,0 +1,548 @@
+/*
+ * The HTTP server library through its API: routing, request accessors, response
+ * headers, deferred and streamed responses, send_file, the access-log hook, handler
+ * mistakes, pipelining behind a deferred response, and graceful stop.
+ */
+#include "http_test_util.h"
+
+#include "../../lib/test.h"
+#include "eddy/timer.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+
+#ifndef HTTP_TEST_THREADS
+#define HTTP_TEST_THREADS 0 /* test_http_server_mt.c runs the same tests on sub-reactors */
+#endif
+
+static struct test_server T;
+static struct cli C1, C2;
+static char g_file[64];
+
+/* ---- access log --------------------------------------------------------------------- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_count, log_status;
+static char log_line[512];
+
+static void access_log(const struct eddy_http_log_entry *e, void *data)
+{
+    (void)data;
+    char ip[64];
+    eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof(ip));
+    pthread_mutex_lock(&log_mu);
+    log_count++;
+    log_status = e->status;
+    snprintf(log_line, sizeof(log_line), "%s %.*s %.*s %d %llu ua=%.*s ref=%.*s t=%d", ip,
+             (int)e->method.len, e->method.p, (int)e->target.len, e->target.p, e->status,
+             (unsigned long long)e->body_bytes, (int)e->user_agent.len, e->user_agent.p,
+             (int)e->referer.len, e->referer.p, e->time > 1600000000);
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- handlers ----------------------------------------------------------------------- */
+
+static void h_text(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req;
+    eddy_http_response_reply(res, 200, "text/plain", d, strlen(d));
+}
+
+static void h_req(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)d;
+    char out[2048];
+    size_t pos = 0;
+    const struct eddy_http_header *h;
+    struct eddy_http_str m = eddy_http_request_method_str(req), q = eddy_http_request_query(req);
+    struct eddy_http_str host = eddy_http_request_host(req), t = eddy_http_request_target(req);
+    struct eddy_http_str b = eddy_http_request_body(req);
+    int n = snprintf(out, sizeof(out), "m=%.*s id=%d t=%.*s p=%s q=%.*s host=%.*s v=%d ka=%d b=%.*s rep=",
+                     (int)m.len, m.p, eddy_http_request_method(req), (int)t.len, t.p,
+                     eddy_http_request_path(req), (int)q.len, q.p ? q.p : "", (int)host.len,
+                     host.p, eddy_http_request_minor_version(req), eddy_http_request_keep_alive(req),
+                     (int)b.len, b.p);
+    while ((h = eddy_http_request_header_next(req, "x-rep", &pos)) != NULL)
+        n += snprintf(out + n, sizeof(out) - (size_t)n, "[%.*s]", (int)h->value.len, h->value.p);
+    const struct eddy_http_str *one = eddy_http_request_header(req, "X-ONE");
+    n += snprintf(out + n, sizeof(out) - (size_t)n, " one=%.*s count=%zu", one ? (int)one->len : 0,
+                  one ? one->p : "", eddy_http_request_header_count(req));
+    eddy_http_response_reply(res, 200, "text/plain", out, (size_t)n);
+}
+
+static void h_hdr(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    char out[256];
+    int bad = 0;
+    eddy_http_response_add_header(res, "X-A", "1");
+    eddy_http_response_add_header(res, "X-A", "2");
+    eddy_http_response_set_header(res, "X-B", "old");
+    eddy_http_response_set_header(res, "x-b", "new");
+    bad += eddy_http_response_add_header(res, "Content-Length", "5") == -EINVAL;
+    bad += eddy_http_response_add_header(res, "Connection", "close") == -EINVAL;
+    bad += eddy_http_response_add_header(res, "Bad Name", "v") == -EINVAL;
+    bad += eddy_http_response_add_header(res, "X-Evil", "a\r\nInjected: 1") == -EINVAL;
+    eddy_http_response_set_header(res, "Server", "custom");
+    eddy_http_response_set_status(res, 201);
+    int n = snprintf(out, sizeof(out), "bad=%d", bad);
+    eddy_http_response_send(res, out, (size_t)n);
+    bad = eddy_http_response_send(res, "x", 1) == -EALREADY; /* second finish refused */
+    (void)bad;
+}
+
+struct later {
+    struct eddy_timer timer;
+    struct eddy_http_response *res;
+    int step, steps;
+    int result;
+};
+
+static atomic_int deferred_result = 1;
+
+static void later_fire(struct eddy_timer *t)
+{
+    struct later *l = t->data;
+    if (l->steps == 0) {
+        atomic_store(&deferred_result, eddy_http_response_reply(l->res, 200, "text/plain", "late", 4));
+        free(l);
+        return;
+    }
+    char chunk[32];
+    if (l->step == 0)
+        eddy_http_response_start(l->res, -1);
+    int n = snprintf(chunk, sizeof(chunk), "part%d;", l->step);
+    eddy_http_response_write(l->res, chunk, (size_t)n);
+    if (++l->step == l->steps) {
+        atomic_store(&deferred_result, eddy_http_response_end(l->res));
+        free(l);
+        return;
+    }
+    eddy_timer_start(t, 10, 0);
+}
+
+static void defer_for(struct eddy_http_request *req, struct eddy_http_response *res, int ms,
+                      int steps)
+{
+    struct later *l = calloc(1, sizeof(*l));
+    l->res = eddy_http_response_defer(res);
+    l->steps = steps;
+    eddy_timer_init(&l->timer, eddy_http_request_loop(req), later_fire, l);
+    eddy_timer_start(&l->timer, (uint64_t)ms, 0);
+}
+
+static void h_defer(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)d;
+    defer_for(req, res, 100, 0);
+}
+
+static void h_defer_slow(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)d;
+    defer_for(req, res, 400, 0);
+}
+
+static void h_defer_stream(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)d;
+    defer_for(req, res, 10, 5);
+}
+
+static void h_defer_now(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d; /* deferred, then finished before the handler returns */
+    struct eddy_http_response *r = eddy_http_response_defer(res);
+    eddy_http_response_reply(r, 200, "text/plain", "now", 3);
+}
+
+static void h_stream(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    eddy_http_response_add_header(res, "Content-Type", "text/plain");
+    eddy_http_response_start(res, -1);
+    eddy_http_response_write(res, "one,", 4);
+    eddy_http_response_write(res, "", 0);
+    eddy_http_response_write(res, "two,", 4);
+    eddy_http_response_write(res, "three", 5);
+    eddy_http_response_end(res);
+}
+
+static void h_stream_cl(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    eddy_http_response_start(res, 10);
+    eddy_http_response_write(res, "01234", 5);
+    int too_much = eddy_http_response_write(res, "56789X", 6) == -EINVAL;
+    eddy_http_response_write(res, too_much ? "56789" : "!!!!!", 5);
+    eddy_http_response_end(res);
+}
+
+static void h_file(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    int fd = open(g_file, O_RDONLY | O_CLOEXEC);
+    eddy_http_response_add_header(res, "Content-Type", "application/octet-stream");
+    eddy_http_response_send_file(res, fd, 5, 20, 1);
+}
+
+static void h_forget(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)res, (void)d;
+}
+
+static void h_close(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    eddy_http_response_set_close(res);
+    eddy_http_response_reply(res, 200, NULL, "bye", 3);
+}
+
+static void setup(struct eddy_http_server *s)
+{
+    eddy_http_server_route(s, EDDY_HTTP_ANY, "/req", h_req, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/hdr", h_hdr, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/a", h_text, "a");
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/a/b", h_text, "ab");
+    eddy_http_server_route(s, EDDY_HTTP_POST, "/a/b", h_text, "ab-post");
+    eddy_http_server_route(s, EDDY_HTTP_POST, "/post", h_text, "posted");
+    eddy_http_server_route(s, EDDY_HTTP_DELETE, "/post", h_text, "deleted");
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/defer", h_defer, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/dstream", h_defer_stream, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/dslow", h_defer_slow, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/dnow", h_defer_now, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/stream", h_stream, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/streamcl", h_stream_cl, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/file", h_file, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/forget", h_forget, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/close", h_close, NULL);
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+/* One request on a new connection; r must be freed. */
+static int fetch(const char *req, struct resp *r, int head_only)
+{
+    if (cli_connect(&C1, T.port) < 0 || cli_sends(&C1, req) < 0)
+        return -1;
+    int rc = cli_read(&C1, r, head_only);
+    cli_close(&C1);
+    return rc;
+}
+
+static void test_routes_longest_prefix(void)
+{
+    struct resp r;
+    const struct {
+        const char *req, *body;
+        int status;
+    } cases[] = {
+        {"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", "a", 200},
+        {"GET /a/ HTTP/1.1\r\nHost: h\r\n\r\n", "a", 200},
+        {"GET /a/b/c HTTP/1.1\r\nHost: h\r\n\r\n", "ab", 200},
+        {"POST /a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "ab-post", 200},
+        {"PUT /a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", NULL, 405},
+        {"GET /ab HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 404},
+        {"GET /x/../a/./b HTTP/1.1\r\nHost: h\r\n\r\n", "ab", 200},
+        {"DELETE /post HTTP/1.1\r\nHost: h\r\n\r\n", "deleted", 200},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ASSERT_EQ(fetch(cases[i].req, &r, 0), 0);
+        ASSERT_EQ(r.status, cases[i].status);
+        if (cases[i].body)
+            ASSERT_STR_EQ(r.body, cases[i].body);
+        resp_free(&r);
+    }
+    ASSERT_EQ(fetch("GET /post HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    ASSERT_EQ(r.status, 405);
+    ASSERT(strstr(r.head, "\r\nAllow: POST, DELETE\r\n") != NULL);
+    resp_free(&r);
+    ASSERT_EQ(fetch("PUT /a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &r, 0), 0);
+    ASSERT(strstr(r.head, "\r\nAllow: GET, HEAD, POST\r\n") != NULL);
+    resp_free(&r);
+}
+
+static void test_request_accessors(void)
+{
+    struct resp r;
+    ASSERT_EQ(fetch("PATCH /req/%7Ex?k=v&z HTTP/1.1\r\nHost: ex.com\r\nX-Rep: 1\r\nX-One: o\r\n"
+                    "x-rep: 2\r\nContent-Length: 3\r\n\r\nabc",
+                    &r, 0),
+              0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STR_EQ(r.body, "m=PATCH id=9 t=/req/%7Ex?k=v&z p=/req/~x q=k=v&z host=ex.com v=1 ka=1 "
+                          "b=abc rep=[1][2] one=o count=5");
+    resp_free(&r);
+    ASSERT_EQ(fetch("GET http://other:81/req HTTP/1.0\r\n\r\n", &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "m=GET id=1 t=http://other:81/req p=/req q= host=other:81 v=0 ka=0 b= "
+                          "rep= one= count=0");
+    resp_free(&r);
+}
+
+static void test_response_headers(void)
+{
+    struct resp r;
+    ASSERT_EQ(fetch("GET /hdr HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    ASSERT_EQ(r.status, 201);
+    ASSERT(strncmp(r.head, "HTTP/1.1 201 Created\r\n", 22) == 0);
+    ASSERT_STR_EQ(r.body, "bad=4");
+    ASSERT_EQ(count_of(r.head, "\r\nX-A: "), 2);
+    ASSERT_EQ(count_of(r.head, "\r\nx-b: new\r\n"), 1);
+    ASSERT_EQ(count_of(r.head, "X-B: old"), 0);
+    ASSERT_EQ(count_of(r.head, "\r\nServer: custom\r\n"), 1);
+    ASSERT_EQ(count_of(r.head, "\r\nServer: "), 1);
+    ASSERT_EQ(count_of(r.head, "\r\nDate: "), 1);
+    ASSERT_EQ(count_of(r.head, "Injected"), 0);
+    resp_free(&r);
+}
+
+static void test_stream_chunked_and_http10(void)
+{
+    struct resp r;
+    ASSERT_EQ(fetch("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    ASSERT(strstr(r.head, "Transfer-Encoding: chunked") != NULL);
+    ASSERT_STR_EQ(r.body, "one,two,three");
+    resp_free(&r);
+    /* HTTP/1.0: no chunked coding; the body ends with the connection */
+    ASSERT_EQ(fetch("GET /stream HTTP/1.0\r\n\r\n", &r, 0), 0);
+    ASSERT(strstr(r.head, "Transfer-Encoding") == NULL);
+    ASSERT(strstr(r.head, "Connection: close") != NULL);
+    ASSERT_STR_EQ(r.body, "one,two,three");
+    resp_free(&r);
+    ASSERT_EQ(fetch("GET /streamcl HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    ASSERT(strstr(r.head, "Content-Length: 10\r\n") != NULL);
+    ASSERT_STR_EQ(r.body, "0123456789");
+    resp_free(&r);
+    ASSERT_EQ(fetch("HEAD /stream HTTP/1.1\r\nHost: h\r\n\r\n", &r, 1), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(C1.len, 0);
+    resp_free(&r);
+}
+
+static void test_send_file(void)
+{
+    struct resp r;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_sends(&C1, "GET /file HTTP/1.1\r\nHost: h\r\n\r\nHEAD /file HTTP/1.1\r\nHost: "
+                             "h\r\n\r\nGET /file HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_EQ(r.body_len, 20);
+    ASSERT_STR_EQ(r.body, "56789abcdefghijklmno");
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 1), 0);
+    ASSERT(strstr(r.head, "Content-Length: 20\r\n") != NULL);
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "56789abcdefghijklmno");
+    resp_free(&r);
+    cli_close(&C1);
+}
+
+static void test_deferred_keeps_order(void)
+{
+    struct resp r;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    /* the deferred response holds up the two behind it, which arrive in order after it */
+    ASSERT_EQ(cli_sends(&C1, "GET /defer HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: "
+                             "h\r\n\r\nGET /dstream HTTP/1.1\r\nHost: h\r\n\r\nGET /dnow "
+                             "HTTP/1.1\r\nHost: h\r\n\r\nGET /a/b HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    double t0 = eddy_test_now();
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "late");
+    ASSERT_GE(eddy_test_now() - t0, 0.05);
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "a");
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "part0;part1;part2;part3;part4;");
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "now");
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "ab");
+    resp_free(&r);
+    ASSERT_EQ(atomic_load(&deferred_result), 0);
+    cli_close(&C1);
+}
+
+/* 300 requests queued behind a deferred response: more than max_pipelined (32), so the
+ * connection stops reading, then resumes; every response arrives, in order. */
+static void test_deferred_bounded_queue(void)
+{
+    static char batch[300 * 40];
+    struct resp r;
+    size_t n = (size_t)snprintf(batch, sizeof(batch), "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(batch + n, sizeof(batch) - n, "GET /%s HTTP/1.1\r\nHost: h\r\n\r\n",
+                              i % 2 ? "a" : "a/b");
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_send(&C1, batch, n), 0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "late");
+    resp_free(&r);
+    for (int i = 0; i < 300; i++) {
+        ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+        ASSERT_STR_EQ(r.body, i % 2 ? "a" : "ab");
+        resp_free(&r);
+    }
+    ASSERT_EQ(C1.len, 0);
+    cli_close(&C1);
+}
+
+static void test_deferred_access_log(void)
+{
+    struct resp r;
+    pthread_mutex_lock(&log_mu);
+    int before = log_count;
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(fetch("GET /defer?q HTTP/1.1\r\nHost: h\r\nUser-Agent: later/2\r\n\r\n", &r, 0), 0);
+    resp_free(&r);
+    usleep(10000);
+    pthread_mutex_lock(&log_mu);
+    int after = log_count;
+    char line[512];
+    memcpy(line, log_line, sizeof(line));
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(after, before + 1);
+    ASSERT_STR_EQ(line, "127.0.0.1 GET /defer?q 200 4 ua=later/2 ref= t=1");
+}
+
+static void test_deferred_client_gone(void)
+{
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    atomic_store(&deferred_result, 1);
+    ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    usleep(20000);
+    cli_close(&C1); /* before the answer: finishing must report -EPIPE and free the handle */
+    for (int i = 0; i < 100 && atomic_load(&deferred_result) == 1; i++)
+        usleep(10000);
+    ASSERT_EQ(atomic_load(&deferred_result), -EPIPE);
+}
+
+static void test_handler_mistakes(void)
+{
+    struct resp r;
+    ASSERT_EQ(fetch("GET /forget HTTP/1.1\r\nHost: h\r\n\r\n", &r, 0), 0);
+    ASSERT_EQ(r.status, 500);
+    resp_free(&r);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_sends(&C1, "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "bye");
+    ASSERT(strstr(r.head, "Connection: close") != NULL);
+    resp_free(&r);
+    ASSERT(cli_closed(&C1, 2000));
+    cli_close(&C1);
+}
+
+static void test_access_log(void)
+{
+    struct resp r;
+    pthread_mutex_lock(&log_mu);
+    int before = log_count;
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(fetch("GET /a?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\nReferer: "
+                    "http://r/\r\n\r\n",
+                    &r, 0),
+              0);
+    resp_free(&r);
+    usleep(10000);
+    pthread_mutex_lock(&log_mu);
+    int after = log_count;
+    char line[512];
+    memcpy(line, log_line, sizeof(line));
+    pthread_mutex_unlock(&log_mu);
+    ASSERT_EQ(after, before + 1);
+    ASSERT_STR_EQ(line, "127.0.0.1 GET /a?x=1 200 1 ua=tester/1 ref=http://r/ t=1");
+    ASSERT_EQ(fetch("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n",
+                    &r, 0),
+              0);
+    resp_free(&r);
+    usleep(10000);
+    pthread_mutex_lock(&log_mu);
+    ASSERT_EQ(log_count, before + 2);
+    ASSERT_EQ(log_status, 400);
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- graceful stop ------------------------------------------------------------------ */
+
+static atomic_int stop_done;
+
+static void on_stopped(struct eddy_http_server *s, void *arg)
+{
+    (void)s, (void)arg;
+    atomic_store(&stop_done, 1);
+}
+
+static void do_stop(void *arg)
+{
+    eddy_http_server_stop(arg, 3000, on_stopped, NULL);
+}
+
+static void test_graceful_stop(void)
+{
+    struct resp r;
+    ASSERT_EQ(cli_connect(&C2, T.port), 0); /* idle keep-alive connection */
+    ASSERT_EQ(cli_sends(&C2, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_read(&C2, &r, 0), 0);
+    resp_free(&r);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight */
+    ASSERT_EQ(cli_sends(&C1, "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    usleep(20000);
+    ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
+    ASSERT(cli_closed(&C2, 2000));
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "late");
+    ASSERT(strstr(r.head, "Connection: close") != NULL);
+    resp_free(&r);
+    ASSERT(cli_closed(&C1, 2000));
+    cli_close(&C1); /* the server lingers until our FIN (or its linger timeout) */
+    cli_close(&C2);
+    for (int i = 0; i < 200 && !atomic_load(&stop_done); i++)
+        usleep(10000);
+    ASSERT_EQ(atomic_load(&stop_done), 1);
+    ASSERT_EQ(eddy_http_server_connection_count(T.srv), 0);
+    ASSERT_LT(cli_connect(&C1, T.port), 0); /* no longer accepting */
+    cli_close(&C1);
+    cli_close(&C2);
+}
+
+int main(void)
+{
+    int fd = -1;
+    snprintf(g_file, sizeof(g_file), "/tmp/eddy_http_test_%d", (int)getpid());
+    fd = open(g_file, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    if (fd < 0 || write(fd, "0123456789abcdefghijklmnopqrstuvwxyz", 36) != 36)
+        return 1;
+    close(fd);
+    eddy_http_server_options_init(&T.opt);
+    T.opt.tcp.threads = HTTP_TEST_THREADS;
+    T.opt.access_log = access_log;
+    T.setup = setup;
+    if (test_server_start(&T) < 0) {
+        printf("not ok - server start\n");
+        return 1;
+    }
+    RUN(test_routes_longest_prefix);
+    RUN(test_request_accessors);
+    RUN(test_response_headers);
+    RUN(test_stream_chunked_and_http10);
+    RUN(test_send_file);
+    RUN(test_deferred_keeps_order);
+    RUN(test_deferred_bounded_queue);
+    RUN(test_deferred_access_log);
+    RUN(test_deferred_client_gone);
+    RUN(test_handler_mistakes);
+    RUN(test_access_log);
+    RUN(test_graceful_stop);
+    test_server_stop(&T);
+    unlink(g_file);
+    return eddy_test_done();
+}
