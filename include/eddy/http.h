@@ -207,8 +207,8 @@ struct eddy_http_server *eddy_http_request_server(const struct eddy_http_request
 
 /* Default 200. Before the response is started or sent. */
 void eddy_http_response_set_status(struct eddy_http_response *res, int status);
-/* Adds a field (repeats allowed). Names must be tokens and values free of CR, LF and
- * NUL (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
+/* Adds a field (repeats allowed). Names must be tokens and values free of control
+ * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
  * (head already sent), -ENOMEM. */
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
                                   const char *value);

@@ -3,6 +3,7 @@
  * line, Date, Server, the handler's fields, framing and Connection) is assembled in one
  * pass after a single ensure_writable, so a small response costs a few memcpy.
  */
+#include "http_ctype.h"
 #include "http_internal.h"
 
 #include <errno.h>
@@ -102,19 +103,16 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
 
 /* ---- header fields ------------------------------------------------------------------ */
 
-static int is_token_char(unsigned char ch)
-{
-    return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
-}
-
+/* The library's own fields; the handler may not set them. */
 static int reserved_name(const char *n, size_t len)
 {
-    static const char *const names[] = {"Date", "Content-Length", "Transfer-Encoding",
-                                        "Connection"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && strncasecmp(names[i], n, len) == 0)
-            return 1;
-    return 0;
+    switch (len) {
+    case 4: return strncasecmp(n, "Date", 4) == 0;
+    case 10: return strncasecmp(n, "Connection", 10) == 0;
+    case 14: return strncasecmp(n, "Content-Length", 14) == 0;
+    case 17: return strncasecmp(n, "Transfer-Encoding", 17) == 0;
+    default: return 0;
+    }
 }
 
 int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *name,
@@ -125,10 +123,10 @@ int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *
     if (name_len == 0 || reserved_name(name, name_len))
         return -EINVAL;
     for (size_t i = 0; i < name_len; i++)
-        if (!is_token_char((unsigned char)name[i]))
+        if (!eddy__hc((unsigned char)name[i], EDDY__HC_TOKEN))
             return -EINVAL;
-    for (size_t i = 0; i < value_len; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+    for (size_t i = 0; i < value_len; i++) /* no CR, LF, NUL or other controls */
+        if (!eddy__hc((unsigned char)value[i], EDDY__HC_VALUE))
             return -EINVAL;
     struct eddy_buffer *b = &res->hdrs;
     if (eddy_buffer_ensure_writable(b, name_len + value_len + 4) < 0)
@@ -385,7 +383,7 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
 {
     if (res->state != RES_STREAMING)
         return -EALREADY;
-    if (!res->c)
+    if (!res->c || !eddy_tcp_connection_is_connected(res->c))
         return -EPIPE;
     if (res->remaining >= 0 && (uint64_t)res->remaining < len)
         return -EINVAL;

@@ -6,6 +6,7 @@
  * reuse, from another connection's on_close, peer EOF with queued output).
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 
 #include "net_fixture.h"
@@ -656,8 +657,71 @@ static void test_peer_eof_flushes_then_closes(void)
     }
 }
 
+/* ---- the peer resets while a file and memory stream out: no SIGPIPE ---- */
+
+static void on_connected_stream(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+    if (fx_inc(&st.round) % 2 == 0) /* memory first: send fails; else sendfile */
+        eddy_tcp_connection_send(c, st.blob, st.blob_len);
+    eddy_tcp_connection_send_file(c, file_fd, 0, FILE_LEN, 0);
+    eddy_tcp_connection_send(c, st.blob, st.blob_len);
+}
+
+static void reset_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_stream,
+                                    .on_close = on_close_count};
+    struct linger lg = {1, 0};
+    char buf[8192];
+    struct fx f;
+    int fd, i;
+
+    reset_state();
+    st.blob_len = 1u << 20;
+    st.blob = calloc(1, st.blob_len);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    for (i = 0; i < 4; i++) {
+        fd = fx_connect(f.port, 4096);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), sizeof buf);
+        /* FIN first (the server keeps writing its queue to a half-closed
+         * peer), then RST: in CLOSE_WAIT the kernel reports EPIPE, which
+         * raises SIGPIPE unless the write asked it not to. */
+        shutdown(fd, SHUT_WR);
+        fx_sleep_ms(20);
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+        ASSERT(fx_wait_ge(&st.closed, i + 1, 5));
+    }
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.closed), 4);
+}
+
+static void test_peer_reset_while_streaming_no_sigpipe(void)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    char *file = calloc(1, FILE_LEN);
+
+    ASSERT(file != NULL);
+    file_fd = mkstemp(path);
+    ASSERT(file_fd >= 0);
+    unlink(path);
+    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
+    free(file);
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        reset_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            break;
+        }
+    }
+    close(file_fd);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
     RUN(test_echo);
     RUN(test_partial_writes_high_water);
     RUN(test_shutdown_after_flush);
@@ -667,6 +731,7 @@ int main(void)
     RUN(test_close_other_in_same_batch);
     RUN(test_close_from_other_on_close);
     RUN(test_peer_eof_flushes_then_closes);
+    RUN(test_peer_reset_while_streaming_no_sigpipe);
     reset_state();
     return eddy_test_done();
 }
