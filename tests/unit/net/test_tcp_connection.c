@@ -364,6 +364,47 @@ static void test_send_file_ranges(void)
     free(file);
 }
 
+/* A file sendfile refuses (EINVAL: /proc/self/environ) goes out by copy. */
+static char environ_buf[65536];
+static size_t environ_len;
+
+static void on_connected_proc_file(struct eddy_tcp_connection *c)
+{
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+
+    eddy_tcp_connection_send(c, "<", 1);
+    eddy_tcp_connection_send_file(c, fd, 3, environ_len - 3, 1);
+    eddy_tcp_connection_send(c, ">", 1);
+    eddy_tcp_connection_shutdown(c);
+}
+
+static void test_send_file_copy_fallback(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_proc_file,
+                                    .on_close = on_close_count};
+    char got[sizeof environ_buf + 8];
+    struct fx f;
+    ssize_t n;
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+
+    reset_state();
+    ASSERT(fd >= 0);
+    n = read(fd, environ_buf, sizeof environ_buf - 1);
+    close(fd);
+    ASSERT_GT(n, 8);
+    environ_len = (size_t)n;
+    ASSERT_EQ(fx_start(&f, "epoll", NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, sizeof got), environ_len - 3 + 2);
+    ASSERT_EQ(got[0], '<');
+    ASSERT_MEM_EQ(got + 1, environ_buf + 3, environ_len - 3);
+    ASSERT_EQ(got[environ_len - 2], '>');
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+}
+
 /* ---- backpressure: pause, then resume with leftover input ---- */
 
 static void on_message_one_byte(struct eddy_tcp_connection *c, struct eddy_buffer *in)
@@ -726,6 +767,7 @@ int main(void)
     RUN(test_partial_writes_high_water);
     RUN(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
+    RUN(test_send_file_copy_fallback);
     RUN(test_backpressure_resume_delivers_leftover);
     RUN(test_close_in_own_on_message);
     RUN(test_close_other_in_same_batch);
