@@ -263,6 +263,19 @@ struct eddy_event_loop *eddy_http_response_loop(const struct eddy_http_response 
 /* Abandons a deferred response: closes the connection at once and frees the handle. */
 void eddy_http_response_abort(struct eddy_http_response *res);
 
+typedef void (*eddy_http_response_cb)(struct eddy_http_response *res, void *arg);
+/*
+ * Callbacks of a deferred response (either may be NULL), in its loop thread:
+ *  - drain: output that a write could not send at once has now been written out. A
+ *    streaming producer writes while eddy_http_response_queued is below its mark, and
+ *    when it is not, waits for drain (never called from inside a write of its own).
+ *  - gone: the connection closed before the response was finished (client gone, timeout,
+ *    server free), unless a write of its own returned -EPIPE for it. The handle stays
+ *    valid: finish or abort it (from the callback too).
+ */
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg);
+
 /* ---- helpers ------------------------------------------------------------------------ */
 
 /* Reason phrase of a status code ("Not Found"), "Unknown" for others. */

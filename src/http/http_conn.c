@@ -85,12 +85,13 @@ static void release_slow(struct http_conn *hc, int force)
         return;
     if (!force && (eddy_buffer_readable(&sl->stash) || hc->phase == PH_BODY || sl->deferred))
         return;
-    if (sl->deferred)
-        eddy__http_response_abandon(sl->deferred);
+    struct eddy_http_response *d = sl->deferred;
     eddy_buffer_free(&sl->stash);
     eddy_buffer_free(&sl->msg);
     free(sl);
     hc->slow = NULL;
+    if (d)
+        eddy__http_response_abandon(d); /* last: its callback may finish d */
 }
 
 /* The last response is queued: FIN after it, then drain input until the peer's FIN or
@@ -596,6 +597,8 @@ static void on_write_complete(struct eddy_tcp_connection *c)
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
+    if (hc->phase == PH_WAIT && hc->slow && hc->slow->deferred)
+        eddy__http_response_drained(hc->slow->deferred);
 }
 
 static void on_high_water(struct eddy_tcp_connection *c, size_t queued)

@@ -90,11 +90,13 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
     res->head_only = h && h->method_id == EDDY_HTTP_HEAD;
     res->minor = h ? (uint8_t)h->minor_version : 1;
     res->close = !keep_alive;
-    res->server_set = res->chunked = res->in_handler = 0;
+    res->server_set = res->chunked = res->in_handler = res->in_write = 0;
     res->remaining = -1;
     res->body_bytes = 0;
     memset(&res->log, 0, sizeof(res->log));
     res->log_copy = NULL;
+    res->drain_cb = res->gone_cb = NULL;
+    res->cb_arg = NULL;
     if (h) {
         res->log.method = h->method;
         res->log.target = h->target;
@@ -357,10 +359,14 @@ int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t o
 /* ---- streaming ---------------------------------------------------------------------- */
 
 /* Deferred writes happen outside on_message: write them now. */
-static void flush_if_deferred(struct eddy_http_response *res)
+static int flush_if_deferred(struct eddy_http_response *res)
 {
-    if (res->deferred && !res->in_handler && res->c)
+    if (res->deferred && !res->in_handler && res->c) {
+        res->in_write = 1; /* a close inside the flush must not run the gone callback */
         eddy_tcp_connection_flush(res->c);
+        res->in_write = 0;
+    }
+    return res->c ? 0 : -EPIPE;
 }
 
 int eddy_http_response_start(struct eddy_http_response *res, int64_t content_length)
@@ -375,8 +381,7 @@ int eddy_http_response_start(struct eddy_http_response *res, int64_t content_len
     }
     res->state = RES_STREAMING;
     res->remaining = content_length < 0 ? -1 : content_length;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_write(struct eddy_http_response *res, const void *data, size_t len)
@@ -411,8 +416,7 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
     res->body_bytes += len;
     if (res->remaining >= 0)
         res->remaining -= (int64_t)len;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_end(struct eddy_http_response *res)
@@ -515,10 +519,28 @@ void eddy_http_response_abort(struct eddy_http_response *res)
     finish(res, 0);
 }
 
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg)
+{
+    if (!res->deferred)
+        return; /* a synchronous response is over when its handler returns */
+    res->drain_cb = drain;
+    res->gone_cb = gone;
+    res->cb_arg = arg;
+}
+
 /* The connection closed under a deferred response: the app still holds the handle. */
 void eddy__http_response_abandon(struct eddy_http_response *res)
 {
     res->c = NULL;
+    if (res->gone_cb && res->state != RES_DONE && !res->in_write)
+        res->gone_cb(res, res->cb_arg); /* may finish (free) res */
+}
+
+void eddy__http_response_drained(struct eddy_http_response *res)
+{
+    if (res->drain_cb && res->state != RES_DONE && !res->in_write)
+        res->drain_cb(res, res->cb_arg); /* may finish (free) res */
 }
 
 void eddy__http_response_log(struct eddy_http_response *res)
