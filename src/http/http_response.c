@@ -462,8 +462,10 @@ static int copy_log_views(struct eddy_http_response *d)
 
 struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *res)
 {
-    if (res->deferred)
-        return res;
+    if (res->deferred && res != &res->ls->res)
+        return res; /* already the long-lived handle */
+    if (res->deferred) /* deferred twice by its handler: the same handle */
+        return res->c && http_conn_of(res->c)->slow ? http_conn_of(res->c)->slow->deferred : NULL;
     if (res->state == RES_DONE)
         return NULL;
     struct eddy_http_response *d = malloc(sizeof(*d));
@@ -488,6 +490,7 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
     d->deferred = 1;
     d->peer = *eddy_tcp_connection_peer(res->c);
     res->deferred = 1; /* tells the caller of the handler that d now carries the response */
+    res->state = RES_DONE; /* the old handle answers -EALREADY from now on */
     sl->deferred = d;
     return d;
 }

@@ -153,7 +153,9 @@ static void h_defer_now(struct eddy_http_request *req, struct eddy_http_response
 {
     (void)req, (void)d; /* deferred, then finished before the handler returns */
     struct eddy_http_response *r = eddy_http_response_defer(res);
-    eddy_http_response_reply(r, 200, "text/plain", "now", 3);
+    int same = eddy_http_response_defer(res) == r && eddy_http_response_defer(r) == r;
+    int already = eddy_http_response_reply(res, 200, NULL, "x", 1) == -EALREADY;
+    eddy_http_response_reply(r, 200, "text/plain", same && already ? "now" : "bad", 3);
 }
 
 static void h_stream(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
