@@ -17,8 +17,8 @@
 #include <stdlib.h>
 
 #define NTHREADS 8
-#define NEPOLL 4
-#define NSLOTS 16
+#define NEPOLL   4
+#define NSLOTS   16
 
 static atomic_int eps[NEPOLL];
 static atomic_int slots[NSLOTS]; /* pipe ends and eventfds; replaced by dup + close */
@@ -154,8 +154,8 @@ static void test_random_ops_keep_invariants(void)
 
 /* ---- no lost wake-up: producers add to an eventfd, consumers drain it via epoll */
 
-#define PRODUCERS 4
-#define CONSUMERS 3
+#define PRODUCERS    4
+#define CONSUMERS    3
 #define PER_PRODUCER 5000
 
 static int lw_ep, lw_efd;
