@@ -154,10 +154,15 @@ static void write_out(struct eddy_tcp_connection *c)
         drained(c, wrote);
         return;
     }
+    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0) {
+        request_close(c);
+        return;
+    }
+    /* Bytes built in place with eddy_tcp_connection_output count too. */
     if (eddy_tcp_connection_output_queued(c) <= c->nl->high_water_mark)
         c->flags &= ~F_HIGH_WATER;
-    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0)
-        request_close(c);
+    else
+        check_high_water(c);
 }
 
 /* Appends to the tail of the queue; a failed append would leave a hole in
@@ -297,8 +302,12 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
         keep_leftover(c, b);
     else if (eddy_buffer_readable(&c->in) == 0)
         eddy__net_buf_put(nl, &c->in);
-    if (is_live(c) && !saved && !eddy_channel_is_writing(&c->ch))
+    if (!is_live(c) || saved)
+        return;
+    if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
+    else
+        check_high_water(c);
 }
 
 static void peer_eof(struct eddy_tcp_connection *c)

@@ -211,6 +211,58 @@ static void test_partial_writes_high_water(void)
     }
 }
 
+/* Bytes built in place with eddy_tcp_connection_output count for the mark. */
+static void on_connected_build_in_place(struct eddy_tcp_connection *c)
+{
+    struct eddy_buffer *out = eddy_tcp_connection_output(c);
+
+    set_sndbuf(c, 4096);
+    eddy_buffer_append(out, st.blob, st.blob_len);
+}
+
+static void in_place_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_build_in_place,
+                                    .on_high_water = on_high_water,
+                                    .on_write_complete = on_write_complete_again,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char *got = malloc(BIG);
+    int fd;
+
+    reset_state();
+    ASSERT(got != NULL);
+    st.blob_len = BIG;
+    st.blob = malloc(BIG);
+    st.round = 2; /* no second round */
+    fx_pattern(st.blob, BIG, 5);
+    eddy_tcp_server_options_init(&o);
+    o.high_water_mark = 256 * 1024;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, BIG), BIG);
+    ASSERT(memcmp(got, st.blob, BIG) == 0);
+    free(got);
+    ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.high_water), 1);
+}
+
+static void test_high_water_counts_output_buffer(void)
+{
+    for (int i = 0; i < 2; i++) {
+        in_place_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
 /* ---- half-close after flush ---- */
 
 static void on_connected_shutdown(struct eddy_tcp_connection *c)
@@ -765,6 +817,7 @@ int main(void)
     signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
     RUN(test_echo);
     RUN(test_partial_writes_high_water);
+    RUN(test_high_water_counts_output_buffer);
     RUN(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
     RUN(test_send_file_copy_fallback);
