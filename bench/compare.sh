@@ -117,7 +117,7 @@ idle_target() {
 
 # RSS per idle connection: a fresh pinned server, RSS with 0 idle connections, then with N.
 mem_phase() {
-    local s n held rss0 rss1 fd0 fd1
+    local s n held rss0 rss1 fd0 fd1 slab0 slab1
     for s in $1; do
         start_server "mem-$s" "$s" pinned || {
             log "WARNING: $s did not start for the memory run"
@@ -127,15 +127,17 @@ mem_phase() {
         sleep 1
         rss0=$(rss_kb "mem-$s")
         fd0=$(fd_count "mem-$s")
+        slab0=$(awk '/^Slab:/ {print $2}' /proc/meminfo)
         n=$(idle_target "$s")
         start_idle "mem-$s" "$n" "$BENCH_TMP/idle-$s.out"
         held=$IDLE_HELD
         sleep 2
         rss1=$(rss_kb "mem-$s")
         fd1=$(fd_count "mem-$s")
+        slab1=$(awk '/^Slab:/ {print $2}' /proc/meminfo)
         stop_idle
         stop_server "mem-$s"
-        echo "mem $s 1 $n $held $rss0 $rss1 $fd0 $fd1" >>"$RAW_FILE"
+        echo "mem $s 1 $n $held $rss0 $rss1 $fd0 $fd1 $slab0 $slab1" >>"$RAW_FILE"
         log "mem $s: asked $n, held $held, RSS $rss0 -> $rss1 KiB, fds $fd0 -> $fd1"
     done
 }

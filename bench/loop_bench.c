@@ -4,8 +4,10 @@
  * bouncing forever and every wake-up is a read plus a write. Prints messages
  * per second (each is one callback, one read, one write).
  *
- *   loop_bench [-b BACKEND] [-n PAIRS] [-d SECONDS] [-m BYTES] [-r]
+ *   loop_bench [-b BACKEND] [-n PAIRS] [-d SECONDS] [-m BYTES] [-r] [-R]
  *     -r  read through eddy_buffer_read_fd (the path tcp_connection takes)
+ *     -R  the same ping-pong on bare epoll_wait, no eddy: the baseline that
+ *         shows what the reactor itself costs
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -79,6 +82,39 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The baseline: one epoll set, one read and one write per readiness, nothing else. */
+static double run_raw(int pairs, int seconds, const char *msg)
+{
+    struct epoll_event evs[256];
+    int ep = epoll_create1(EPOLL_CLOEXEC), i;
+    double t0, end;
+    char buf[4096];
+
+    for (i = 0; i < pairs; i++) {
+        int sv[2], k;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+            return -1;
+        for (k = 0; k < 2; k++) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = sv[k]};
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[k], &ev) < 0)
+                return -1;
+        }
+        if (write(sv[0], msg, (size_t)msg_size) != msg_size)
+            return -1;
+    }
+    t0 = now_s();
+    end = t0 + seconds;
+    while (now_s() < end) {
+        int n = epoll_wait(ep, evs, 256, 100);
+        for (i = 0; i < n; i++) {
+            ssize_t r = read(evs[i].data.fd, buf, sizeof(buf));
+            if (r > 0 && write(evs[i].data.fd, buf, (size_t)r) > 0)
+                messages++;
+        }
+    }
+    return now_s() - t0; /* fds are left to process exit: a benchmark, not a library */
+}
+
 static void raise_nofile(int need)
 {
     struct rlimit rl;
@@ -91,7 +127,7 @@ static void raise_nofile(int need)
 int main(int argc, char **argv)
 {
     const char *backend = NULL;
-    int pairs = 100, seconds = 3, opt, i;
+    int pairs = 100, seconds = 3, opt, i, raw = 0;
     struct eddy_event_loop *loop;
     struct eddy_timer stop;
     struct end *ends;
@@ -99,7 +135,7 @@ int main(int argc, char **argv)
     double t0, dt;
     uint64_t it0;
 
-    while ((opt = getopt(argc, argv, "b:n:d:m:r")) != -1) {
+    while ((opt = getopt(argc, argv, "b:n:d:m:rR")) != -1) {
         switch (opt) {
         case 'b':
             backend = optarg;
@@ -116,8 +152,11 @@ int main(int argc, char **argv)
         case 'r':
             use_buffer = 1;
             break;
+        case 'R':
+            raw = 1;
+            break;
         default:
-            fprintf(stderr, "usage: %s [-b backend] [-n pairs] [-d seconds] [-m bytes] [-r]\n",
+            fprintf(stderr, "usage: %s [-b backend] [-n pairs] [-d seconds] [-m bytes] [-r] [-R]\n",
                     argv[0]);
             return 2;
         }
@@ -128,6 +167,17 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(2 * pairs + 64);
+    if (raw) {
+        char *m = calloc(1, (size_t)msg_size);
+        if (m == NULL || (dt = run_raw(pairs, seconds, m)) < 0) {
+            perror("loop_bench");
+            return 1;
+        }
+        printf("raw epoll pairs=%d size=%d: %.0f msgs/s, %.0f ns/msg\n", pairs, msg_size,
+               (double)messages / dt, dt * 1e9 / (double)(messages ? messages : 1));
+        free(m);
+        return 0;
+    }
     if (eddy_event_loop_new(&loop, backend) < 0) {
         fprintf(stderr, "loop_bench: unknown backend\n");
         return 2;

@@ -59,10 +59,11 @@ struct config {
 
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"threads", required_argument, NULL, 't'},
-        {"backend", required_argument, NULL, 'b'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"backend", required_argument, NULL, 'b'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int ch;
     char *end;
 

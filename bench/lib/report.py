@@ -95,22 +95,25 @@ def mem_stats(rows):
             continue
         srv, held, rss0, rss1 = r[1], int(r[4]), int(r[5]), int(r[6])
         a = acc.setdefault(srv, {"per": [], "held": held, "rss0": rss0, "rss1": rss1,
-                                 "fds": (int(r[7]), int(r[8]))})
+                                 "fds": (int(r[7]), int(r[8])), "slab": []})
         if held > 0:
             a["per"].append((rss1 - rss0) * 1024.0 / held)
-    return {s: dict(a, per=med(a["per"])) for s, a in acc.items()}
+            if len(r) >= 11:
+                a["slab"].append((int(r[10]) - int(r[9])) * 1024.0 / held)
+    return {s: dict(a, per=med(a["per"]), slab=med(a["slab"])) for s, a in acc.items()}
 
 
 def print_mem(ms):
     if not ms:
         return
     print(f"\n{'server':9} {'idle held':>9} {'RSS idle=0 KiB':>14} {'RSS idle=N KiB':>14} "
-          f"{'bytes/conn':>10} {'fds 0 -> N':>14}")
+          f"{'bytes/conn':>10} {'fds 0 -> N':>14} {'kernel slab/conn':>16}")
     for srv in sorted(ms, key=ORDER.index):
         v = ms[srv]
         print(f"{srv:9} {v['held']:9d} {v['rss0']:14d} {v['rss1']:14d} {v['per']:10.0f} "
-              f"{v['fds'][0]:>6d} -> {v['fds'][1]:<6d}")
-    print("(VmRSS summed over the server's processes; bytes/conn = (RSS with N idle - RSS with 0) / N)")
+              f"{v['fds'][0]:>6d} -> {v['fds'][1]:<6d} {v['slab']:16.0f}")
+    print("(VmRSS summed over the server's processes; bytes/conn = (RSS with N idle - RSS with 0) / N;\n"
+          " kernel slab/conn = growth of Slab in /proc/meminfo / N, both socket ends, machine-wide: noisy)")
 
 
 def verdict(ok):
@@ -234,8 +237,8 @@ def callgrind(srv, scen, req, path):
     total = None
     with open(path) as f:
         for line in f:
-            if line.startswith(("totals:", "summary:")):
-                total = int(line.split()[1])
+            if line.startswith(("totals:", "summary:")):  # summary: can be 0 with --instr-atstart=no
+                total = max(total or 0, int(line.split()[1]))
     if not total or req <= 0:
         print(f"callgrind {srv} {scen}: no data (requests {req})")
         return

@@ -207,8 +207,8 @@ struct eddy_http_server *eddy_http_request_server(const struct eddy_http_request
 
 /* Default 200. Before the response is started or sent. */
 void eddy_http_response_set_status(struct eddy_http_response *res, int status);
-/* Adds a field (repeats allowed). Names must be tokens and values free of CR, LF and
- * NUL (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
+/* Adds a field (repeats allowed). Names must be tokens and values free of control
+ * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
  * (head already sent), -ENOMEM. */
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
                                   const char *value);
@@ -262,6 +262,19 @@ size_t eddy_http_response_queued(const struct eddy_http_response *res);
 struct eddy_event_loop *eddy_http_response_loop(const struct eddy_http_response *res);
 /* Abandons a deferred response: closes the connection at once and frees the handle. */
 void eddy_http_response_abort(struct eddy_http_response *res);
+
+typedef void (*eddy_http_response_cb)(struct eddy_http_response *res, void *arg);
+/*
+ * Callbacks of a deferred response (either may be NULL), in its loop thread:
+ *  - drain: output that a write could not send at once has now been written out. A
+ *    streaming producer writes while eddy_http_response_queued is below its mark, and
+ *    when it is not, waits for drain (never called from inside a write of its own).
+ *  - gone: the connection closed before the response was finished (client gone, timeout,
+ *    server free), unless a write of its own returned -EPIPE for it. The handle stays
+ *    valid: finish or abort it (from the callback too).
+ */
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 

@@ -172,4 +172,35 @@ int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t 
 size_t eddy_http_fcache_size(const struct eddy_http_fcache *c);
 uint64_t eddy_http_fcache_hits(const struct eddy_http_fcache *c);
 
+/* ---- The static-file handler ---------------------------------------------------------- */
+
+/*
+ * A handler for eddy_http_server_route serving files below a root:
+ *   eddy_http_static_new(&st, &o);
+ *   eddy_http_server_route(srv, EDDY_HTTP_ANY, "/", eddy_http_static_handler, st);
+ * GET and HEAD (others: 405 with "Allow: GET, HEAD"); index.html for directories; a
+ * directory without its trailing slash: 301 to the slashed path (query kept); a directory
+ * without index: the listing if enabled, else 403; missing files, dotfiles and paths
+ * leaving the root: 404; ETag, Last-Modified, 304/412, single ranges (206/416).
+ * Each loop thread gets its own open-file cache, so a hot small file costs no syscall
+ * besides the connection's write; large files go out with sendfile.
+ */
+struct eddy_http_static;
+
+struct eddy_http_static_options {
+    const char *root;  /* document root directory */
+    int resolve_flags; /* EDDY_HTTP_RESOLVE_* */
+    int dir_listing;   /* list directories without an index file */
+    struct eddy_http_fcache_options cache;
+};
+
+void eddy_http_static_options_init(struct eddy_http_static_options *o);
+/* Opens the root (copied options). 0, or -errno from opening the root, -ENOMEM. */
+int eddy_http_static_new(struct eddy_http_static **out, const struct eddy_http_static_options *o);
+/* After every thread that used it stopped serving (after eddy_http_server_free). */
+void eddy_http_static_free(struct eddy_http_static *s);
+/* The handler; data is the struct eddy_http_static. */
+void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
+                              void *data);
+
 #endif

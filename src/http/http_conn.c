@@ -85,12 +85,13 @@ static void release_slow(struct http_conn *hc, int force)
         return;
     if (!force && (eddy_buffer_readable(&sl->stash) || hc->phase == PH_BODY || sl->deferred))
         return;
-    if (sl->deferred)
-        eddy__http_response_abandon(sl->deferred);
+    struct eddy_http_response *d = sl->deferred;
     eddy_buffer_free(&sl->stash);
     eddy_buffer_free(&sl->msg);
     free(sl);
     hc->slow = NULL;
+    if (d)
+        eddy__http_response_abandon(d); /* last: its callback may finish d */
 }
 
 /* The last response is queued: FIN after it, then drain input until the peer's FIN or
@@ -469,10 +470,13 @@ static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase >= PH_CLOSING || paused(hc) || (hc->flags & HC_BUSY))
         return;
-    set_reading(c, hc, 1);
     if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         process(c, hc, &hc->slow->stash);
-    if (paused(hc) && hc->slow && eddy_buffer_readable(&hc->slow->stash))
+    /* Read again only now: tcp_connection closes a half-closed connection once its output
+     * drains, so its end of input must not be read while requests still wait here. */
+    if (!paused(hc))
+        set_reading(c, hc, 1);
+    else if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
     release_slow(hc, 0);
     eddy_tcp_connection_flush(c);
@@ -593,6 +597,8 @@ static void on_write_complete(struct eddy_tcp_connection *c)
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
+    if (hc->phase == PH_WAIT && hc->slow && hc->slow->deferred)
+        eddy__http_response_drained(hc->slow->deferred);
 }
 
 static void on_high_water(struct eddy_tcp_connection *c, size_t queued)

@@ -90,6 +90,7 @@ struct eddy_http_response {
     uint8_t server_set;     /* the handler added its own Server field */
     uint8_t chunked;        /* streaming with Transfer-Encoding: chunked */
     uint8_t in_handler;     /* the handler is still running (finish must not resume) */
+    uint8_t in_write;       /* flushing a write of its own: no drain callback */
     int64_t remaining;      /* streaming with Content-Length: bytes still due; else -1 */
     uint64_t body_bytes;    /* for the access log */
     struct eddy_http_res_log {
@@ -97,6 +98,8 @@ struct eddy_http_response {
     } log;
     char *log_copy; /* deferred: owns the bytes the log views point to */
     union eddy_sockaddr peer; /* deferred: the client, for the log after a close */
+    eddy_http_response_cb drain_cb, gone_cb; /* deferred only */
+    void *cb_arg;
 };
 
 /* Per-loop state; one per (server, loop), created on the first connection of a loop. */
@@ -187,5 +190,6 @@ void eddy__http_response_log(struct eddy_http_response *res);
 /* Library-generated error on a connection outside any handler; closes after it. */
 void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
 void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */
+void eddy__http_response_drained(struct eddy_http_response *res);
 
 #endif

@@ -3,6 +3,7 @@
  * line, Date, Server, the handler's fields, framing and Connection) is assembled in one
  * pass after a single ensure_writable, so a small response costs a few memcpy.
  */
+#include "http_ctype.h"
 #include "http_internal.h"
 
 #include <errno.h>
@@ -89,11 +90,13 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
     res->head_only = h && h->method_id == EDDY_HTTP_HEAD;
     res->minor = h ? (uint8_t)h->minor_version : 1;
     res->close = !keep_alive;
-    res->server_set = res->chunked = res->in_handler = 0;
+    res->server_set = res->chunked = res->in_handler = res->in_write = 0;
     res->remaining = -1;
     res->body_bytes = 0;
     memset(&res->log, 0, sizeof(res->log));
     res->log_copy = NULL;
+    res->drain_cb = res->gone_cb = NULL;
+    res->cb_arg = NULL;
     if (h) {
         res->log.method = h->method;
         res->log.target = h->target;
@@ -102,19 +105,16 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
 
 /* ---- header fields ------------------------------------------------------------------ */
 
-static int is_token_char(unsigned char ch)
-{
-    return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
-}
-
+/* The library's own fields; the handler may not set them. */
 static int reserved_name(const char *n, size_t len)
 {
-    static const char *const names[] = {"Date", "Content-Length", "Transfer-Encoding",
-                                        "Connection"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && strncasecmp(names[i], n, len) == 0)
-            return 1;
-    return 0;
+    switch (len) {
+    case 4: return strncasecmp(n, "Date", 4) == 0;
+    case 10: return strncasecmp(n, "Connection", 10) == 0;
+    case 14: return strncasecmp(n, "Content-Length", 14) == 0;
+    case 17: return strncasecmp(n, "Transfer-Encoding", 17) == 0;
+    default: return 0;
+    }
 }
 
 int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *name,
@@ -125,10 +125,10 @@ int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *
     if (name_len == 0 || reserved_name(name, name_len))
         return -EINVAL;
     for (size_t i = 0; i < name_len; i++)
-        if (!is_token_char((unsigned char)name[i]))
+        if (!eddy__hc((unsigned char)name[i], EDDY__HC_TOKEN))
             return -EINVAL;
-    for (size_t i = 0; i < value_len; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+    for (size_t i = 0; i < value_len; i++) /* no CR, LF, NUL or other controls */
+        if (!eddy__hc((unsigned char)value[i], EDDY__HC_VALUE))
             return -EINVAL;
     struct eddy_buffer *b = &res->hdrs;
     if (eddy_buffer_ensure_writable(b, name_len + value_len + 4) < 0)
@@ -359,10 +359,14 @@ int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t o
 /* ---- streaming ---------------------------------------------------------------------- */
 
 /* Deferred writes happen outside on_message: write them now. */
-static void flush_if_deferred(struct eddy_http_response *res)
+static int flush_if_deferred(struct eddy_http_response *res)
 {
-    if (res->deferred && !res->in_handler && res->c)
+    if (res->deferred && !res->in_handler && res->c) {
+        res->in_write = 1; /* a close inside the flush must not run the gone callback */
         eddy_tcp_connection_flush(res->c);
+        res->in_write = 0;
+    }
+    return res->c ? 0 : -EPIPE;
 }
 
 int eddy_http_response_start(struct eddy_http_response *res, int64_t content_length)
@@ -377,15 +381,14 @@ int eddy_http_response_start(struct eddy_http_response *res, int64_t content_len
     }
     res->state = RES_STREAMING;
     res->remaining = content_length < 0 ? -1 : content_length;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_write(struct eddy_http_response *res, const void *data, size_t len)
 {
     if (res->state != RES_STREAMING)
         return -EALREADY;
-    if (!res->c)
+    if (!res->c || !eddy_tcp_connection_is_connected(res->c))
         return -EPIPE;
     if (res->remaining >= 0 && (uint64_t)res->remaining < len)
         return -EINVAL;
@@ -413,8 +416,7 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
     res->body_bytes += len;
     if (res->remaining >= 0)
         res->remaining -= (int64_t)len;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_end(struct eddy_http_response *res)
@@ -460,8 +462,10 @@ static int copy_log_views(struct eddy_http_response *d)
 
 struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *res)
 {
-    if (res->deferred)
-        return res;
+    if (res->deferred && res != &res->ls->res)
+        return res; /* already the long-lived handle */
+    if (res->deferred) /* deferred twice by its handler: the same handle */
+        return res->c && http_conn_of(res->c)->slow ? http_conn_of(res->c)->slow->deferred : NULL;
     if (res->state == RES_DONE)
         return NULL;
     struct eddy_http_response *d = malloc(sizeof(*d));
@@ -486,6 +490,7 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
     d->deferred = 1;
     d->peer = *eddy_tcp_connection_peer(res->c);
     res->deferred = 1; /* tells the caller of the handler that d now carries the response */
+    res->state = RES_DONE; /* the old handle answers -EALREADY from now on */
     sl->deferred = d;
     return d;
 }
@@ -517,10 +522,28 @@ void eddy_http_response_abort(struct eddy_http_response *res)
     finish(res, 0);
 }
 
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg)
+{
+    if (!res->deferred)
+        return; /* a synchronous response is over when its handler returns */
+    res->drain_cb = drain;
+    res->gone_cb = gone;
+    res->cb_arg = arg;
+}
+
 /* The connection closed under a deferred response: the app still holds the handle. */
 void eddy__http_response_abandon(struct eddy_http_response *res)
 {
     res->c = NULL;
+    if (res->gone_cb && res->state != RES_DONE && !res->in_write)
+        res->gone_cb(res, res->cb_arg); /* may finish (free) res */
+}
+
+void eddy__http_response_drained(struct eddy_http_response *res)
+{
+    if (res->drain_cb && res->state != RES_DONE && !res->in_write)
+        res->drain_cb(res, res->cb_arg); /* may finish (free) res */
 }
 
 void eddy__http_response_log(struct eddy_http_response *res)

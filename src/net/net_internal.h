@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "eddy/buffer.h"
+#include "eddy/channel.h"
 #include "eddy/tcp_connection.h"
 
 /* A file range in a connection's output queue; memory queued after it waits
@@ -29,9 +30,9 @@ struct eddy__out_seg {
 
 /* Recycled buffer memory: a drained buffer returns its storage here instead
  * of to malloc, so a connection doing request/response churns no memory. */
-#define EDDY__NET_FREE_BUFS    32
-#define EDDY__NET_RECYCLE_MAX  (256u * 1024u)
-#define EDDY__NET_FREE_SEGS    32
+#define EDDY__NET_FREE_BUFS   32
+#define EDDY__NET_RECYCLE_MAX (256u * 1024u)
+#define EDDY__NET_FREE_SEGS   32
 /* What one read offers the kernel when no leftover input is pending. */
 #define EDDY__NET_SCRATCH_SIZE (64u * 1024u)
 
@@ -51,6 +52,24 @@ struct eddy__net_loop {
     size_t free_cap[EDDY__NET_FREE_BUFS];
     int nfree_segs;
     struct eddy__out_seg *free_segs;
+};
+
+/* One accepted connection; the fields belong to the owner loop's thread
+ * except refs and state (atomics). See tcp_connection.c. */
+struct eddy_tcp_connection {
+    struct eddy_channel ch;
+    struct eddy__net_loop *nl;
+    struct eddy_tcp_connection *prev, *next;
+    struct eddy_buffer in;
+    struct eddy_buffer out;
+    struct eddy__out_seg *seg_head, *seg_tail;
+    uint64_t id;
+    int refs;  /* atomic */
+    int state; /* atomic: ST_* */
+    unsigned flags;
+    unsigned busy;
+    union eddy_sockaddr peer;
+    size_t context_size;
 };
 
 /* net_loop.c */
@@ -82,6 +101,15 @@ void eddy__tcp_connection_establish(void *conn);
 void eddy__tcp_connection_discard(struct eddy_tcp_connection *c);
 /* Intrusive list links (owner thread). */
 struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c);
+
+/* tcp_output.c: the output queue (owner thread). */
+struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c);
+int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
+/* Writes what is queued: 1 when drained, 0 if bytes remain (socket full, or
+ * level-triggered and a short write), -errno on error. et: write until EAGAIN. */
+int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int *wrote);
+/* Drops everything queued, closing the close_fd files. */
+void eddy__tcp_output_drop(struct eddy_tcp_connection *c);
 
 /* tcp_server.c */
 /* A connection of s left (closed or never established). */

@@ -3,9 +3,8 @@
  *
  * Input: a read goes into the loop's scratch buffer when the connection holds
  * no leftover bytes, so a connection keeps input memory only while a message
- * is incomplete. Output: memory bytes go to `out`; a file range queued with
- * send_file becomes a segment, and memory queued after it waits in that
- * segment's `after` buffer, so bytes leave in the order they were queued.
+ * is incomplete. Output: the ordered queue of memory and file ranges in
+ * tcp_output.c; this file decides when to write and what follows a drain.
  *
  * Re-entrancy: `busy` counts the callbacks and API calls of this connection
  * on the stack. A close requested while busy is only recorded and done when
@@ -15,14 +14,10 @@
 #include "net_internal.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
@@ -32,38 +27,21 @@
 enum { ST_OPEN = 0, ST_CLOSED = 1 };
 
 enum {
-    F_ESTABLISHED = 1u << 0,  /* registered with the loop */
-    F_BATCH = 1u << 1,        /* inside on_message/on_connected: sends only append */
+    F_ESTABLISHED = 1u << 0, /* registered with the loop */
+    F_BATCH = 1u << 1,       /* inside on_message/on_connected: sends only append */
     F_CLOSE_PENDING = 1u << 2,
     F_SHUT_WR_REQ = 1u << 3,
     F_SHUT_WR_DONE = 1u << 4,
     F_PEER_EOF = 1u << 5,
-    F_HIGH_WATER = 1u << 6,   /* above the mark since the last crossing */
-    F_WANT_READ = 1u << 7,    /* the user did not pause reading */
-    F_REDELIVER = 1u << 8,    /* a task will hand leftover input to on_message */
-    F_IN_WC = 1u << 9,        /* inside on_write_complete */
+    F_HIGH_WATER = 1u << 6, /* above the mark since the last crossing */
+    F_WANT_READ = 1u << 7,  /* the user did not pause reading */
+    F_REDELIVER = 1u << 8,  /* a task will hand leftover input to on_message */
+    F_IN_WC = 1u << 9,      /* inside on_write_complete */
     F_WC_AGAIN = 1u << 10,
-};
-
-struct eddy_tcp_connection {
-    struct eddy_channel ch;
-    struct eddy__net_loop *nl;
-    struct eddy_tcp_connection *prev, *next;
-    struct eddy_buffer in;
-    struct eddy_buffer out;
-    struct eddy__out_seg *seg_head, *seg_tail;
-    uint64_t id;
-    int refs;  /* atomic */
-    int state; /* atomic: ST_* */
-    unsigned flags;
-    unsigned busy;
-    union eddy_sockaddr peer;
-    size_t context_size;
 };
 
 /* The user context follows the struct, aligned for any type. */
 #define CTX_OFFSET ((sizeof(struct eddy_tcp_connection) + 15u) & ~(size_t)15u)
-#define MAX_CHUNK  ((size_t)1 << 30)
 
 static void do_close(struct eddy_tcp_connection *c);
 static void write_out(struct eddy_tcp_connection *c);
@@ -107,26 +85,6 @@ static void request_close(struct eddy_tcp_connection *c)
         do_close(c);
 }
 
-static struct eddy_buffer *tail_buffer(struct eddy_tcp_connection *c)
-{
-    return c->seg_tail ? &c->seg_tail->after : &c->out;
-}
-
-static int queue_empty(const struct eddy_tcp_connection *c)
-{
-    return c->seg_head == NULL && eddy_buffer_readable(&c->out) == 0;
-}
-
-size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c)
-{
-    size_t n = eddy_buffer_readable(&c->out);
-    const struct eddy__out_seg *s;
-
-    for (s = c->seg_head; s != NULL; s = s->next)
-        n += s->len + eddy_buffer_readable(&s->after);
-    return n;
-}
-
 static void check_high_water(struct eddy_tcp_connection *c)
 {
     const struct eddy_tcp_callbacks *cb = c->nl->cb;
@@ -161,158 +119,7 @@ static void notify_write_complete(struct eddy_tcp_connection *c)
     c->flags &= ~(F_IN_WC | F_WC_AGAIN);
 }
 
-static void free_segments(struct eddy_tcp_connection *c)
-{
-    struct eddy__out_seg *s = c->seg_head, *next;
-
-    for (; s != NULL; s = next) {
-        next = s->next;
-        if (s->close_fd)
-            close(s->fd);
-        eddy_buffer_retrieve_all(&s->after);
-        eddy__net_seg_put(c->nl, s);
-    }
-    c->seg_head = c->seg_tail = NULL;
-}
-
 /* ---- writing ---- */
-
-/* Copies a file range that sendfile refuses (EINVAL: not mmap-able). */
-static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s)
-{
-    char tmp[16384];
-    size_t want = s->len < sizeof tmp ? s->len : sizeof tmp;
-    ssize_t n, w;
-
-    do
-        n = pread(s->fd, tmp, want, s->offset);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        return n < 0 ? -errno : 0;
-    do
-        w = send(c->ch.fd, tmp, (size_t)n, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
-    if (w < 0)
-        return -errno;
-    s->offset += w;
-    return w;
-}
-
-static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s, size_t want)
-{
-    ssize_t n;
-
-    do
-        n = sendfile(c->ch.fd, s->fd, &s->offset, want);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EINVAL || errno == ENOSYS))
-        return copy_file_chunk(c, s);
-    return n < 0 ? -errno : n;
-}
-
-/* sendfile, unlike send, has no MSG_NOSIGNAL: a peer reset raises SIGPIPE in
- * the calling thread. The library must not depend on the application
- * ignoring SIGPIPE, so it is blocked around sendfile and a SIGPIPE we caused
- * is consumed before the mask is restored. */
-struct pipe_guard {
-    sigset_t old;
-};
-
-static void pipe_guard_on(struct pipe_guard *g)
-{
-    sigset_t s;
-
-    sigemptyset(&s);
-    sigaddset(&s, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &s, &g->old);
-}
-
-static void pipe_guard_off(struct pipe_guard *g, int got_epipe)
-{
-    if (got_epipe && !sigismember(&g->old, SIGPIPE)) {
-        sigset_t s;
-        struct timespec zero = {0, 0};
-
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        while (sigtimedwait(&s, NULL, &zero) == SIGPIPE)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
-/* Sends the head segment. 1 when it is done (and popped), 0 if the socket is
- * full (or, level-triggered, a short send), -errno on error. */
-static int send_segment(struct eddy_tcp_connection *c, int et, int *wrote)
-{
-    struct eddy__out_seg *s = c->seg_head;
-    struct pipe_guard g;
-    ssize_t n = 1;
-
-    pipe_guard_on(&g);
-    while (s->len > 0) {
-        size_t want = s->len < MAX_CHUNK ? s->len : MAX_CHUNK;
-
-        n = send_file_chunk(c, s, want);
-        if (n <= 0)
-            break;
-        s->len -= (size_t)n;
-        *wrote = 1;
-        if ((size_t)n < want && !et) {
-            n = -EAGAIN;
-            break;
-        }
-    }
-    pipe_guard_off(&g, n == -EPIPE);
-    if (n == -EAGAIN)
-        return 0;
-    if (n == 0) /* the file is shorter than promised: the stream is broken */
-        return -EIO;
-    if (n < 0)
-        return (int)n;
-    c->seg_head = s->next;
-    if (c->seg_head == NULL)
-        c->seg_tail = NULL;
-    if (s->close_fd)
-        close(s->fd);
-    /* out is empty here, so this swaps storage rather than copying. */
-    if (eddy_buffer_move(&c->out, &s->after) < 0)
-        return -ENOMEM;
-    eddy__net_buf_put(c->nl, &s->after);
-    eddy__net_seg_put(c->nl, s);
-    return 1;
-}
-
-/* Writes what is queued. 1 when drained, 0 if bytes remain, -errno on error. */
-static int drain(struct eddy_tcp_connection *c, int *wrote)
-{
-    int et = edge_triggered(c);
-
-    for (;;) {
-        size_t want = eddy_buffer_readable(&c->out);
-
-        if (want > 0) {
-            int more = c->seg_head ? MSG_MORE : 0;
-            ssize_t n = send(c->ch.fd, eddy_buffer_peek(&c->out), want, MSG_NOSIGNAL | more);
-
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errno == EAGAIN ? 0 : -errno;
-            }
-            eddy_buffer_retrieve(&c->out, (size_t)n);
-            *wrote = 1;
-            if ((size_t)n < want && !et)
-                return 0;
-            continue;
-        }
-        if (c->seg_head == NULL)
-            return 1;
-        int r = send_segment(c, et, wrote);
-        if (r <= 0)
-            return r;
-    }
-}
 
 /* The queue drained: release memory, then the deferred half-close or close. */
 static void drained(struct eddy_tcp_connection *c, int wrote)
@@ -337,7 +144,7 @@ static void drained(struct eddy_tcp_connection *c, int wrote)
 static void write_out(struct eddy_tcp_connection *c)
 {
     int wrote = 0;
-    int r = drain(c, &wrote);
+    int r = eddy__tcp_output_drain(c, edge_triggered(c), &wrote);
 
     if (r < 0) {
         request_close(c);
@@ -347,17 +154,22 @@ static void write_out(struct eddy_tcp_connection *c)
         drained(c, wrote);
         return;
     }
+    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0) {
+        request_close(c);
+        return;
+    }
+    /* Bytes built in place with eddy_tcp_connection_output count too. */
     if (eddy_tcp_connection_output_queued(c) <= c->nl->high_water_mark)
         c->flags &= ~F_HIGH_WATER;
-    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0)
-        request_close(c);
+    else
+        check_high_water(c);
 }
 
 /* Appends to the tail of the queue; a failed append would leave a hole in
  * the stream, so it closes the connection. */
 static int append_output(struct eddy_tcp_connection *c, const char *p, size_t len)
 {
-    struct eddy_buffer *b = tail_buffer(c);
+    struct eddy_buffer *b = eddy__tcp_output_tail(c);
 
     eddy__net_buf_get(c->nl, b);
     if (eddy_buffer_append(b, p, len) < 0) {
@@ -376,7 +188,7 @@ static int send_in_loop(struct eddy_tcp_connection *c, const char *p, size_t len
         return -EPIPE;
     if (len == 0)
         return 0;
-    if (!(c->flags & F_BATCH) && queue_empty(c)) {
+    if (!(c->flags & F_BATCH) && eddy__tcp_output_empty(c)) {
         ssize_t n;
 
         do
@@ -420,8 +232,7 @@ static int ensure_scratch(struct eddy__net_loop *nl)
 /* Reads into the scratch buffer (no leftover input) or into c->in with the
  * scratch as overflow. Returns bytes, 0 at EOF, or -errno; *offered gets the
  * space the kernel was offered. */
-static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **into,
-                         size_t *offered)
+static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **into, size_t *offered)
 {
     struct eddy__net_loop *nl = c->nl;
     struct iovec iov[2];
@@ -491,8 +302,12 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
         keep_leftover(c, b);
     else if (eddy_buffer_readable(&c->in) == 0)
         eddy__net_buf_put(nl, &c->in);
-    if (is_live(c) && !saved && !eddy_channel_is_writing(&c->ch))
+    if (!is_live(c) || saved)
+        return;
+    if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
+    else
+        check_high_water(c);
 }
 
 static void peer_eof(struct eddy_tcp_connection *c)
@@ -500,7 +315,7 @@ static void peer_eof(struct eddy_tcp_connection *c)
     c->flags |= F_PEER_EOF;
     if (eddy_channel_is_reading(&c->ch))
         eddy_channel_disable_reading(&c->ch);
-    if (queue_empty(c))
+    if (eddy__tcp_output_empty(c))
         request_close(c);
     else if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
@@ -649,7 +464,7 @@ static void do_close(struct eddy_tcp_connection *c)
      * unregisters it and the EPOLL_CTL_DEL syscall can be skipped. */
     eddy__channel_remove_before_close(&c->ch);
     close(c->ch.fd);
-    free_segments(c);
+    eddy__tcp_output_drop(c);
     eddy_buffer_retrieve_all(&c->out);
     eddy__net_buf_put(nl, &c->out);
     eddy_buffer_retrieve_all(&c->in);
@@ -731,7 +546,7 @@ int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, si
 
 struct eddy_buffer *eddy_tcp_connection_output(struct eddy_tcp_connection *c)
 {
-    struct eddy_buffer *b = tail_buffer(c);
+    struct eddy_buffer *b = eddy__tcp_output_tail(c);
 
     if (is_live(c))
         eddy__net_buf_get(c->nl, b);
@@ -812,8 +627,8 @@ static void close_task(void *arg)
 }
 
 /* Runs fn in c's loop: inline in the owner thread, else queued with a reference. */
-static void run_owned(struct eddy_tcp_connection *c, void (*inline_fn)(struct eddy_tcp_connection *),
-                      eddy_task_fn task)
+static void run_owned(struct eddy_tcp_connection *c,
+                      void (*inline_fn)(struct eddy_tcp_connection *), eddy_task_fn task)
 {
     struct eddy_event_loop *loop = c->ch.loop;
 

@@ -78,8 +78,8 @@ static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *pe
         eddy_socket_set_nodelay(fd, 1);
     nl = s->loops[s->rr++ % (unsigned)s->nloops];
     __atomic_fetch_add(&s->nconns, 1, __ATOMIC_RELAXED);
-    if (eddy__tcp_connection_new(&c, nl, fd, peer, peer_len, ++s->next_id,
-                                 s->opts.context_size) < 0) {
+    if (eddy__tcp_connection_new(&c, nl, fd, peer, peer_len, ++s->next_id, s->opts.context_size) <
+        0) {
         close(fd);
         eddy__tcp_server_connection_gone(s);
         return;

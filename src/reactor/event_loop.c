@@ -162,6 +162,11 @@ void eddy_event_loop_free(struct eddy_event_loop *loop)
     loop_destroy(loop);
 }
 
+static struct eddy_channel *lookup(const struct eddy_channel_map *m, int fd)
+{
+    return fd >= 0 && fd < m->nentries ? m->entries[fd] : NULL;
+}
+
 static void dispatch_batch(struct eddy_event_loop *loop, int n)
 {
     struct eddy_fired_event *ev = loop->fired;
@@ -169,16 +174,17 @@ static void dispatch_batch(struct eddy_event_loop *loop, int n)
 
     loop->nfired = n;
     for (i = 0; i < n; i++) {
-        struct eddy_channel *ch;
-        int fd = ev[i].fd;
-        if (fd < 0 || fd >= loop->map.nentries)
-            continue;
-        ch = loop->map.entries[fd];
+        struct eddy_channel *ch = lookup(&loop->map, ev[i].fd);
+        int revents;
         if (ch == NULL)
             continue;
+        /* The next channel is cold after this callback's syscalls: start its load now.
+         * A prefetch never faults, so a channel freed meanwhile is harmless. */
+        if (i + 1 < n)
+            __builtin_prefetch(lookup(&loop->map, ev[i + 1].fd));
         loop->fired_pos = i;
         /* Interest may have been narrowed by an earlier callback of the batch. */
-        int revents = ev[i].revents & (ch->events | EDDY_EV_ERROR | EDDY_EV_HUP);
+        revents = ev[i].revents & (ch->events | EDDY_EV_ERROR | EDDY_EV_HUP);
         if (revents != 0)
             ch->cb(ch, revents);
     }

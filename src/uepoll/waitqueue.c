@@ -132,8 +132,7 @@ static int waiter_try_wake(struct ue_waiter *w)
     return 1;
 }
 
-int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we,
-                                    uint32_t key)
+int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key)
 {
     (void)key;
     struct ue_waiter *w = ue_container_of(we, struct ue_waiter, we);
@@ -172,8 +171,7 @@ int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline)
             continue;
         int armed = UE_WAITER_ARMED;
         if (atomic_compare_exchange_strong_explicit(&w->state, &armed, UE_WAITER_GAVE_UP,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire))
+                                                    memory_order_acq_rel, memory_order_acquire))
             return err;
         return 0; /* woken while giving up: the wake-up counts */
     }

@@ -82,12 +82,21 @@ class Client:
     def want_write(self):
         return self.pending is not None or (self.next_msg < len(self.msgs) and self.in_flight < WINDOW)
 
+    def take_batch(self):
+        """The next messages, joined up to 64 KiB: fewer system calls per byte."""
+        parts, size = [], 0
+        while self.next_msg < len(self.msgs) and self.in_flight + size < WINDOW and size < 65536:
+            m = self.msgs[self.next_msg]
+            self.next_msg += 1
+            self.unverified.append(m)
+            parts.append(m)
+            size += len(m)
+        return memoryview(b"".join(parts)) if len(parts) > 1 else parts[0]
+
     def on_writable(self):
         while self.want_write():
             if self.pending is None:
-                self.pending = self.msgs[self.next_msg]
-                self.next_msg += 1
-                self.unverified.append(self.pending)
+                self.pending = self.take_batch()
             try:
                 n = self.sock.send(self.pending)
             except BlockingIOError:

@@ -278,6 +278,21 @@ def t_two_listeners(tap):
         check(srv.stop() == 0, "clean exit on SIGTERM")
 
 
+def t_port_in_use(tap):
+    import subprocess
+    srv = start()
+    try:
+        r = subprocess.run([HELLO, "-l", "127.0.0.1:%d" % srv.port], stderr=subprocess.PIPE,
+                           timeout=10)
+        check(r.returncode != 0 and b"listen" in r.stderr, "port in use: %r" % r.stderr)
+        c = Conn(srv.port)
+        c.send(GET_PLAIN)
+        check(c.read_response().body == PLAIN, "first server unharmed")
+        c.close()
+    finally:
+        srv.stop()
+
+
 def t_bad_flags(tap):
     import subprocess
     r = subprocess.run([HELLO, "--bogus"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, timeout=10)
@@ -285,6 +300,10 @@ def t_bad_flags(tap):
     r = subprocess.run([HELLO, "-b", "nope", "-l", "127.0.0.1:0"], stderr=subprocess.PIPE,
                        timeout=10)
     check(r.returncode != 0 and r.stderr, "bad backend fails")
+    r = subprocess.run([HELLO, "-t", "two"], stderr=subprocess.PIPE, timeout=10)
+    check(r.returncode != 0 and r.stderr, "bad thread count fails")
+    r = subprocess.run([HELLO, "-l", "127.0.0.1:99999"], stderr=subprocess.PIPE, timeout=10)
+    check(r.returncode != 0 and r.stderr, "bad address fails")
 
 
 def main():
@@ -306,6 +325,7 @@ def main():
             tap.run(label + ": exit 0 on SIGTERM", lambda: check(code == 0, "exit %s" % code))
     tap.run("two listeners", t_two_listeners, tap)
     tap.run("bad flags", t_bad_flags, tap)
+    tap.run("port in use", t_port_in_use, tap)
     return tap.done()
 
 

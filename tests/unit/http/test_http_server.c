@@ -153,7 +153,9 @@ static void h_defer_now(struct eddy_http_request *req, struct eddy_http_response
 {
     (void)req, (void)d; /* deferred, then finished before the handler returns */
     struct eddy_http_response *r = eddy_http_response_defer(res);
-    eddy_http_response_reply(r, 200, "text/plain", "now", 3);
+    int same = eddy_http_response_defer(res) == r && eddy_http_response_defer(r) == r;
+    int already = eddy_http_response_reply(res, 200, NULL, "x", 1) == -EALREADY;
+    eddy_http_response_reply(r, 200, "text/plain", same && already ? "now" : "bad", 3);
 }
 
 static void h_stream(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
@@ -198,8 +200,60 @@ static void h_close(struct eddy_http_request *req, struct eddy_http_response *re
     eddy_http_response_reply(res, 200, NULL, "bye", 3);
 }
 
+/* A paced producer: 8 MiB in 64 KiB parts, never more than 256 KiB queued. */
+struct producer {
+    struct eddy_http_response *res;
+    size_t sent, total;
+};
+
+static atomic_int producer_done, gone_called;
+
+static void produce(struct eddy_http_response *res, void *arg)
+{
+    struct producer *p = arg;
+    static char part[65536];
+    while (p->sent < p->total && eddy_http_response_queued(res) < 256 * 1024) {
+        for (size_t i = 0; i < sizeof(part); i++)
+            part[i] = (char)('a' + (p->sent + i) % 26);
+        if (eddy_http_response_write(res, part, sizeof(part)) < 0)
+            return; /* the gone callback cleans up */
+        p->sent += sizeof(part);
+    }
+    if (p->sent == p->total) {
+        atomic_store(&producer_done, eddy_http_response_end(res) == 0 ? 1 : -1);
+        free(p);
+    }
+}
+
+static void producer_gone(struct eddy_http_response *res, void *arg)
+{
+    atomic_fetch_add(&gone_called, 1);
+    free(arg);
+    eddy_http_response_end(res); /* frees the handle */
+}
+
+static void h_big(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    struct producer *p = calloc(1, sizeof(*p));
+    p->total = 8u << 20;
+    p->res = eddy_http_response_defer(res);
+    eddy_http_response_set_callbacks(p->res, produce, producer_gone, p);
+    eddy_http_response_start(p->res, -1);
+    produce(p->res, p);
+}
+
+static void h_poll(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d; /* a long poll that never answers by itself */
+    struct eddy_http_response *r = eddy_http_response_defer(res);
+    eddy_http_response_set_callbacks(r, NULL, producer_gone, calloc(1, 1));
+}
+
 static void setup(struct eddy_http_server *s)
 {
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/big", h_big, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/poll", h_poll, NULL);
     eddy_http_server_route(s, EDDY_HTTP_ANY, "/req", h_req, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/hdr", h_hdr, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/a", h_text, "a");
@@ -411,6 +465,39 @@ static void test_deferred_access_log(void)
     ASSERT_STR_EQ(line, "127.0.0.1 GET /defer?q 200 4 ua=later/2 ref= t=1");
 }
 
+static void test_deferred_paced_by_drain(void)
+{
+    struct resp r;
+    int rcvbuf = 16384;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    setsockopt(C1.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    ASSERT_EQ(cli_sends(&C1, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_EQ(r.body_len, 8u << 20);
+    size_t bad = 0;
+    for (size_t i = 0; i < r.body_len; i++)
+        bad += r.body[i] != (char)('a' + i % 26);
+    ASSERT_EQ(bad, 0);
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "a");
+    resp_free(&r);
+    ASSERT_EQ(atomic_load(&producer_done), 1);
+    cli_close(&C1);
+}
+
+static void test_deferred_gone_callback(void)
+{
+    int before = atomic_load(&gone_called);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_sends(&C1, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    usleep(20000);
+    cli_close(&C1);
+    for (int i = 0; i < 200 && atomic_load(&gone_called) == before; i++)
+        usleep(5000);
+    ASSERT_EQ(atomic_load(&gone_called), before + 1);
+}
+
 static void test_deferred_client_gone(void)
 {
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
@@ -493,8 +580,8 @@ static void test_graceful_stop(void)
     ASSERT_EQ(cli_sends(&C2, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     ASSERT_EQ(cli_read(&C2, &r, 0), 0);
     resp_free(&r);
-    ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight */
-    ASSERT_EQ(cli_sends(&C1, "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight (answered in 400 ms) */
+    ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     usleep(20000);
     ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
     ASSERT(cli_closed(&C2, 2000));
@@ -539,6 +626,8 @@ int main(void)
     RUN(test_deferred_bounded_queue);
     RUN(test_deferred_access_log);
     RUN(test_deferred_client_gone);
+    RUN(test_deferred_paced_by_drain);
+    RUN(test_deferred_gone_callback);
     RUN(test_handler_mistakes);
     RUN(test_access_log);
     RUN(test_graceful_stop);

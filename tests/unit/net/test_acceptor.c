@@ -15,8 +15,8 @@ struct acc_env {
     int family_ok;
 };
 
-static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
-                      socklen_t plen, void *data)
+static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *peer, socklen_t plen,
+                      void *data)
 {
     struct acc_env *e = data;
 

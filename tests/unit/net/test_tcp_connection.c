@@ -6,6 +6,7 @@
  * reuse, from another connection's on_close, peer EOF with queued output).
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 
 #include "net_fixture.h"
@@ -210,6 +211,58 @@ static void test_partial_writes_high_water(void)
     }
 }
 
+/* Bytes built in place with eddy_tcp_connection_output count for the mark. */
+static void on_connected_build_in_place(struct eddy_tcp_connection *c)
+{
+    struct eddy_buffer *out = eddy_tcp_connection_output(c);
+
+    set_sndbuf(c, 4096);
+    eddy_buffer_append(out, st.blob, st.blob_len);
+}
+
+static void in_place_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_build_in_place,
+                                    .on_high_water = on_high_water,
+                                    .on_write_complete = on_write_complete_again,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char *got = malloc(BIG);
+    int fd;
+
+    reset_state();
+    ASSERT(got != NULL);
+    st.blob_len = BIG;
+    st.blob = malloc(BIG);
+    st.round = 2; /* no second round */
+    fx_pattern(st.blob, BIG, 5);
+    eddy_tcp_server_options_init(&o);
+    o.high_water_mark = 256 * 1024;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, BIG), BIG);
+    ASSERT(memcmp(got, st.blob, BIG) == 0);
+    free(got);
+    ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.high_water), 1);
+}
+
+static void test_high_water_counts_output_buffer(void)
+{
+    for (int i = 0; i < 2; i++) {
+        in_place_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
 /* ---- half-close after flush ---- */
 
 static void on_connected_shutdown(struct eddy_tcp_connection *c)
@@ -361,6 +414,47 @@ static void test_send_file_ranges(void)
     }
     close(file_fd);
     free(file);
+}
+
+/* A file sendfile refuses (EINVAL: /proc/self/environ) goes out by copy. */
+static char environ_buf[65536];
+static size_t environ_len;
+
+static void on_connected_proc_file(struct eddy_tcp_connection *c)
+{
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+
+    eddy_tcp_connection_send(c, "<", 1);
+    eddy_tcp_connection_send_file(c, fd, 3, environ_len - 3, 1);
+    eddy_tcp_connection_send(c, ">", 1);
+    eddy_tcp_connection_shutdown(c);
+}
+
+static void test_send_file_copy_fallback(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_proc_file,
+                                    .on_close = on_close_count};
+    char got[sizeof environ_buf + 8];
+    struct fx f;
+    ssize_t n;
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+
+    reset_state();
+    ASSERT(fd >= 0);
+    n = read(fd, environ_buf, sizeof environ_buf - 1);
+    close(fd);
+    ASSERT_GT(n, 8);
+    environ_len = (size_t)n;
+    ASSERT_EQ(fx_start(&f, "epoll", NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, sizeof got), environ_len - 3 + 2);
+    ASSERT_EQ(got[0], '<');
+    ASSERT_MEM_EQ(got + 1, environ_buf + 3, environ_len - 3);
+    ASSERT_EQ(got[environ_len - 2], '>');
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
 }
 
 /* ---- backpressure: pause, then resume with leftover input ---- */
@@ -656,17 +750,83 @@ static void test_peer_eof_flushes_then_closes(void)
     }
 }
 
+/* ---- the peer resets while a file and memory stream out: no SIGPIPE ---- */
+
+static void on_connected_stream(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+    if (fx_inc(&st.round) % 2 == 0) /* memory first: send fails; else sendfile */
+        eddy_tcp_connection_send(c, st.blob, st.blob_len);
+    eddy_tcp_connection_send_file(c, file_fd, 0, FILE_LEN, 0);
+    eddy_tcp_connection_send(c, st.blob, st.blob_len);
+}
+
+static void reset_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_stream,
+                                    .on_close = on_close_count};
+    struct linger lg = {1, 0};
+    char buf[8192];
+    struct fx f;
+    int fd, i;
+
+    reset_state();
+    st.blob_len = 1u << 20;
+    st.blob = calloc(1, st.blob_len);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    for (i = 0; i < 4; i++) {
+        fd = fx_connect(f.port, 4096);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), sizeof buf);
+        /* FIN first (the server keeps writing its queue to a half-closed
+         * peer), then RST: in CLOSE_WAIT the kernel reports EPIPE, which
+         * raises SIGPIPE unless the write asked it not to. */
+        shutdown(fd, SHUT_WR);
+        fx_sleep_ms(20);
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+        ASSERT(fx_wait_ge(&st.closed, i + 1, 5));
+    }
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.closed), 4);
+}
+
+static void test_peer_reset_while_streaming_no_sigpipe(void)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    char *file = calloc(1, FILE_LEN);
+
+    ASSERT(file != NULL);
+    file_fd = mkstemp(path);
+    ASSERT(file_fd >= 0);
+    unlink(path);
+    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
+    free(file);
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        reset_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            break;
+        }
+    }
+    close(file_fd);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
     RUN(test_echo);
     RUN(test_partial_writes_high_water);
+    RUN(test_high_water_counts_output_buffer);
     RUN(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
+    RUN(test_send_file_copy_fallback);
     RUN(test_backpressure_resume_delivers_leftover);
     RUN(test_close_in_own_on_message);
     RUN(test_close_other_in_same_batch);
     RUN(test_close_from_other_on_close);
     RUN(test_peer_eof_flushes_then_closes);
+    RUN(test_peer_reset_while_streaming_no_sigpipe);
     reset_state();
     return eddy_test_done();
 }

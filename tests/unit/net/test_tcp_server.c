@@ -312,7 +312,7 @@ static void on_connected_live(struct eddy_tcp_connection *c)
 
     ctx[0] = MARK;
     ctx[15] = MARK; /* the whole area is ours */
-    if (n <= 2) { /* the test keeps these past the server's end */
+    if (n <= 2) {   /* the test keeps these past the server's end */
         eddy_tcp_connection_ref(c);
         st.held[n - 1] = c;
     }
@@ -338,8 +338,8 @@ static void on_close_live(struct eddy_tcp_connection *c)
 static void count_conn(struct eddy_tcp_connection *c, void *arg)
 {
     (void)arg;
-    if (eddy_tcp_connection_is_connected(c) && eddy_event_loop_is_in_loop_thread(
-                                                   eddy_tcp_connection_loop(c)))
+    if (eddy_tcp_connection_is_connected(c) &&
+        eddy_event_loop_is_in_loop_thread(eddy_tcp_connection_loop(c)))
         fx_inc(&st.foreach_seen);
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
@@ -272,6 +273,77 @@ static void test_channel_ops_from_other_thread(void)
     close(p[1]);
 }
 
+static void noop_cb(struct eddy_channel *ch, int revents)
+{
+    (void)ch;
+    (void)revents;
+}
+
+struct flags_probe {
+    struct eddy_channel *ch;
+    atomic_int events;
+    atomic_int flags;
+};
+
+static void read_flags_task(void *arg)
+{
+    struct flags_probe *p = arg;
+    atomic_store(&p->flags, p->ch->flags);
+    atomic_store(&p->events, p->ch->events | 0x100);
+}
+
+/* Enable calls from a foreign thread compose in the owner thread: none is lost. */
+static void test_cross_thread_interest_changes_compose(void)
+{
+    struct eddy_event_loop_thread *t;
+    struct eddy_event_loop *loop;
+    struct eddy_channel ch;
+    struct flags_probe p;
+    int sv[2];
+    ASSERT_EQ(eddy_event_loop_thread_start(&t, NULL), 0);
+    loop = eddy_event_loop_thread_loop(t);
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    eddy_channel_init(&ch, loop, sv[0], noop_cb, NULL);
+    ASSERT_EQ(eddy_channel_disable_writing(&ch), 0);
+    ASSERT_EQ(eddy_channel_enable_reading(&ch), 0);
+    ASSERT_EQ(eddy_channel_enable_writing(&ch), 0);
+    ASSERT_EQ(eddy_channel_disable_reading(&ch), 0);
+    ASSERT_EQ(eddy_channel_enable_reading(&ch), 0);
+    p.ch = &ch;
+    atomic_store(&p.events, 0);
+    ASSERT_EQ(eddy_event_loop_queue_in_loop(loop, read_flags_task, &p), 0);
+    while (atomic_load(&p.events) == 0)
+        usleep(200);
+    ASSERT_EQ(atomic_load(&p.events), 0x100 | EDDY_EV_READ | EDDY_EV_WRITE);
+    ASSERT_EQ(atomic_load(&p.flags) & 3, EDDY_EV_READ | EDDY_EV_WRITE);
+    eddy_channel_remove(&ch);
+    eddy_event_loop_thread_stop(t); /* runs the queued removal before freeing */
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static atomic_int chain_left;
+
+static void chain_more(void *arg)
+{
+    struct eddy_event_loop *loop = arg;
+    if (atomic_fetch_sub(&chain_left, 1) > 1)
+        eddy_event_loop_queue_in_loop(loop, chain_more, loop);
+}
+
+/* free() runs tasks queued by tasks too, until none is left. */
+static void test_free_drains_chained_tasks(void)
+{
+    struct runner r;
+    ASSERT_EQ(runner_start(&r, NULL), 0);
+    eddy_event_loop_stop(r.loop);
+    runner_join(&r);
+    atomic_store(&chain_left, 50);
+    ASSERT_EQ(eddy_event_loop_queue_in_loop(r.loop, chain_more, r.loop), 0);
+    eddy_event_loop_free(r.loop);
+    ASSERT_EQ(atomic_load(&chain_left), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -281,5 +353,7 @@ int main(void)
     RUN(test_stop_from_signal_handler);
     RUN(test_many_producers);
     RUN(test_channel_ops_from_other_thread);
+    RUN(test_cross_thread_interest_changes_compose);
+    RUN(test_free_drains_chained_tasks);
     return eddy_test_done();
 }

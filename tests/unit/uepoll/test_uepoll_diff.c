@@ -134,8 +134,7 @@ static struct {
     ssize_t (*write)(int, const void *, size_t);
     int (*dup)(int);
     int (*close)(int);
-} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd,
-                     read,          write,     dup,        close};
+} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd, read, write, dup, close};
 
 #define DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"

@@ -1,0 +1,241 @@
+/*
+ * Access log in combined log format through per-thread buffers, and the error log.
+ *
+ * Reopening (SIGHUP) opens the path again and dup2()s the new file onto the log's
+ * descriptor number: every thread keeps writing to the same number and the switch is
+ * atomic, so no lock or cross-thread message is needed. Lines still buffered in a
+ * thread at that moment land in the new file.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eddy/event_loop.h"
+#include "eddy/inet.h"
+#include "eddy/timer.h"
+
+#define BUF_SIZE  (64 * 1024)
+#define FIELD_MAX 2048 /* longest logged string; escaping makes it at most 4x */
+#define FLUSH_MS  1000
+
+struct tlog {
+    char *buf;
+    size_t len;
+    struct eddy_timer timer;
+    time_t sec;     /* second of the cached time string */
+    char when[32];  /* "10/Oct/2000:13:55:36 +0000" */
+    struct tlog *next;
+};
+
+static int log_fd = -1;
+static int log_is_file;
+static char *log_path;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tlog *all_logs;
+static _Thread_local struct tlog *me;
+
+void httpd_err(const char *level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "eddy-httpd: [%s] %s\n", level, msg);
+}
+
+static int open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+int httpd_log_open(const char *spec)
+{
+    if (strcmp(spec, "off") == 0)
+        return 0;
+    if (strcmp(spec, "-") == 0) {
+        log_fd = STDOUT_FILENO;
+        return 0;
+    }
+    int fd = open_file(spec);
+    if (fd < 0)
+        return fd;
+    log_path = strdup(spec);
+    if (log_path == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    log_fd = fd;
+    log_is_file = 1;
+    return 0;
+}
+
+int httpd_log_enabled(void)
+{
+    return log_fd >= 0;
+}
+
+int httpd_log_reopen(void)
+{
+    if (!log_is_file)
+        return 0;
+    int fd = open_file(log_path);
+    if (fd < 0)
+        return fd;
+    int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(log_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* a full disk must not stop the server; the lines are lost */
+        p += w, n -= (size_t)w;
+    }
+}
+
+static void flush(struct tlog *t)
+{
+    if (t->len > 0)
+        write_all(t->buf, t->len);
+    t->len = 0;
+}
+
+static struct tlog *thread_log(void)
+{
+    if (me)
+        return me;
+    struct tlog *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->buf = malloc(BUF_SIZE)) == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->timer.heap_index = EDDY_TIMER_INACTIVE;
+    pthread_mutex_lock(&reg_lock);
+    t->next = all_logs;
+    all_logs = t;
+    pthread_mutex_unlock(&reg_lock);
+    me = t;
+    return t;
+}
+
+static void on_flush_timer(struct eddy_timer *tm)
+{
+    flush(tm->data);
+}
+
+void httpd_log_start_flusher(struct eddy_event_loop *loop)
+{
+    struct tlog *t = log_fd >= 0 ? thread_log() : NULL;
+    if (t == NULL)
+        return;
+    eddy_timer_init(&t->timer, loop, on_flush_timer, t);
+    eddy_timer_start(&t->timer, FLUSH_MS, FLUSH_MS);
+}
+
+void httpd_log_stop_flusher(void)
+{
+    if (me == NULL)
+        return;
+    eddy_timer_stop(&me->timer);
+    flush(me);
+}
+
+void httpd_log_close(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    while (all_logs) {
+        struct tlog *t = all_logs;
+        all_logs = t->next;
+        if (log_fd >= 0)
+            flush(t);
+        free(t->buf);
+        free(t);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    me = NULL;
+    if (log_is_file && log_fd >= 0)
+        close(log_fd);
+    log_fd = -1;
+    log_is_file = 0;
+    free(log_path);
+    log_path = NULL;
+}
+
+/* Copies s, escaping '"', '\\' and non-printable bytes as \xHH; "-" when empty. */
+static size_t put_escaped(char *out, struct eddy_http_str s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (s.len == 0) {
+        out[0] = '-';
+        return 1;
+    }
+    size_t o = 0, n = s.len < FIELD_MAX ? s.len : FIELD_MAX;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+            out[o++] = '\\', out[o++] = 'x';
+            out[o++] = hex[ch >> 4], out[o++] = hex[ch & 15];
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    return o;
+}
+
+static void update_time(struct tlog *t, time_t now)
+{
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    if (t->sec == now && t->when[0])
+        return;
+    gmtime_r(&now, &tm);
+    snprintf(t->when, sizeof t->when, "%02d/%s/%04d:%02d:%02d:%02d +0000", tm.tm_mday,
+             mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    t->sec = now;
+}
+
+void httpd_access_log(const struct eddy_http_log_entry *e, void *data)
+{
+    (void)data;
+    struct tlog *t = log_fd >= 0 ? thread_log() : NULL;
+    if (t == NULL)
+        return;
+    if (BUF_SIZE - t->len < 4 * 4 * FIELD_MAX + 256)
+        flush(t);
+    update_time(t, e->time);
+    char ip[64] = "-";
+    if (e->peer)
+        eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof ip);
+    char *p = t->buf + t->len;
+    p += sprintf(p, "%s - - [%s] \"", ip, t->when);
+    if (e->method.len) {
+        p += put_escaped(p, e->method);
+        *p++ = ' ';
+        p += put_escaped(p, e->target);
+        p += sprintf(p, " HTTP/1.%d\"", e->minor_version);
+    } else {
+        p += sprintf(p, "-\"");
+    }
+    p += sprintf(p, " %d %llu \"", e->status, (unsigned long long)e->body_bytes);
+    p += put_escaped(p, e->referer);
+    p += sprintf(p, "\" \"");
+    p += put_escaped(p, e->user_agent);
+    p += sprintf(p, "\"\n");
+    t->len = (size_t)(p - t->buf);
+}

@@ -1,0 +1,29 @@
+/*
+ * Logs of eddy-httpd. The access log (combined format) is written through one buffer
+ * per loop thread, flushed when it fills or by a once-a-second timer of that loop, so
+ * a request costs no write(2). The error log goes to stderr with a level.
+ */
+#ifndef EDDY_HTTPD_LOG_H
+#define EDDY_HTTPD_LOG_H
+
+#include "eddy/http.h"
+
+struct eddy_event_loop;
+
+/* "off", "-" (stdout) or a file path (appended to, created 0644). 0 or -errno. */
+int httpd_log_open(const char *spec);
+int httpd_log_enabled(void);
+/* The eddy_http_log_fn hook. */
+void httpd_access_log(const struct eddy_http_log_entry *e, void *data);
+/* SIGHUP: reopens the file at the same path, atomically for every thread. 0 or -errno. */
+int httpd_log_reopen(void);
+/* In the loop's own thread: starts (or stops, flushing first) its flush timer. */
+void httpd_log_start_flusher(struct eddy_event_loop *loop);
+void httpd_log_stop_flusher(void);
+/* Once no thread logs any more: flushes every buffer and closes the file. */
+void httpd_log_close(void);
+
+/* Error log: "eddy-httpd: [level] message" on stderr. */
+void httpd_err(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * Command-line parsing. Every value is checked here, so a typo is a one-line error
+ * and a non-zero exit rather than a server running with a surprising setting.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+
+enum {
+    OPT_ACCESS_LOG = 256,
+    OPT_KEEPALIVE,
+    OPT_HEADER,
+    OPT_BODY,
+    OPT_SEND,
+    OPT_DRAIN,
+    OPT_MAX_CONN,
+    OPT_MAX_BODY,
+    OPT_REUSEPORT,
+    OPT_FOLLOW,
+    OPT_DIR_LISTING,
+};
+
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"root", required_argument, NULL, 'r'},
+    {"threads", required_argument, NULL, 't'},
+    {"backend", required_argument, NULL, 'b'},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE},
+    {"header-timeout", required_argument, NULL, OPT_HEADER},
+    {"body-timeout", required_argument, NULL, OPT_BODY},
+    {"send-timeout", required_argument, NULL, OPT_SEND},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+    {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
+    {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(void)
+{
+    printf("Usage: eddy-httpd [OPTION]...\n"
+           "Serve static files over HTTP/1.1.\n\n"
+           "  -l, --listen ADDR:PORT       address to listen on (repeatable; default\n"
+           "                               127.0.0.1:8080; [::1]:8080 for IPv6)\n"
+           "  -r, --root DIR               document root (default ./www)\n"
+           "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
+           "                               (default: number of CPUs)\n"
+           "  -b, --backend NAME           epoll, epoll-et, poll or select (default epoll)\n"
+           "      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
+           "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
+           "      --header-timeout S       time to receive a request head (default 10)\n"
+           "      --body-timeout S         time between two reads of a body (default 30)\n"
+           "      --send-timeout S         time without output progress (default 60)\n"
+           "      --drain-timeout S        on SIGTERM/SIGINT, time to finish responses\n"
+           "                               in flight (default 30)\n"
+           "      --max-connections N      close new connections beyond N (default 0:\n"
+           "                               unlimited)\n"
+           "      --max-body BYTES         largest request body (default 1048576)\n"
+           "      --reuseport              set SO_REUSEPORT on listening sockets\n"
+           "      --follow-symlinks        follow symlinks even when they leave the root\n"
+           "      --dir-listing            list directories that have no index.html\n"
+           "  -h, --help                   show this help and exit\n"
+           "  -V, --version                show the version and exit\n"
+           "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
+           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the access log.\n");
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+    fprintf(stderr, "eddy-httpd: invalid value '%s' for %s: %s\n", val, opt, why);
+    return -1;
+}
+
+static int parse_long(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *opt, const char *s, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400 * 30)
+        return bad(opt, s, "expected seconds between 0 and 2592000");
+    *ms = (unsigned)(v * 1000 + 0.5);
+    if (*ms == 0 && v > 0)
+        *ms = 1;
+    return 0;
+}
+
+static void defaults(struct httpd_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->root = "./www";
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = n > 0 ? (int)n : 1;
+    o->backend = "epoll";
+    o->access_log = "off";
+    o->keepalive_timeout_ms = 75000;
+    o->header_timeout_ms = 10000;
+    o->body_timeout_ms = 30000;
+    o->send_timeout_ms = 60000;
+    o->drain_timeout_ms = 30000;
+    o->max_body = 1024 * 1024;
+}
+
+static int set_backend(struct httpd_options *o, const char *v)
+{
+    static const char *const names[] = {"epoll", "epoll-et", "poll", "select"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i]) == 0) {
+            o->backend = names[i];
+            return 0;
+        }
+    return bad("--backend", v, "expected epoll, epoll-et, poll or select");
+}
+
+static int handle(struct httpd_options *o, int c, const char *arg)
+{
+    long long v;
+    switch (c) {
+    case 'l':
+        if (o->nlisten == HTTPD_MAX_LISTEN)
+            return bad("--listen", arg, "too many addresses");
+        o->listen[o->nlisten++] = arg;
+        return 0;
+    case 'r': o->root = arg; return 0;
+    case 't':
+        if (parse_long(arg, 0, 1024, &v) < 0)
+            return bad("--threads", arg, "expected a number from 0 to 1024");
+        o->threads = (int)v;
+        return 0;
+    case 'b': return set_backend(o, arg);
+    case OPT_ACCESS_LOG: o->access_log = arg; return 0;
+    case OPT_KEEPALIVE: return parse_seconds("--keepalive-timeout", arg, &o->keepalive_timeout_ms);
+    case OPT_HEADER: return parse_seconds("--header-timeout", arg, &o->header_timeout_ms);
+    case OPT_BODY: return parse_seconds("--body-timeout", arg, &o->body_timeout_ms);
+    case OPT_SEND: return parse_seconds("--send-timeout", arg, &o->send_timeout_ms);
+    case OPT_DRAIN: return parse_seconds("--drain-timeout", arg, &o->drain_timeout_ms);
+    case OPT_MAX_CONN:
+        if (parse_long(arg, 0, 10000000, &v) < 0)
+            return bad("--max-connections", arg, "expected a number from 0 to 10000000");
+        o->max_connections = (int)v;
+        return 0;
+    case OPT_MAX_BODY:
+        if (parse_long(arg, 0, (long long)1 << 50, &v) < 0)
+            return bad("--max-body", arg, "expected a number of bytes");
+        o->max_body = (uint64_t)v;
+        return 0;
+    case OPT_REUSEPORT: o->reuseport = 1; return 0;
+    case OPT_FOLLOW: o->follow_symlinks = 1; return 0;
+    case OPT_DIR_LISTING: o->dir_listing = 1; return 0;
+    default: return -1;
+    }
+}
+
+int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
+{
+    defaults(o);
+    opterr = 0; /* our own one-line messages */
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":l:r:t:b:hV", long_opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage();
+            return 1;
+        }
+        if (c == 'V') {
+            printf("eddy-httpd " VERSION "\n");
+            return 1;
+        }
+        if (c == ':') {
+            fprintf(stderr, "eddy-httpd: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return -1;
+        }
+        if (c == '?') {
+            if (optopt)
+                fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", optopt);
+            else
+                fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n",
+                        argv[optind - 1]);
+            return -1;
+        }
+        if (handle(o, c, optarg) < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    if (o->nlisten == 0)
+        o->listen[o->nlisten++] = "127.0.0.1:8080";
+    return 0;
+}
