@@ -128,9 +128,15 @@ int main(int argc, char **argv)
             o.tcp.threads = (int)v;
             break;
         }
-        case 'b': o.tcp.backend = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'b':
+            o.tcp.backend = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc || o.tcp.threads < 0) {

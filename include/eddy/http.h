@@ -121,8 +121,8 @@ int eddy_http_server_new(struct eddy_http_server **out, struct eddy_event_loop *
  * handler that returns with the response neither finished nor deferred: a started
  * stream is ended, an unstarted response becomes a 500.
  */
-typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req,
-                                     struct eddy_http_response *res, void *data);
+typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req, struct eddy_http_response *res,
+                                     void *data);
 
 /*
  * Registers handler for method (EDDY_HTTP_ANY for all; EDDY_HTTP_GET also gets HEAD) on
@@ -208,8 +208,8 @@ struct eddy_http_server *eddy_http_request_server(const struct eddy_http_request
 /* Default 200. Before the response is started or sent. */
 void eddy_http_response_set_status(struct eddy_http_response *res, int status);
 /* Adds a field (repeats allowed). Names must be tokens and values free of control
- * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
- * (head already sent), -ENOMEM. */
+ * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL,
+ * -EALREADY (head already sent), -ENOMEM. */
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
                                   const char *value);
 int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *name,
@@ -225,14 +225,14 @@ void eddy_http_response_set_close(struct eddy_http_response *res);
  * then finished all the same), -EALREADY, -ENOMEM. */
 
 /* Status, Content-Type (NULL: none) and a body copied from memory. */
-int eddy_http_response_reply(struct eddy_http_response *res, int status,
-                             const char *content_type, const void *body, size_t len);
+int eddy_http_response_reply(struct eddy_http_response *res, int status, const char *content_type,
+                             const void *body, size_t len);
 /* The status and headers set so far and a body copied from memory. */
 int eddy_http_response_send(struct eddy_http_response *res, const void *body, size_t len);
 /* A body of len bytes of fd from offset, sent with sendfile. If close_fd, fd is closed
  * once sent, on error, or when the response is for HEAD. */
-int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset,
-                                 size_t len, int close_fd);
+int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                 int close_fd);
 /* status with a small HTML body naming it ("404 Not Found"); headers set so far are kept. */
 int eddy_http_response_send_error(struct eddy_http_response *res, int status);
 

@@ -52,11 +52,21 @@ static void phase_deadline(struct http_conn *hc)
     const struct eddy_http_server_options *o = &srv_of(hc)->opt;
     switch (hc->phase) {
     case PH_FRESH:
-    case PH_HEAD: set_deadline(hc, o->header_timeout_ms); break;
-    case PH_IDLE: set_deadline(hc, o->keepalive_timeout_ms); break;
-    case PH_BODY: set_deadline(hc, o->body_timeout_ms); break;
-    case PH_CLOSING: set_deadline(hc, HTTP_LINGER_MS); break;
-    default: hc->deadline = 0; break;
+    case PH_HEAD:
+        set_deadline(hc, o->header_timeout_ms);
+        break;
+    case PH_IDLE:
+        set_deadline(hc, o->keepalive_timeout_ms);
+        break;
+    case PH_BODY:
+        set_deadline(hc, o->body_timeout_ms);
+        break;
+    case PH_CLOSING:
+        set_deadline(hc, HTTP_LINGER_MS);
+        break;
+    default:
+        hc->deadline = 0;
+        break;
     }
 }
 
@@ -265,8 +275,8 @@ static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc)
 }
 
 /* The head (n bytes of src) is complete and a body follows that is not all here. */
-static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc,
-                       struct eddy_buffer *src, size_t n)
+static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src,
+                       size_t n)
 {
     const struct eddy_http_request_head *h = &hc->ls->head;
     struct http_slow *sl = eddy__http_slow(hc);
@@ -421,7 +431,8 @@ static void bound_queue(struct eddy_tcp_connection *c, struct http_conn *hc)
         return;
     }
     while (count < o->max_pipelined && off < len) {
-        int n = eddy_http_parse_request(eddy_buffer_peek(st) + off, len - off, &ls->head, &ls->srv->lim);
+        int n = eddy_http_parse_request(eddy_buffer_peek(st) + off, len - off, &ls->head,
+                                        &ls->srv->lim);
         if (n < 0 || ls->head.chunked)
             break;
         count++;
@@ -578,8 +589,8 @@ static void on_connected(struct eddy_tcp_connection *c)
         return;
     }
     if (!hc->ls->high_water)
-        hc->ls->high_water = s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark
-                                                        : (size_t)4 << 20;
+        hc->ls->high_water =
+            s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark : (size_t)4 << 20;
     hc->phase = PH_FRESH;
     if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
         hc->flags |= HC_STOPPING;

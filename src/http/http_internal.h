@@ -83,21 +83,21 @@ struct eddy_http_response {
     struct eddy_buffer hdrs; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint8_t state;
-    uint8_t deferred;       /* this is a heap handle from eddy_http_response_defer */
-    uint8_t head_only;      /* HEAD request: headers only */
-    uint8_t minor;          /* request's HTTP/1.x */
-    uint8_t close;          /* the connection closes after this response */
-    uint8_t server_set;     /* the handler added its own Server field */
-    uint8_t chunked;        /* streaming with Transfer-Encoding: chunked */
-    uint8_t in_handler;     /* the handler is still running (finish must not resume) */
-    uint8_t in_write;       /* flushing a write of its own: no drain callback */
-    int64_t remaining;      /* streaming with Content-Length: bytes still due; else -1 */
-    uint64_t body_bytes;    /* for the access log */
+    uint8_t deferred;    /* this is a heap handle from eddy_http_response_defer */
+    uint8_t head_only;   /* HEAD request: headers only */
+    uint8_t minor;       /* request's HTTP/1.x */
+    uint8_t close;       /* the connection closes after this response */
+    uint8_t server_set;  /* the handler added its own Server field */
+    uint8_t chunked;     /* streaming with Transfer-Encoding: chunked */
+    uint8_t in_handler;  /* the handler is still running (finish must not resume) */
+    uint8_t in_write;    /* flushing a write of its own: no drain callback */
+    int64_t remaining;   /* streaming with Content-Length: bytes still due; else -1 */
+    uint64_t body_bytes; /* for the access log */
     struct eddy_http_res_log {
         struct eddy_http_str method, target, user_agent, referer;
     } log;
-    char *log_copy; /* deferred: owns the bytes the log views point to */
-    union eddy_sockaddr peer; /* deferred: the client, for the log after a close */
+    char *log_copy;                          /* deferred: owns the bytes the log views point to */
+    union eddy_sockaddr peer;                /* deferred: the client, for the log after a close */
     eddy_http_response_cb drain_cb, gone_cb; /* deferred only */
     void *cb_arg;
 };
@@ -112,11 +112,11 @@ struct http_loop {
     struct eddy_http_response res;
     char *path; /* normalised path scratch: max_request_line + 2 */
     size_t path_cap;
-    size_t high_water; /* output bytes past which a connection stops taking requests */
+    size_t high_water;     /* output bytes past which a connection stops taking requests */
     uint64_t date_next_ms; /* loop time at which the Date line is stale */
     time_t date_sec;
     char date_line[6 + EDDY_HTTP_DATE_LEN + 2 + 1]; /* "Date: ...\r\n" */
-    struct eddy_http_request_head head;              /* large: keep it last */
+    struct eddy_http_request_head head;             /* large: keep it last */
 };
 
 enum {

@@ -13,55 +13,69 @@
 #include <strings.h>
 #include <unistd.h>
 
+static const struct {
+    short code;
+    const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
 const char *eddy_http_status_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    size_t lo = 0, hi = sizeof(reasons) / sizeof(reasons[0]);
+    while (lo < hi) { /* the table is sorted by code */
+        size_t mid = (lo + hi) / 2;
+        if (reasons[mid].code == status)
+            return reasons[mid].reason;
+        if (reasons[mid].code < status)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return "Unknown";
 }
 
 static size_t fmt_u64(char *p, uint64_t v)
@@ -109,11 +123,16 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
 static int reserved_name(const char *n, size_t len)
 {
     switch (len) {
-    case 4: return strncasecmp(n, "Date", 4) == 0;
-    case 10: return strncasecmp(n, "Connection", 10) == 0;
-    case 14: return strncasecmp(n, "Content-Length", 14) == 0;
-    case 17: return strncasecmp(n, "Transfer-Encoding", 17) == 0;
-    default: return 0;
+    case 4:
+        return strncasecmp(n, "Date", 4) == 0;
+    case 10:
+        return strncasecmp(n, "Connection", 10) == 0;
+    case 14:
+        return strncasecmp(n, "Content-Length", 14) == 0;
+    case 17:
+        return strncasecmp(n, "Transfer-Encoding", 17) == 0;
+    default:
+        return 0;
     }
 }
 
@@ -299,8 +318,8 @@ int eddy_http_response_send(struct eddy_http_response *res, const void *body, si
     return finish(res, 0);
 }
 
-int eddy_http_response_reply(struct eddy_http_response *res, int status,
-                             const char *content_type, const void *body, size_t len)
+int eddy_http_response_reply(struct eddy_http_response *res, int status, const char *content_type,
+                             const void *body, size_t len)
 {
     if (res->state != RES_NEW)
         return -EALREADY;
@@ -329,8 +348,8 @@ int eddy_http_response_send_error(struct eddy_http_response *res, int status)
     return eddy_http_response_send(res, body, (size_t)n);
 }
 
-int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset,
-                                 size_t len, int close_fd)
+int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                 int close_fd)
 {
     int rc = 0;
     if (res->state != RES_NEW) {
@@ -463,7 +482,7 @@ static int copy_log_views(struct eddy_http_response *d)
 struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *res)
 {
     if (res->deferred && res != &res->ls->res)
-        return res; /* already the long-lived handle */
+        return res;    /* already the long-lived handle */
     if (res->deferred) /* deferred twice by its handler: the same handle */
         return res->c && http_conn_of(res->c)->slow ? http_conn_of(res->c)->slow->deferred : NULL;
     if (res->state == RES_DONE)
@@ -489,7 +508,7 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
     }
     d->deferred = 1;
     d->peer = *eddy_tcp_connection_peer(res->c);
-    res->deferred = 1; /* tells the caller of the handler that d now carries the response */
+    res->deferred = 1;     /* tells the caller of the handler that d now carries the response */
     res->state = RES_DONE; /* the old handle answers -EALREADY from now on */
     sl->deferred = d;
     return d;

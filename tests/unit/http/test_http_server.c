@@ -57,10 +57,11 @@ static void h_req(struct eddy_http_request *req, struct eddy_http_response *res,
     struct eddy_http_str m = eddy_http_request_method_str(req), q = eddy_http_request_query(req);
     struct eddy_http_str host = eddy_http_request_host(req), t = eddy_http_request_target(req);
     struct eddy_http_str b = eddy_http_request_body(req);
-    int n = snprintf(out, sizeof(out), "m=%.*s id=%d t=%.*s p=%s q=%.*s host=%.*s v=%d ka=%d b=%.*s rep=",
-                     (int)m.len, m.p, eddy_http_request_method(req), (int)t.len, t.p,
-                     eddy_http_request_path(req), (int)q.len, q.p ? q.p : "", (int)host.len,
-                     host.p, eddy_http_request_minor_version(req), eddy_http_request_keep_alive(req),
+    int n = snprintf(out, sizeof(out),
+                     "m=%.*s id=%d t=%.*s p=%s q=%.*s host=%.*s v=%d ka=%d b=%.*s rep=", (int)m.len,
+                     m.p, eddy_http_request_method(req), (int)t.len, t.p,
+                     eddy_http_request_path(req), (int)q.len, q.p ? q.p : "", (int)host.len, host.p,
+                     eddy_http_request_minor_version(req), eddy_http_request_keep_alive(req),
                      (int)b.len, b.p);
     while ((h = eddy_http_request_header_next(req, "x-rep", &pos)) != NULL)
         n += snprintf(out + n, sizeof(out) - (size_t)n, "[%.*s]", (int)h->value.len, h->value.p);
@@ -104,7 +105,8 @@ static void later_fire(struct eddy_timer *t)
 {
     struct later *l = t->data;
     if (l->steps == 0) {
-        atomic_store(&deferred_result, eddy_http_response_reply(l->res, 200, "text/plain", "late", 4));
+        atomic_store(&deferred_result,
+                     eddy_http_response_reply(l->res, 200, "text/plain", "late", 4));
         free(l);
         return;
     }
@@ -471,7 +473,9 @@ static void test_deferred_paced_by_drain(void)
     int rcvbuf = 16384;
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
     setsockopt(C1.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    ASSERT_EQ(cli_sends(&C1, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(
+        cli_sends(&C1, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        0);
     ASSERT_EQ(cli_read(&C1, &r, 0), 0);
     ASSERT_EQ(r.body_len, 8u << 20);
     size_t bad = 0;
@@ -517,8 +521,9 @@ static void test_handler_mistakes(void)
     ASSERT_EQ(r.status, 500);
     resp_free(&r);
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
-    ASSERT_EQ(cli_sends(&C1, "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
-              0);
+    ASSERT_EQ(
+        cli_sends(&C1, "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        0);
     ASSERT_EQ(cli_read(&C1, &r, 0), 0);
     ASSERT_STR_EQ(r.body, "bye");
     ASSERT(strstr(r.head, "Connection: close") != NULL);
@@ -556,6 +561,19 @@ static void test_access_log(void)
     ASSERT_EQ(log_count, before + 2);
     ASSERT_EQ(log_status, 400);
     pthread_mutex_unlock(&log_mu);
+}
+
+static void test_status_reasons(void)
+{
+    ASSERT_STR_EQ(eddy_http_status_reason(100), "Continue");
+    ASSERT_STR_EQ(eddy_http_status_reason(200), "OK");
+    ASSERT_STR_EQ(eddy_http_status_reason(304), "Not Modified");
+    ASSERT_STR_EQ(eddy_http_status_reason(404), "Not Found");
+    ASSERT_STR_EQ(eddy_http_status_reason(413), "Content Too Large");
+    ASSERT_STR_EQ(eddy_http_status_reason(505), "HTTP Version Not Supported");
+    ASSERT_STR_EQ(eddy_http_status_reason(299), "Unknown");
+    ASSERT_STR_EQ(eddy_http_status_reason(-1), "Unknown");
+    ASSERT_STR_EQ(eddy_http_status_reason(999), "Unknown");
 }
 
 /* ---- graceful stop ------------------------------------------------------------------ */
@@ -617,6 +635,7 @@ int main(void)
         printf("not ok - server start\n");
         return 1;
     }
+    RUN(test_status_reasons);
     RUN(test_routes_longest_prefix);
     RUN(test_request_accessors);
     RUN(test_response_headers);
