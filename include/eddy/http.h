@@ -158,8 +158,9 @@ size_t eddy_http_server_connection_count(const struct eddy_http_server *s);
 /* The underlying tcp_server (loops, connection count, ...). */
 struct eddy_tcp_server *eddy_http_server_tcp(const struct eddy_http_server *s);
 
-/* Base loop thread, once the base loop no longer runs: closes every connection
- * (aborting deferred responses), joins the sub-reactors, frees everything. */
+/* Base loop thread, once the base loop no longer runs: closes every connection, joins
+ * the sub-reactors, frees everything. Deferred responses still open get their gone
+ * callback (finish them there); no handle may be used after this returns. */
 void eddy_http_server_free(struct eddy_http_server *s);
 
 /* ---- request (valid during the handler call only) ------------------------------------ */

@@ -25,6 +25,7 @@ struct entry {
     char *path;
     uint64_t hash;
     uint64_t checked_ms;
+    uint64_t used_ms; /* last lookup, for closing entries nobody asks for any more */
     int hnext;      /* next in the hash chain */
     int prev, next; /* LRU list: head is the most recent */
     char *body;
@@ -66,6 +67,8 @@ int eddy_http_fcache_new(struct eddy_http_fcache **out, const struct eddy_http_r
         c->o.small_max = EDDY_HTTP_FCACHE_DEFAULT_SMALL;
     if (c->o.valid_ms == 0)
         c->o.valid_ms = EDDY_HTTP_FCACHE_DEFAULT_VALID_MS;
+    if (c->o.inactive_ms == 0)
+        c->o.inactive_ms = EDDY_HTTP_FCACHE_DEFAULT_INACTIVE_MS;
     c->nbuckets = 16;
     while (c->nbuckets < c->o.max_entries * 2)
         c->nbuckets *= 2;
@@ -233,6 +236,7 @@ static int insert(struct eddy_http_fcache *c, const char *path, uint64_t h, int 
     x->path = key;
     x->hash = h;
     x->checked_ms = now_ms;
+    x->used_ms = now_ms;
     int *b = &c->buckets[h & (c->nbuckets - 1)];
     x->hnext = *b;
     *b = i;
@@ -262,9 +266,22 @@ static int revalidate(struct eddy_http_fcache *c, int i, uint64_t now_ms)
     return 0;
 }
 
+/* Closes a few least recently used entries idle for inactive_ms, so a deleted file's
+ * space is not held forever by a descriptor nobody needs. O(1) per lookup. */
+static void sweep(struct eddy_http_fcache *c, uint64_t now_ms)
+{
+    for (int k = 0; k < 2 && c->tail != NIL; k++) {
+        struct entry *x = &c->e[c->tail];
+        if (now_ms < x->used_ms || now_ms - x->used_ms < c->o.inactive_ms)
+            return;
+        remove_entry(c, c->tail);
+    }
+}
+
 int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t now_ms,
                          const struct eddy_http_file **out)
 {
+    sweep(c, now_ms);
     uint64_t h = hash_str(path);
     int i = find(c, path, h);
     if (i != NIL) {
@@ -277,6 +294,7 @@ int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t 
         }
         lru_unlink(c, i);
         lru_push_front(c, i);
+        c->e[i].used_ms = now_ms;
         *out = &c->e[i].f;
         return 0;
     }

@@ -293,6 +293,18 @@ def t_port_in_use(tap):
         srv.stop()
 
 
+def t_ipv6(tap):
+    srv = Server([HELLO, "-l", "[::1]:0", "-t", "1"])
+    try:
+        c = Conn(srv.port, host="::1")
+        c.send(GET_JSON + GET_PLAIN)
+        check(c.read_response().body == JSON, "json over IPv6")
+        check(c.read_response().body == PLAIN, "plaintext over IPv6")
+        c.close()
+    finally:
+        srv.stop()
+
+
 def t_bad_flags(tap):
     import subprocess
     r = subprocess.run([HELLO, "--bogus"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, timeout=10)
@@ -326,6 +338,7 @@ def main():
     tap.run("two listeners", t_two_listeners, tap)
     tap.run("bad flags", t_bad_flags, tap)
     tap.run("port in use", t_port_in_use, tap)
+    tap.run("IPv6 listener", t_ipv6, tap)
     return tap.done()
 
 

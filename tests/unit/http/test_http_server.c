@@ -16,7 +16,7 @@
 #endif
 
 static struct test_server T;
-static struct cli C1, C2;
+static struct cli C1, C2, C3;
 static char g_file[64];
 
 /* ---- access log --------------------------------------------------------------------- */
@@ -588,7 +588,7 @@ static void on_stopped(struct eddy_http_server *s, void *arg)
 
 static void do_stop(void *arg)
 {
-    eddy_http_server_stop(arg, 3000, on_stopped, NULL);
+    eddy_http_server_stop(arg, 1500, on_stopped, NULL);
 }
 
 static void test_graceful_stop(void)
@@ -600,7 +600,11 @@ static void test_graceful_stop(void)
     resp_free(&r);
     ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight (answered in 400 ms) */
     ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_connect(&C3, T.port), 0); /* a long poll that outlives the drain deadline */
+    ASSERT_EQ(cli_sends(&C3, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     usleep(20000);
+    int gone_before = atomic_load(&gone_called);
+    double t0 = eddy_test_now();
     ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
     ASSERT(cli_closed(&C2, 2000));
     ASSERT_EQ(cli_read(&C1, &r, 0), 0);
@@ -610,9 +614,14 @@ static void test_graceful_stop(void)
     ASSERT(cli_closed(&C1, 2000));
     cli_close(&C1); /* the server lingers until our FIN (or its linger timeout) */
     cli_close(&C2);
-    for (int i = 0; i < 200 && !atomic_load(&stop_done); i++)
+    ASSERT_EQ(atomic_load(&stop_done), 0); /* the long poll holds the stop */
+    ASSERT(cli_closed(&C3, 4000));         /* until the drain deadline closes it */
+    ASSERT_GE(eddy_test_now() - t0, 1.4);
+    cli_close(&C3);
+    for (int i = 0; i < 300 && !atomic_load(&stop_done); i++)
         usleep(10000);
     ASSERT_EQ(atomic_load(&stop_done), 1);
+    ASSERT_EQ(atomic_load(&gone_called), gone_before + 1);
     ASSERT_EQ(eddy_http_server_connection_count(T.srv), 0);
     ASSERT_LT(cli_connect(&C1, T.port), 0); /* no longer accepting */
     cli_close(&C1);
