@@ -239,6 +239,8 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     int niov = 0;
     ssize_t n;
 
+    if (nl->scratch_busy) /* reads never nest: on_message cannot trigger one */
+        abort();
     if (ensure_scratch(nl) < 0)
         return -ENOMEM;
     if (eddy_buffer_readable(&c->in) > 0) {
