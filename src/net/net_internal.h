@@ -31,7 +31,7 @@ struct eddy__out_seg {
 /* Recycled buffer memory: a drained buffer returns its storage here instead
  * of to malloc, so a connection doing request/response churns no memory. */
 #define EDDY__NET_FREE_BUFS   32
-#define EDDY__NET_RECYCLE_MAX (256u * 1024u)
+#define EDDY__NET_RECYCLE_MAX (64u * 1024u)
 #define EDDY__NET_FREE_SEGS   32
 /* What one read offers the kernel when no leftover input is pending. */
 #define EDDY__NET_SCRATCH_SIZE (64u * 1024u)

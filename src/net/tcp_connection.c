@@ -261,10 +261,12 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     int niov = 0;
     ssize_t n;
 
+    if (nl->scratch_busy) /* reads never nest: on_message cannot trigger one */
+        abort();
     if (ensure_scratch(nl) < 0)
         return -ENOMEM;
     if (eddy_buffer_readable(&c->in) > 0) {
-        if (eddy_buffer_ensure_writable(&c->in, 4096) < 0)
+        if (eddy_buffer_ensure_writable(&c->in, 1024) < 0)
             return -ENOMEM;
         iov[niov].iov_base = eddy_buffer_begin_write(&c->in);
         iov[niov++].iov_len = eddy_buffer_writable(&c->in);
@@ -293,11 +295,12 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     return n;
 }
 
-/* After on_message: leftover scratch bytes move into the connection. */
+/* After on_message: leftover scratch bytes move into the connection, in a
+ * buffer sized for them (not a recycled one: a connection that waits with a
+ * partial message must not hold a large block). */
 static void keep_leftover(struct eddy_tcp_connection *c, struct eddy_buffer *s)
 {
     if (eddy_buffer_readable(s) > 0 && is_live(c)) {
-        eddy__net_buf_get(c->nl, &c->in);
         if (eddy_buffer_append(&c->in, eddy_buffer_peek(s), eddy_buffer_readable(s)) < 0)
             request_close(c);
     }

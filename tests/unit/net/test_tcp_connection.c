@@ -579,11 +579,11 @@ static void on_message_close_other(struct eddy_tcp_connection *c, struct eddy_bu
     if (st.closed_fd >= 0)
         return;
     fx_store(&st.round, eddy_sockaddr_port(&eddy_tcp_connection_peer(c)->sa));
-    st.closed_fd = eddy_tcp_connection_fd(other);
+    fx_store(&st.closed_fd, eddy_tcp_connection_fd(other));
     eddy_tcp_connection_close(other);
     /* The lowest free number is the one just closed: a new channel on it
      * must not receive the closed connection's pending event. */
-    st.new_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    fx_store(&st.new_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     eddy_channel_init(&st.stray, eddy_tcp_connection_loop(c), st.new_fd, on_stray, NULL);
     eddy_channel_enable_reading(&st.stray);
 }
@@ -627,7 +627,7 @@ static void batch_case(const char *backend)
     ASSERT(fx_wait_ge(&st.closed, 1, 5));
     fx_sleep_ms(50);
     ASSERT_EQ(fx_load(&st.messages), 1);
-    ASSERT_EQ(st.new_fd, st.closed_fd);
+    ASSERT_EQ(fx_load(&st.new_fd), fx_load(&st.closed_fd));
     ASSERT_EQ(fx_load(&st.stray_events), 0);
     /* The closed one sees EOF or reset; the survivor and the new channel work. */
     survivor = local_port(a) == fx_load(&st.round) ? a : b;
@@ -635,7 +635,7 @@ static void batch_case(const char *backend)
     ASSERT(fx_read_eof(survivor == a ? b : a));
     ASSERT_EQ(fx_write_all(survivor, "S", 1), 0);
     ASSERT(fx_wait_ge(&st.messages, 2, 5));
-    ASSERT_EQ(write(st.new_fd, &one, sizeof one), 8);
+    ASSERT_EQ(write(fx_load(&st.new_fd), &one, sizeof one), 8);
     ASSERT(fx_wait_ge(&st.stray_events, 1, 5));
     ASSERT(fx_call(f.loop, remove_stray, NULL));
     close(a);
