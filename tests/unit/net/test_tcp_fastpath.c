@@ -4,6 +4,8 @@
  * eddy_tcp_connection_close_flushed, and TCP_NODELAY set only before a
  * connection's second write.
  */
+#include <netinet/tcp.h>
+
 #include "net_fixture.h"
 
 static struct {
