@@ -41,6 +41,8 @@ struct eddy__net_loop {
     struct eddy_tcp_server *server;
     const struct eddy_tcp_callbacks *cb;
     size_t high_water_mark;
+    int nodelay;    /* TCP_NODELAY before a connection's second write */
+    int read_first; /* read a new connection before registering it (data is likely there) */
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;

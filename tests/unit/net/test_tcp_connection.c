@@ -6,6 +6,7 @@
  * reuse, from another connection's on_close, peer EOF with queued output).
  */
 #include <fcntl.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_out */
 #include <signal.h>
 #include <sys/eventfd.h>
 
@@ -16,6 +17,7 @@ static struct state {
     int connected, closed, messages, high_water, write_complete;
     int in_message, close_nested, send_after_close, send_after_shutdown;
     int round;
+    int batch_segs, direct_segs, early_write;
     size_t hw_queued;
     size_t received;
     int file_closed;
@@ -103,6 +105,79 @@ static void test_echo(void)
 {
     for (int i = 0; i < FX_NBACKENDS; i++) {
         echo_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- write coalescing: sends in on_message leave in one write ---- */
+
+static unsigned data_segs_out(struct eddy_tcp_connection *c)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+
+    memset(&ti, 0, sizeof ti);
+    getsockopt(eddy_tcp_connection_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len);
+    return ti.tcpi_data_segs_out;
+}
+
+static unsigned segs_before;
+
+static void after_message(void *arg)
+{
+    struct eddy_tcp_connection *c = arg;
+    unsigned before;
+
+    fx_store(&st.batch_segs, (int)(data_segs_out(c) - segs_before));
+    /* Outside on_message a send goes out before it returns. */
+    before = data_segs_out(c);
+    eddy_tcp_connection_send(c, "!", 1);
+    fx_store(&st.direct_segs, (int)(data_segs_out(c) - before));
+    fx_inc(&st.round);
+}
+
+static void on_message_many_sends(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_buffer_retrieve_all(in);
+    segs_before = data_segs_out(c);
+    for (int i = 0; i < 100; i++) /* TCP_NODELAY is on: 100 writes would be 100 segments */
+        eddy_tcp_connection_send(c, "0123456789", 10);
+    if (data_segs_out(c) != segs_before)
+        fx_store(&st.early_write, 1); /* something left before on_message returned */
+    eddy_event_loop_queue_in_loop(eddy_tcp_connection_loop(c), after_message, c);
+}
+
+static void coalesce_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_many_sends,
+                                    .on_close = on_close_count};
+    char buf[1001];
+    struct fx f;
+    int fd;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "go", 2), 0);
+    ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), sizeof buf);
+    ASSERT_EQ(buf[1000], '!');
+    ASSERT(fx_wait_ge(&st.round, 1, 5));
+    ASSERT_EQ(fx_load(&st.batch_segs), 1);
+    ASSERT_EQ(fx_load(&st.direct_segs), 1);
+    ASSERT_EQ(fx_load(&st.early_write), 0);
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+}
+
+static void test_sends_in_on_message_leave_in_one_write(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        coalesce_case(fx_backends[i]);
         if (eddy_test_failed()) {
             printf("# backend %s\n", fx_backends[i]);
             return;
@@ -816,6 +891,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
     RUN(test_echo);
+    RUN(test_sends_in_on_message_leave_in_one_write);
     RUN(test_partial_writes_high_water);
     RUN(test_high_water_counts_output_buffer);
     RUN(test_shutdown_after_flush);
