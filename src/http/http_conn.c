@@ -104,16 +104,22 @@ static void release_slow(struct http_conn *hc, int force)
         eddy__http_response_abandon(d); /* last: its callback may finish d */
 }
 
-/* The last response is queued: FIN after it, then drain input until the peer's FIN or
- * the linger deadline, so unread request bytes never turn the close into a reset. */
+/* FIN after the last response, then drain input until the peer's FIN or the linger
+ * deadline, so unread request bytes never turn the close into a reset. */
+static void linger(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    eddy_tcp_connection_shutdown(c);
+    set_reading(c, hc, 1);
+}
+
+/* The last response is queued. */
 static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
         return;
     hc->phase = PH_CLOSING;
     hc->flags &= (uint8_t)~HC_PAUSED_HW;
-    eddy_tcp_connection_shutdown(c);
-    set_reading(c, hc, 1);
+    linger(c, hc);
     phase_deadline(hc);
 }
 
@@ -128,6 +134,14 @@ static void reject(struct eddy_tcp_connection *c, struct http_conn *hc, int stat
 static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close)
 {
     if (close || (hc->flags & HC_STOPPING)) {
+        if ((hc->flags & (HC_BUSY | HC_CLIENT_CLOSE)) == (HC_BUSY | HC_CLIENT_CLOSE)) {
+            /* Lingering is for a client that may still be sending: process() knows at
+             * its end whether this one left anything unread. */
+            hc->phase = PH_CLOSING;
+            hc->flags = (uint8_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
+            phase_deadline(hc); /* bounds the wait for the output to drain */
+            return;
+        }
         begin_close(c, hc);
         return;
     }
@@ -231,6 +245,8 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     int ka = h->keep_alive && !(hc->flags & HC_STOPPING) &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
     eddy__http_response_reset(res, c, ls, h, ka);
+    if (!h->keep_alive)
+        hc->flags |= HC_CLIENT_CLOSE;
     if (s->opt.access_log)
         fill_log_views(res, h);
     hc->nreq++;
@@ -413,8 +429,21 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
         }
         handle_head(c, hc, src, (size_t)n);
     }
-    if (hc->phase == PH_CLOSING)
+    if (hc->phase == PH_CLOSING) {
+        /* From on_message (src is not the stash) the close waits until it returned. */
+        int quick = eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash);
         eddy_buffer_retrieve_all(src); /* never read as a request */
+        if (hc->flags & HC_QUICK_CLOSE) {
+            hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
+            /* The client asked for the close and sent nothing after its request: close
+             * right after the last byte (as nginx does): no half-close, no wait for its
+             * FIN, no lingering reads. */
+            if (quick)
+                eddy_tcp_connection_close_flushed(c);
+            else
+                linger(c, hc);
+        }
+    }
     hc->flags &= (uint8_t)~HC_BUSY;
 }
 

@@ -136,6 +136,8 @@ enum {
     HC_RESUME_QUEUED = 1 << 3, /* a resume task is queued (holds a reference) */
     HC_STOPPING = 1 << 4,      /* graceful stop: close after the current request */
     HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
+    HC_CLIENT_CLOSE = 1 << 6,  /* the client asked for the close (it sends nothing more) */
+    HC_QUICK_CLOSE = 1 << 7,   /* closing; process() picks linger or plain close at its end */
 };
 
 /* The slow path: see the top of this file. */

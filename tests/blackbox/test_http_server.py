@@ -184,6 +184,17 @@ def t_expect_continue(srv):
     c.send(b"ping")
     r = c.read_response()
     check(r.status == 200 and r.body == b"ping", r)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    r = c.read_response()
+    check(r.status == 100, r)
+    c.send(b"4\r\npong\r\n0\r\n\r\n")
+    r = c.read_response()
+    check(r.status == 200 and r.body == b"pong", r)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+           b"Expect: 100-continue\r\n\r\nabc")  # body already sent: no 100
+    r = c.read_response()
+    check(r.status == 200 and r.body == b"abc", r)
     c.close()
 
 

@@ -1,6 +1,7 @@
 /*
- * tcp_server: max_connections, running out of descriptors (EMFILE) without
- * spinning and recovering, shutdown with live connections (on_close for
+ * tcp_server (also run under TSan): max_connections, running out of
+ * descriptors (EMFILE) without spinning and recovering, select and
+ * FD_SETSIZE, shutdown with live connections on sub-reactors (on_close for
  * each, everything freed: leaks fail under ASan), foreach, accessors.
  */
 #include <fcntl.h>
