@@ -147,6 +147,11 @@ struct eddy_http_file {
     size_t etag_len;
     char etag[EDDY_HTTP_ETAG_MAX];
     char last_modified[EDDY_HTTP_DATE_LEN + 1];
+    /* The response fields "ETag", "Last-Modified" (validators_len bytes), then
+     * "Accept-Ranges" and "Content-Type" (fields_len in all), built once per entry so a
+     * response copies them in one piece; NULL for a directory or if memory ran out. */
+    const char *fields;
+    size_t fields_len, validators_len;
 };
 
 struct eddy_http_fcache;

@@ -189,6 +189,9 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
                                struct http_loop *ls, const struct eddy_http_request_head *h,
                                int keep_alive);
 void eddy__http_response_log(struct eddy_http_response *res);
+/* Appends whole "Name: value\r\n" lines the library built itself (no checks: none of them
+ * may be a reserved or a Server field). 0 or -errno. */
+int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len);
 /* Library-generated error on a connection outside any handler; closes after it. */
 void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
 void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */

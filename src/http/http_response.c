@@ -163,6 +163,13 @@ int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *
     return 0;
 }
 
+int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len)
+{
+    if (res->state != RES_NEW)
+        return -EALREADY;
+    return eddy_buffer_append(&res->hdrs, p, len);
+}
+
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
                                   const char *value)
 {
