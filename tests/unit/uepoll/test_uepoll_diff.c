@@ -167,10 +167,12 @@ static struct {
 #include "../../uepoll_diff/diff_api.h"
 #include "../../uepoll_diff/scenarios_core.inc"
 #include "../../uepoll_diff/scenarios_more.inc"
+#include "../../uepoll_diff/scenarios_suites.inc"
 #undef DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"
 #include "../../uepoll_diff/scenarios_core.inc"
 #include "../../uepoll_diff/scenarios_more.inc"
+#include "../../uepoll_diff/scenarios_suites.inc"
 
 #define NSCEN (sizeof table_k / sizeof table_k[0])
 
