@@ -325,7 +325,7 @@ start_idle() {
     IDLE_PID=$!
     BG_PIDS+=("$IDLE_PID")
     for i in $(seq 1 700); do
-        IDLE_HELD=$(awk '/^holding /{print $2}' "$out")
+        IDLE_HELD=$(awk '/^holding /{print $2}' "$out" 2>/dev/null)
         [ -n "$IDLE_HELD" ] && break
         kill -0 "$IDLE_PID" 2>/dev/null || break
         sleep 0.1
