@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -137,10 +138,30 @@ static int setup_signals(struct httpd *h)
     return eddy_channel_enable_reading(&h->sig_ch) < 0 ? -1 : 0;
 }
 
+/* Raises the descriptor limit to its hard maximum (connections and cached files both
+ * need descriptors) and sizes the per-thread file caches to a quarter of it. */
+static unsigned cache_entries(const struct httpd *h)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    unsigned loops = h->opt.threads > 0 ? (unsigned)h->opt.threads : 1;
+    rlim_t per_loop = rl.rlim_cur / 4 / loops;
+    if (per_loop >= EDDY_HTTP_FCACHE_DEFAULT_ENTRIES)
+        return EDDY_HTTP_FCACHE_DEFAULT_ENTRIES;
+    return per_loop < 16 ? 16 : (unsigned)per_loop;
+}
+
 static int open_files(struct httpd *h)
 {
     struct eddy_http_static_options so;
     eddy_http_static_options_init(&so);
+    so.cache.max_entries = cache_entries(h);
     so.root = h->opt.root;
     so.resolve_flags = h->opt.follow_symlinks ? EDDY_HTTP_RESOLVE_FOLLOW_SYMLINKS : 0;
     so.dir_listing = h->opt.dir_listing;

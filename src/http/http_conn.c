@@ -469,10 +469,13 @@ static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase >= PH_CLOSING || paused(hc) || (hc->flags & HC_BUSY))
         return;
-    set_reading(c, hc, 1);
     if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         process(c, hc, &hc->slow->stash);
-    if (paused(hc) && hc->slow && eddy_buffer_readable(&hc->slow->stash))
+    /* Read again only now: tcp_connection closes a half-closed connection once its output
+     * drains, so its end of input must not be read while requests still wait here. */
+    if (!paused(hc))
+        set_reading(c, hc, 1);
+    else if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
     release_slow(hc, 0);
     eddy_tcp_connection_flush(c);

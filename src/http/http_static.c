@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "eddy/event_loop.h"
@@ -159,26 +160,48 @@ static void redirect_to_slash(struct eddy_http_request *req, struct eddy_http_re
     eddy_http_response_send_error(res, 301);
 }
 
-static struct eddy_http_str header(struct eddy_http_request *req, const char *name)
+/* The request fields the handler looks at, found in one pass over the head. */
+struct req_fields {
+    struct eddy_http_cond_fields cond;
+    struct eddy_http_str range, if_range;
+    int any_cond;
+};
+
+static int name_is(const struct eddy_http_str *n, const char *want, size_t len)
 {
-    const struct eddy_http_str *v = eddy_http_request_header(req, name);
-    struct eddy_http_str none = {NULL, 0};
-    return v ? *v : none;
+    return n->len == len && strncasecmp(n->p, want, len) == 0;
 }
 
-static int check_conditions(struct eddy_http_request *req, const struct eddy_http_file *f)
+static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
 {
-    struct eddy_http_cond_fields c;
-    struct eddy_http_str v;
-    v = header(req, "If-Match"), c.if_match = v.p, c.if_match_len = v.len;
-    v = header(req, "If-None-Match"), c.if_none_match = v.p, c.if_none_match_len = v.len;
-    v = header(req, "If-Modified-Since");
-    c.if_modified_since = v.p, c.if_modified_since_len = v.len;
-    v = header(req, "If-Unmodified-Since");
-    c.if_unmodified_since = v.p, c.if_unmodified_since_len = v.len;
-    if (!c.if_match && !c.if_none_match && !c.if_modified_since && !c.if_unmodified_since)
-        return 0;
-    return eddy_http_cond_evaluate(&c, f->etag, f->st.st_mtime);
+    memset(f, 0, sizeof *f);
+    size_t n = eddy_http_request_header_count(req);
+    for (size_t i = 0; i < n; i++) {
+        const struct eddy_http_header *h = eddy_http_request_header_at(req, i);
+        const struct eddy_http_str *nm = &h->name;
+        char c0 = nm->len ? (char)(nm->p[0] | 0x20) : 0;
+        if (c0 != 'i' && c0 != 'r')
+            continue; /* the common case: none of ours */
+        const char **dst = NULL;
+        size_t *dst_len = NULL;
+        if (name_is(nm, "Range", 5) && !f->range.p)
+            f->range = h->value;
+        else if (name_is(nm, "If-Range", 8) && !f->if_range.p)
+            f->if_range = h->value;
+        else if (name_is(nm, "If-Match", 8))
+            dst = &f->cond.if_match, dst_len = &f->cond.if_match_len;
+        else if (name_is(nm, "If-None-Match", 13))
+            dst = &f->cond.if_none_match, dst_len = &f->cond.if_none_match_len;
+        else if (name_is(nm, "If-Modified-Since", 17))
+            dst = &f->cond.if_modified_since, dst_len = &f->cond.if_modified_since_len;
+        else if (name_is(nm, "If-Unmodified-Since", 19))
+            dst = &f->cond.if_unmodified_since, dst_len = &f->cond.if_unmodified_since_len;
+        if (dst && !*dst) { /* the first field line of each counts */
+            *dst = h->value.p ? h->value.p : "";
+            *dst_len = h->value.len;
+            f->any_cond = 1;
+        }
+    }
 }
 
 /* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup. */
@@ -202,9 +225,12 @@ static void send_body(struct eddy_http_response *res, const struct eddy_http_fil
 static void serve_file(struct eddy_http_request *req, struct eddy_http_response *res,
                        const struct eddy_http_file *f)
 {
-    eddy_http_response_add_header(res, "ETag", f->etag);
-    eddy_http_response_add_header(res, "Last-Modified", f->last_modified);
-    int cond = check_conditions(req, f);
+    struct req_fields rf;
+    scan_fields(req, &rf);
+    eddy_http_response_add_header_n(res, "ETag", 4, f->etag, f->etag_len);
+    eddy_http_response_add_header_n(res, "Last-Modified", 13, f->last_modified,
+                                    EDDY_HTTP_DATE_LEN);
+    int cond = rf.any_cond ? eddy_http_cond_evaluate(&rf.cond, f->etag, f->st.st_mtime) : 0;
     if (cond == 304) {
         eddy_http_response_set_status(res, 304);
         eddy_http_response_send(res, NULL, 0);
@@ -216,8 +242,7 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     }
     uint64_t size = (uint64_t)f->st.st_size;
     eddy_http_response_add_header(res, "Accept-Ranges", "bytes");
-    struct eddy_http_str range = header(req, "Range");
-    struct eddy_http_str if_range = header(req, "If-Range");
+    struct eddy_http_str range = rf.range, if_range = rf.if_range;
     if (range.p && (!if_range.p || eddy_http_if_range_ok(if_range.p, if_range.len, f->etag,
                                                          f->st.st_mtime))) {
         struct eddy_http_range r;

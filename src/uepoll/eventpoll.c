@@ -260,7 +260,7 @@ static int ep_link_ready(struct ue_eventpoll *ep, struct ue_epitem *epi)
 
 /* EPOLL_CTL_ADD with ep->mtx held (ep_insert). */
 static int ep_insert(struct ue_eventpoll *ep, const struct epoll_event *event,
-                     struct ue_file *tf, int fd)
+                     struct ue_file *tf, int fd, int full_check)
 {
     struct ue_epitem *epi = calloc(1, sizeof(*epi));
     if (!epi)
@@ -278,6 +278,13 @@ static int ep_insert(struct ue_eventpoll *ep, const struct epoll_event *event,
     ue_list_add(&epi->fllink, &tf->f_ep);
     pthread_mutex_unlock(&tf->f_lock);
     ep_rbtree_insert(ep, epi);
+    if (full_check && !tf->is_epoll)
+        eddy__ue_ep_list_file(tf);
+    /* Too many wake-up paths through nested epolls: counted with the new item in. */
+    if (full_check && eddy__ue_ep_reverse_path_check()) {
+        ep_remove(ep, epi);
+        return -EINVAL;
+    }
 
     /* Hook on the file's queues and read its state in one poll: from here on the
      * callback can fire, so nothing that happens after this poll is missed. */
@@ -514,7 +521,7 @@ int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_
 
 /* The switch at the end of do_epoll_ctl, with ep->mtx held. */
 static int ep_ctl_locked(struct ue_eventpoll *ep, int op, struct ue_file *tf, int fd,
-                         struct epoll_event *epds)
+                         struct epoll_event *epds, int full_check)
 {
     struct ue_epitem *epi = ep_find(ep, tf, fd);
     switch (op) {
@@ -522,7 +529,7 @@ static int ep_ctl_locked(struct ue_eventpoll *ep, int op, struct ue_file *tf, in
         if (epi)
             return -EEXIST;
         epds->events |= EPOLLERR | EPOLLHUP;
-        return ep_insert(ep, epds, tf, fd);
+        return ep_insert(ep, epds, tf, fd, full_check);
     case EPOLL_CTL_DEL:
         if (!epi)
             return -ENOENT;
@@ -537,6 +544,14 @@ static int ep_ctl_locked(struct ue_eventpoll *ep, int op, struct ue_file *tf, in
         return ep_modify(ep, epi, epds);
     }
     return -EINVAL;
+}
+
+static int is_watched(struct ue_file *f)
+{
+    pthread_mutex_lock(&f->f_lock);
+    int watched = !ue_list_empty(&f->f_ep);
+    pthread_mutex_unlock(&f->f_lock);
+    return watched;
 }
 
 /* do_epoll_ctl: the checks run in the kernel's order, which fixes which errno wins. */
@@ -562,20 +577,24 @@ static int do_epoll_ctl(int epfd, int op, int fd, struct epoll_event *epds)
             goto out;
     }
     struct ue_eventpoll *ep = f->priv;
-    if (op == EPOLL_CTL_ADD && tf->is_epoll) {
+    /* Adding an epoll, or adding anything to an epoll that is itself watched, changes
+     * the epoll graph's paths: loop, depth and path checks under the global mutex. */
+    if (op == EPOLL_CTL_ADD && (tf->is_epoll || is_watched(f))) {
         pthread_mutex_lock(&eddy__ue_epmutex);
         full_check = 1;
-        if (eddy__ue_ep_loop_check(ep, tf->priv)) {
+        if (tf->is_epoll && eddy__ue_ep_loop_check(ep, tf->priv)) {
             error = -ELOOP;
             goto out;
         }
     }
     pthread_mutex_lock(&ep->mtx);
-    error = ep_ctl_locked(ep, op, tf, fd, epds);
+    error = ep_ctl_locked(ep, op, tf, fd, epds, full_check);
     pthread_mutex_unlock(&ep->mtx);
 out:
-    if (full_check)
+    if (full_check) {
+        eddy__ue_ep_clear_file_list();
         pthread_mutex_unlock(&eddy__ue_epmutex);
+    }
     eddy__ue_fput(tf);
     eddy__ue_fput(f);
     return error;

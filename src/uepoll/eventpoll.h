@@ -77,6 +77,13 @@ extern pthread_mutex_t eddy__ue_epmutex;
  * Called with eddy__ue_epmutex held and no ep->mtx. */
 int eddy__ue_ep_loop_check(struct ue_eventpoll *ep, struct ue_eventpoll *to);
 
+/* Wake-up path limits (reverse_path_check), all with eddy__ue_epmutex held: files
+ * whose paths a nested ADD may lengthen are listed, then each one's paths up to the
+ * top-level epolls are counted per length against the kernel's limits. */
+void eddy__ue_ep_list_file(struct ue_file *f);
+int eddy__ue_ep_reverse_path_check(void);
+void eddy__ue_ep_clear_file_list(void);
+
 int eddy__ue_ep_cmp(const struct ue_rb_node *a, const struct ue_rb_node *b);
 
 #endif

@@ -179,6 +179,7 @@ struct ue_file {
     int is_epoll;
     pthread_mutex_t f_lock; /* protects f_ep */
     struct ue_list f_ep;    /* epitems watching this file (epitem.fllink) */
+    unsigned long path_check_gen; /* on the wake-up path check list; eddy__ue_epmutex */
 };
 
 struct ue_file *eddy__ue_file_alloc(const struct ue_file_ops *ops, void *priv, unsigned mode,

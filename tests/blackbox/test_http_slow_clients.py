@@ -134,6 +134,21 @@ def t_never_reads(srv, n=10000):
     s.close()
 
 
+def t_half_close_after_pipeline(srv, n=3000):
+    """3000 pipelined requests for 4 KiB each (12 MB of answers, far past the high-water
+    mark), then shutdown(SHUT_WR): every response still arrives, then EOF."""
+    c = Conn(srv.port, timeout=10)
+    c.send(b"GET /bytes/4096 HTTP/1.1\r\nHost: t\r\n\r\n" * n)
+    c.s.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)  # the server sits paused, our FIN waiting behind the requests
+    body = b"x" * 4096
+    for i in range(n):
+        r = c.read_response()
+        check(r.status == 200 and r.body == body, (i, r))
+    check(c.read_to_eof() == b"", "EOF after the last response")
+    c.close()
+
+
 def t_send_timeout(srv):
     """A client that stops reading forever is closed after the send timeout."""
     s = socket.create_connection(("127.0.0.1", srv.port))
@@ -172,6 +187,7 @@ def main():
         srv = start(backend, threads, env)
         try:
             tap.run("%s: never reads 10000 pipelined" % label, t_never_reads, srv)
+            tap.run("%s: half-close after 3000 pipelined" % label, t_half_close_after_pipeline, srv)
             tap.run("%s: alive after" % label, lambda: check(srv.alive(), "alive"))
         finally:
             srv.stop()

@@ -80,6 +80,27 @@ try:
     ok(data.startswith(b"HTTP/1.1 200") and data.endswith(files["hello.txt"]), "IPv6 [::1] serves")
     ok(srv.stop() == 0, "multi-address server exits 0")
 
+    # --reuseport: a second server may bind the same port only when both ask for it.
+    port = free_port()
+    a = Server(root, "-t", "0", "--reuseport", port=port)
+    b = Server(root, "-t", "0", "--reuseport", port=port)
+    ok(get(port, "/hello.txt").status == 200, "--reuseport: two servers share a port")
+    b.stop()
+    a.stop()
+    a = Server(root, "-t", "0", port=port)
+    one_line_error(["-r", root, "-t", "0", "-l", "127.0.0.1:%d" % port],
+                   "same port without --reuseport")
+    a.stop()
+
+    # --max-body: a larger request body is refused with 413 before any handler runs.
+    srv = Server(root, "-t", "0", "--max-body", "1000")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000)
+    head = s.recv(100)
+    s.close()
+    ok(head.startswith(b"HTTP/1.1 413"), "--max-body 1000: 5000-byte body -> 413", repr(head))
+    ok(srv.stop() == 0, "max-body server exits 0")
+
     www = os.path.join(ROOT_DIR, "www")
     srv = Server(www, "-t", "0")
     r = get(srv.port, "/")

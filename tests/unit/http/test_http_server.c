@@ -493,8 +493,8 @@ static void test_graceful_stop(void)
     ASSERT_EQ(cli_sends(&C2, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     ASSERT_EQ(cli_read(&C2, &r, 0), 0);
     resp_free(&r);
-    ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight */
-    ASSERT_EQ(cli_sends(&C1, "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight (answered in 400 ms) */
+    ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     usleep(20000);
     ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
     ASSERT(cli_closed(&C2, 2000));

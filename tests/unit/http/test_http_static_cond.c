@@ -171,6 +171,36 @@ static void test_if_range(void)
     ASSERT(!eddy_http_if_range_ok(S("junk"), tag, 5));
 }
 
+/* Random field values never give a range outside the file, and OK only for sane input. */
+static void test_range_random_inputs(void)
+{
+    static const char alphabet[] = "bytes=-0123456789, \t;x";
+    unsigned seed = 12345;
+    char v[24];
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t n = 0, len;
+        seed = seed * 1103515245u + 12345u;
+        len = (seed >> 16) % sizeof v;
+        if (iter % 2 == 0 && len >= 6) { /* half the inputs start well-formed */
+            memcpy(v, "bytes=", 6);
+            n = 6;
+        }
+        for (; n < len; n++) {
+            seed = seed * 1103515245u + 12345u;
+            v[n] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        uint64_t size = (seed >> 8) % 5000;
+        struct eddy_http_range r = {7, 3};
+        int rc = eddy_http_range_parse(v, len, size, &r);
+        if (rc == EDDY_HTTP_RANGE_OK) {
+            ASSERT_LE(r.first, r.last);
+            ASSERT_LT(r.last, size);
+        } else {
+            ASSERT(rc == EDDY_HTTP_RANGE_NONE || rc == EDDY_HTTP_RANGE_UNSATISFIABLE);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(test_etag_shape);
@@ -184,5 +214,6 @@ int main(void)
     RUN(test_range_unsatisfiable);
     RUN(test_range_ignored);
     RUN(test_if_range);
+    RUN(test_range_random_inputs);
     return eddy_test_done();
 }
