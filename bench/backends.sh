@@ -136,6 +136,7 @@ main() {
     echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
         "kernel $(uname -r); server on CPU $SERVER_CPU, wrk -t1 -c$ACTIVE on CPU $CLIENT_CPU"
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_LIST='$IDLE_LIST' BACKENDS='$BACKENDS'"
+    echo "# at start: $(machine_load)"
     for be in $BACKENDS; do
         start_server "be-$be" "$kind" pinned "$be" || {
             echo "bkfail $be 0 server did not start with this backend" >>"$RAW_FILE"
@@ -151,6 +152,7 @@ main() {
         done
     done
     dat=$BENCH_TMP/backends.dat
+    echo "# at end: $(machine_load)"
     echo
     TITLE="$SERVER: ${DURATION} s runs, median of $ROUNDS, $(date -u +%Y-%m-%d)"
     python3 "$BENCH_LIB/report.py" backends "$RAW_FILE" "$dat" 2>/dev/null
