@@ -121,10 +121,9 @@ int main(int argc, char **argv)
     int max_ue = argc > 1 ? atoi(argv[1]) : 1000000;
     int max_k = argc > 2 ? atoi(argv[2]) : (int)rl.rlim_cur - 64;
     int reps = argc > 3 ? atoi(argv[3]) : 3;
-    const struct api ue = {"uepoll", ue_epoll_create1, ue_epoll_ctl, ue_epoll_wait,
-                           ue_eventfd,  ue_dup,       ue_close};
-    const struct api kern = {"kernel", epoll_create1, epoll_ctl, epoll_wait,
-                             k_eventfd, dup,           close};
+    const struct api ue = {"uepoll",   ue_epoll_create1, ue_epoll_ctl, ue_epoll_wait,
+                           ue_eventfd, ue_dup,           ue_close};
+    const struct api kern = {"kernel", epoll_create1, epoll_ctl, epoll_wait, k_eventfd, dup, close};
     static const int ns[] = {100, 1000, 10000, 100000, 1000000};
     printf("%-7s %8s %3s %10s %10s %10s\n", "impl", "n", "k", "wait_ns", "add_ns", "del_ns");
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {

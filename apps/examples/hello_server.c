@@ -75,7 +75,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hello_server [-l ADDR:PORT]... [-t THREADS] [-b BACKEND]\n"
                "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
-               "  -t, --threads N          sub-reactor threads, 0 = one reactor (default 0)\n"
+               "  -t, --threads N          sub-reactor threads, 0 = one reactor (default: CPUs)\n"
                "  -b, --backend NAME       epoll, epoll-et, poll or select (default epoll)\n"
                "  -h, --help\n");
 }
@@ -107,6 +107,8 @@ int main(int argc, char **argv)
     int nlisten = 0, opt, rc;
     struct eddy_http_server_options o;
     eddy_http_server_options_init(&o);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.tcp.threads = cpus > 0 ? (int)cpus : 1; /* like eddy-httpd: one sub-reactor per CPU */
     while ((opt = getopt_long(argc, argv, "l:t:b:h", longs, NULL)) != -1) {
         switch (opt) {
         case 'l':
@@ -116,10 +118,25 @@ int main(int argc, char **argv)
             }
             listens[nlisten++] = optarg;
             break;
-        case 't': o.tcp.threads = atoi(optarg); break;
-        case 'b': o.tcp.backend = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || v < 0 || v > 1024) {
+                fprintf(stderr, "hello_server: bad --threads %s\n", optarg);
+                return 2;
+            }
+            o.tcp.threads = (int)v;
+            break;
+        }
+        case 'b':
+            o.tcp.backend = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc || o.tcp.threads < 0) {

@@ -19,9 +19,11 @@ struct eddy_event_loop;
 struct eddy_acceptor;
 
 struct eddy_acceptor_options {
-    int backlog;            /* listen() backlog; 0: 511 */
-    int reuseport;          /* SO_REUSEPORT */
-    int max_accepts;        /* per wake-up; 0: 64 */
+    int backlog;      /* listen() backlog; 0: 511 */
+    int reuseport;    /* SO_REUSEPORT */
+    int max_accepts;  /* per wake-up; 0: 64 */
+    int defer_accept; /* TCP_DEFER_ACCEPT seconds: a connection is accepted once its
+                       * first bytes arrived (or after about this long); 0: off */
 };
 
 /* fd: the accepted connection, now owned by the callee. */

@@ -121,8 +121,8 @@ int eddy_http_server_new(struct eddy_http_server **out, struct eddy_event_loop *
  * handler that returns with the response neither finished nor deferred: a started
  * stream is ended, an unstarted response becomes a 500.
  */
-typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req,
-                                     struct eddy_http_response *res, void *data);
+typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req, struct eddy_http_response *res,
+                                     void *data);
 
 /*
  * Registers handler for method (EDDY_HTTP_ANY for all; EDDY_HTTP_GET also gets HEAD) on
@@ -158,8 +158,9 @@ size_t eddy_http_server_connection_count(const struct eddy_http_server *s);
 /* The underlying tcp_server (loops, connection count, ...). */
 struct eddy_tcp_server *eddy_http_server_tcp(const struct eddy_http_server *s);
 
-/* Base loop thread, once the base loop no longer runs: closes every connection
- * (aborting deferred responses), joins the sub-reactors, frees everything. */
+/* Base loop thread, once the base loop no longer runs: closes every connection, joins
+ * the sub-reactors, frees everything. Deferred responses still open get their gone
+ * callback (finish them there); no handle may be used after this returns. */
 void eddy_http_server_free(struct eddy_http_server *s);
 
 /* ---- request (valid during the handler call only) ------------------------------------ */
@@ -208,8 +209,8 @@ struct eddy_http_server *eddy_http_request_server(const struct eddy_http_request
 /* Default 200. Before the response is started or sent. */
 void eddy_http_response_set_status(struct eddy_http_response *res, int status);
 /* Adds a field (repeats allowed). Names must be tokens and values free of control
- * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL, -EALREADY
- * (head already sent), -ENOMEM. */
+ * characters but HTAB (-EINVAL); the library's own fields (see top) are -EINVAL. 0, -EINVAL,
+ * -EALREADY (head already sent), -ENOMEM. */
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
                                   const char *value);
 int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *name,
@@ -225,14 +226,14 @@ void eddy_http_response_set_close(struct eddy_http_response *res);
  * then finished all the same), -EALREADY, -ENOMEM. */
 
 /* Status, Content-Type (NULL: none) and a body copied from memory. */
-int eddy_http_response_reply(struct eddy_http_response *res, int status,
-                             const char *content_type, const void *body, size_t len);
+int eddy_http_response_reply(struct eddy_http_response *res, int status, const char *content_type,
+                             const void *body, size_t len);
 /* The status and headers set so far and a body copied from memory. */
 int eddy_http_response_send(struct eddy_http_response *res, const void *body, size_t len);
 /* A body of len bytes of fd from offset, sent with sendfile. If close_fd, fd is closed
  * once sent, on error, or when the response is for HEAD. */
-int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset,
-                                 size_t len, int close_fd);
+int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                 int close_fd);
 /* status with a small HTML body naming it ("404 Not Found"); headers set so far are kept. */
 int eddy_http_response_send_error(struct eddy_http_response *res, int status);
 
@@ -262,6 +263,19 @@ size_t eddy_http_response_queued(const struct eddy_http_response *res);
 struct eddy_event_loop *eddy_http_response_loop(const struct eddy_http_response *res);
 /* Abandons a deferred response: closes the connection at once and frees the handle. */
 void eddy_http_response_abort(struct eddy_http_response *res);
+
+typedef void (*eddy_http_response_cb)(struct eddy_http_response *res, void *arg);
+/*
+ * Callbacks of a deferred response (either may be NULL), in its loop thread:
+ *  - drain: output that a write could not send at once has now been written out. A
+ *    streaming producer writes while eddy_http_response_queued is below its mark, and
+ *    when it is not, waits for drain (never called from inside a write of its own).
+ *  - gone: the connection closed before the response was finished (client gone, timeout,
+ *    server free), unless a write of its own returned -EPIPE for it. The handle stays
+ *    valid: finish or abort it (from the callback too).
+ */
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 

@@ -135,6 +135,7 @@ int eddy_http_dir_listing(int dirfd, const char *path, int show_dot, char **out,
 #define EDDY_HTTP_FCACHE_DEFAULT_ENTRIES 1024
 #define EDDY_HTTP_FCACHE_DEFAULT_SMALL   (16 * 1024)
 #define EDDY_HTTP_FCACHE_DEFAULT_VALID_MS 1000
+#define EDDY_HTTP_FCACHE_DEFAULT_INACTIVE_MS 60000
 
 /* What the cache knows about one path. Valid until the next call on the same cache. */
 struct eddy_http_file {
@@ -146,6 +147,11 @@ struct eddy_http_file {
     size_t etag_len;
     char etag[EDDY_HTTP_ETAG_MAX];
     char last_modified[EDDY_HTTP_DATE_LEN + 1];
+    /* The response fields "ETag", "Last-Modified" (validators_len bytes), then
+     * "Accept-Ranges" and "Content-Type" (fields_len in all), built once per entry so a
+     * response copies them in one piece; NULL for a directory or if memory ran out. */
+    const char *fields;
+    size_t fields_len, validators_len;
 };
 
 struct eddy_http_fcache;
@@ -154,6 +160,8 @@ struct eddy_http_fcache_options {
     unsigned max_entries; /* 0: default */
     size_t small_max;     /* files up to this size are held in memory; 0: default */
     uint64_t valid_ms;    /* revalidate an entry by re-opening at most this often; 0: default */
+    uint64_t inactive_ms; /* close entries not looked up for this long (checked on lookups,
+                             a few at a time); 0: default */
 };
 
 /* A cache for one thread (not thread-safe). root must outlive it. 0 or -ENOMEM. */

@@ -39,7 +39,8 @@ struct eddy_tcp_server;
 /* Shared by all connections of a server (not copied per connection); every
  * callback runs in the connection's owner thread; any may be NULL. */
 struct eddy_tcp_callbacks {
-    /* Registered with its loop and about to be read. */
+    /* Set up in its loop and about to be read (with defer_accept it is read
+     * first and registered with the loop afterwards, if still open). */
     void (*on_connected)(struct eddy_tcp_connection *c);
     /* Bytes arrived. `in` holds every unconsumed byte received so far; consume
      * with eddy_buffer_retrieve what was used, leave the rest for next time. The
@@ -74,6 +75,11 @@ size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
 
 /* Any thread: half-close (shutdown(SHUT_WR)) once the output queue is written. */
 void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c);
+/* Any thread: closes once the output queue is written (no half-close first,
+ * no waiting for the peer); later sends fail with -EPIPE. Input still
+ * unread then makes the kernel send a reset, so use it when the peer is
+ * known to send nothing more (it asked for the close). */
+void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c);
 /* Any thread: closes now, dropping unsent output; on_close follows in the owner thread. */
 void eddy_tcp_connection_close(struct eddy_tcp_connection *c);
 /* Owner thread: stop/start reading (backpressure). */

@@ -21,13 +21,16 @@ struct eddy_tcp_server_options {
     int reuseport;          /* SO_REUSEPORT on listeners */
     int backlog;            /* 0: 511 */
     int max_connections;    /* 0: unlimited; past it, new connections are closed at once */
-    int tcp_nodelay;        /* TCP_NODELAY on accepted sockets */
+    int tcp_nodelay;        /* TCP_NODELAY on accepted sockets, set before a connection's
+                             * second write (the first cannot be delayed by Nagle) */
     size_t context_size;    /* per-connection user area, see eddy_tcp_connection_context */
     size_t high_water_mark; /* output bytes that trigger on_high_water; 0: 4 MiB */
+    int defer_accept;       /* TCP_DEFER_ACCEPT seconds on listeners (0: off); with it a new
+                             * connection is read before it is registered with its loop */
 };
 
 /* Defaults: backend NULL, threads 0, no reuseport, backlog 511, unlimited,
- * nodelay on, no context, 4 MiB high-water mark. */
+ * nodelay on, no context, 4 MiB high-water mark, no defer_accept. */
 void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o);
 
 /* base: the loop that accepts (the caller runs it). cb is kept by pointer and

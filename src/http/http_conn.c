@@ -52,11 +52,21 @@ static void phase_deadline(struct http_conn *hc)
     const struct eddy_http_server_options *o = &srv_of(hc)->opt;
     switch (hc->phase) {
     case PH_FRESH:
-    case PH_HEAD: set_deadline(hc, o->header_timeout_ms); break;
-    case PH_IDLE: set_deadline(hc, o->keepalive_timeout_ms); break;
-    case PH_BODY: set_deadline(hc, o->body_timeout_ms); break;
-    case PH_CLOSING: set_deadline(hc, HTTP_LINGER_MS); break;
-    default: hc->deadline = 0; break;
+    case PH_HEAD:
+        set_deadline(hc, o->header_timeout_ms);
+        break;
+    case PH_IDLE:
+        set_deadline(hc, o->keepalive_timeout_ms);
+        break;
+    case PH_BODY:
+        set_deadline(hc, o->body_timeout_ms);
+        break;
+    case PH_CLOSING:
+        set_deadline(hc, HTTP_LINGER_MS);
+        break;
+    default:
+        hc->deadline = 0;
+        break;
     }
 }
 
@@ -85,24 +95,31 @@ static void release_slow(struct http_conn *hc, int force)
         return;
     if (!force && (eddy_buffer_readable(&sl->stash) || hc->phase == PH_BODY || sl->deferred))
         return;
-    if (sl->deferred)
-        eddy__http_response_abandon(sl->deferred);
+    struct eddy_http_response *d = sl->deferred;
     eddy_buffer_free(&sl->stash);
     eddy_buffer_free(&sl->msg);
     free(sl);
     hc->slow = NULL;
+    if (d)
+        eddy__http_response_abandon(d); /* last: its callback may finish d */
 }
 
-/* The last response is queued: FIN after it, then drain input until the peer's FIN or
- * the linger deadline, so unread request bytes never turn the close into a reset. */
+/* FIN after the last response, then drain input until the peer's FIN or the linger
+ * deadline, so unread request bytes never turn the close into a reset. */
+static void linger(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    eddy_tcp_connection_shutdown(c);
+    set_reading(c, hc, 1);
+}
+
+/* The last response is queued. */
 static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
         return;
     hc->phase = PH_CLOSING;
     hc->flags &= (uint8_t)~HC_PAUSED_HW;
-    eddy_tcp_connection_shutdown(c);
-    set_reading(c, hc, 1);
+    linger(c, hc);
     phase_deadline(hc);
 }
 
@@ -117,6 +134,14 @@ static void reject(struct eddy_tcp_connection *c, struct http_conn *hc, int stat
 static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close)
 {
     if (close || (hc->flags & HC_STOPPING)) {
+        if ((hc->flags & (HC_BUSY | HC_CLIENT_CLOSE)) == (HC_BUSY | HC_CLIENT_CLOSE)) {
+            /* Lingering is for a client that may still be sending: process() knows at
+             * its end whether this one left anything unread. */
+            hc->phase = PH_CLOSING;
+            hc->flags = (uint8_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
+            phase_deadline(hc); /* bounds the wait for the output to drain */
+            return;
+        }
         begin_close(c, hc);
         return;
     }
@@ -220,6 +245,8 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     int ka = h->keep_alive && !(hc->flags & HC_STOPPING) &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
     eddy__http_response_reset(res, c, ls, h, ka);
+    if (!h->keep_alive)
+        hc->flags |= HC_CLIENT_CLOSE;
     if (s->opt.access_log)
         fill_log_views(res, h);
     hc->nreq++;
@@ -264,8 +291,8 @@ static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc)
 }
 
 /* The head (n bytes of src) is complete and a body follows that is not all here. */
-static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc,
-                       struct eddy_buffer *src, size_t n)
+static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src,
+                       size_t n)
 {
     const struct eddy_http_request_head *h = &hc->ls->head;
     struct http_slow *sl = eddy__http_slow(hc);
@@ -402,8 +429,21 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
         }
         handle_head(c, hc, src, (size_t)n);
     }
-    if (hc->phase == PH_CLOSING)
+    if (hc->phase == PH_CLOSING) {
+        /* From on_message (src is not the stash) the close waits until it returned. */
+        int quick = eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash);
         eddy_buffer_retrieve_all(src); /* never read as a request */
+        if (hc->flags & HC_QUICK_CLOSE) {
+            hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
+            /* The client asked for the close and sent nothing after its request: close
+             * right after the last byte (as nginx does): no half-close, no wait for its
+             * FIN, no lingering reads. */
+            if (quick)
+                eddy_tcp_connection_close_flushed(c);
+            else
+                linger(c, hc);
+        }
+    }
     hc->flags &= (uint8_t)~HC_BUSY;
 }
 
@@ -420,7 +460,8 @@ static void bound_queue(struct eddy_tcp_connection *c, struct http_conn *hc)
         return;
     }
     while (count < o->max_pipelined && off < len) {
-        int n = eddy_http_parse_request(eddy_buffer_peek(st) + off, len - off, &ls->head, &ls->srv->lim);
+        int n = eddy_http_parse_request(eddy_buffer_peek(st) + off, len - off, &ls->head,
+                                        &ls->srv->lim);
         if (n < 0 || ls->head.chunked)
             break;
         count++;
@@ -577,8 +618,8 @@ static void on_connected(struct eddy_tcp_connection *c)
         return;
     }
     if (!hc->ls->high_water)
-        hc->ls->high_water = s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark
-                                                        : (size_t)4 << 20;
+        hc->ls->high_water =
+            s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark : (size_t)4 << 20;
     hc->phase = PH_FRESH;
     if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
         hc->flags |= HC_STOPPING;
@@ -596,6 +637,8 @@ static void on_write_complete(struct eddy_tcp_connection *c)
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
+    if (hc->phase == PH_WAIT && hc->slow && hc->slow->deferred)
+        eddy__http_response_drained(hc->slow->deferred);
 }
 
 static void on_high_water(struct eddy_tcp_connection *c, size_t queued)

@@ -150,15 +150,15 @@ int eddy_http_date_parse(const char *s, size_t len, time_t *out)
             return -EINVAL;
         if (t.p < t.end && *t.p == ' ')
             t.p++;
-        if (digits(&t, 0, &d) || d > 31 || lit(&t, " ") || hms(&t, &h, &mi, &sec) ||
-            lit(&t, " ") || digits(&t, 4, &y))
+        if (digits(&t, 0, &d) || d > 31 || lit(&t, " ") || hms(&t, &h, &mi, &sec) || lit(&t, " ") ||
+            digits(&t, 4, &y))
             return -EINVAL;
     } else {
         return -EINVAL;
     }
     if (t.p != t.end || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -EINVAL;
-    *out = (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-                    mi * 60 + sec);
+    *out =
+        (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec);
     return 0;
 }

@@ -13,6 +13,7 @@
  * dup() it, since eviction closes it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,9 +26,11 @@ struct entry {
     char *path;
     uint64_t hash;
     uint64_t checked_ms;
-    int hnext;      /* next in the hash chain */
-    int prev, next; /* LRU list: head is the most recent */
+    uint64_t used_ms; /* last lookup, for closing entries nobody asks for any more */
+    int hnext;        /* next in the hash chain */
+    int prev, next;   /* LRU list: head is the most recent */
     char *body;
+    char *fields;
     struct eddy_http_file f;
 };
 
@@ -66,6 +69,8 @@ int eddy_http_fcache_new(struct eddy_http_fcache **out, const struct eddy_http_r
         c->o.small_max = EDDY_HTTP_FCACHE_DEFAULT_SMALL;
     if (c->o.valid_ms == 0)
         c->o.valid_ms = EDDY_HTTP_FCACHE_DEFAULT_VALID_MS;
+    if (c->o.inactive_ms == 0)
+        c->o.inactive_ms = EDDY_HTTP_FCACHE_DEFAULT_INACTIVE_MS;
     c->nbuckets = 16;
     while (c->nbuckets < c->o.max_entries * 2)
         c->nbuckets *= 2;
@@ -87,7 +92,9 @@ static void release(struct entry *x)
     if (x->f.fd >= 0)
         close(x->f.fd);
     free(x->body);
-    x->body = NULL;
+    free(x->fields);
+    x->body = x->fields = NULL;
+    x->f.fields = NULL;
     x->f.fd = -1;
 }
 
@@ -187,6 +194,34 @@ static char *slurp(int fd, const struct stat *st)
     return buf;
 }
 
+/* The fields every 200 for this file carries; our own values, so no check is needed. */
+static void build_fields(struct entry *x)
+{
+    struct eddy_http_file *f = &x->f;
+    size_t cap = 96 + f->etag_len + EDDY_HTTP_DATE_LEN + strlen(f->mime);
+    char *p = malloc(cap);
+    int a, b;
+
+    x->fields = NULL;
+    f->fields = NULL;
+    if (p == NULL)
+        return;
+    a = snprintf(p, cap, "ETag: %.*s\r\nLast-Modified: %s\r\n", (int)f->etag_len, f->etag,
+                 f->last_modified);
+    b = a < 0 || (size_t)a >= cap
+            ? -1
+            : snprintf(p + a, cap - (size_t)a, "Accept-Ranges: bytes\r\nContent-Type: %s\r\n",
+                       f->mime);
+    if (b < 0 || (size_t)(a + b) >= cap) {
+        free(p);
+        return;
+    }
+    x->fields = p;
+    f->fields = p;
+    f->validators_len = (size_t)a;
+    f->fields_len = (size_t)(a + b);
+}
+
 static void fill(struct eddy_http_fcache *c, struct entry *x, int fd, const struct stat *st)
 {
     struct eddy_http_file *f = &x->f;
@@ -200,6 +235,10 @@ static void fill(struct eddy_http_fcache *c, struct entry *x, int fd, const stru
     if (!f->is_dir && (size_t)st->st_size <= c->o.small_max)
         x->body = slurp(fd, st);
     f->body = x->body;
+    x->fields = NULL;
+    f->fields = NULL;
+    if (!f->is_dir)
+        build_fields(x);
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -233,6 +272,7 @@ static int insert(struct eddy_http_fcache *c, const char *path, uint64_t h, int 
     x->path = key;
     x->hash = h;
     x->checked_ms = now_ms;
+    x->used_ms = now_ms;
     int *b = &c->buckets[h & (c->nbuckets - 1)];
     x->hnext = *b;
     *b = i;
@@ -262,9 +302,22 @@ static int revalidate(struct eddy_http_fcache *c, int i, uint64_t now_ms)
     return 0;
 }
 
+/* Closes a few least recently used entries idle for inactive_ms, so a deleted file's
+ * space is not held forever by a descriptor nobody needs. O(1) per lookup. */
+static void sweep(struct eddy_http_fcache *c, uint64_t now_ms)
+{
+    for (int k = 0; k < 2 && c->tail != NIL; k++) {
+        struct entry *x = &c->e[c->tail];
+        if (now_ms < x->used_ms || now_ms - x->used_ms < c->o.inactive_ms)
+            return;
+        remove_entry(c, c->tail);
+    }
+}
+
 int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t now_ms,
                          const struct eddy_http_file **out)
 {
+    sweep(c, now_ms);
     uint64_t h = hash_str(path);
     int i = find(c, path, h);
     if (i != NIL) {
@@ -277,6 +330,7 @@ int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t 
         }
         lru_unlink(c, i);
         lru_push_front(c, i);
+        c->e[i].used_ms = now_ms;
         *out = &c->e[i].f;
         return 0;
     }

@@ -83,20 +83,23 @@ struct eddy_http_response {
     struct eddy_buffer hdrs; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint8_t state;
-    uint8_t deferred;       /* this is a heap handle from eddy_http_response_defer */
-    uint8_t head_only;      /* HEAD request: headers only */
-    uint8_t minor;          /* request's HTTP/1.x */
-    uint8_t close;          /* the connection closes after this response */
-    uint8_t server_set;     /* the handler added its own Server field */
-    uint8_t chunked;        /* streaming with Transfer-Encoding: chunked */
-    uint8_t in_handler;     /* the handler is still running (finish must not resume) */
-    int64_t remaining;      /* streaming with Content-Length: bytes still due; else -1 */
-    uint64_t body_bytes;    /* for the access log */
+    uint8_t deferred;    /* this is a heap handle from eddy_http_response_defer */
+    uint8_t head_only;   /* HEAD request: headers only */
+    uint8_t minor;       /* request's HTTP/1.x */
+    uint8_t close;       /* the connection closes after this response */
+    uint8_t server_set;  /* the handler added its own Server field */
+    uint8_t chunked;     /* streaming with Transfer-Encoding: chunked */
+    uint8_t in_handler;  /* the handler is still running (finish must not resume) */
+    uint8_t in_write;    /* flushing a write of its own: no drain callback */
+    int64_t remaining;   /* streaming with Content-Length: bytes still due; else -1 */
+    uint64_t body_bytes; /* for the access log */
     struct eddy_http_res_log {
         struct eddy_http_str method, target, user_agent, referer;
     } log;
-    char *log_copy; /* deferred: owns the bytes the log views point to */
-    union eddy_sockaddr peer; /* deferred: the client, for the log after a close */
+    char *log_copy;                          /* deferred: owns the bytes the log views point to */
+    union eddy_sockaddr peer;                /* deferred: the client, for the log after a close */
+    eddy_http_response_cb drain_cb, gone_cb; /* deferred only */
+    void *cb_arg;
 };
 
 /* Per-loop state; one per (server, loop), created on the first connection of a loop. */
@@ -109,11 +112,11 @@ struct http_loop {
     struct eddy_http_response res;
     char *path; /* normalised path scratch: max_request_line + 2 */
     size_t path_cap;
-    size_t high_water; /* output bytes past which a connection stops taking requests */
+    size_t high_water;     /* output bytes past which a connection stops taking requests */
     uint64_t date_next_ms; /* loop time at which the Date line is stale */
     time_t date_sec;
     char date_line[6 + EDDY_HTTP_DATE_LEN + 2 + 1]; /* "Date: ...\r\n" */
-    struct eddy_http_request_head head;              /* large: keep it last */
+    struct eddy_http_request_head head;             /* large: keep it last */
 };
 
 enum {
@@ -133,6 +136,8 @@ enum {
     HC_RESUME_QUEUED = 1 << 3, /* a resume task is queued (holds a reference) */
     HC_STOPPING = 1 << 4,      /* graceful stop: close after the current request */
     HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
+    HC_CLIENT_CLOSE = 1 << 6,  /* the client asked for the close (it sends nothing more) */
+    HC_QUICK_CLOSE = 1 << 7,   /* closing; process() picks linger or plain close at its end */
 };
 
 /* The slow path: see the top of this file. */
@@ -184,8 +189,12 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
                                struct http_loop *ls, const struct eddy_http_request_head *h,
                                int keep_alive);
 void eddy__http_response_log(struct eddy_http_response *res);
+/* Appends whole "Name: value\r\n" lines the library built itself (no checks: none of them
+ * may be a reserved or a Server field). 0 or -errno. */
+int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len);
 /* Library-generated error on a connection outside any handler; closes after it. */
 void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
 void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */
+void eddy__http_response_drained(struct eddy_http_response *res);
 
 #endif

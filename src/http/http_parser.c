@@ -155,19 +155,19 @@ static int classify_target(struct eddy_http_request_head *req)
         if (!valid_authority(t, n) || t[0] == ':')
             return 400;
         req->form = EDDY_HTTP_FORM_AUTHORITY;
-        req->host = req->target;
+        req->host = (struct eddy_http_str){t, n};
         req->path = (struct eddy_http_str){t + n, 0};
         return OK;
     }
     if (t[0] == '/') {
-        req->path = req->target;
+        req->path = (struct eddy_http_str){t, n};
         return OK;
     }
     if (n == 1 && t[0] == '*') {
         if (req->method_id != EDDY_HTTP_OPTIONS)
             return 400;
         req->form = EDDY_HTTP_FORM_ASTERISK;
-        req->path = req->target;
+        req->path = (struct eddy_http_str){t, n};
         return OK;
     }
     size_t s = http_scheme_len(t, n);
@@ -435,12 +435,14 @@ static int parse_fields(const char **pp, const char *end, struct eddy_http_reque
         }
         if (req->num_headers >= max_headers)
             return 431;
-        struct eddy_http_header *h = &req->headers[req->num_headers];
-        int r = parse_field(&p, end, h);
+        /* Built in a local and copied: reading back the just-stored views would stall
+         * store forwarding. */
+        struct eddy_http_header h;
+        int r = parse_field(&p, end, &h);
         if (r != OK)
             return r;
-        req->num_headers++;
-        r = on_field(h, req, f);
+        req->headers[req->num_headers++] = h;
+        r = on_field(&h, req, f);
         if (r != OK)
             return r;
     }
@@ -463,7 +465,13 @@ static void reset(struct eddy_http_request_head *req)
     req->method_id = EDDY_HTTP_METHOD_UNKNOWN;
     req->form = EDDY_HTTP_FORM_ORIGIN;
     req->minor_version = 0;
-    req->method = req->target = req->path = req->host = (struct eddy_http_str){NULL, 0};
+    /* Separate stores: a chained assignment made gcc store, reload and copy, and the wide
+     * reload of two narrow stores stalls store forwarding on every request. */
+    const struct eddy_http_str empty = {NULL, 0};
+    req->method = empty;
+    req->target = empty;
+    req->path = empty;
+    req->host = empty;
     req->content_length = -1;
     req->chunked = req->keep_alive = req->expect_continue = req->upgrade = 0;
     req->host_count = 0;

@@ -13,55 +13,69 @@
 #include <strings.h>
 #include <unistd.h>
 
+static const struct {
+    short code;
+    const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
 const char *eddy_http_status_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    size_t lo = 0, hi = sizeof(reasons) / sizeof(reasons[0]);
+    while (lo < hi) { /* the table is sorted by code */
+        size_t mid = (lo + hi) / 2;
+        if (reasons[mid].code == status)
+            return reasons[mid].reason;
+        if (reasons[mid].code < status)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return "Unknown";
 }
 
 static size_t fmt_u64(char *p, uint64_t v)
@@ -90,11 +104,13 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
     res->head_only = h && h->method_id == EDDY_HTTP_HEAD;
     res->minor = h ? (uint8_t)h->minor_version : 1;
     res->close = !keep_alive;
-    res->server_set = res->chunked = res->in_handler = 0;
+    res->server_set = res->chunked = res->in_handler = res->in_write = 0;
     res->remaining = -1;
     res->body_bytes = 0;
     memset(&res->log, 0, sizeof(res->log));
     res->log_copy = NULL;
+    res->drain_cb = res->gone_cb = NULL;
+    res->cb_arg = NULL;
     if (h) {
         res->log.method = h->method;
         res->log.target = h->target;
@@ -107,11 +123,16 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
 static int reserved_name(const char *n, size_t len)
 {
     switch (len) {
-    case 4: return strncasecmp(n, "Date", 4) == 0;
-    case 10: return strncasecmp(n, "Connection", 10) == 0;
-    case 14: return strncasecmp(n, "Content-Length", 14) == 0;
-    case 17: return strncasecmp(n, "Transfer-Encoding", 17) == 0;
-    default: return 0;
+    case 4:
+        return strncasecmp(n, "Date", 4) == 0;
+    case 10:
+        return strncasecmp(n, "Connection", 10) == 0;
+    case 14:
+        return strncasecmp(n, "Content-Length", 14) == 0;
+    case 17:
+        return strncasecmp(n, "Transfer-Encoding", 17) == 0;
+    default:
+        return 0;
     }
 }
 
@@ -140,6 +161,13 @@ int eddy_http_response_add_header_n(struct eddy_http_response *res, const char *
     if (name_len == 6 && strncasecmp(name, "Server", 6) == 0)
         res->server_set = 1;
     return 0;
+}
+
+int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len)
+{
+    if (res->state != RES_NEW)
+        return -EALREADY;
+    return eddy_buffer_append(&res->hdrs, p, len);
 }
 
 int eddy_http_response_add_header(struct eddy_http_response *res, const char *name,
@@ -297,8 +325,8 @@ int eddy_http_response_send(struct eddy_http_response *res, const void *body, si
     return finish(res, 0);
 }
 
-int eddy_http_response_reply(struct eddy_http_response *res, int status,
-                             const char *content_type, const void *body, size_t len)
+int eddy_http_response_reply(struct eddy_http_response *res, int status, const char *content_type,
+                             const void *body, size_t len)
 {
     if (res->state != RES_NEW)
         return -EALREADY;
@@ -327,8 +355,8 @@ int eddy_http_response_send_error(struct eddy_http_response *res, int status)
     return eddy_http_response_send(res, body, (size_t)n);
 }
 
-int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset,
-                                 size_t len, int close_fd)
+int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                 int close_fd)
 {
     int rc = 0;
     if (res->state != RES_NEW) {
@@ -357,10 +385,14 @@ int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t o
 /* ---- streaming ---------------------------------------------------------------------- */
 
 /* Deferred writes happen outside on_message: write them now. */
-static void flush_if_deferred(struct eddy_http_response *res)
+static int flush_if_deferred(struct eddy_http_response *res)
 {
-    if (res->deferred && !res->in_handler && res->c)
+    if (res->deferred && !res->in_handler && res->c) {
+        res->in_write = 1; /* a close inside the flush must not run the gone callback */
         eddy_tcp_connection_flush(res->c);
+        res->in_write = 0;
+    }
+    return res->c ? 0 : -EPIPE;
 }
 
 int eddy_http_response_start(struct eddy_http_response *res, int64_t content_length)
@@ -375,8 +407,7 @@ int eddy_http_response_start(struct eddy_http_response *res, int64_t content_len
     }
     res->state = RES_STREAMING;
     res->remaining = content_length < 0 ? -1 : content_length;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_write(struct eddy_http_response *res, const void *data, size_t len)
@@ -411,8 +442,7 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
     res->body_bytes += len;
     if (res->remaining >= 0)
         res->remaining -= (int64_t)len;
-    flush_if_deferred(res);
-    return 0;
+    return flush_if_deferred(res);
 }
 
 int eddy_http_response_end(struct eddy_http_response *res)
@@ -458,8 +488,10 @@ static int copy_log_views(struct eddy_http_response *d)
 
 struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *res)
 {
-    if (res->deferred)
-        return res;
+    if (res->deferred && res != &res->ls->res)
+        return res;    /* already the long-lived handle */
+    if (res->deferred) /* deferred twice by its handler: the same handle */
+        return res->c && http_conn_of(res->c)->slow ? http_conn_of(res->c)->slow->deferred : NULL;
     if (res->state == RES_DONE)
         return NULL;
     struct eddy_http_response *d = malloc(sizeof(*d));
@@ -483,7 +515,8 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
     }
     d->deferred = 1;
     d->peer = *eddy_tcp_connection_peer(res->c);
-    res->deferred = 1; /* tells the caller of the handler that d now carries the response */
+    res->deferred = 1;     /* tells the caller of the handler that d now carries the response */
+    res->state = RES_DONE; /* the old handle answers -EALREADY from now on */
     sl->deferred = d;
     return d;
 }
@@ -515,10 +548,28 @@ void eddy_http_response_abort(struct eddy_http_response *res)
     finish(res, 0);
 }
 
+void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
+                                      eddy_http_response_cb gone, void *arg)
+{
+    if (!res->deferred)
+        return; /* a synchronous response is over when its handler returns */
+    res->drain_cb = drain;
+    res->gone_cb = gone;
+    res->cb_arg = arg;
+}
+
 /* The connection closed under a deferred response: the app still holds the handle. */
 void eddy__http_response_abandon(struct eddy_http_response *res)
 {
     res->c = NULL;
+    if (res->gone_cb && res->state != RES_DONE && !res->in_write)
+        res->gone_cb(res, res->cb_arg); /* may finish (free) res */
+}
+
+void eddy__http_response_drained(struct eddy_http_response *res)
+{
+    if (res->drain_cb && res->state != RES_DONE && !res->in_write)
+        res->drain_cb(res, res->cb_arg); /* may finish (free) res */
 }
 
 void eddy__http_response_log(struct eddy_http_response *res)

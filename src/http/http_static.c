@@ -19,8 +19,9 @@
 
 #include "eddy/event_loop.h"
 #include "eddy/http_static.h"
+#include "http_internal.h"
 
-#define TLS_SLOTS 4
+#define TLS_SLOTS    4
 #define PATH_MAX_LEN 4096
 
 struct eddy_http_static {
@@ -205,8 +206,8 @@ static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
 }
 
 /* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup. */
-static void send_body(struct eddy_http_response *res, const struct eddy_http_file *f,
-                      uint64_t off, uint64_t len)
+static void send_body(struct eddy_http_response *res, const struct eddy_http_file *f, uint64_t off,
+                      uint64_t len)
 {
     if (f->body) {
         eddy_http_response_send(res, f->body + off, (size_t)len);
@@ -222,14 +223,34 @@ static void send_body(struct eddy_http_response *res, const struct eddy_http_fil
     eddy_http_response_send_file(res, fd, (off_t)off, (size_t)len, 1);
 }
 
+/* ETag and Last-Modified (validators only), or those then Accept-Ranges and Content-Type. */
+static void add_file_fields(struct eddy_http_response *res, const struct eddy_http_file *f,
+                            int validators_only)
+{
+    if (f->fields) {
+        eddy__http_response_add_fields(res, f->fields,
+                                       validators_only ? f->validators_len : f->fields_len);
+        return;
+    }
+    eddy_http_response_add_header_n(res, "ETag", 4, f->etag, f->etag_len);
+    eddy_http_response_add_header_n(res, "Last-Modified", 13, f->last_modified, EDDY_HTTP_DATE_LEN);
+    if (!validators_only) {
+        eddy_http_response_add_header(res, "Accept-Ranges", "bytes");
+        eddy_http_response_add_header(res, "Content-Type", f->mime);
+    }
+}
+
 static void serve_file(struct eddy_http_request *req, struct eddy_http_response *res,
                        const struct eddy_http_file *f)
 {
     struct req_fields rf;
     scan_fields(req, &rf);
-    eddy_http_response_add_header_n(res, "ETag", 4, f->etag, f->etag_len);
-    eddy_http_response_add_header_n(res, "Last-Modified", 13, f->last_modified,
-                                    EDDY_HTTP_DATE_LEN);
+    if (!rf.any_cond && !rf.range.p) { /* the common case: one copy of prebuilt fields */
+        add_file_fields(res, f, 0);
+        send_body(res, f, 0, (uint64_t)f->st.st_size);
+        return;
+    }
+    add_file_fields(res, f, 1);
     int cond = rf.any_cond ? eddy_http_cond_evaluate(&rf.cond, f->etag, f->st.st_mtime) : 0;
     if (cond == 304) {
         eddy_http_response_set_status(res, 304);
@@ -243,8 +264,8 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     uint64_t size = (uint64_t)f->st.st_size;
     eddy_http_response_add_header(res, "Accept-Ranges", "bytes");
     struct eddy_http_str range = rf.range, if_range = rf.if_range;
-    if (range.p && (!if_range.p || eddy_http_if_range_ok(if_range.p, if_range.len, f->etag,
-                                                         f->st.st_mtime))) {
+    if (range.p &&
+        (!if_range.p || eddy_http_if_range_ok(if_range.p, if_range.len, f->etag, f->st.st_mtime))) {
         struct eddy_http_range r;
         char cr[96];
         switch (eddy_http_range_parse(range.p, range.len, size, &r)) {
@@ -283,9 +304,9 @@ static void serve_listing(struct eddy_http_response *res, const struct eddy_http
     free(html);
 }
 
-static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache *c,
-                            uint64_t now, struct eddy_http_request *req,
-                            struct eddy_http_response *res, const char *path, size_t len)
+static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache *c, uint64_t now,
+                            struct eddy_http_request *req, struct eddy_http_response *res,
+                            const char *path, size_t len)
 {
     if (len == 0 || path[len - 1] != '/') {
         redirect_to_slash(req, res, path);

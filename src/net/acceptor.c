@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,16 +56,22 @@ static int set_int_opt(int fd, int level, int name, int v)
     return 0;
 }
 
-static int open_listener(const struct sockaddr *addr, socklen_t len, int backlog, int reuseport)
+static int open_listener(const struct sockaddr *addr, socklen_t len,
+                         const struct eddy_acceptor_options *o)
 {
+    int backlog = o && o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG;
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int r;
 
     if (fd < 0)
         return -errno;
     r = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-    if (r == 0 && reuseport)
+    if (r == 0 && o && o->reuseport)
         r = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    /* The wake-up then comes with the request: the first read finds it, and a
+     * connection that never sends costs no descriptor before the timeout. */
+    if (r == 0 && o && o->defer_accept > 0)
+        r = set_int_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, o->defer_accept);
     if (r == 0 && addr->sa_family == AF_INET6)
         r = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
     if (r == 0 && bind(fd, addr, len) < 0)
@@ -180,14 +188,13 @@ int eddy_acceptor_new(struct eddy_acceptor **out, struct eddy_event_loop *loop,
 {
     struct eddy_acceptor *a;
     socklen_t llen = sizeof(union eddy_sockaddr);
-    int backlog = opts && opts->backlog > 0 ? opts->backlog : DEFAULT_BACKLOG;
 
     if (out == NULL || loop == NULL || addr == NULL || cb == NULL)
         return -EINVAL;
     a = calloc(1, sizeof *a);
     if (a == NULL)
         return -ENOMEM;
-    a->fd = open_listener(addr, len, backlog, opts ? opts->reuseport : 0);
+    a->fd = open_listener(addr, len, opts);
     if (a->fd < 0) {
         int r = a->fd;
         free(a);

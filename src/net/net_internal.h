@@ -31,7 +31,7 @@ struct eddy__out_seg {
 /* Recycled buffer memory: a drained buffer returns its storage here instead
  * of to malloc, so a connection doing request/response churns no memory. */
 #define EDDY__NET_FREE_BUFS   32
-#define EDDY__NET_RECYCLE_MAX (256u * 1024u)
+#define EDDY__NET_RECYCLE_MAX (64u * 1024u)
 #define EDDY__NET_FREE_SEGS   32
 /* What one read offers the kernel when no leftover input is pending. */
 #define EDDY__NET_SCRATCH_SIZE (64u * 1024u)
@@ -41,6 +41,8 @@ struct eddy__net_loop {
     struct eddy_tcp_server *server;
     const struct eddy_tcp_callbacks *cb;
     size_t high_water_mark;
+    int nodelay;    /* TCP_NODELAY before a connection's second write */
+    int read_first; /* read a new connection before registering it (data is likely there) */
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;

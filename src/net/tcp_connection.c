@@ -38,6 +38,10 @@ enum {
     F_REDELIVER = 1u << 8,  /* a task will hand leftover input to on_message */
     F_IN_WC = 1u << 9,      /* inside on_write_complete */
     F_WC_AGAIN = 1u << 10,
+    F_WROTE = 1u << 11,         /* a write was made: the next one wants TCP_NODELAY */
+    F_NODELAY = 1u << 12,       /* TCP_NODELAY is set */
+    F_CLOSE_FLUSHED = 1u << 13, /* close once the output queue is written */
+    F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED, /* sends are refused */
 };
 
 /* The user context follows the struct, aligned for any type. */
@@ -121,6 +125,19 @@ static void notify_write_complete(struct eddy_tcp_connection *c)
 
 /* ---- writing ---- */
 
+/* Linux's Nagle (Minshall's variant) holds a small segment back only while an
+ * earlier small one is unacknowledged, so a connection's first write cannot
+ * be delayed: TCP_NODELAY is set before the second one, and a connection
+ * closed after one response never pays the setsockopt. */
+static void before_write(struct eddy_tcp_connection *c)
+{
+    if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay) {
+        eddy_socket_set_nodelay(c->ch.fd, 1);
+        c->flags |= F_NODELAY;
+    }
+    c->flags |= F_WROTE;
+}
+
 /* The queue drained: release memory, then the deferred half-close or close. */
 static void drained(struct eddy_tcp_connection *c, int wrote)
 {
@@ -132,7 +149,7 @@ static void drained(struct eddy_tcp_connection *c, int wrote)
         shutdown(c->ch.fd, SHUT_WR);
         c->flags |= F_SHUT_WR_DONE;
     }
-    if (c->flags & F_PEER_EOF) {
+    if (c->flags & (F_PEER_EOF | F_CLOSE_FLUSHED)) {
         request_close(c);
         return;
     }
@@ -144,7 +161,11 @@ static void drained(struct eddy_tcp_connection *c, int wrote)
 static void write_out(struct eddy_tcp_connection *c)
 {
     int wrote = 0;
-    int r = eddy__tcp_output_drain(c, edge_triggered(c), &wrote);
+    int r;
+
+    if (!eddy__tcp_output_empty(c))
+        before_write(c);
+    r = eddy__tcp_output_drain(c, edge_triggered(c), &wrote);
 
     if (r < 0) {
         request_close(c);
@@ -154,10 +175,15 @@ static void write_out(struct eddy_tcp_connection *c)
         drained(c, wrote);
         return;
     }
+    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0) {
+        request_close(c);
+        return;
+    }
+    /* Bytes built in place with eddy_tcp_connection_output count too. */
     if (eddy_tcp_connection_output_queued(c) <= c->nl->high_water_mark)
         c->flags &= ~F_HIGH_WATER;
-    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0)
-        request_close(c);
+    else
+        check_high_water(c);
 }
 
 /* Appends to the tail of the queue; a failed append would leave a hole in
@@ -179,13 +205,14 @@ static int send_in_loop(struct eddy_tcp_connection *c, const char *p, size_t len
 {
     int r;
 
-    if (!is_live(c) || (c->flags & F_SHUT_WR_REQ))
+    if (!is_live(c) || (c->flags & F_NO_MORE))
         return -EPIPE;
     if (len == 0)
         return 0;
     if (!(c->flags & F_BATCH) && eddy__tcp_output_empty(c)) {
         ssize_t n;
 
+        before_write(c);
         do
             n = send(c->ch.fd, p, len, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
@@ -234,10 +261,12 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     int niov = 0;
     ssize_t n;
 
+    if (nl->scratch_busy) /* reads never nest: on_message cannot trigger one */
+        abort();
     if (ensure_scratch(nl) < 0)
         return -ENOMEM;
     if (eddy_buffer_readable(&c->in) > 0) {
-        if (eddy_buffer_ensure_writable(&c->in, 4096) < 0)
+        if (eddy_buffer_ensure_writable(&c->in, 1024) < 0)
             return -ENOMEM;
         iov[niov].iov_base = eddy_buffer_begin_write(&c->in);
         iov[niov++].iov_len = eddy_buffer_writable(&c->in);
@@ -266,11 +295,12 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     return n;
 }
 
-/* After on_message: leftover scratch bytes move into the connection. */
+/* After on_message: leftover scratch bytes move into the connection, in a
+ * buffer sized for them (not a recycled one: a connection that waits with a
+ * partial message must not hold a large block). */
 static void keep_leftover(struct eddy_tcp_connection *c, struct eddy_buffer *s)
 {
     if (eddy_buffer_readable(s) > 0 && is_live(c)) {
-        eddy__net_buf_get(c->nl, &c->in);
         if (eddy_buffer_append(&c->in, eddy_buffer_peek(s), eddy_buffer_readable(s)) < 0)
             request_close(c);
     }
@@ -297,18 +327,24 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
         keep_leftover(c, b);
     else if (eddy_buffer_readable(&c->in) == 0)
         eddy__net_buf_put(nl, &c->in);
-    if (is_live(c) && !saved && !eddy_channel_is_writing(&c->ch))
+    if (!is_live(c) || saved)
+        return;
+    if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
+    else
+        check_high_water(c);
 }
 
 static void peer_eof(struct eddy_tcp_connection *c)
 {
     c->flags |= F_PEER_EOF;
+    if (eddy__tcp_output_empty(c)) {
+        request_close(c); /* the close unregisters: no epoll_ctl to stop reading first */
+        return;
+    }
     if (eddy_channel_is_reading(&c->ch))
         eddy_channel_disable_reading(&c->ch);
-    if (eddy__tcp_output_empty(c))
-        request_close(c);
-    else if (!eddy_channel_is_writing(&c->ch))
+    if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
 }
 
@@ -414,13 +450,27 @@ void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
     free(c);
 }
 
+/* With TCP_DEFER_ACCEPT the request came with the accept: reading it before
+ * registering spares a connection closed after its response the epoll_ctl ADD
+ * and a trip through the dispatcher. Registration follows only if the
+ * connection lives on and still wants input. */
+static void read_then_register(struct eddy_tcp_connection *c)
+{
+    if (is_live(c) && (c->flags & F_WANT_READ))
+        handle_read(c);
+    if (is_live(c) && (c->flags & F_WANT_READ) && !(c->flags & F_PEER_EOF) &&
+        !eddy_channel_is_reading(&c->ch) && eddy_channel_enable_reading(&c->ch) < 0)
+        request_close(c);
+}
+
 void eddy__tcp_connection_establish(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     const struct eddy_tcp_callbacks *cb = c->nl->cb;
+    int read_first = c->nl->read_first;
 
     eddy_channel_init(&c->ch, c->nl->loop, c->ch.fd, on_event, c);
-    if (eddy_channel_enable_reading(&c->ch) < 0) { /* e.g. select and fd >= FD_SETSIZE */
+    if (!read_first && eddy_channel_enable_reading(&c->ch) < 0) { /* select, fd >= FD_SETSIZE */
         eddy_channel_remove(&c->ch);
         eddy__tcp_connection_discard(c);
         return;
@@ -435,6 +485,8 @@ void eddy__tcp_connection_establish(void *arg)
     }
     if (is_live(c) && !eddy_channel_is_writing(&c->ch))
         write_out(c);
+    if (read_first)
+        read_then_register(c);
     leave(c);
 }
 
@@ -564,7 +616,7 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
     struct eddy__out_seg *s = NULL;
     int r = 0;
 
-    if (!is_live(c) || (c->flags & F_SHUT_WR_REQ))
+    if (!is_live(c) || (c->flags & F_NO_MORE))
         r = -EPIPE;
     else if (fd < 0 || offset < 0)
         r = -EINVAL;
@@ -605,6 +657,23 @@ static void shutdown_in_loop(struct eddy_tcp_connection *c)
     leave(c);
 }
 
+static void close_flushed_in_loop(struct eddy_tcp_connection *c)
+{
+    if (!is_live(c))
+        return;
+    c->flags |= F_CLOSE_FLUSHED;
+    enter(c);
+    if (!(c->flags & F_BATCH) && !eddy_channel_is_writing(&c->ch))
+        write_out(c);
+    leave(c);
+}
+
+static void close_flushed_task(void *arg)
+{
+    close_flushed_in_loop(arg);
+    eddy_tcp_connection_unref(arg);
+}
+
 static void shutdown_task(void *arg)
 {
     shutdown_in_loop(arg);
@@ -636,6 +705,12 @@ void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c)
 {
     if (is_open(c))
         run_owned(c, shutdown_in_loop, shutdown_task);
+}
+
+void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c)
+{
+    if (is_open(c))
+        run_owned(c, close_flushed_in_loop, close_flushed_task);
 }
 
 void eddy_tcp_connection_close(struct eddy_tcp_connection *c)

@@ -74,8 +74,6 @@ static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *pe
         close(fd);
         return;
     }
-    if (s->opts.tcp_nodelay)
-        eddy_socket_set_nodelay(fd, 1);
     nl = s->loops[s->rr++ % (unsigned)s->nloops];
     __atomic_fetch_add(&s->nconns, 1, __ATOMIC_RELAXED);
     if (eddy__tcp_connection_new(&c, nl, fd, peer, peer_len, ++s->next_id, s->opts.context_size) <
@@ -125,7 +123,9 @@ int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *ba
 
 int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union eddy_sockaddr *bound)
 {
-    struct eddy_acceptor_options ao = {s->opts.backlog, s->opts.reuseport, 0};
+    struct eddy_acceptor_options ao = {.backlog = s->opts.backlog,
+                                       .reuseport = s->opts.reuseport,
+                                       .defer_accept = s->opts.defer_accept};
     struct eddy_acceptor **v, *a;
     union eddy_sockaddr sa;
     socklen_t len;
@@ -163,6 +163,9 @@ static int make_loops(struct eddy_tcp_server *s)
                                          s->opts.high_water_mark);
         if (s->loops[i] == NULL)
             return -ENOMEM;
+        s->loops[i]->nodelay = s->opts.tcp_nodelay != 0;
+        /* select cannot watch every descriptor: it must refuse before on_connected. */
+        s->loops[i]->read_first = s->opts.defer_accept > 0 && strcmp(s->backend, "select") != 0;
     }
     return 0;
 }

@@ -123,9 +123,9 @@ int ue_eventfd(unsigned int initval, int flags)
     if (fd < 0)
         return eddy__ue_fail(-fd);
     struct ue_eventfd *e = calloc(1, sizeof(*e));
-    struct ue_file *f = e ? eddy__ue_file_alloc(&efd_ops, e, UE_FMODE_READ | UE_FMODE_WRITE,
-                                                flags & EFD_NONBLOCK)
-                          : NULL;
+    struct ue_file *f =
+        e ? eddy__ue_file_alloc(&efd_ops, e, UE_FMODE_READ | UE_FMODE_WRITE, flags & EFD_NONBLOCK)
+          : NULL;
     if (!f) {
         free(e);
         eddy__ue_fd_unreserve(fd);

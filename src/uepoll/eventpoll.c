@@ -259,8 +259,8 @@ static int ep_link_ready(struct ue_eventpoll *ep, struct ue_epitem *epi)
 }
 
 /* EPOLL_CTL_ADD with ep->mtx held (ep_insert). */
-static int ep_insert(struct ue_eventpoll *ep, const struct epoll_event *event,
-                     struct ue_file *tf, int fd, int full_check)
+static int ep_insert(struct ue_eventpoll *ep, const struct epoll_event *event, struct ue_file *tf,
+                     int fd, int full_check)
 {
     struct ue_epitem *epi = calloc(1, sizeof(*epi));
     if (!epi)
@@ -328,8 +328,7 @@ static void ep_start_scan(struct ue_eventpoll *ep, struct ue_list *txlist)
  * order), then the level-triggered items the scan re-queued (requeued), which is the
  * order the kernel produces.
  */
-static void ep_done_scan(struct ue_eventpoll *ep, struct ue_list *txlist,
-                         struct ue_list *requeued)
+static void ep_done_scan(struct ue_eventpoll *ep, struct ue_list *txlist, struct ue_list *requeued)
 {
     pthread_mutex_lock(&ep->lock);
     ue_list_splice_tail_init(requeued, &ep->rdllist);
@@ -378,8 +377,7 @@ static int ep_send_events(struct ue_eventpoll *ep, struct epoll_event *evs, int 
         res++;
         uint32_t events = epi_events(epi);
         if (events & EPOLLONESHOT)
-            atomic_store_explicit(&epi->events, events & EP_PRIVATE_BITS,
-                                  memory_order_relaxed);
+            atomic_store_explicit(&epi->events, events & EP_PRIVATE_BITS, memory_order_relaxed);
         else if (!(events & EPOLLET))
             ue_list_add_tail(&epi->rdllink, &requeued); /* level-triggered: look again */
     }
@@ -459,8 +457,7 @@ static int ep_sleep(struct ue_eventpoll *ep, const struct timespec *to, int *tim
 }
 
 /* The epoll_wait loop (ep_poll). */
-static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxevents,
-                   int timeout_ms)
+static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxevents, int timeout_ms)
 {
     struct timespec deadline, *to = NULL;
     int timed_out = 0, intr = 0;

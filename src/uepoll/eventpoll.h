@@ -9,10 +9,10 @@
 #include "ue_internal.h"
 
 /* Kernel constants (fs/eventpoll.c). */
-#define EP_MAX_NESTS 4
+#define EP_MAX_NESTS    4
 #define EP_PRIVATE_BITS (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
 #define EPOLLINOUT_BITS (EPOLLIN | EPOLLOUT)
-#define EPOLLEXCLUSIVE_OK_BITS                                                                    \
+#define EPOLLEXCLUSIVE_OK_BITS                                                                     \
     (EPOLLINOUT_BITS | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 #define EP_MAX_EVENTS ((int)(0x7fffffff / sizeof(struct epoll_event)))
 
@@ -33,22 +33,22 @@ struct ue_eventpoll;
 
 /* One registration: (file, fd) watched by one eventpoll (struct epitem). */
 struct ue_epitem {
-    struct ue_rb_node rbn;      /* in ep->rbr, keyed by (file, fd); ep->mtx */
-    struct ue_list rdllink;     /* on ep->rdllist or a scan's private list; ep->lock */
-    struct ue_epitem *next;     /* ovflist chain, EP_UNACTIVE_PTR when off it; ep->lock */
+    struct ue_rb_node rbn;  /* in ep->rbr, keyed by (file, fd); ep->mtx */
+    struct ue_list rdllink; /* on ep->rdllist or a scan's private list; ep->lock */
+    struct ue_epitem *next; /* ovflist chain, EP_UNACTIVE_PTR when off it; ep->lock */
     struct ue_file *file;
     int fd;
     struct ue_eppoll_entry *pwqlist; /* ep->mtx */
     struct ue_eventpoll *ep;
-    struct ue_list fllink;      /* on file->f_ep; file->f_lock */
-    _Atomic uint32_t events;    /* interest + private bits; written under ep->mtx,
-                                   read by callbacks under ep->lock */
-    uint64_t data;              /* ep->mtx */
+    struct ue_list fllink;   /* on file->f_ep; file->f_lock */
+    _Atomic uint32_t events; /* interest + private bits; written under ep->mtx,
+                                read by callbacks under ep->lock */
+    uint64_t data;           /* ep->mtx */
 };
 
 struct ue_eventpoll {
-    pthread_mutex_t mtx;        /* tree, items, scans, ctl */
-    pthread_mutex_t lock;       /* rdllist, ovflist, wq membership */
+    pthread_mutex_t mtx;           /* tree, items, scans, ctl */
+    pthread_mutex_t lock;          /* rdllist, ovflist, wq membership */
     struct ue_waitqueue wq;        /* threads in ue_epoll_wait */
     struct ue_waitqueue poll_wait; /* epolls watching this one */
     struct ue_list rdllist;
@@ -56,8 +56,8 @@ struct ue_eventpoll {
     struct ue_rb_root rbr;
     size_t nitems;
     struct ue_file *file;
-    unsigned long gen;          /* loop_check_gen stamp; epmutex */
-    int loop_check_depth;       /* epmutex */
+    unsigned long gen;    /* loop_check_gen stamp; epmutex */
+    int loop_check_depth; /* epmutex */
 };
 
 static inline int ep_is_linked(const struct ue_epitem *epi)

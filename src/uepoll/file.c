@@ -16,10 +16,10 @@
 #include <string.h>
 
 static pthread_mutex_t fdt_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ue_file **fdt;     /* fdt[fd]: NULL free, &reserved_slot reserved */
-static uint64_t *fdt_bits;       /* bit set: number in use (open or reserved) */
-static size_t fdt_cap;           /* slots allocated, a multiple of 64 */
-static size_t fdt_next;          /* no free number below this */
+static struct ue_file **fdt; /* fdt[fd]: NULL free, &reserved_slot reserved */
+static uint64_t *fdt_bits;   /* bit set: number in use (open or reserved) */
+static size_t fdt_cap;       /* slots allocated, a multiple of 64 */
+static size_t fdt_next;      /* no free number below this */
 static struct ue_file reserved_slot;
 static atomic_long live_files; /* for leak checks */
 
@@ -218,8 +218,9 @@ ssize_t ue_read(int fd, void *buf, size_t n)
     struct ue_file *f = eddy__ue_fget(fd);
     if (!f)
         return eddy__ue_fail(EBADF);
-    ssize_t r = !(f->mode & UE_FMODE_READ) ? -EBADF : !f->ops->read ? -EINVAL
-                                                                       : f->ops->read(f, buf, n);
+    ssize_t r = !(f->mode & UE_FMODE_READ) ? -EBADF
+                : !f->ops->read            ? -EINVAL
+                                           : f->ops->read(f, buf, n);
     eddy__ue_fput(f);
     eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail((int)-r) : r;
@@ -232,8 +233,8 @@ ssize_t ue_write(int fd, const void *buf, size_t n)
     if (!f)
         return eddy__ue_fail(EBADF);
     ssize_t r = !(f->mode & UE_FMODE_WRITE) ? -EBADF
-                : !f->ops->write              ? -EINVAL
-                                              : f->ops->write(f, buf, n);
+                : !f->ops->write            ? -EINVAL
+                                            : f->ops->write(f, buf, n);
     eddy__ue_fput(f);
     eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail((int)-r) : r;

@@ -24,7 +24,7 @@
 #endif
 
 #define PIPE_SLOTS 16u
-#define PIPE_PAGE 4096u
+#define PIPE_PAGE  4096u
 
 struct pipe_buf {
     char *page;
@@ -38,8 +38,8 @@ struct ue_pipe {
     struct pipe_buf bufs[PIPE_SLOTS];
     unsigned head, tail; /* head - tail slots in use */
     int readers, writers, files;
-    int watch_queue;        /* O_NOTIFICATION_PIPE: writes refused */
-    atomic_int poll_usage;  /* polled once: wake readers on every write */
+    int watch_queue;       /* O_NOTIFICATION_PIPE: writes refused */
+    atomic_int poll_usage; /* polled once: wake readers on every write */
     char *tmp_page;
 };
 
@@ -157,8 +157,7 @@ static ssize_t pipe_merge(struct ue_pipe *p, struct ue_file *f, const void *buf,
 }
 
 /* Takes one free slot and fills it with up to a page; returns bytes or -EFAULT/-ENOMEM. */
-static ssize_t pipe_fill_slot(struct ue_pipe *p, struct ue_file *f, const char *src,
-                              size_t left)
+static ssize_t pipe_fill_slot(struct ue_pipe *p, struct ue_file *f, const char *src, size_t left)
 {
     char *page = p->tmp_page ? p->tmp_page : malloc(PIPE_PAGE);
     if (!page)
@@ -204,8 +203,8 @@ static ssize_t pipe_write(struct ue_file *f, const void *buf, size_t total)
             break;
         }
         if (!pipe_full(p)) {
-            ssize_t n = pipe_fill_slot(p, f, buf ? (const char *)buf + ret : NULL,
-                                       total - (size_t)ret);
+            ssize_t n =
+                pipe_fill_slot(p, f, buf ? (const char *)buf + ret : NULL, total - (size_t)ret);
             if (n < 0) {
                 if (!ret)
                     ret = n;

@@ -15,8 +15,8 @@ struct ue_rb_root {
     struct ue_rb_node *node;
 };
 
-void eddy__ue_rb_insert(struct ue_rb_root *root, struct ue_rb_node *node,
-                        struct ue_rb_node *parent, struct ue_rb_node **link);
+void eddy__ue_rb_insert(struct ue_rb_root *root, struct ue_rb_node *node, struct ue_rb_node *parent,
+                        struct ue_rb_node **link);
 void eddy__ue_rb_erase(struct ue_rb_root *root, struct ue_rb_node *node);
 struct ue_rb_node *eddy__ue_rb_first(const struct ue_rb_root *root);
 struct ue_rb_node *eddy__ue_rb_next(const struct ue_rb_node *node);

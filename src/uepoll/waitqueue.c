@@ -117,12 +117,17 @@ void eddy__ue_wake_flush(void)
     wake_q.n = 0;
 }
 
+/* Flips an armed waiter to WOKEN; the futex wake is owed only if it went to sleep. */
 static int waiter_try_wake(struct ue_waiter *w)
 {
-    int armed = UE_WAITER_ARMED;
-    if (!atomic_compare_exchange_strong_explicit(&w->state, &armed, UE_WAITER_WOKEN,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return 0;
+    int v = atomic_load_explicit(&w->state, memory_order_acquire);
+    do {
+        if ((v & UE_WAITER_STATE) != UE_WAITER_ARMED)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&w->state, &v, UE_WAITER_WOKEN,
+                                                    memory_order_acq_rel, memory_order_acquire));
+    if (!(v & UE_WAITER_SLEEPING))
+        return 1; /* still spinning: it sees WOKEN by itself */
     /* Only the address is used from here on: the sleeper may already be gone, and a
      * stray wake-up on a reused address is harmless to futex users, which loop. */
     if (wake_q.n < WAKE_Q_MAX)
@@ -132,8 +137,7 @@ static int waiter_try_wake(struct ue_waiter *w)
     return 1;
 }
 
-int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we,
-                                    uint32_t key)
+int eddy__ue_waiter_wake_autoremove(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key)
 {
     (void)key;
     struct ue_waiter *w = ue_container_of(we, struct ue_waiter, we);
@@ -145,8 +149,8 @@ int eddy__ue_waiter_wake_ifwoken(struct ue_waitqueue *wq, struct ue_wait_entry *
 {
     (void)key;
     struct ue_waiter *w = ue_container_of(we, struct ue_waiter, we);
-    int armed = atomic_load_explicit(&w->state, memory_order_acquire) == UE_WAITER_ARMED;
-    if (!armed)
+    int state = atomic_load_explicit(&w->state, memory_order_acquire);
+    if ((state & UE_WAITER_STATE) != UE_WAITER_ARMED)
         return 0;
     eddy__ue_wq_del_locked(wq, we);
     return waiter_try_wake(w);
@@ -160,22 +164,52 @@ void eddy__ue_waiter_init(struct ue_waiter *w, ue_wait_func func)
     atomic_init(&w->state, UE_WAITER_ARMED);
 }
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Gives up waiting unless a wake-up got in first (then that wake-up counts). */
+static int give_up(struct ue_waiter *w, int err)
+{
+    int v = atomic_load_explicit(&w->state, memory_order_acquire);
+    do {
+        if ((v & UE_WAITER_STATE) != UE_WAITER_ARMED)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&w->state, &v, UE_WAITER_GAVE_UP,
+                                                    memory_order_acq_rel, memory_order_acquire));
+    return err;
+}
+
+/*
+ * Optionally spins first (UE_WAITER_SPIN): a waiter that is answered before it sleeps
+ * costs its waker no futex system call. Then announces SLEEPING, so that only a real
+ * sleeper is owed a FUTEX_WAKE, and sleeps on the futex word.
+ */
 int eddy__ue_waiter_sleep(struct ue_waiter *w, const struct timespec *deadline)
 {
     eddy__ue_wake_flush(); /* never sleep on wake-ups we owe others */
-    for (;;) {
-        if (atomic_load_explicit(&w->state, memory_order_acquire) != UE_WAITER_ARMED)
+    for (int i = 0; i < UE_WAITER_SPIN; i++) {
+        if ((atomic_load_explicit(&w->state, memory_order_acquire) & UE_WAITER_STATE) !=
+            UE_WAITER_ARMED)
             return 0;
-        long r = futex(&w->state, FUTEX_WAIT_BITSET, UE_WAITER_ARMED, deadline);
-        int err = r == 0 ? 0 : errno;
-        if (err != ETIMEDOUT && err != EINTR)
+        cpu_relax();
+    }
+    for (;;) {
+        int v = atomic_load_explicit(&w->state, memory_order_acquire);
+        if ((v & UE_WAITER_STATE) != UE_WAITER_ARMED)
+            return 0;
+        if (!(v & UE_WAITER_SLEEPING)) {
+            atomic_compare_exchange_strong_explicit(&w->state, &v, v | UE_WAITER_SLEEPING,
+                                                    memory_order_acq_rel, memory_order_acquire);
             continue;
-        int armed = UE_WAITER_ARMED;
-        if (atomic_compare_exchange_strong_explicit(&w->state, &armed, UE_WAITER_GAVE_UP,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return err;
-        return 0; /* woken while giving up: the wake-up counts */
+        }
+        long r = futex(&w->state, FUTEX_WAIT_BITSET, v, deadline);
+        int err = r == 0 ? 0 : errno;
+        if (err == ETIMEDOUT || err == EINTR)
+            return give_up(w, err);
     }
 }
 

@@ -5,7 +5,8 @@ Per configuration: 200 concurrent clients each send 1,000 messages of random
 sizes (mostly small, a handful of 1 MiB ones per configuration) and check that
 the echoed stream is byte-exact. Then, with a few idle clients still connected,
 SIGTERM must stop the server cleanly (exit status 0; under ASan that includes
-the leak check). Prints "ok - NAME" / "not ok - NAME" per configuration.
+the leak check; SIGINT in multi-reactor mode). Bad options are refused. Prints
+"ok - NAME" / "not ok - NAME" per case.
 """
 import os
 import random
@@ -176,8 +177,8 @@ def run_load(port, rng):
     return None
 
 
-def stop_server(proc, idle):
-    proc.send_signal(signal.SIGTERM)
+def stop_server(proc, idle, sig):
+    proc.send_signal(sig)
     try:
         rc = proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
@@ -215,17 +216,31 @@ def run_config(backend, threads, seed):
         err = "%s: %s" % (type(e).__name__, e)
         idle = []
         elapsed = 0.0
-    stop_err = stop_server(proc, idle)
+    stop_err = stop_server(proc, idle, signal.SIGTERM if threads == 0 else signal.SIGINT)
     return err or stop_err, elapsed
+
+
+def check_bad_usage():
+    """Bad options are refused with a message, before anything listens."""
+    cases = [(["-b", "nope"], 2, "unknown backend"), (["-t", "x"], 2, "bad thread count"),
+             (["-l", "bogus"], 1, "bogus"), (["extra"], 2, "usage")]
+    for args, want_rc, want_msg in cases:
+        p = subprocess.run([SERVER] + args, capture_output=True, text=True, timeout=10)
+        if p.returncode != want_rc or want_msg not in p.stderr:
+            return "%s: status %d, stderr %r" % (" ".join(args), p.returncode, p.stderr[:200])
+    return None
 
 
 def main():
     if not os.access(SERVER, os.X_OK):
         print("not ok - echo_server binary missing at %s" % SERVER)
         return 1
+    err = check_bad_usage()
+    print("%s - echo_server refuses bad options%s" % ("not ok" if err else "ok",
+                                                       ": " + err if err else ""))
+    failed = 1 if err else 0
     base_seed = int(os.environ.get("EDDY_SEED", str(int(time.time()))))
     print("# seed %d (EDDY_SEED to repeat)" % base_seed)
-    failed = 0
     for backend in BACKENDS:
         for threads in THREADS:
             name = "echo %s -t %d: %d clients x %d messages" % (backend, threads, CLIENTS, MESSAGES)

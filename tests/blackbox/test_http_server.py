@@ -184,6 +184,17 @@ def t_expect_continue(srv):
     c.send(b"ping")
     r = c.read_response()
     check(r.status == 200 and r.body == b"ping", r)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    r = c.read_response()
+    check(r.status == 100, r)
+    c.send(b"4\r\npong\r\n0\r\n\r\n")
+    r = c.read_response()
+    check(r.status == 200 and r.body == b"pong", r)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+           b"Expect: 100-continue\r\n\r\nabc")  # body already sent: no 100
+    r = c.read_response()
+    check(r.status == 200 and r.body == b"abc", r)
     c.close()
 
 
@@ -278,6 +289,33 @@ def t_two_listeners(tap):
         check(srv.stop() == 0, "clean exit on SIGTERM")
 
 
+def t_port_in_use(tap):
+    import subprocess
+    srv = start()
+    try:
+        r = subprocess.run([HELLO, "-l", "127.0.0.1:%d" % srv.port], stderr=subprocess.PIPE,
+                           timeout=10)
+        check(r.returncode != 0 and b"listen" in r.stderr, "port in use: %r" % r.stderr)
+        c = Conn(srv.port)
+        c.send(GET_PLAIN)
+        check(c.read_response().body == PLAIN, "first server unharmed")
+        c.close()
+    finally:
+        srv.stop()
+
+
+def t_ipv6(tap):
+    srv = Server([HELLO, "-l", "[::1]:0", "-t", "1"])
+    try:
+        c = Conn(srv.port, host="::1")
+        c.send(GET_JSON + GET_PLAIN)
+        check(c.read_response().body == JSON, "json over IPv6")
+        check(c.read_response().body == PLAIN, "plaintext over IPv6")
+        c.close()
+    finally:
+        srv.stop()
+
+
 def t_bad_flags(tap):
     import subprocess
     r = subprocess.run([HELLO, "--bogus"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, timeout=10)
@@ -285,6 +323,10 @@ def t_bad_flags(tap):
     r = subprocess.run([HELLO, "-b", "nope", "-l", "127.0.0.1:0"], stderr=subprocess.PIPE,
                        timeout=10)
     check(r.returncode != 0 and r.stderr, "bad backend fails")
+    r = subprocess.run([HELLO, "-t", "two"], stderr=subprocess.PIPE, timeout=10)
+    check(r.returncode != 0 and r.stderr, "bad thread count fails")
+    r = subprocess.run([HELLO, "-l", "127.0.0.1:99999"], stderr=subprocess.PIPE, timeout=10)
+    check(r.returncode != 0 and r.stderr, "bad address fails")
 
 
 def main():
@@ -306,6 +348,8 @@ def main():
             tap.run(label + ": exit 0 on SIGTERM", lambda: check(code == 0, "exit %s" % code))
     tap.run("two listeners", t_two_listeners, tap)
     tap.run("bad flags", t_bad_flags, tap)
+    tap.run("port in use", t_port_in_use, tap)
+    tap.run("IPv6 listener", t_ipv6, tap)
     return tap.done()
 
 

@@ -254,11 +254,17 @@ static int connect_client(void)
         unsigned n = seq++ % (254u * 254u);
         struct sockaddr_in src = {.sin_family = AF_INET};
         src.sin_addr.s_addr = htonl(0x7f2a0000u | (n / 254 + 1) << 8 | (n % 254 + 1));
+        int one = 1; /* the port is chosen at connect, knowing the whole 4-tuple */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
         if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) /* loopback: at once */
             return fd;
-        CHECK(errno == EADDRNOTAVAIL && tries < 100);
+        int err = errno;
         close(fd);
+        if ((err == EADDRNOTAVAIL || err == EADDRINUSE || err == EINTR) && tries < 100)
+            continue;
+        fprintf(stderr, "fuzz_http_conn: connect: %s\n", strerror(err));
+        CHECK(0);
     }
 }
 

@@ -58,9 +58,9 @@ static void put(struct prog *g, int fd)
 
 static uint32_t events_from(struct prog *g)
 {
-    static const uint32_t bits[] = {EPOLLIN,  EPOLLOUT,     EPOLLET,     EPOLLONESHOT,
-                                    EPOLLERR, EPOLLHUP,     EPOLLRDNORM, EPOLLWRNORM,
-                                    EPOLLPRI, EPOLLEXCLUSIVE, EPOLLRDHUP, EPOLLWAKEUP};
+    static const uint32_t bits[] = {EPOLLIN,  EPOLLOUT,       EPOLLET,     EPOLLONESHOT,
+                                    EPOLLERR, EPOLLHUP,       EPOLLRDNORM, EPOLLWRNORM,
+                                    EPOLLPRI, EPOLLEXCLUSIVE, EPOLLRDHUP,  EPOLLWAKEUP};
     uint16_t m = (uint16_t)(next(g) | next(g) << 8);
     uint32_t ev = 0;
     for (unsigned i = 0; i < sizeof bits / sizeof bits[0]; i++)
@@ -113,7 +113,9 @@ static void step(struct prog *g)
     case 2:
         put(g, ue_eventfd(next(g), EFD_NONBLOCK | (next(g) & 1 ? EFD_SEMAPHORE : 0)));
         break;
-    case 3: case 4: case 5:
+    case 3:
+    case 4:
+    case 5:
         a = slot_fd(g);
         b = slot_fd(g);
         ev.events = events_from(g);

@@ -3,7 +3,8 @@
  * tests/fuzz/fuzz_NAME.c with this main() as build/tests/test_fuzz_NAME. With no
  * arguments it replays $EDDY_ROOT/tests/fuzz/corpus/NAME and .../regression/NAME
  * (NAME from argv[0]), after the empty input; otherwise the files and directories given.
- * A crash or abort in the target fails the test; each replayed file prints "ok - FILE".
+ * A crash or abort in the target fails the test (the "# replaying FILE" line before it
+ * names the input); each directory prints "ok - DIR: N inputs".
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -14,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static size_t label_skip; /* prefix of the paths not printed */
+static size_t label_skip; /* prefix of the directory names not printed */
 
 static int replay_file(const char *path)
 {
@@ -28,10 +29,11 @@ static int replay_file(const char *path)
     uint8_t *buf = malloc(n ? n : 1);
     size_t got = fread(buf, 1, n, f);
     fclose(f);
+    /* Named before it runs, so a crash report says which input it was. */
+    printf("# replaying %s\n", path);
     fflush(stdout);
     LLVMFuzzerTestOneInput(buf, got);
     free(buf);
-    printf("ok - %s\n", strlen(path) > label_skip ? path + label_skip : path);
     return 1;
 }
 
@@ -68,6 +70,8 @@ static int replay_dir(const char *dir)
         free(names[i]);
     }
     free(names);
+    if (count)
+        printf("ok - %s: %d inputs\n", strlen(dir) > label_skip ? dir + label_skip : dir, count);
     return count;
 }
 
@@ -79,8 +83,8 @@ int main(int argc, char **argv)
             struct stat st;
             if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
                 count += replay_dir(argv[i]);
-            else
-                count += replay_file(argv[i]);
+            else if (replay_file(argv[i]) && ++count)
+                printf("ok - %s\n", argv[i]);
         }
     } else {
         const char *root = getenv("EDDY_ROOT") ? getenv("EDDY_ROOT") : ".";

@@ -1,6 +1,6 @@
 /*
- * The differential scenarios (scenarios_core.inc, scenarios_more.inc) are written once
- * against these macros and compiled twice into one test binary: once against the
+ * The differential scenarios (scenarios_core.inc, _more.inc, _suites.inc) are written
+ * once against these macros and compiled twice into one test binary: once against the
  * kernel's calls and once against uepoll's. Include this header after defining
  * DIFF_KERNEL (or not); every function the .inc files define gets the suffix _k or _u
  * so both copies can coexist.

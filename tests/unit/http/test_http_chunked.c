@@ -85,6 +85,7 @@ static const struct ccase cases[] = {
     {"body limit exact", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 5, BODY_DONE, 0, "abcde", ""},
     {"limit vs overflow", "ffffffffffffffffff\r\n", 1000, EDDY_HTTP_ERROR, 400, NULL, NULL},
     {"limit huge", "ffffffffffffffff\r\n", 1000, EDDY_HTTP_ERROR, 413, NULL, NULL},
+    ERR("total overflow", "1\r\na\r\nffffffffffffffff\r\n", 400),
 };
 
 struct outcome {
@@ -286,6 +287,13 @@ static void test_long_lines(void)
     /* trailer section over the limit */
     memcpy(in, "0\r\nX: ", 6);
     memset(in + 6, 'v', sizeof(in) - 6);
+    eddy_http_chunked_init(&d, 0);
+    n = sizeof(in);
+    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);
+    ASSERT_EQ(d.status, 431);
+    /* the same through a long trailer name */
+    memcpy(in, "0\r\n", 3);
+    memset(in + 3, 'n', sizeof(in) - 3);
     eddy_http_chunked_init(&d, 0);
     n = sizeof(in);
     ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);

@@ -16,7 +16,7 @@
 #endif
 
 static struct test_server T;
-static struct cli C1, C2;
+static struct cli C1, C2, C3;
 static char g_file[64];
 
 /* ---- access log --------------------------------------------------------------------- */
@@ -57,10 +57,11 @@ static void h_req(struct eddy_http_request *req, struct eddy_http_response *res,
     struct eddy_http_str m = eddy_http_request_method_str(req), q = eddy_http_request_query(req);
     struct eddy_http_str host = eddy_http_request_host(req), t = eddy_http_request_target(req);
     struct eddy_http_str b = eddy_http_request_body(req);
-    int n = snprintf(out, sizeof(out), "m=%.*s id=%d t=%.*s p=%s q=%.*s host=%.*s v=%d ka=%d b=%.*s rep=",
-                     (int)m.len, m.p, eddy_http_request_method(req), (int)t.len, t.p,
-                     eddy_http_request_path(req), (int)q.len, q.p ? q.p : "", (int)host.len,
-                     host.p, eddy_http_request_minor_version(req), eddy_http_request_keep_alive(req),
+    int n = snprintf(out, sizeof(out),
+                     "m=%.*s id=%d t=%.*s p=%s q=%.*s host=%.*s v=%d ka=%d b=%.*s rep=", (int)m.len,
+                     m.p, eddy_http_request_method(req), (int)t.len, t.p,
+                     eddy_http_request_path(req), (int)q.len, q.p ? q.p : "", (int)host.len, host.p,
+                     eddy_http_request_minor_version(req), eddy_http_request_keep_alive(req),
                      (int)b.len, b.p);
     while ((h = eddy_http_request_header_next(req, "x-rep", &pos)) != NULL)
         n += snprintf(out + n, sizeof(out) - (size_t)n, "[%.*s]", (int)h->value.len, h->value.p);
@@ -104,7 +105,8 @@ static void later_fire(struct eddy_timer *t)
 {
     struct later *l = t->data;
     if (l->steps == 0) {
-        atomic_store(&deferred_result, eddy_http_response_reply(l->res, 200, "text/plain", "late", 4));
+        atomic_store(&deferred_result,
+                     eddy_http_response_reply(l->res, 200, "text/plain", "late", 4));
         free(l);
         return;
     }
@@ -153,7 +155,9 @@ static void h_defer_now(struct eddy_http_request *req, struct eddy_http_response
 {
     (void)req, (void)d; /* deferred, then finished before the handler returns */
     struct eddy_http_response *r = eddy_http_response_defer(res);
-    eddy_http_response_reply(r, 200, "text/plain", "now", 3);
+    int same = eddy_http_response_defer(res) == r && eddy_http_response_defer(r) == r;
+    int already = eddy_http_response_reply(res, 200, NULL, "x", 1) == -EALREADY;
+    eddy_http_response_reply(r, 200, "text/plain", same && already ? "now" : "bad", 3);
 }
 
 static void h_stream(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
@@ -198,8 +202,60 @@ static void h_close(struct eddy_http_request *req, struct eddy_http_response *re
     eddy_http_response_reply(res, 200, NULL, "bye", 3);
 }
 
+/* A paced producer: 8 MiB in 64 KiB parts, never more than 256 KiB queued. */
+struct producer {
+    struct eddy_http_response *res;
+    size_t sent, total;
+};
+
+static atomic_int producer_done, gone_called;
+
+static void produce(struct eddy_http_response *res, void *arg)
+{
+    struct producer *p = arg;
+    static char part[65536];
+    while (p->sent < p->total && eddy_http_response_queued(res) < 256 * 1024) {
+        for (size_t i = 0; i < sizeof(part); i++)
+            part[i] = (char)('a' + (p->sent + i) % 26);
+        if (eddy_http_response_write(res, part, sizeof(part)) < 0)
+            return; /* the gone callback cleans up */
+        p->sent += sizeof(part);
+    }
+    if (p->sent == p->total) {
+        atomic_store(&producer_done, eddy_http_response_end(res) == 0 ? 1 : -1);
+        free(p);
+    }
+}
+
+static void producer_gone(struct eddy_http_response *res, void *arg)
+{
+    atomic_fetch_add(&gone_called, 1);
+    free(arg);
+    eddy_http_response_end(res); /* frees the handle */
+}
+
+static void h_big(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d;
+    struct producer *p = calloc(1, sizeof(*p));
+    p->total = 8u << 20;
+    p->res = eddy_http_response_defer(res);
+    eddy_http_response_set_callbacks(p->res, produce, producer_gone, p);
+    eddy_http_response_start(p->res, -1);
+    produce(p->res, p);
+}
+
+static void h_poll(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req, (void)d; /* a long poll that never answers by itself */
+    struct eddy_http_response *r = eddy_http_response_defer(res);
+    eddy_http_response_set_callbacks(r, NULL, producer_gone, calloc(1, 1));
+}
+
 static void setup(struct eddy_http_server *s)
 {
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/big", h_big, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/poll", h_poll, NULL);
     eddy_http_server_route(s, EDDY_HTTP_ANY, "/req", h_req, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/hdr", h_hdr, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/a", h_text, "a");
@@ -411,6 +467,41 @@ static void test_deferred_access_log(void)
     ASSERT_STR_EQ(line, "127.0.0.1 GET /defer?q 200 4 ua=later/2 ref= t=1");
 }
 
+static void test_deferred_paced_by_drain(void)
+{
+    struct resp r;
+    int rcvbuf = 16384;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    setsockopt(C1.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    ASSERT_EQ(
+        cli_sends(&C1, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_EQ(r.body_len, 8u << 20);
+    size_t bad = 0;
+    for (size_t i = 0; i < r.body_len; i++)
+        bad += r.body[i] != (char)('a' + i % 26);
+    ASSERT_EQ(bad, 0);
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT_STR_EQ(r.body, "a");
+    resp_free(&r);
+    ASSERT_EQ(atomic_load(&producer_done), 1);
+    cli_close(&C1);
+}
+
+static void test_deferred_gone_callback(void)
+{
+    int before = atomic_load(&gone_called);
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_sends(&C1, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    usleep(20000);
+    cli_close(&C1);
+    for (int i = 0; i < 200 && atomic_load(&gone_called) == before; i++)
+        usleep(5000);
+    ASSERT_EQ(atomic_load(&gone_called), before + 1);
+}
+
 static void test_deferred_client_gone(void)
 {
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
@@ -430,8 +521,9 @@ static void test_handler_mistakes(void)
     ASSERT_EQ(r.status, 500);
     resp_free(&r);
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
-    ASSERT_EQ(cli_sends(&C1, "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
-              0);
+    ASSERT_EQ(
+        cli_sends(&C1, "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        0);
     ASSERT_EQ(cli_read(&C1, &r, 0), 0);
     ASSERT_STR_EQ(r.body, "bye");
     ASSERT(strstr(r.head, "Connection: close") != NULL);
@@ -471,6 +563,19 @@ static void test_access_log(void)
     pthread_mutex_unlock(&log_mu);
 }
 
+static void test_status_reasons(void)
+{
+    ASSERT_STR_EQ(eddy_http_status_reason(100), "Continue");
+    ASSERT_STR_EQ(eddy_http_status_reason(200), "OK");
+    ASSERT_STR_EQ(eddy_http_status_reason(304), "Not Modified");
+    ASSERT_STR_EQ(eddy_http_status_reason(404), "Not Found");
+    ASSERT_STR_EQ(eddy_http_status_reason(413), "Content Too Large");
+    ASSERT_STR_EQ(eddy_http_status_reason(505), "HTTP Version Not Supported");
+    ASSERT_STR_EQ(eddy_http_status_reason(299), "Unknown");
+    ASSERT_STR_EQ(eddy_http_status_reason(-1), "Unknown");
+    ASSERT_STR_EQ(eddy_http_status_reason(999), "Unknown");
+}
+
 /* ---- graceful stop ------------------------------------------------------------------ */
 
 static atomic_int stop_done;
@@ -483,7 +588,7 @@ static void on_stopped(struct eddy_http_server *s, void *arg)
 
 static void do_stop(void *arg)
 {
-    eddy_http_server_stop(arg, 3000, on_stopped, NULL);
+    eddy_http_server_stop(arg, 1500, on_stopped, NULL);
 }
 
 static void test_graceful_stop(void)
@@ -495,7 +600,11 @@ static void test_graceful_stop(void)
     resp_free(&r);
     ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight (answered in 400 ms) */
     ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ASSERT_EQ(cli_connect(&C3, T.port), 0); /* a long poll that outlives the drain deadline */
+    ASSERT_EQ(cli_sends(&C3, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     usleep(20000);
+    int gone_before = atomic_load(&gone_called);
+    double t0 = eddy_test_now();
     ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
     ASSERT(cli_closed(&C2, 2000));
     ASSERT_EQ(cli_read(&C1, &r, 0), 0);
@@ -505,9 +614,14 @@ static void test_graceful_stop(void)
     ASSERT(cli_closed(&C1, 2000));
     cli_close(&C1); /* the server lingers until our FIN (or its linger timeout) */
     cli_close(&C2);
-    for (int i = 0; i < 200 && !atomic_load(&stop_done); i++)
+    ASSERT_EQ(atomic_load(&stop_done), 0); /* the long poll holds the stop */
+    ASSERT(cli_closed(&C3, 4000));         /* until the drain deadline closes it */
+    ASSERT_GE(eddy_test_now() - t0, 1.4);
+    cli_close(&C3);
+    for (int i = 0; i < 300 && !atomic_load(&stop_done); i++)
         usleep(10000);
     ASSERT_EQ(atomic_load(&stop_done), 1);
+    ASSERT_EQ(atomic_load(&gone_called), gone_before + 1);
     ASSERT_EQ(eddy_http_server_connection_count(T.srv), 0);
     ASSERT_LT(cli_connect(&C1, T.port), 0); /* no longer accepting */
     cli_close(&C1);
@@ -530,6 +644,7 @@ int main(void)
         printf("not ok - server start\n");
         return 1;
     }
+    RUN(test_status_reasons);
     RUN(test_routes_longest_prefix);
     RUN(test_request_accessors);
     RUN(test_response_headers);
@@ -539,6 +654,8 @@ int main(void)
     RUN(test_deferred_bounded_queue);
     RUN(test_deferred_access_log);
     RUN(test_deferred_client_gone);
+    RUN(test_deferred_paced_by_drain);
+    RUN(test_deferred_gone_callback);
     RUN(test_handler_mistakes);
     RUN(test_access_log);
     RUN(test_graceful_stop);

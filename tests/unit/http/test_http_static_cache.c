@@ -163,6 +163,26 @@ static void test_lru_bound_and_no_fd_leak(void)
     ASSERT_EQ(count_open_fds(), before);
 }
 
+static void test_inactive_entries_closed(void)
+{
+    put("i1.txt", "1", 1);
+    put("i2.txt", "2", 1);
+    struct eddy_http_fcache *c;
+    struct eddy_http_fcache_options o = {.inactive_ms = 5000};
+    ASSERT_EQ(eddy_http_fcache_new(&c, &root, &o), 0);
+    const struct eddy_http_file *f;
+    int before = count_open_fds();
+    ASSERT_EQ(eddy_http_fcache_get(c, "/i1.txt", 1000, &f), 0);
+    ASSERT_EQ(eddy_http_fcache_get(c, "/i2.txt", 4000, &f), 0);
+    ASSERT_EQ(count_open_fds(), before + 2);
+    ASSERT_EQ(eddy_http_fcache_get(c, "/i2.txt", 5500, &f), 0); /* i1 idle 4.5 s: kept */
+    ASSERT_EQ(eddy_http_fcache_size(c), 2);
+    ASSERT_EQ(eddy_http_fcache_get(c, "/i2.txt", 6000, &f), 0); /* i1 idle 5 s: closed */
+    ASSERT_EQ(eddy_http_fcache_size(c), 1);
+    ASSERT_EQ(count_open_fds(), before + 1);
+    eddy_http_fcache_free(c);
+}
+
 static void test_directory_entry(void)
 {
     char p[512];
@@ -188,6 +208,7 @@ int main(void)
     RUN(test_unchanged_revalidation_keeps_entry);
     RUN(test_deleted_file_dropped);
     RUN(test_lru_bound_and_no_fd_leak);
+    RUN(test_inactive_entries_closed);
     RUN(test_directory_entry);
     eddy_http_root_close(&root);
     char cmd[300];

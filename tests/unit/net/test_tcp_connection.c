@@ -6,6 +6,7 @@
  * reuse, from another connection's on_close, peer EOF with queued output).
  */
 #include <fcntl.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_out */
 #include <signal.h>
 #include <sys/eventfd.h>
 
@@ -16,6 +17,7 @@ static struct state {
     int connected, closed, messages, high_water, write_complete;
     int in_message, close_nested, send_after_close, send_after_shutdown;
     int round;
+    int batch_segs, direct_segs, early_write;
     size_t hw_queued;
     size_t received;
     int file_closed;
@@ -103,6 +105,79 @@ static void test_echo(void)
 {
     for (int i = 0; i < FX_NBACKENDS; i++) {
         echo_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* ---- write coalescing: sends in on_message leave in one write ---- */
+
+static unsigned data_segs_out(struct eddy_tcp_connection *c)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+
+    memset(&ti, 0, sizeof ti);
+    getsockopt(eddy_tcp_connection_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len);
+    return ti.tcpi_data_segs_out;
+}
+
+static unsigned segs_before;
+
+static void after_message(void *arg)
+{
+    struct eddy_tcp_connection *c = arg;
+    unsigned before;
+
+    fx_store(&st.batch_segs, (int)(data_segs_out(c) - segs_before));
+    /* Outside on_message a send goes out before it returns. */
+    before = data_segs_out(c);
+    eddy_tcp_connection_send(c, "!", 1);
+    fx_store(&st.direct_segs, (int)(data_segs_out(c) - before));
+    fx_inc(&st.round);
+}
+
+static void on_message_many_sends(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_buffer_retrieve_all(in);
+    segs_before = data_segs_out(c);
+    for (int i = 0; i < 100; i++) /* TCP_NODELAY is on: 100 writes would be 100 segments */
+        eddy_tcp_connection_send(c, "0123456789", 10);
+    if (data_segs_out(c) != segs_before)
+        fx_store(&st.early_write, 1); /* something left before on_message returned */
+    eddy_event_loop_queue_in_loop(eddy_tcp_connection_loop(c), after_message, c);
+}
+
+static void coalesce_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_many_sends,
+                                    .on_close = on_close_count};
+    char buf[1001];
+    struct fx f;
+    int fd;
+
+    reset_state();
+    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "go", 2), 0);
+    ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), sizeof buf);
+    ASSERT_EQ(buf[1000], '!');
+    ASSERT(fx_wait_ge(&st.round, 1, 5));
+    ASSERT_EQ(fx_load(&st.batch_segs), 1);
+    ASSERT_EQ(fx_load(&st.direct_segs), 1);
+    ASSERT_EQ(fx_load(&st.early_write), 0);
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+}
+
+static void test_sends_in_on_message_leave_in_one_write(void)
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        coalesce_case(fx_backends[i]);
         if (eddy_test_failed()) {
             printf("# backend %s\n", fx_backends[i]);
             return;
@@ -204,6 +279,58 @@ static void test_partial_writes_high_water(void)
 {
     for (int i = 0; i < FX_NBACKENDS; i++) {
         partial_case(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
+/* Bytes built in place with eddy_tcp_connection_output count for the mark. */
+static void on_connected_build_in_place(struct eddy_tcp_connection *c)
+{
+    struct eddy_buffer *out = eddy_tcp_connection_output(c);
+
+    set_sndbuf(c, 4096);
+    eddy_buffer_append(out, st.blob, st.blob_len);
+}
+
+static void in_place_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_build_in_place,
+                                    .on_high_water = on_high_water,
+                                    .on_write_complete = on_write_complete_again,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char *got = malloc(BIG);
+    int fd;
+
+    reset_state();
+    ASSERT(got != NULL);
+    st.blob_len = BIG;
+    st.blob = malloc(BIG);
+    st.round = 2; /* no second round */
+    fx_pattern(st.blob, BIG, 5);
+    eddy_tcp_server_options_init(&o);
+    o.high_water_mark = 256 * 1024;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_read_n(fd, got, BIG), BIG);
+    ASSERT(memcmp(got, st.blob, BIG) == 0);
+    free(got);
+    ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.high_water), 1);
+}
+
+static void test_high_water_counts_output_buffer(void)
+{
+    for (int i = 0; i < 2; i++) {
+        in_place_case(fx_backends[i]);
         if (eddy_test_failed()) {
             printf("# backend %s\n", fx_backends[i]);
             return;
@@ -527,11 +654,11 @@ static void on_message_close_other(struct eddy_tcp_connection *c, struct eddy_bu
     if (st.closed_fd >= 0)
         return;
     fx_store(&st.round, eddy_sockaddr_port(&eddy_tcp_connection_peer(c)->sa));
-    st.closed_fd = eddy_tcp_connection_fd(other);
+    fx_store(&st.closed_fd, eddy_tcp_connection_fd(other));
     eddy_tcp_connection_close(other);
     /* The lowest free number is the one just closed: a new channel on it
      * must not receive the closed connection's pending event. */
-    st.new_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    fx_store(&st.new_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     eddy_channel_init(&st.stray, eddy_tcp_connection_loop(c), st.new_fd, on_stray, NULL);
     eddy_channel_enable_reading(&st.stray);
 }
@@ -575,7 +702,7 @@ static void batch_case(const char *backend)
     ASSERT(fx_wait_ge(&st.closed, 1, 5));
     fx_sleep_ms(50);
     ASSERT_EQ(fx_load(&st.messages), 1);
-    ASSERT_EQ(st.new_fd, st.closed_fd);
+    ASSERT_EQ(fx_load(&st.new_fd), fx_load(&st.closed_fd));
     ASSERT_EQ(fx_load(&st.stray_events), 0);
     /* The closed one sees EOF or reset; the survivor and the new channel work. */
     survivor = local_port(a) == fx_load(&st.round) ? a : b;
@@ -583,7 +710,7 @@ static void batch_case(const char *backend)
     ASSERT(fx_read_eof(survivor == a ? b : a));
     ASSERT_EQ(fx_write_all(survivor, "S", 1), 0);
     ASSERT(fx_wait_ge(&st.messages, 2, 5));
-    ASSERT_EQ(write(st.new_fd, &one, sizeof one), 8);
+    ASSERT_EQ(write(fx_load(&st.new_fd), &one, sizeof one), 8);
     ASSERT(fx_wait_ge(&st.stray_events, 1, 5));
     ASSERT(fx_call(f.loop, remove_stray, NULL));
     close(a);
@@ -764,7 +891,9 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
     RUN(test_echo);
+    RUN(test_sends_in_on_message_leave_in_one_write);
     RUN(test_partial_writes_high_water);
+    RUN(test_high_water_counts_output_buffer);
     RUN(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
     RUN(test_send_file_copy_fallback);

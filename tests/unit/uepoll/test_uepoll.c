@@ -4,11 +4,67 @@
 #include "../../lib/test.h"
 
 #include <eddy/uepoll.h>
+#include <uepoll/rbtree.h>
 #include <uepoll/ue_internal.h>
 
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+
+struct key_node {
+    struct ue_rb_node rb;
+    int key;
+    int in;
+};
+
+static int key_cmp(const struct ue_rb_node *a, const struct ue_rb_node *b)
+{
+    int x = ue_container_of(a, struct key_node, rb)->key;
+    int y = ue_container_of(b, struct key_node, rb)->key;
+    return (x > y) - (x < y);
+}
+
+static void key_insert(struct ue_rb_root *root, struct key_node *k)
+{
+    struct ue_rb_node **link = &root->node, *parent = NULL;
+    while (*link) {
+        parent = *link;
+        link = key_cmp(&k->rb, parent) < 0 ? &parent->left : &parent->right;
+    }
+    eddy__ue_rb_insert(root, &k->rb, parent, link);
+}
+
+/* Random inserts and erases keep the red-black shape, the order and the count. */
+static void test_rbtree_random(void)
+{
+    enum { N = 2000 };
+    static struct key_node nodes[N];
+    struct ue_rb_root root = {NULL};
+    uint32_t seed = 12345;
+    int in = 0;
+    for (int i = 0; i < N; i++)
+        nodes[i] = (struct key_node){.key = i};
+    for (int step = 0; step < 40000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        struct key_node *k = &nodes[(seed >> 8) % N];
+        if (k->in)
+            eddy__ue_rb_erase(&root, &k->rb);
+        else
+            key_insert(&root, k);
+        in += k->in ? -1 : 1;
+        k->in = !k->in;
+        if (step % 97 == 0)
+            ASSERT_GT(eddy__ue_rb_check(&root, key_cmp), 0);
+    }
+    int n = 0, prev = -1;
+    for (struct ue_rb_node *r = eddy__ue_rb_first(&root); r; r = eddy__ue_rb_next(r)) {
+        int key = ue_container_of(r, struct key_node, rb)->key;
+        ASSERT_GT(key, prev);
+        prev = key;
+        n++;
+    }
+    ASSERT_EQ(n, in);
+}
 
 static int wait_n(int ep, struct epoll_event *evs, int max, int ms)
 {
@@ -202,6 +258,7 @@ static void test_wait_times_out(void)
 
 int main(void)
 {
+    RUN(test_rbtree_random);
     RUN(test_lowest_free_descriptor);
     RUN(test_pipe_roundtrip_and_hup);
     RUN(test_pipe_capacity_is_64k);

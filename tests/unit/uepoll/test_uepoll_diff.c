@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -123,6 +124,32 @@ static void diff_sleep_ms(int ms)
         ;
 }
 
+/* Waits (up to 3 s) until the thread whose id *tid will hold is asleep in the kernel,
+ * in epoll_wait or on uepoll's futex alike, so that multi-waiter scenarios do not
+ * depend on how loaded the machine is. */
+static void diff_until_asleep(atomic_int *tid)
+{
+    char path[64], stat[512];
+    for (int i = 0; i < 3000; i++) {
+        int t = atomic_load(tid);
+        FILE *f = NULL;
+        if (t) {
+            snprintf(path, sizeof path, "/proc/self/task/%d/stat", t);
+            f = fopen(path, "r");
+        }
+        size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+        if (f)
+            fclose(f);
+        stat[n] = 0;
+        const char *close_paren = strrchr(stat, ')');
+        if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S') {
+            diff_sleep_ms(10);
+            return;
+        }
+        diff_sleep_ms(1);
+    }
+}
+
 /* The kernel's calls, reached through a volatile table (see diff_api.h). */
 static struct {
     int (*create1)(int);
@@ -134,17 +161,18 @@ static struct {
     ssize_t (*write)(int, const void *, size_t);
     int (*dup)(int);
     int (*close)(int);
-} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd,
-                     read,          write,     dup,        close};
+} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd, read, write, dup, close};
 
 #define DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"
 #include "../../uepoll_diff/scenarios_core.inc"
 #include "../../uepoll_diff/scenarios_more.inc"
+#include "../../uepoll_diff/scenarios_suites.inc"
 #undef DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"
 #include "../../uepoll_diff/scenarios_core.inc"
 #include "../../uepoll_diff/scenarios_more.inc"
+#include "../../uepoll_diff/scenarios_suites.inc"
 
 #define NSCEN (sizeof table_k / sizeof table_k[0])
 

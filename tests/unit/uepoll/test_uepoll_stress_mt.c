@@ -17,8 +17,8 @@
 #include <stdlib.h>
 
 #define NTHREADS 8
-#define NEPOLL 4
-#define NSLOTS 16
+#define NEPOLL   4
+#define NSLOTS   16
 
 static atomic_int eps[NEPOLL];
 static atomic_int slots[NSLOTS]; /* pipe ends and eventfds; replaced by dup + close */
@@ -154,8 +154,8 @@ static void test_random_ops_keep_invariants(void)
 
 /* ---- no lost wake-up: producers add to an eventfd, consumers drain it via epoll */
 
-#define PRODUCERS 4
-#define CONSUMERS 3
+#define PRODUCERS    4
+#define CONSUMERS    3
 #define PER_PRODUCER 5000
 
 static int lw_ep, lw_efd;
@@ -224,9 +224,78 @@ static void test_no_lost_wakeup(void)
     ue_close(lw_ep);
 }
 
+/* ---- blocking pipes and eventfds: writers and readers sleeping on the file queues */
+
+#define BLK_BYTES (1 << 20)
+
+static int blk_pipe[2], blk_efd;
+static atomic_long blk_read, blk_tokens;
+
+static void *blk_writer(void *arg)
+{
+    static char chunk[3000];
+    (void)arg;
+    for (long sent = 0; sent < BLK_BYTES / 2;) {
+        ssize_t n = ue_write(blk_pipe[1], chunk, sizeof chunk);
+        if (n <= 0)
+            break;
+        sent += n;
+    }
+    uint64_t one = 1;
+    for (int i = 0; i < 2000; i++)
+        ue_write(blk_efd, &one, 8);
+    return NULL;
+}
+
+static void *blk_reader(void *arg)
+{
+    char buf[5000];
+    (void)arg;
+    for (;;) {
+        ssize_t n = ue_read(blk_pipe[0], buf, sizeof buf);
+        if (n <= 0)
+            break; /* 0: every writer gone and the pipe drained */
+        atomic_fetch_add(&blk_read, n);
+    }
+    uint64_t v;
+    while (atomic_load(&blk_tokens) < 4000 && ue_read(blk_efd, &v, 8) == 8)
+        atomic_fetch_add(&blk_tokens, (long)v);
+    return NULL;
+}
+
+static void test_blocking_pipe_and_eventfd(void)
+{
+    pthread_t w[2], r[2];
+    ASSERT_EQ(ue_pipe2(blk_pipe, 0), 0);
+    blk_efd = ue_eventfd(0, EFD_SEMAPHORE);
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&r[i], NULL, blk_reader, NULL);
+        pthread_create(&w[i], NULL, blk_writer, NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i], NULL);
+    ue_close(blk_pipe[1]); /* readers see EOF once drained */
+    /* The semaphore hands out one token per read: a reader still blocked after the
+     * 4000th needs one more token to leave. */
+    double t0 = eddy_test_now();
+    while (atomic_load(&blk_tokens) < 4000 && eddy_test_now() - t0 < 30) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t two = 2;
+    ue_write(blk_efd, &two, 8);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    ASSERT_EQ(atomic_load(&blk_read), (long)BLK_BYTES / 2 / 3000 * 3000 * 2 + 2 * 3000L);
+    ASSERT_GE(atomic_load(&blk_tokens), 4000);
+    ue_close(blk_pipe[0]);
+    ue_close(blk_efd);
+}
+
 int main(void)
 {
     RUN(test_random_ops_keep_invariants);
     RUN(test_no_lost_wakeup);
+    RUN(test_blocking_pipe_and_eventfd);
     return eddy_test_done();
 }

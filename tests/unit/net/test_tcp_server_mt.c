@@ -1,12 +1,14 @@
 /*
- * tcp_server: max_connections, running out of descriptors (EMFILE) without
- * spinning and recovering, shutdown with live connections (on_close for
+ * tcp_server (also run under TSan): max_connections, running out of
+ * descriptors (EMFILE) without spinning and recovering, select and
+ * FD_SETSIZE, shutdown with live connections on sub-reactors (on_close for
  * each, everything freed: leaks fail under ASan), foreach, accessors.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -300,6 +302,52 @@ static void test_emfile_keeps_serving_without_spinning(void)
     emfile_case("poll");
 }
 
+/* ---- select: a descriptor >= FD_SETSIZE is refused cleanly ---- */
+
+static void test_select_refuses_fd_beyond_fd_setsize(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
+                                    .on_message = on_message_echo,
+                                    .on_close = on_close_count};
+    static int fill[FD_SETSIZE + 16];
+    struct rlimit old, big;
+    int n = 0, fd, ok;
+    struct fx f;
+
+    memset(&st, 0, sizeof st);
+    getrlimit(RLIMIT_NOFILE, &old);
+    big = old;
+    big.rlim_cur = FD_SETSIZE + 64;
+    if (big.rlim_max < big.rlim_cur)
+        big.rlim_max = big.rlim_cur; /* needs CAP_SYS_RESOURCE; fails the case otherwise */
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &big), 0);
+    ASSERT_EQ(fx_start(&f, "select", NULL, &cb, NULL), 0);
+    while (n < FD_SETSIZE + 16) { /* the next accepted socket gets a number >= FD_SETSIZE */
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        fill[n++] = fd;
+        if (fd >= FD_SETSIZE + 2)
+            break;
+    }
+    fd = fx_connect(f.port, 0);
+    ok = fd >= 0 && fx_read_eof(fd); /* accepted, not registrable: closed at once */
+    if (fd >= 0)
+        close(fd);
+    while (n > 0)
+        close(fill[--n]);
+    setrlimit(RLIMIT_NOFILE, &old);
+    ASSERT(ok);
+    ASSERT_EQ(fx_load(&st.connected), 0);
+    fd = fx_connect(f.port, 0); /* a low number again: served */
+    ASSERT(fd >= 0 && echo_ok(fd));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&st.connected), 1);
+}
+
 /* ---- shutdown with live connections ---- */
 
 #define LIVE 20
@@ -417,6 +465,7 @@ int main(void)
     signal(SIGPIPE, SIG_DFL); /* the library must not need SIGPIPE ignored */
     RUN(test_max_connections);
     RUN(test_emfile_keeps_serving_without_spinning);
+    RUN(test_select_refuses_fd_beyond_fd_setsize);
     RUN(test_free_with_live_connections);
     RUN(test_listen_errors);
     return eddy_test_done();

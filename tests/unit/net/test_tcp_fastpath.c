@@ -1,0 +1,240 @@
+/*
+ * The short-connection fast path of tcp_server/tcp_connection: defer_accept
+ * (TCP_DEFER_ACCEPT, and reading a new connection before registering it),
+ * eddy_tcp_connection_close_flushed, and TCP_NODELAY set only before a
+ * connection's second write.
+ */
+#include <netinet/tcp.h>
+
+#include "net_fixture.h"
+
+static struct {
+    int connected, closed, messages, epipe, late_send;
+    int nodelay_seen[4];
+} st;
+
+static void on_connected_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    fx_inc(&st.connected);
+}
+
+static void on_close_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    fx_inc(&st.closed);
+}
+
+static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
+    eddy_buffer_retrieve_all(in);
+    fx_inc(&st.messages);
+}
+
+static int echo_ok(int fd, const char *msg)
+{
+    char buf[64];
+    size_t n = strlen(msg);
+
+    return fx_write_all(fd, msg, n) == 0 && fx_read_n(fd, buf, n) == n && memcmp(buf, msg, n) == 0;
+}
+
+/* ---- defer_accept ---- */
+
+static void defer_case(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
+                                    .on_message = on_message_echo,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    int fd;
+
+    memset(&st, 0, sizeof st);
+    eddy_tcp_server_options_init(&o);
+    o.defer_accept = 5;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    fx_sleep_ms(300); /* the kernel holds a silent connection back */
+    ASSERT_EQ(fx_load(&st.connected), 0);
+    /* The first bytes come with the accept; the second message needs the
+     * registration made after the first read. */
+    ASSERT(echo_ok(fd, "first"));
+    ASSERT_EQ(fx_load(&st.connected), 1);
+    ASSERT(echo_ok(fd, "second message"));
+    fx_sleep_ms(50);
+    ASSERT(echo_ok(fd, "third, after a pause"));
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
+    fx_stop(&f);
+}
+
+static void test_defer_accept_every_backend(void)
+{
+    int i;
+
+    for (i = 0; i < FX_NBACKENDS && !eddy_test_failed(); i++)
+        defer_case(fx_backends[i]);
+}
+
+/* A client that sends its request and half-closes at once: the first read
+ * sees the bytes and the EOF may follow before any registration. */
+static void test_defer_accept_request_then_eof(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_echo, .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char buf[16];
+    int fd, i;
+
+    memset(&st, 0, sizeof st);
+    eddy_tcp_server_options_init(&o);
+    o.defer_accept = 5;
+    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
+    for (i = 0; i < 20; i++) {
+        fd = fx_connect(f.port, 0);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(fx_write_all(fd, "ping", 4), 0);
+        shutdown(fd, SHUT_WR);
+        ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), 4); /* the answer, then EOF */
+        ASSERT(memcmp(buf, "ping", 4) == 0);
+        close(fd);
+    }
+    ASSERT(fx_wait_ge(&st.closed, 20, 5));
+    fx_stop(&f);
+}
+
+/* ---- close_flushed ---- */
+
+#define BIG (4u << 20)
+static char *big;
+
+static void on_message_big_then_close(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_buffer_retrieve_all(in);
+    eddy_tcp_connection_send(c, big, BIG);
+    eddy_tcp_connection_close_flushed(c);
+    if (eddy_tcp_connection_send(c, "x", 1) == -EPIPE)
+        fx_inc(&st.epipe);
+    fx_inc(&st.messages);
+}
+
+static void test_close_flushed_writes_everything_first(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_big_then_close,
+                                    .on_close = on_close_count};
+    char *got = malloc(BIG + 1);
+    struct fx f;
+    int fd, tries;
+    size_t n;
+
+    memset(&st, 0, sizeof st);
+    big = malloc(BIG);
+    ASSERT(big != NULL && got != NULL);
+    fx_pattern(big, BIG, 0);
+    ASSERT_EQ(fx_start(&f, "epoll", NULL, &cb, NULL), 0);
+    fd = fx_connect(f.port, 16384); /* small window: the queue drains over many wake-ups */
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "go", 2), 0);
+    fx_sleep_ms(100);
+    ASSERT_EQ(fx_load(&st.closed), 0); /* output still queued: not closed yet */
+    n = fx_read_n(fd, got, BIG + 1);   /* everything, then EOF */
+    ASSERT_EQ(n, (size_t)BIG);
+    ASSERT(memcmp(got, big, BIG) == 0);
+    ASSERT_EQ(fx_load(&st.epipe), 1);
+    for (tries = 0; tries < 500 && fx_load(&st.closed) == 0; tries++)
+        fx_sleep_ms(10);
+    ASSERT_EQ(fx_load(&st.closed), 1);
+    close(fd);
+    fx_stop(&f);
+    free(big);
+    free(got);
+}
+
+/* Without the peer's FIN: the server closes right after its answer. */
+static void on_message_reply_close(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_buffer_retrieve_all(in);
+    eddy_tcp_connection_send(c, "bye", 3);
+    eddy_tcp_connection_close_flushed(c);
+}
+
+static void test_close_flushed_does_not_wait_for_peer(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_reply_close,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char buf[8];
+    int fd;
+
+    memset(&st, 0, sizeof st);
+    eddy_tcp_server_options_init(&o);
+    o.defer_accept = 1;
+    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "hi", 2), 0);
+    ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), 3);
+    ASSERT(fx_wait_ge(&st.closed, 1, 2)); /* our socket is still open */
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
+    close(fd);
+    fx_stop(&f);
+}
+
+/* ---- TCP_NODELAY before the second write only ---- */
+
+static void on_message_nodelay(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    int v = -1, k = fx_inc(&st.messages) - 1;
+    socklen_t len = sizeof v;
+
+    getsockopt(eddy_tcp_connection_fd(c), IPPROTO_TCP, TCP_NODELAY, &v, &len);
+    if (k < 4)
+        st.nodelay_seen[k] = v;
+    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
+    eddy_buffer_retrieve_all(in);
+}
+
+static void nodelay_case(int enabled, int expect_third)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_nodelay};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    int fd;
+
+    memset(&st, 0, sizeof st);
+    eddy_tcp_server_options_init(&o);
+    o.tcp_nodelay = enabled;
+    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT(echo_ok(fd, "one"));
+    ASSERT(echo_ok(fd, "two"));
+    ASSERT(echo_ok(fd, "three"));
+    close(fd);
+    fx_stop(&f);
+    ASSERT_EQ(st.nodelay_seen[0], 0); /* nothing written yet */
+    ASSERT_EQ(st.nodelay_seen[1], 0); /* one write made, the second not yet */
+    ASSERT_EQ(st.nodelay_seen[2], expect_third);
+}
+
+static void test_nodelay_before_second_write(void)
+{
+    nodelay_case(1, 1);
+    if (!eddy_test_failed())
+        nodelay_case(0, 0);
+}
+
+int main(void)
+{
+    RUN(test_defer_accept_every_backend);
+    RUN(test_defer_accept_request_then_eof);
+    RUN(test_close_flushed_writes_everything_first);
+    RUN(test_close_flushed_does_not_wait_for_peer);
+    RUN(test_nodelay_before_second_write);
+    return eddy_test_done();
+}
