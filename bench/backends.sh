@@ -32,23 +32,27 @@ FD_SETSIZE=1024
 # Largest idle count the backend can serve next to $ACTIVE active connections (0 = no limit).
 idle_cap() {
     case $1 in
-    select) echo $((FD_SETSIZE - ACTIVE - 64)) ;;
+    select) echo $((FD_SETSIZE - ACTIVE - 16)) ;; # the server's own fds: listener, epoll, ...
     *) [ "$SERVER" = lighttpd ] && echo $(($(ulimit -Hn) / 2 - ACTIVE - 200)) || echo 0 ;;
     esac
 }
 
 # Beyond FD_SETSIZE the select backend must refuse connections with a clear error rather than
-# corrupt memory: offer it the connections and record what happened and what it said.
+# corrupt memory: offer it the idle connections and a short wrk run, record what happened and
+# the last thing the server wrote to stderr.
 probe_select_refusal() {
-    local key=$1 n=$2 alive msg
+    local key=$1 n=$2 alive msg res
     start_idle "$key" "$n" "$BENCH_TMP/probe-$n.out"
-    sleep 1
+    res=$(run_wrk "$key" "$BENCH_TMP/probe-wrk-$n.log" 1 -t1 -c$ACTIVE -d 2s \
+        -s "$BENCH_LIB/report.lua" "http://127.0.0.1:${SRV_PORT[$key]}/hello.txt")
+    set -- ${res:-0 0 0 0}
     alive=alive
     kill -0 "${SRV_PID[$key]}" 2>/dev/null || alive=exited
-    msg=$(grep -iE 'FD_SETSIZE|select|too many|refus' "${SRV_DIR[$key]}/stderr" | tail -n 1 | cut -c1-150)
+    msg=$(grep -v 'listening on' "${SRV_DIR[$key]}/stderr" | tail -n 1 | cut -c1-120)
     stop_idle
-    echo "bkfail select $n server $alive, held $IDLE_HELD of $n; server said: ${msg:-nothing}" >>"$RAW_FILE"
-    log "select with $n idle: server $alive, held $IDLE_HELD; said: ${msg:-nothing}"
+    echo "bkfail select $n server $alive; idle held $IDLE_HELD of $n; wrk c$ACTIVE: $1 requests," \
+        "$4 errors in 2 s; server stderr: ${msg:-(nothing)}" >>"$RAW_FILE"
+    log "select, $n idle: server $alive, held $IDLE_HELD; wrk $1 requests, $4 errors; said: ${msg:-nothing}"
     [ "$alive" = alive ] || unset "SRV_PID[$key]"
 }
 
@@ -132,6 +136,7 @@ main() {
     echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
         "kernel $(uname -r); server on CPU $SERVER_CPU, wrk -t1 -c$ACTIVE on CPU $CLIENT_CPU"
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_LIST='$IDLE_LIST' BACKENDS='$BACKENDS'"
+    echo "# at start: $(machine_load)"
     for be in $BACKENDS; do
         start_server "be-$be" "$kind" pinned "$be" || {
             echo "bkfail $be 0 server did not start with this backend" >>"$RAW_FILE"
@@ -147,6 +152,7 @@ main() {
         done
     done
     dat=$BENCH_TMP/backends.dat
+    echo "# at end: $(machine_load)"
     echo
     TITLE="$SERVER: ${DURATION} s runs, median of $ROUNDS, $(date -u +%Y-%m-%d)"
     python3 "$BENCH_LIB/report.py" backends "$RAW_FILE" "$dat" 2>/dev/null

@@ -15,6 +15,7 @@
 # Servers alternate within each round; the table gives medians over rounds.
 #
 # Other settings: IDLE_N, EDDY_HTTPD (binary path), SERVER_CPU / CLIENT_CPU (0 / 1),
+# BENCH_NICE (-10: servers and wrk get the CPU before other work on the machine; '' leaves it),
 # KEEP_TMP=1 (keep configs, server logs and wrk outputs). Everything started is stopped on exit.
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -149,8 +150,10 @@ print_header() {
     echo "# $(nginx -v 2>&1 | head -1); $(h2o --version | head -1); $(lighttpd -v | head -1);" \
         "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "# eddy: $([ "$HAVE_EDDY" = 1 ] && echo "$EDDY_HTTPD ($(git -C "$EDDY_ROOT" log -1 --format='%h %s' 2>/dev/null))" || echo 'NOT AVAILABLE (build/eddy-httpd missing): peers only')"
+    echo "# at start: $(machine_load)"
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_N=$IDLE_N SCENARIOS='$SCENARIOS' SERVERS='$SERVERS'"
-    echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU"
+    echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU;" \
+        "servers and wrk under '${PRIO[*]:-no nice}'"
 }
 
 main() {
@@ -185,6 +188,7 @@ main() {
     run_phase pinned "$pinned_scens" "$SERVERS"
     run_phase multi "$multi_scens" "$multi_servers"
     [ "$mem" = 1 ] && mem_phase "$SERVERS"
+    echo "# at end: $(machine_load)"
     echo
     python3 "$BENCH_LIB/report.py" compare "$RAW_FILE"
     [ -n "${RAW:-}" ] && log "raw results kept in $RAW"

@@ -176,7 +176,7 @@ def backends(rows, datfile):
     for be in bes:
         for n in ns:
             if (be, n) in fails:
-                print(f"{be:14} {n:7d} {'-':>6} {'refused':>10}   {fails[(be, n)]}")
+                print(f"{be:14} {n:7d} {'-':>6} {'not run':>10}   {fails[(be, n)]}")
             elif (be, n) in acc:
                 a = acc[(be, n)]
                 print(f"{be:14} {n:7d} {min(a['held']):6d} {med(a['rps']):10.0f} "
