@@ -18,17 +18,21 @@
 struct eddy_event_loop;
 struct eddy_acceptor;
 
+/* fd: the accepted connection, now owned by the callee. */
+typedef void (*eddy_acceptor_cb)(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
+                                 socklen_t peer_len, void *data);
+/* Optional: called after each burst of accepts (with the callback's data), so a
+ * callee can batch work per burst, e.g. one wake-up per sub-loop. */
+typedef void (*eddy_acceptor_burst_cb)(struct eddy_acceptor *a, void *data);
+
 struct eddy_acceptor_options {
     int backlog;      /* listen() backlog; 0: 511 */
     int reuseport;    /* SO_REUSEPORT */
     int max_accepts;  /* per wake-up; 0: 64 */
     int defer_accept; /* TCP_DEFER_ACCEPT seconds: a connection is accepted once its
                        * first bytes arrived (or after about this long); 0: off */
+    eddy_acceptor_burst_cb on_burst_end; /* may be NULL */
 };
-
-/* fd: the accepted connection, now owned by the callee. */
-typedef void (*eddy_acceptor_cb)(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
-                                 socklen_t peer_len, void *data);
 
 /* Creates, binds (SO_REUSEADDR; IPV6_V6ONLY for IPv6) and listens. Accepting
  * starts with eddy_acceptor_start. opts may be NULL. 0 or -errno

@@ -39,6 +39,7 @@ struct eddy_acceptor {
     int max_accepts;
     int started;
     eddy_acceptor_cb cb;
+    eddy_acceptor_burst_cb burst_end;
     void *data;
     unsigned long dropped; /* atomic: read from any thread */
     union eddy_sockaddr local;
@@ -142,7 +143,7 @@ static int handle_accept_error(struct eddy_acceptor *a, int err)
     }
 }
 
-static void accept_burst(struct eddy_acceptor *a)
+static void accept_some(struct eddy_acceptor *a)
 {
     int i;
 
@@ -163,6 +164,13 @@ static void accept_burst(struct eddy_acceptor *a)
     /* Cap reached: with edges, nothing would tell us about the rest. */
     if (eddy_event_loop_is_edge_triggered(a->loop))
         eddy_timer_start(&a->resume, 0, 0);
+}
+
+static void accept_burst(struct eddy_acceptor *a)
+{
+    accept_some(a);
+    if (a->burst_end != NULL)
+        a->burst_end(a, a->data);
 }
 
 static void on_readable(struct eddy_channel *ch, int revents)
@@ -206,6 +214,7 @@ int eddy_acceptor_new(struct eddy_acceptor **out, struct eddy_event_loop *loop,
     a->loop = loop;
     a->max_accepts = opts && opts->max_accepts > 0 ? opts->max_accepts : DEFAULT_MAX_ACCEPTS;
     a->cb = cb;
+    a->burst_end = opts ? opts->on_burst_end : NULL;
     a->data = data;
     eddy_channel_init(&a->ch, loop, a->fd, on_readable, a);
     eddy_timer_init(&a->resume, loop, on_resume, a);

@@ -43,6 +43,7 @@ struct eddy__net_loop {
     size_t high_water_mark;
     int nodelay;    /* TCP_NODELAY before a connection's second write */
     int read_first; /* read a new connection before registering it (data is likely there) */
+    int wake_due;   /* base loop thread: establish tasks queued since the last wake-up */
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;

@@ -23,6 +23,7 @@
 #include "eddy/event_loop.h"
 #include "eddy/thread_pool.h"
 #include "net_internal.h"
+#include "reactor/event_loop_internal.h"
 
 #define DEFAULT_HWM ((size_t)4 << 20)
 
@@ -82,8 +83,30 @@ static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *pe
         eddy__tcp_server_connection_gone(s);
         return;
     }
-    if (eddy_event_loop_run_in_loop(nl->loop, eddy__tcp_connection_establish, c) < 0)
+    if (nl->loop == s->base) { /* threads = 0: served right here */
+        eddy__tcp_connection_establish(c);
+        return;
+    }
+    /* The sub-loop is woken once per accept burst (on_burst_end), not per connection. */
+    if (eddy__event_loop_queue_nowake(nl->loop, eddy__tcp_connection_establish, c) < 0) {
         eddy__tcp_connection_discard(c);
+        return;
+    }
+    nl->wake_due = 1;
+}
+
+static void on_burst_end(struct eddy_acceptor *a, void *data)
+{
+    struct eddy_tcp_server *s = data;
+    int i;
+
+    (void)a;
+    for (i = 0; i < s->nloops; i++) {
+        if (s->loops[i]->wake_due) {
+            s->loops[i]->wake_due = 0;
+            eddy__event_loop_wake(s->loops[i]->loop);
+        }
+    }
 }
 
 int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *base,
@@ -125,7 +148,8 @@ int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union ed
 {
     struct eddy_acceptor_options ao = {.backlog = s->opts.backlog,
                                        .reuseport = s->opts.reuseport,
-                                       .defer_accept = s->opts.defer_accept};
+                                       .defer_accept = s->opts.defer_accept,
+                                       .on_burst_end = on_burst_end};
     struct eddy_acceptor **v, *a;
     union eddy_sockaddr sa;
     socklen_t len;

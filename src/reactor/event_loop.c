@@ -253,7 +253,7 @@ int eddy_event_loop_is_in_loop_thread(const struct eddy_event_loop *loop)
     return atomic_load_explicit(&loop->owner, memory_order_relaxed) == self_id();
 }
 
-int eddy_event_loop_queue_in_loop(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg)
+int eddy__event_loop_queue_nowake(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg)
 {
     pthread_mutex_lock(&loop->lock);
     if (loop->ntasks == loop->tasks_cap) {
@@ -271,11 +271,24 @@ int eddy_event_loop_queue_in_loop(struct eddy_event_loop *loop, eddy_task_fn fn,
     loop->ntasks++;
     atomic_store(&loop->has_tasks, 1);
     pthread_mutex_unlock(&loop->lock);
+    return 0;
+}
+
+void eddy__event_loop_wake(struct eddy_event_loop *loop)
+{
     /* The owner checks has_tasks before it waits, so only other threads need
      * to interrupt a wait in progress. */
     if (!eddy_event_loop_is_in_loop_thread(loop))
         wakeup(loop);
-    return 0;
+}
+
+int eddy_event_loop_queue_in_loop(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg)
+{
+    int r = eddy__event_loop_queue_nowake(loop, fn, arg);
+
+    if (r == 0)
+        eddy__event_loop_wake(loop);
+    return r;
 }
 
 int eddy_event_loop_run_in_loop(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg)

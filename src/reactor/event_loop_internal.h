@@ -89,4 +89,10 @@ void eddy__timers_free(struct eddy_event_loop *loop);
 
 uint64_t eddy__monotonic_ms(void);
 
+/* queue_in_loop without waking the loop: the caller batches several tasks and
+ * calls eddy__event_loop_wake once (tcp_server hands off an accept burst so). */
+int eddy__event_loop_queue_nowake(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg);
+/* Wakes the loop if its tasks may wait in the dispatcher (not from its own thread). */
+void eddy__event_loop_wake(struct eddy_event_loop *loop);
+
 #endif

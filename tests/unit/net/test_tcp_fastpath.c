@@ -243,6 +243,66 @@ static void test_nodelay_before_second_write(void)
         nodelay_case(0, 0);
 }
 
+/* ---- the acceptor's end-of-burst callback (tcp_server wakes sub-loops there) ---- */
+
+static int acc_count, burst_count;
+
+static void fp_on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
+                         socklen_t plen, void *data)
+{
+    (void)a, (void)peer, (void)plen, (void)data;
+    close(fd);
+    fx_inc(&acc_count);
+}
+
+static void fp_on_burst(struct eddy_acceptor *a, void *data)
+{
+    (void)a, (void)data;
+    fx_inc(&burst_count);
+}
+
+static void *fp_loop_main(void *arg)
+{
+    eddy_event_loop_run(arg);
+    return NULL;
+}
+
+static void fp_free_acceptor(void *arg)
+{
+    eddy_acceptor_free(arg);
+}
+
+static void test_acceptor_burst_end_callback(void)
+{
+    struct eddy_acceptor_options o = {.max_accepts = 4, .on_burst_end = fp_on_burst};
+    struct eddy_event_loop *loop;
+    struct eddy_acceptor *a;
+    union eddy_sockaddr sa, bound;
+    socklen_t len;
+    pthread_t th;
+    int fds[10], i;
+
+    acc_count = burst_count = 0;
+    ASSERT_EQ(eddy_sockaddr_parse("127.0.0.1:0", &sa, &len), 0);
+    ASSERT_EQ(eddy_event_loop_new(&loop, "epoll"), 0);
+    ASSERT_EQ(eddy_acceptor_new(&a, loop, &sa.sa, len, &o, fp_on_accept, NULL), 0);
+    ASSERT_EQ(eddy_acceptor_start(a), 0);
+    eddy_acceptor_local_addr(a, &bound);
+    for (i = 0; i < 10; i++) /* all queued before the loop runs: bursts of at most 4 */
+        fds[i] = fx_connect(eddy_sockaddr_port(&bound.sa), 0);
+    ASSERT_EQ(pthread_create(&th, NULL, fp_loop_main, loop), 0);
+    ASSERT(fx_wait_ge(&acc_count, 10, 5));
+    ASSERT(fx_wait_ge(&burst_count, 3, 5));
+    ASSERT(fx_call(loop, fp_free_acceptor, a));
+    eddy_event_loop_stop(loop);
+    pthread_join(th, NULL);
+    eddy_event_loop_free(loop);
+    for (i = 0; i < 10; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    ASSERT_EQ(fx_load(&acc_count), 10);
+}
+
 int main(void)
 {
     RUN(test_defer_accept_every_backend);
@@ -250,5 +310,6 @@ int main(void)
     RUN(test_close_flushed_writes_everything_first);
     RUN(test_close_flushed_does_not_wait_for_peer);
     RUN(test_nodelay_before_second_write);
+    RUN(test_acceptor_burst_end_callback);
     return eddy_test_done();
 }
