@@ -328,8 +328,10 @@ int eddy_http_fcache_get(struct eddy_http_fcache *c, const char *path, uint64_t 
             if (rc < 0)
                 return rc;
         }
-        lru_unlink(c, i);
-        lru_push_front(c, i);
+        if (c->head != i) {
+            lru_unlink(c, i);
+            lru_push_front(c, i);
+        }
         c->e[i].used_ms = now_ms;
         *out = &c->e[i].f;
         return 0;

@@ -68,6 +68,20 @@ static void set_query(struct eddy_http_str *query, const char *q, const char *en
         *query = (struct eddy_http_str){NULL, 0};
 }
 
+/* Length of the prefix of t[0, n) (t[0] is '/') that normalisation leaves unchanged: no
+ * escape, no byte refused in a path, no "//", and no segment starting with '.'. */
+static size_t plain_prefix(const char *t, size_t n)
+{
+    size_t i = 1;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c <= 0x20 || c == 0x7f || c == '%' || c == '\\' ||
+            ((c == '/' || c == '.') && t[i - 1] == '/'))
+            break;
+    }
+    return i;
+}
+
 ssize_t eddy_http_normalize_path(const char *target, size_t len, char *out, size_t out_cap,
                                  struct eddy_http_str *query)
 {
@@ -84,8 +98,18 @@ ssize_t eddy_http_normalize_path(const char *target, size_t len, char *out, size
         return -EINVAL;
     if (out_cap < n + 1)
         return -ENOBUFS; /* the output is never longer than the input */
-    size_t i = 1, o = 1, seg = 1;
-    out[0] = '/';
+    size_t i = plain_prefix(target, n);
+    if (i == n) { /* the common case: copied as it is */
+        memcpy(out, target, n);
+        out[n] = '\0';
+        return (ssize_t)n;
+    }
+    /* The plain prefix is copied as is; its last segment may still grow. */
+    size_t o = i, seg = 1;
+    memcpy(out, target, i);
+    for (size_t k = 1; k <= i; k++) /* after each '/' copied, a segment starts */
+        if (target[k - 1] == '/')
+            seg = k;
     while (i < n) {
         int c = next_byte(target, n, &i);
         if (c < 0)

@@ -239,8 +239,8 @@ static char *write_head(struct eddy_http_response *res, int64_t body_len, size_t
     if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
         res->close = 1; /* graceful stop: this is the connection's last response */
     int st = res->status;
-    const char *reason = eddy_http_status_reason(st);
-    size_t rlen = strlen(reason);
+    const char *reason = st == 200 ? "OK" : eddy_http_status_reason(st);
+    size_t rlen = st == 200 ? 2 : strlen(reason);
     int server = s->server_line && !res->server_set;
     size_t need = 13 + rlen + 2 + 37 + (server ? s->server_line_len : 0) +
                   eddy_buffer_readable(&res->hdrs) + 48 + 24 + 2 + extra;

@@ -108,8 +108,10 @@ struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_conn
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c);
 int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
 /* Writes what is queued: 1 when drained, 0 if bytes remain (socket full, or
- * level-triggered and a short write), -errno on error. et: write until EAGAIN. */
-int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int *wrote);
+ * level-triggered and a short write), -errno on error. et: write until EAGAIN.
+ * fin_next: the connection closes once drained, so the last bytes go with
+ * MSG_MORE and wait in the kernel for the FIN of the close to share their segment. */
+int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, int *wrote);
 /* Drops everything queued, closing the close_fd files. */
 void eddy__tcp_output_drop(struct eddy_tcp_connection *c);
 

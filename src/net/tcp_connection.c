@@ -165,7 +165,7 @@ static void write_out(struct eddy_tcp_connection *c)
 
     if (!eddy__tcp_output_empty(c))
         before_write(c);
-    r = eddy__tcp_output_drain(c, edge_triggered(c), &wrote);
+    r = eddy__tcp_output_drain(c, edge_triggered(c), (c->flags & F_CLOSE_FLUSHED) != 0, &wrote);
 
     if (r < 0) {
         request_close(c);

@@ -157,13 +157,13 @@ static int send_segment(struct eddy_tcp_connection *c, int et, int *wrote)
 }
 
 /* Writes what is queued. 1 when drained, 0 if bytes remain, -errno on error. */
-int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int *wrote)
+int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, int *wrote)
 {
     for (;;) {
         size_t want = eddy_buffer_readable(&c->out);
 
         if (want > 0) {
-            int more = c->seg_head ? MSG_MORE : 0;
+            int more = c->seg_head || fin_next ? MSG_MORE : 0;
             ssize_t n = send(c->ch.fd, eddy_buffer_peek(&c->out), want, MSG_NOSIGNAL | more);
 
             if (n < 0) {

@@ -67,6 +67,13 @@ static const struct ncase cases[] = {
     {"/a b", NULL, NULL},
     {"/a\x01", NULL, NULL},
     {"/a\x7f", NULL, NULL},
+    /* a plain prefix copied as is, then the general path from the byte that needs it */
+    {"/abc//d/../e", "/abc/e", NULL},
+    {"/abc/..", "/", NULL},
+    {"/abc//", "/abc/", NULL},
+    {"/ab/c%2F..%2Fd", "/ab/d", NULL},
+    {"/ab/cd../x", "/ab/cd../x", NULL},
+    {"/ab/x.y/./z", "/ab/x.y/z", NULL},
 };
 
 static void test_table(void)
