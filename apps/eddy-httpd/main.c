@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -149,6 +150,21 @@ static unsigned cache_entries(const struct httpd *h)
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* select cannot watch a descriptor >= FD_SETSIZE: capping the limit there
+     * turns connections past it into EMFILE, which the acceptor answers by
+     * closing them at once (its reserve fd), and says so once, here. */
+    if (h->opt.backend != NULL && strcmp(h->opt.backend, "select") == 0) {
+        if (rl.rlim_cur > FD_SETSIZE) {
+            rl.rlim_cur = FD_SETSIZE;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fprintf(stderr,
+                "eddy-httpd: warning: the select backend handles descriptors below "
+                "FD_SETSIZE (%d) only; connections beyond are refused (closed at once); "
+                "use -b epoll for more\n",
+                FD_SETSIZE);
     }
     unsigned loops = h->opt.threads > 0 ? (unsigned)h->opt.threads : 1;
     rlim_t per_loop = rl.rlim_cur / 4 / loops;
