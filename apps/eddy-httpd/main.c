@@ -196,6 +196,7 @@ static int make_server(struct httpd *h)
     o.tcp.reuseport = h->opt.reuseport;
     o.tcp.max_connections = h->opt.max_connections;
     o.tcp.defer_accept = 1; /* seconds; the request comes with the accept (nginx: deferred) */
+    o.tcp.delayed_ack = 1;  /* the ACK of a request rides on the response */
     o.max_body = h->opt.max_body;
     o.header_timeout_ms = h->opt.header_timeout_ms;
     o.body_timeout_ms = h->opt.body_timeout_ms;

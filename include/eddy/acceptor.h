@@ -32,6 +32,7 @@ struct eddy_acceptor_options {
     int defer_accept; /* TCP_DEFER_ACCEPT seconds: a connection is accepted once its
                        * first bytes arrived (or after about this long); 0: off */
     eddy_acceptor_burst_cb on_burst_end; /* may be NULL */
+    int delayed_ack;                     /* TCP_QUICKACK off, inherited by accepted sockets */
 };
 
 /* Creates, binds (SO_REUSEADDR; IPV6_V6ONLY for IPv6) and listens. Accepting

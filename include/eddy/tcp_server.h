@@ -27,6 +27,8 @@ struct eddy_tcp_server_options {
     size_t high_water_mark; /* output bytes that trigger on_high_water; 0: 4 MiB */
     int defer_accept;       /* TCP_DEFER_ACCEPT seconds on listeners (0: off); with it a new
                              * connection is read before it is registered with its loop */
+    int delayed_ack;        /* accepted sockets start with delayed ACKs (TCP_QUICKACK off),
+                             * so the ACK of a request rides on its response */
 };
 
 /* Defaults: backend NULL, threads 0, no reuseport, backlog 511, unlimited,

@@ -79,6 +79,12 @@ static int open_listener(const struct sockaddr *addr, socklen_t len,
         r = -errno;
     if (r == 0 && listen(fd, backlog) < 0)
         r = -errno;
+    /* A new connection starts in quick-ACK mode: the request is ACKed in a segment of its
+     * own right before the response. Delayed ACKs (set after listen(), which resets them) let the
+     * ACK ride on the response (the kernel leaves that mode by itself after a delayed ACK that
+     * found nothing to ride on). */
+    if (r == 0 && o && o->delayed_ack)
+        r = set_int_opt(fd, IPPROTO_TCP, TCP_QUICKACK, 0);
     if (r < 0) {
         close(fd);
         return r;

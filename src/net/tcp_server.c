@@ -149,7 +149,8 @@ int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union ed
     struct eddy_acceptor_options ao = {.backlog = s->opts.backlog,
                                        .reuseport = s->opts.reuseport,
                                        .defer_accept = s->opts.defer_accept,
-                                       .on_burst_end = on_burst_end};
+                                       .on_burst_end = on_burst_end,
+                                       .delayed_ack = s->opts.delayed_ack};
     struct eddy_acceptor **v, *a;
     union eddy_sockaddr sa;
     socklen_t len;

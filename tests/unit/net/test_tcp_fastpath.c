@@ -199,6 +199,31 @@ static void test_close_flushed_does_not_wait_for_peer(void)
     fx_stop(&f);
 }
 
+/* delayed_ack: the ACK of the request rides on the answer (and the FIN). */
+static void test_delayed_ack_rides_on_the_answer(void)
+{
+    struct eddy_tcp_callbacks cb = {.on_message = on_message_reply_close,
+                                    .on_close = on_close_count};
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    char buf[8];
+    int fd;
+
+    memset(&st, 0, sizeof st);
+    eddy_tcp_server_options_init(&o);
+    o.defer_accept = 1;
+    o.delayed_ack = 1;
+    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 0);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fx_write_all(fd, "hi", 2), 0);
+    ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), 3);
+    ASSERT_LE(segs_in(fd), 2u); /* SYN-ACK, then ACK + answer + FIN in one segment */
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 2));
+    fx_stop(&f);
+}
+
 /* ---- TCP_NODELAY before the second write only ---- */
 
 static void on_message_nodelay(struct eddy_tcp_connection *c, struct eddy_buffer *in)
@@ -309,6 +334,7 @@ int main(void)
     RUN(test_defer_accept_request_then_eof);
     RUN(test_close_flushed_writes_everything_first);
     RUN(test_close_flushed_does_not_wait_for_peer);
+    RUN(test_delayed_ack_rides_on_the_answer);
     RUN(test_nodelay_before_second_write);
     RUN(test_acceptor_burst_end_callback);
     return eddy_test_done();
