@@ -151,21 +151,6 @@ static unsigned cache_entries(const struct httpd *h)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
-    /* select cannot watch a descriptor >= FD_SETSIZE: capping the limit there
-     * turns connections past it into EMFILE, which the acceptor answers by
-     * closing them at once (its reserve fd), and says so once, here. */
-    if (h->opt.backend != NULL && strcmp(h->opt.backend, "select") == 0) {
-        if (rl.rlim_cur > FD_SETSIZE) {
-            rl.rlim_cur = FD_SETSIZE;
-            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-                getrlimit(RLIMIT_NOFILE, &rl);
-        }
-        fprintf(stderr,
-                "eddy-httpd: warning: the select backend handles descriptors below "
-                "FD_SETSIZE (%d) only; connections beyond are refused (closed at once); "
-                "use -b epoll for more\n",
-                FD_SETSIZE);
-    }
     unsigned loops = h->opt.threads > 0 ? (unsigned)h->opt.threads : 1;
     rlim_t per_loop = rl.rlim_cur / 4 / loops;
     if (per_loop >= EDDY_HTTP_FCACHE_DEFAULT_ENTRIES)
@@ -173,10 +158,24 @@ static unsigned cache_entries(const struct httpd *h)
     return per_loop < 16 ? 16 : (unsigned)per_loop;
 }
 
+/* select cannot watch a descriptor >= FD_SETSIZE: the server closes such a
+ * connection at once (the library refuses to register it). The descriptor limit
+ * stays high, so cached files and logs never run short under a flood. */
+static void warn_select_limit(const struct httpd *h)
+{
+    if (h->opt.backend != NULL && strcmp(h->opt.backend, "select") == 0)
+        fprintf(stderr,
+                "eddy-httpd: warning: the select backend handles descriptors below "
+                "FD_SETSIZE (%d) only; connections beyond are refused (closed at once); "
+                "use -b epoll for more\n",
+                FD_SETSIZE);
+}
+
 static int open_files(struct httpd *h)
 {
     struct eddy_http_static_options so;
     eddy_http_static_options_init(&so);
+    warn_select_limit(h);
     so.cache.max_entries = cache_entries(h);
     so.root = h->opt.root;
     so.resolve_flags = h->opt.follow_symlinks ? EDDY_HTTP_RESOLVE_FOLLOW_SYMLINKS : 0;
