@@ -416,7 +416,14 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
         size_t avail = eddy_buffer_readable(src);
         if (!avail)
             break;
+        if (hc->phase == PH_HEAD && hc->head_seen && avail > hc->head_seen &&
+            !eddy_http_parse_needed(eddy_buffer_peek(src), avail, hc->head_seen,
+                                    &ls->srv->lim)) {
+            hc->head_seen = avail <= UINT16_MAX ? (uint16_t)avail : 0;
+            break;
+        }
         int n = eddy_http_parse_request(eddy_buffer_peek(src), avail, &ls->head, &ls->srv->lim);
+        hc->head_seen = n == EDDY_HTTP_INCOMPLETE && avail <= UINT16_MAX ? (uint16_t)avail : 0;
         if (n == EDDY_HTTP_INCOMPLETE) {
             if (hc->phase == PH_IDLE)
                 set_deadline(hc, ls->srv->opt.header_timeout_ms);

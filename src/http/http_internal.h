@@ -161,6 +161,9 @@ struct http_conn {
     uint32_t nreq;
     uint8_t phase;
     uint8_t flags;
+    /* Bytes of an incomplete head already parsed (0: none, or too many to count), so a
+     * head trickled in small reads is not re-parsed from its start on every read. */
+    uint16_t head_seen;
 };
 
 static inline struct http_conn *http_conn_of(struct eddy_tcp_connection *c)
