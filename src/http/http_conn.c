@@ -81,6 +81,15 @@ static void set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int
     }
 }
 
+/* A client that half-closed cannot tell us it left: a deferred response it waits for
+ * must make progress (a write) within send_timeout_ms, else the connection closes and
+ * the handler gets its gone callback. */
+static void bound_wait(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (hc->phase == PH_WAIT && eddy_tcp_connection_peer_eof(c))
+        set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
+}
+
 struct http_slow *eddy__http_slow(struct http_conn *hc)
 {
     if (!hc->slow)
@@ -221,6 +230,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
             d->in_handler = 0;
             hc->phase = PH_WAIT;
             hc->deadline = 0;
+            bound_wait(c, hc);
             return;
         }
         /* Deferred and finished within the handler. */
@@ -519,9 +529,11 @@ static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
         return;
     if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         process(c, hc, &hc->slow->stash);
-    /* Read again only now: tcp_connection closes a half-closed connection once its output
-     * drains, so its end of input must not be read while requests still wait here. */
-    if (!paused(hc))
+    /* Read again only now, so requests queued here stay within max_pipelined. A client
+     * that half-closed is done once nothing waits any more. */
+    if (!paused(hc) && eddy_tcp_connection_peer_eof(c))
+        eddy_tcp_connection_close_flushed(c);
+    else if (!paused(hc))
         set_reading(c, hc, 1);
     else if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
@@ -644,8 +656,24 @@ static void on_write_complete(struct eddy_tcp_connection *c)
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
+    bound_wait(c, hc);
     if (hc->phase == PH_WAIT && hc->slow && hc->slow->deferred)
         eddy__http_response_drained(hc->slow->deferred);
+}
+
+/* The client sends nothing more (half-close, or close: TCP cannot tell). What it asked
+ * for is still answered: a deferred response and the requests queued behind it or
+ * behind a full output; resume() closes after the last. Otherwise close as soon as the
+ * output is written, as tcp_connection does by default. */
+static void on_peer_eof(struct eddy_tcp_connection *c)
+{
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->ls && hc->phase < PH_CLOSING &&
+        (paused(hc) || (hc->slow && eddy_buffer_readable(&hc->slow->stash)))) {
+        bound_wait(c, hc);
+        return;
+    }
+    eddy_tcp_connection_close_flushed(c);
 }
 
 static void on_high_water(struct eddy_tcp_connection *c, size_t queued)
@@ -686,5 +714,6 @@ const struct eddy_tcp_callbacks eddy__http_callbacks = {
     .on_message = on_message,
     .on_write_complete = on_write_complete,
     .on_high_water = on_high_water,
+    .on_peer_eof = on_peer_eof,
     .on_close = on_close,
 };
