@@ -589,13 +589,14 @@ static void half_close_cases(void)
     ASSERT_EQ(eddy_http_server_connection_count(H.srv), 0);
 }
 
-static int start_h(const char *backend, unsigned send_timeout_ms)
+static int start_h(const char *backend, unsigned send_timeout_ms, int defer_accept)
 {
     memset(&H, 0, sizeof(H));
     H.opt = T.opt;
     H.opt.tcp.backend = backend;
     H.opt.access_log = NULL;
     H.opt.send_timeout_ms = send_timeout_ms;
+    H.opt.tcp.defer_accept = defer_accept;
     H.setup = setup;
     return test_server_start(&H);
 }
@@ -603,7 +604,8 @@ static int start_h(const char *backend, unsigned send_timeout_ms)
 static void test_half_closed_client_gets_deferred_responses(void)
 {
     for (const char *const *b = eddy_event_dispatcher_names(); *b; b++) {
-        ASSERT(start_h(*b, T.opt.send_timeout_ms) > 0);
+        /* defer_accept: a connection read before it is registered, except on epoll */
+        ASSERT(start_h(*b, T.opt.send_timeout_ms, strcmp(*b, "epoll") != 0) > 0);
         half_close_cases();
         cli_close(&C1);
         test_server_stop(&H);
@@ -619,7 +621,7 @@ static void test_half_closed_client_gets_deferred_responses(void)
 static void test_half_closed_wait_is_bounded(void)
 {
     int before = atomic_load(&gone_called);
-    ASSERT(start_h(NULL, 300) > 0);
+    ASSERT(start_h(NULL, 300, 0) > 0);
     ASSERT_EQ(half_close_send("GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     double t0 = eddy_test_now();
     int closed = cli_closed(&C1, 3000);
