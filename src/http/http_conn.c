@@ -583,9 +583,13 @@ void eddy__http_response_done(struct eddy_http_response *res)
             if (res->close)
                 hc->flags |= HC_CLOSE_AFTER;
         } else {
+            /* Outside any callback of c, each of these may close it (a client that
+             * half-closed is done now): c must outlive them. */
+            eddy_tcp_connection_ref(c);
             after_response(c, hc, res->close);
             eddy_tcp_connection_flush(c);
             schedule_resume(c, hc);
+            eddy_tcp_connection_unref(c);
         }
     }
     eddy_buffer_free(&res->hdrs);
