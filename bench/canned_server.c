@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_CAP (64 * 1024)
+#define READ_CAP   (64 * 1024)
 #define MAX_EVENTS 256
 
 struct conn {
@@ -137,8 +137,8 @@ static void close_conn(int ep, struct conn *c)
 static int flush_pending(struct conn *c)
 {
     while (c->pending_off < c->pending_len) {
-        ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
