@@ -378,30 +378,27 @@ static void test_trickle(void)
     ASSERT_EQ(eddy_http_parse_needed(buf, 8192 + 16384 + 1, 50, NULL), 1);
 }
 
+/* Three heads back to back, then the start of a fourth: each parse takes exactly one head. */
 static void test_pipelined(void)
 {
-    const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n"
-                     "\r\nHEAD /c HTTP/1.0\r\n\r\nGET /d HT";
-    static struct eddy_http_request_head r;
-    size_t len = strlen(in), off = 0;
-    int n = eddy_http_parse_request(in, len, &r, NULL);
-    ASSERT_EQ(n, 28);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_GET);
-    ASSERT_MEM_EQ(r.path.p, "/a", 2);
-    off += (size_t)n;
-    n = eddy_http_parse_request(in + off, len - off, &r, NULL);
-    ASSERT_EQ(n, 48);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_POST);
-    ASSERT_EQ(r.content_length, 0);
-    ASSERT_MEM_EQ(r.host.p, "y", 1);
-    off += (size_t)n;
-    n = eddy_http_parse_request(in + off, len - off, &r, NULL);
-    ASSERT_EQ(n, 22);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_HEAD);
-    ASSERT_EQ(r.minor_version, 0);
-    off += (size_t)n;
-    ASSERT_EQ(eddy_http_parse_request(in + off, len - off, &r, NULL), EDDY_HTTP_INCOMPLETE);
+    static const struct pcase heads[] = {
+        OK("get", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1, "x", "/a"),
+        OK("post", "POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n", EDDY_HTTP_POST, 1, 0,
+           0, 1, 2, "y", "/b"),
+        OK("head", "\r\nHEAD /c HTTP/1.0\r\n\r\n", EDDY_HTTP_HEAD, 0, -1, 0, 0, 0, "", "/c"),
+    };
+    char in[200];
+    size_t len = 0, off = 0;
+    for (size_t i = 0; i < 3; i++)
+        len += (size_t)sprintf(in + len, "%s", heads[i].in);
+    len += (size_t)sprintf(in + len, "GET /d HT");
+    for (size_t i = 0; i < 3; i++) {
+        int n = eddy_http_parse_request(in + off, len - off, &head, NULL);
+        ASSERT_EQ(n, strlen(heads[i].in));
+        ASSERT(check_fields(&heads[i], &head));
+        off += (size_t)n;
+    }
+    ASSERT_EQ(eddy_http_parse_request(in + off, len - off, &head, NULL), EDDY_HTTP_INCOMPLETE);
 }
 
 static void test_connection_flags(void)
