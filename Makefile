@@ -135,8 +135,10 @@ install: lib $(HTTPD) $(EXAMPLES)
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
+
 format:
-	clang-format -i $(wildcard include/eddy/*.h src/*/*.c src/*/*.h apps/*/*.c tests/*/*.c tests/*/*/*.c bench/*.c)
+	clang-format -i $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-results.txt

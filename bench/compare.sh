@@ -13,6 +13,9 @@
 # threads; lighttpd has one process only and sits out); mem (RSS per idle keep-alive connection
 # with IDLE_N idle connections held by build/bench/idle_conns).
 # Servers alternate within each round; the table gives medians over rounds.
+# With eddy, the pinned ka and pipe scenarios also run 'canned' (bench/canned_server.c): eddy's
+# own response bytes answered by a server that does no other work, a reference row showing how
+# far the client and the kernel, rather than the server's work, set the measured rate.
 #
 # Other settings: IDLE_N, EDDY_HTTPD (binary path), SERVER_CPU / CLIENT_CPU (0 / 1),
 # BENCH_NICE (-10: servers and wrk get the CPU before other work on the machine; '' leaves it),
@@ -97,6 +100,7 @@ run_phase() {
     for ((r = 1; r <= ROUNDS; r++)); do
         for scen in $scens; do
             for s in $(rotated "$r" "${started[*]}"); do
+                [ "$s" = canned ] && [ "$scen" != ka ] && [ "$scen" != pipe ] && continue
                 one_run "$scen" "$s" "$r"
             done
         done
@@ -167,9 +171,14 @@ main() {
     find_idle_conns
     if [ -z "${SERVERS:-}" ]; then
         SERVERS="nginx h2o lighttpd"
-        [ "$HAVE_EDDY" = 1 ] && SERVERS="eddy $SERVERS"
+        [ "$HAVE_EDDY" = 1 ] && SERVERS="eddy canned $SERVERS"
     elif [ "$HAVE_EDDY" = 0 ]; then
-        SERVERS=$(echo " $SERVERS " | sed 's/ eddy / /')
+        SERVERS=$(echo " $SERVERS " | sed -e 's/ eddy / /' -e 's/ canned / /')
+    fi
+    if [[ " $SERVERS " == *" canned "* ]]; then
+        CANNED_SERVER=$(bench_tool canned_server) || die "cannot compile bench/canned_server.c"
+        # canned copies eddy's response, so it starts after eddy.
+        SERVERS="$(echo " $SERVERS " | sed 's/ canned / /') canned"
     fi
     RAW_FILE=${RAW:-$BENCH_TMP/raw.tsv}
     : >"$RAW_FILE"
@@ -182,12 +191,12 @@ main() {
         esac
     done
     for s in $SERVERS; do
-        [ "$s" = lighttpd ] || multi_servers+="$s "
+        [ "$s" = lighttpd ] || [ "$s" = canned ] || multi_servers+="$s "
     done
     print_header
     run_phase pinned "$pinned_scens" "$SERVERS"
     run_phase multi "$multi_scens" "$multi_servers"
-    [ "$mem" = 1 ] && mem_phase "$SERVERS"
+    [ "$mem" = 1 ] && mem_phase "$(echo " $SERVERS " | sed 's/ canned / /')"
     echo "# at end: $(machine_load)"
     echo
     python3 "$BENCH_LIB/report.py" compare "$RAW_FILE"

@@ -30,8 +30,8 @@ struct tlog {
     char *buf;
     size_t len;
     struct eddy_timer timer;
-    time_t sec;     /* second of the cached time string */
-    char when[32];  /* "10/Oct/2000:13:55:36 +0000" */
+    time_t sec;    /* second of the cached time string */
+    char when[32]; /* "10/Oct/2000:13:55:36 +0000" */
     struct tlog *next;
 };
 

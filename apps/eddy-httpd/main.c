@@ -207,8 +207,8 @@ static int make_server(struct httpd *h)
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
     if (rc == 0)
-        rc = eddy_http_server_route(h->srv, EDDY_HTTP_ANY, "/", eddy_http_static_handler,
-                                    h->files);
+        rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
+                                          eddy_http_static_handler, h->files);
     if (rc < 0)
         fprintf(stderr, "eddy-httpd: cannot create the server: %s\n", strerror(-rc));
     return rc;

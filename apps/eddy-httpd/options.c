@@ -144,19 +144,29 @@ static int handle(struct httpd_options *o, int c, const char *arg)
             return bad("--listen", arg, "too many addresses");
         o->listen[o->nlisten++] = arg;
         return 0;
-    case 'r': o->root = arg; return 0;
+    case 'r':
+        o->root = arg;
+        return 0;
     case 't':
         if (parse_long(arg, 0, 1024, &v) < 0)
             return bad("--threads", arg, "expected a number from 0 to 1024");
         o->threads = (int)v;
         return 0;
-    case 'b': return set_backend(o, arg);
-    case OPT_ACCESS_LOG: o->access_log = arg; return 0;
-    case OPT_KEEPALIVE: return parse_seconds("--keepalive-timeout", arg, &o->keepalive_timeout_ms);
-    case OPT_HEADER: return parse_seconds("--header-timeout", arg, &o->header_timeout_ms);
-    case OPT_BODY: return parse_seconds("--body-timeout", arg, &o->body_timeout_ms);
-    case OPT_SEND: return parse_seconds("--send-timeout", arg, &o->send_timeout_ms);
-    case OPT_DRAIN: return parse_seconds("--drain-timeout", arg, &o->drain_timeout_ms);
+    case 'b':
+        return set_backend(o, arg);
+    case OPT_ACCESS_LOG:
+        o->access_log = arg;
+        return 0;
+    case OPT_KEEPALIVE:
+        return parse_seconds("--keepalive-timeout", arg, &o->keepalive_timeout_ms);
+    case OPT_HEADER:
+        return parse_seconds("--header-timeout", arg, &o->header_timeout_ms);
+    case OPT_BODY:
+        return parse_seconds("--body-timeout", arg, &o->body_timeout_ms);
+    case OPT_SEND:
+        return parse_seconds("--send-timeout", arg, &o->send_timeout_ms);
+    case OPT_DRAIN:
+        return parse_seconds("--drain-timeout", arg, &o->drain_timeout_ms);
     case OPT_MAX_CONN:
         if (parse_long(arg, 0, 10000000, &v) < 0)
             return bad("--max-connections", arg, "expected a number from 0 to 10000000");
@@ -167,10 +177,17 @@ static int handle(struct httpd_options *o, int c, const char *arg)
             return bad("--max-body", arg, "expected a number of bytes");
         o->max_body = (uint64_t)v;
         return 0;
-    case OPT_REUSEPORT: o->reuseport = 1; return 0;
-    case OPT_FOLLOW: o->follow_symlinks = 1; return 0;
-    case OPT_DIR_LISTING: o->dir_listing = 1; return 0;
-    default: return -1;
+    case OPT_REUSEPORT:
+        o->reuseport = 1;
+        return 0;
+    case OPT_FOLLOW:
+        o->follow_symlinks = 1;
+        return 0;
+    case OPT_DIR_LISTING:
+        o->dir_listing = 1;
+        return 0;
+    default:
+        return -1;
     }
 }
 
@@ -198,8 +215,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
             if (optopt)
                 fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", optopt);
             else
-                fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n",
-                        argv[optind - 1]);
+                fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
             return -1;
         }
         if (handle(o, c, optarg) < 0)

@@ -141,15 +141,50 @@ find_eddy() {
     fi
 }
 
-# idle_conns is self-contained C: use the Makefile's build when it works (it links libeddy.a,
-# which may not exist yet), else compile it directly.
+# bench_tool NAME: path of build/bench/NAME. The bench tools are self-contained C: use the
+# Makefile's build when it works (it links libeddy.a, which may not exist yet), else compile
+# the one source directly.
+bench_tool() {
+    local t=$BUILD_DIR/bench/$1
+    (cd "$EDDY_ROOT" && make -s BUILD="$BUILD_DIR" "$t") >/dev/null 2>&1 && {
+        echo "$t"
+        return 0
+    }
+    t=$BENCH_TMP/$1
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$t" "$EDDY_ROOT/bench/$1.c" || return 1
+    echo "$t"
+}
+
 find_idle_conns() {
     [ -n "$IDLE_CONNS" ] && [ -x "$IDLE_CONNS" ] && return 0
-    IDLE_CONNS=$BUILD_DIR/bench/idle_conns
-    (cd "$EDDY_ROOT" && make -s BUILD="$BUILD_DIR" "$IDLE_CONNS") >/dev/null 2>&1 && return 0
-    IDLE_CONNS=$BENCH_TMP/idle_conns
-    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$IDLE_CONNS" "$EDDY_ROOT/bench/idle_conns.c" ||
-        die "cannot compile bench/idle_conns.c"
+    IDLE_CONNS=$(bench_tool idle_conns) || die "cannot compile bench/idle_conns.c"
+}
+
+# capture_response PORT PATH FILE: one complete raw response (head and body) of GET PATH.
+capture_response() {
+    python3 - "$@" <<'PY'
+import socket, sys
+port, path, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
+data = b""
+while b"\r\n\r\n" not in data:
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("no complete response head")
+    data += chunk
+head, _, body = data.partition(b"\r\n\r\n")
+length = [int(l.split(b":", 1)[1]) for l in head.split(b"\r\n")
+          if l.lower().startswith(b"content-length:")]
+if not length:
+    sys.exit("the response has no Content-Length")
+while len(body) < length[0]:
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("short body")
+    body += chunk
+open(out, "wb").write(head + b"\r\n\r\n" + body[:length[0]])
+PY
 }
 
 # ---------------------------------------------------------------- servers
@@ -175,7 +210,7 @@ render() { # template dir port workers [event]
 }
 
 # start_server KEY KIND MODE [BACKEND]
-#   KIND: eddy nginx h2o lighttpd; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
+#   KIND: eddy nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
 #   multi (one worker/thread per core, unpinned); BACKEND: eddy -b value, or lighttpd
 #   event-handler. Waits until the server answers GET /hello.txt with 200.
 start_server() {
@@ -201,6 +236,16 @@ start_server() {
     lighttpd)
         render lighttpd.conf.in "$dir" "$port" 1 "${backend:-linux-sysepoll}" >"$dir/lighttpd.conf"
         cmd=(lighttpd -D -f "$dir/lighttpd.conf")
+        ;;
+    canned)
+        # The client's ceiling: eddy's own bytes for /hello.txt, answered by a server that
+        # does nothing else (bench/canned_server.c). Needs eddy running in this phase.
+        [ -n "${SRV_PORT[eddy]:-}" ] && [ -n "${SRV_PID[eddy]:-}" ] || {
+            log "canned: needs eddy-httpd started first in the same phase"
+            return 1
+        }
+        capture_response "${SRV_PORT[eddy]}" /hello.txt "$dir/response" || return 1
+        cmd=("$CANNED_SERVER" -p "$port" -f "$dir/response")
         ;;
     eddy)
         cmd=("$EDDY_HTTPD" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"

@@ -24,7 +24,7 @@ SCENARIOS = [
     ("pipe2", "pipelined 16 deep, c256, 2 cores"),
 ]
 SMALL = ("ka", "pipe", "close")
-ORDER = ["eddy", "nginx", "h2o", "lighttpd"]
+ORDER = ["eddy", "nginx", "h2o", "lighttpd", "canned"]
 
 
 def med(xs):
@@ -86,6 +86,10 @@ def print_runs(st):
                   f"{v['err']:7d} {v['p99']:7.2f} {fmt_ratio(rr):>15} {fmt_ratio(cr):>13}")
     print("(medians over rounds; errors = sum over rounds of wrk socket errors + non-2xx; "
           "CPU = server utime+stime / requests)")
+    if any(s == "canned" for (_, s) in st):
+        print("(canned = bench/canned_server, not a peer: eddy's own response bytes answered by a "
+              "server that does no other work;\n what wrk -t1 counts against it shows how far the "
+              "client and kernel, not the server's work, set the rate)")
 
 
 def mem_stats(rows):
@@ -138,10 +142,17 @@ def print_targets(st, ms):
             lo = min(p["cpu"] for p in ps)
             print(f"  {title}: eddy CPU {ed['cpu']:.2f} us/req <= 0.8 x best peer {lo:.2f} = "
                   f"{0.8 * lo:.2f}: {verdict(ed['cpu'] <= 0.8 * lo)}")
+        ceil = st.get((scen, "canned"))
+        if ceil and ceil["ok"]:
+            print(f"    reference: a do-nothing server with the same bytes (canned): "
+                  f"{ceil['rps']:.0f} req/s; eddy/canned {ed['rps'] / ceil['rps']:.2f}")
         if scen == "pipe" and ("pipe", "h2o") in st:
             h = st[("pipe", "h2o")]["rps"]
             print(f"  {title}: eddy {ed['rps']:.0f} >= 5 x h2o ({5 * h:.0f}): "
                   f"{verdict(ed['rps'] >= 5 * h)}")
+            if ed["rps"] < 5 * h and ceil and ceil["ok"] and 5 * h > ceil["rps"]:
+                print(f"    5 x h2o is {5 * h / ceil['rps']:.2f} x what wrk -t1 counts against a "
+                      "server that does no work at all (canned): the limit is outside eddy")
     if ms:
         pm = [ms[p]["per"] for p in peers if p in ms and ms[p]["per"] == ms[p]["per"]]
         if "eddy" in ms and pm:

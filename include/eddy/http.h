@@ -88,7 +88,8 @@ struct eddy_http_server_options {
     size_t max_request_line; /* 414 beyond; default 8 KiB */
     size_t max_header_bytes; /* 431 beyond; default 16 KiB */
     unsigned max_headers;    /* 431 beyond; default and maximum 100 */
-    uint64_t max_body;       /* request body held in memory; 413 beyond; default 1 MiB */
+    uint64_t max_body;       /* request body (held in memory, or dropped for routes that
+                                take none); 413 beyond; default 1 MiB */
     unsigned max_pipelined;  /* complete requests queued behind an unfinished response
                                 before the connection stops reading; default 32 */
 
@@ -137,6 +138,22 @@ typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req, struct eddy_
  */
 int eddy_http_server_route(struct eddy_http_server *s, enum eddy_http_method method,
                            const char *prefix, eddy_http_handler_fn handler, void *data);
+
+/* Flags for eddy_http_server_route_flags. */
+enum {
+    /* The handler never reads a request body (a file server, a redirect): a body sent
+     * anyway is read and dropped as it arrives instead of being gathered in memory
+     * (framing, max_body and body_timeout still apply, so keep-alive carries on), and
+     * the handler runs once it is over, with eddy_http_request_body empty. Requests no
+     * route takes (404, 405) are treated the same way. */
+    EDDY_HTTP_ROUTE_NO_BODY = 1 << 0,
+};
+
+/* eddy_http_server_route with flags (EDDY_HTTP_ROUTE_*; 0: the handler gets the body,
+ * as with eddy_http_server_route). -EINVAL for an unknown flag. */
+int eddy_http_server_route_flags(struct eddy_http_server *s, enum eddy_http_method method,
+                                 const char *prefix, unsigned flags, eddy_http_handler_fn handler,
+                                 void *data);
 
 /* "ADDR:PORT" or "[V6]:PORT"; may be called for several addresses before start. bound
  * (may be NULL) receives the real address (port 0 picks one). 0 or -errno. */
@@ -199,7 +216,8 @@ const struct eddy_http_header *eddy_http_request_header_at(const struct eddy_htt
 /* The full parsed head (content_length, chunked, expect_continue, ...). */
 const struct eddy_http_request_head *eddy_http_request_head(const struct eddy_http_request *r);
 
-/* The body, de-chunked, complete (bounded by max_body); {"", 0} when there is none. */
+/* The body, de-chunked, complete (bounded by max_body); {"", 0} when there is none or
+ * the route was registered with EDDY_HTTP_ROUTE_NO_BODY. */
 struct eddy_http_str eddy_http_request_body(const struct eddy_http_request *r);
 
 const union eddy_sockaddr *eddy_http_request_peer(const struct eddy_http_request *r);

@@ -185,13 +185,15 @@ uint64_t eddy_http_fcache_hits(const struct eddy_http_fcache *c);
 /*
  * A handler for eddy_http_server_route serving files below a root:
  *   eddy_http_static_new(&st, &o);
- *   eddy_http_server_route(srv, EDDY_HTTP_ANY, "/", eddy_http_static_handler, st);
+ *   eddy_http_server_route_flags(srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
+ *                                eddy_http_static_handler, st);
  * GET and HEAD (others: 405 with "Allow: GET, HEAD"); index.html for directories; a
  * directory without its trailing slash: 301 to the slashed path (query kept); a directory
  * without index: the listing if enabled, else 403; missing files, dotfiles and paths
  * leaving the root: 404; ETag, Last-Modified, 304/412, single ranges (206/416).
  * Each loop thread gets its own open-file cache, so a hot small file costs no syscall
- * besides the connection's write; large files go out with sendfile.
+ * besides the connection's write; large files go out with sendfile. It never reads a
+ * request body: register it with EDDY_HTTP_ROUTE_NO_BODY, so bodies are dropped.
  */
 struct eddy_http_static;
 

@@ -11,8 +11,8 @@ struct eddy_event_loop;
 struct eddy_thread_pool;
 
 /* nthreads >= 0; backend as for eddy_event_loop_new. 0 or -errno. */
-int eddy_thread_pool_new(struct eddy_thread_pool **out, struct eddy_event_loop *base,
-                         int nthreads, const char *backend);
+int eddy_thread_pool_new(struct eddy_thread_pool **out, struct eddy_event_loop *base, int nthreads,
+                         const char *backend);
 /* Starts the threads; returns once every sub-loop runs. 0 or -errno (then none runs). */
 int eddy_thread_pool_start(struct eddy_thread_pool *pool);
 /* Round-robin over the sub-loops; the base loop when there are none. Base loop thread only. */

@@ -68,8 +68,7 @@ int eddy_http_etag_list_match(const char *v, size_t len, const char *etag, int w
     return 0;
 }
 
-int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *etag,
-                            time_t mtime)
+int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *etag, time_t mtime)
 {
     time_t t;
     if (f->if_match) {
@@ -81,11 +80,9 @@ int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *e
         return 412;
     }
     if (f->if_none_match)
-        return eddy_http_etag_list_match(f->if_none_match, f->if_none_match_len, etag, 1) ? 304
-                                                                                           : 0;
+        return eddy_http_etag_list_match(f->if_none_match, f->if_none_match_len, etag, 1) ? 304 : 0;
     if (f->if_modified_since &&
-        eddy_http_date_parse(f->if_modified_since, f->if_modified_since_len, &t) == 0 &&
-        mtime <= t)
+        eddy_http_date_parse(f->if_modified_since, f->if_modified_since_len, &t) == 0 && mtime <= t)
         return 304;
     return 0;
 }

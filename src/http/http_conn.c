@@ -272,8 +272,8 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     req->head = h;
     req->path = ls->path;
     req->path_len = (size_t)plen;
-    req->body.p = body ? body : "";
-    req->body.len = blen;
+    req->body.p = body && !(r->flags & EDDY_HTTP_ROUTE_NO_BODY) ? body : "";
+    req->body.len = req->body.p == body ? blen : 0;
     req->c = c;
     req->ls = ls;
     req->keep_alive = ka;
@@ -282,20 +282,29 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
 
 /* ---- bodies ------------------------------------------------------------------------- */
 
+/* The route of the head in ls->head (NULL: none takes it); *plen and *allow as for
+ * answer_unrouted. */
+static const struct http_route *find_route(struct http_loop *ls, ssize_t *plen, unsigned *allow)
+{
+    struct eddy_http_str q;
+    *allow = 0;
+    *plen = normalise(ls, &ls->head, &q);
+    if (*plen < 0)
+        return NULL;
+    return eddy__http_route_find(ls->srv, ls->head.method_id, ls->path, (size_t)*plen, allow);
+}
+
 /* Expect: 100-continue before any body byte: say go, or give the final answer now. */
-static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc)
+static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc,
+                         const struct http_route *r, ssize_t plen, unsigned allow)
 {
     struct http_loop *ls = hc->ls;
-    const struct eddy_http_request_head *h = &ls->head;
-    struct eddy_http_str q;
-    unsigned allow = 0;
-    ssize_t plen = normalise(ls, h, &q);
-    if (plen >= 0 && eddy__http_route_find(ls->srv, h->method_id, ls->path, (size_t)plen, &allow))
+    if (r)
         return eddy_buffer_append(eddy_tcp_connection_output(c), "HTTP/1.1 100 Continue\r\n\r\n",
                                   25);
     /* The body may already be on its way: closing is the only safe framing. */
-    eddy__http_response_reset(&ls->res, c, ls, h, 0);
-    answer_unrouted(&ls->res, h, plen, allow);
+    eddy__http_response_reset(&ls->res, c, ls, &ls->head, 0);
+    answer_unrouted(&ls->res, &ls->head, plen, allow);
     begin_close(c, hc);
     return -1;
 }
@@ -310,13 +319,20 @@ static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, stru
         reject(c, hc, 500);
         return;
     }
-    if (h->expect_continue && eddy_buffer_readable(src) == n && answer_expect(c, hc) < 0) {
+    ssize_t plen;
+    unsigned allow;
+    const struct http_route *r = find_route(hc->ls, &plen, &allow);
+    if (h->expect_continue && eddy_buffer_readable(src) == n &&
+        answer_expect(c, hc, r, plen, allow) < 0) {
         eddy_buffer_free(&sl->msg);
         return;
     }
     eddy_buffer_retrieve(src, n);
     sl->head_len = n;
     sl->chunked = h->chunked;
+    /* Only the head is kept of a body nobody will read (nginx discards it likewise). */
+    sl->discard = !r || (r->flags & EDDY_HTTP_ROUTE_NO_BODY);
+    sl->body_got = 0;
     sl->body_len = h->chunked ? 0 : (uint64_t)h->content_length;
     if (h->chunked)
         eddy_http_chunked_init(&sl->dec, srv_of(hc)->opt.max_body);
@@ -324,26 +340,64 @@ static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, stru
     phase_deadline(hc);
 }
 
-/* Moves body bytes from src into slow->msg. 1: body complete; 0: need more; -1: failed. */
+/* Decodes the chunked body at the front of src into nothing: the result of
+ * eddy_http_decode_chunked, with *used set to the bytes of src that belong to the body. */
+static ssize_t drop_chunked(struct http_slow *sl, struct eddy_buffer *src, size_t *used)
+{
+    const char *p = eddy_buffer_peek(src);
+    size_t avail = eddy_buffer_readable(src);
+    char tmp[4096]; /* the decoder works in place: on a copy, src keeps the next request */
+    for (*used = 0; *used < avail;) {
+        size_t n = avail - *used < sizeof(tmp) ? avail - *used : sizeof(tmp);
+        size_t len = n;
+        memcpy(tmp, p + *used, n);
+        ssize_t r = eddy_http_decode_chunked(&sl->dec, tmp, &len);
+        if (r != EDDY_HTTP_INCOMPLETE) {
+            if (r >= 0)
+                *used += n - (size_t)r;
+            return r;
+        }
+        *used += n;
+    }
+    return EDDY_HTTP_INCOMPLETE;
+}
+
+/* Moves body bytes from src into slow->msg, or drops them (sl->discard). 1: body
+ * complete; 0: need more; -1: failed. */
 static int feed_body(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src)
 {
     struct http_slow *sl = hc->slow;
     size_t avail = eddy_buffer_readable(src);
     if (!sl->chunked) {
-        uint64_t have = eddy_buffer_readable(&sl->msg) - sl->head_len;
-        size_t take = sl->body_len - have < avail ? (size_t)(sl->body_len - have) : avail;
-        if (take && eddy_buffer_append(&sl->msg, eddy_buffer_peek(src), take) < 0) {
+        size_t take = sl->body_len - sl->body_got < avail ? (size_t)(sl->body_len - sl->body_got)
+                                                          : avail;
+        if (take && !sl->discard && eddy_buffer_append(&sl->msg, eddy_buffer_peek(src), take) < 0) {
             reject(c, hc, 500);
             return -1;
         }
         eddy_buffer_retrieve(src, take);
-        if (have + take == sl->body_len)
+        sl->body_got += take;
+        if (sl->body_got == sl->body_len)
             return 1;
         phase_deadline(hc);
         return 0;
     }
     if (!avail)
         return 0;
+    if (sl->discard) {
+        size_t used;
+        ssize_t r = drop_chunked(sl, src, &used);
+        if (r == EDDY_HTTP_ERROR) {
+            reject(c, hc, sl->dec.status);
+            return -1;
+        }
+        eddy_buffer_retrieve(src, used);
+        if (r == EDDY_HTTP_INCOMPLETE) {
+            phase_deadline(hc);
+            return 0;
+        }
+        return 1;
+    }
     if (eddy_buffer_ensure_writable(&sl->msg, avail) < 0) {
         reject(c, hc, 500);
         return -1;
@@ -379,7 +433,8 @@ static void dispatch_msg(struct eddy_tcp_connection *c, struct http_conn *hc)
     if (n != (int)sl->head_len) {
         reject(c, hc, 500);
     } else {
-        ls->head.content_length = (int64_t)(eddy_buffer_readable(&sl->msg) - sl->head_len);
+        if (!sl->discard)
+            ls->head.content_length = (int64_t)(eddy_buffer_readable(&sl->msg) - sl->head_len);
         dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len);
     }
     if (hc->slow)

@@ -45,8 +45,8 @@ static int collect(DIR *d, int show_dot, struct name **out, size_t *count)
     size_t n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < MAX_ENTRIES) {
-        if (e->d_name[0] == '.' && (!show_dot || !e->d_name[1] ||
-                                    (e->d_name[1] == '.' && !e->d_name[2])))
+        if (e->d_name[0] == '.' &&
+            (!show_dot || !e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
             continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
@@ -114,7 +114,7 @@ static int append_escaped(struct sbuf *b, const char *s,
 static int render(struct sbuf *b, const char *path, const struct name *v, size_t n)
 {
     int rc = append_str(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                                       "<title>Index of ");
+                           "<title>Index of ");
     rc |= append_escaped(b, path, eddy_http_html_escape);
     rc |= append_str(b, "</title></head>\n<body><h1>Index of ");
     rc |= append_escaped(b, path, eddy_http_html_escape);
@@ -132,8 +132,7 @@ static int render(struct sbuf *b, const char *path, const struct name *v, size_t
     return rc ? -ENOMEM : 0;
 }
 
-int eddy_http_dir_listing(int dirfd_in, const char *path, int show_dot, char **out,
-                          size_t *out_len)
+int eddy_http_dir_listing(int dirfd_in, const char *path, int show_dot, char **out, size_t *out_len)
 {
     /* A fresh open file description: readdir must not move a shared (cached) fd. */
     int fd = openat(dirfd_in, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -37,6 +37,7 @@ struct http_route {
     char *prefix;
     size_t len;
     enum eddy_http_method method;
+    unsigned flags; /* EDDY_HTTP_ROUTE_* */
     eddy_http_handler_fn fn;
     void *data;
 };
@@ -147,7 +148,9 @@ struct http_slow {
     size_t head_len;          /* bytes of msg that are the head */
     struct eddy_http_chunked_decoder dec;
     uint8_t chunked;
+    uint8_t discard;   /* no handler reads the body: drop it as it arrives, keep the head */
     uint64_t body_len; /* Content-Length of the body arriving */
+    uint64_t body_got; /* body bytes received so far (kept or dropped) */
     struct eddy_http_response *deferred;
 };
 

@@ -111,7 +111,7 @@ static const struct mime table[] = {
     {"zst", "application/zstd"},
 };
 
-#define NTABLE (sizeof table / sizeof table[0])
+#define NTABLE  (sizeof table / sizeof table[0])
 #define MAX_EXT 16
 
 static const char default_type[] = "application/octet-stream";

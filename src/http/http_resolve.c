@@ -83,8 +83,9 @@ static int path_allowed(const char *path, int dotfiles)
     for (const char *p = path; *p; p++) {
         if (*p == '\\')
             return 0;
-        if (*p == '/' && p[1] == '.' && (!dotfiles || p[2] == '/' || p[2] == '\0' ||
-                                         (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+        if (*p == '/' && p[1] == '.' &&
+            (!dotfiles || p[2] == '/' || p[2] == '\0' ||
+             (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
             return 0;
     }
     return 1;
@@ -176,12 +177,23 @@ long eddy_http_html_escape(const char *s, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            break;
         }
         size_t n = rep ? strlen(rep) : 1;
         if (o + n >= cap)

@@ -82,8 +82,16 @@ int eddy_http_server_new(struct eddy_http_server **out, struct eddy_event_loop *
 int eddy_http_server_route(struct eddy_http_server *s, enum eddy_http_method method,
                            const char *prefix, eddy_http_handler_fn handler, void *data)
 {
+    return eddy_http_server_route_flags(s, method, prefix, 0, handler, data);
+}
+
+int eddy_http_server_route_flags(struct eddy_http_server *s, enum eddy_http_method method,
+                                 const char *prefix, unsigned flags, eddy_http_handler_fn handler,
+                                 void *data)
+{
     if (!prefix || prefix[0] != '/' || !handler || s->started ||
-        (method != EDDY_HTTP_ANY && !eddy_http_method_name(method)))
+        (method != EDDY_HTTP_ANY && !eddy_http_method_name(method)) ||
+        (flags & ~(unsigned)EDDY_HTTP_ROUTE_NO_BODY))
         return -EINVAL;
     struct http_route *r = realloc(s->routes, (s->nroutes + 1) * sizeof(*r));
     if (!r)
@@ -99,7 +107,7 @@ int eddy_http_server_route(struct eddy_http_server *s, enum eddy_http_method met
         r[i] = r[i - 1];
         i--;
     }
-    r[i] = (struct http_route){copy, len, method, handler, data};
+    r[i] = (struct http_route){copy, len, method, flags, handler, data};
     s->nroutes++;
     return 0;
 }

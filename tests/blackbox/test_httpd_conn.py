@@ -2,6 +2,7 @@
 HTTP/1.0 with and without keep-alive, on every backend, single and multi reactor."""
 import socket
 import threading
+import time
 
 from httpd_blackbox import (Reader, Server, connect, done, get, make_site, ok, rmtree,
                             time_limit)
@@ -80,6 +81,31 @@ def close_header(port, tag):
     s.close()
 
 
+def dropped_bodies(port, tag):
+    """Bodies the static handler never reads (405, a GET with a body, 404) arrive over several
+    reads, with Content-Length or chunked; the server drops them and keep-alive goes on."""
+    s = connect(port)
+    rd = Reader(s)
+    body = b"b" * (200 * 1024)
+    cases = [(b"POST /hello.txt", b"Content-Length: %d\r\n" % len(body), body, 405),
+             (b"GET /style.css", b"Content-Length: %d\r\n" % len(body), body, 200),
+             (b"GET /missing", b"Transfer-Encoding: chunked\r\n",
+              b"".join(b"1000\r\n" + body[:4096] + b"\r\n" for _ in range(50)) + b"0\r\n\r\n",
+              404)]
+    got = []
+    for line, field, data, want in cases:
+        s.sendall(line + b" HTTP/1.1\r\nHost: x\r\n" + field + b"\r\n" + data[:1000])
+        time.sleep(0.05)
+        s.sendall(data[1000:])
+        r = rd.read_response()
+        s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        r2 = rd.read_response()
+        got.append((r.status, r2.status, r2.body == files["hello.txt"]))
+    ok(got == [(want, 200, True) for _, _, _, want in cases],
+       "%s: dropped bodies keep the keep-alive framing" % tag, str(got))
+    s.close()
+
+
 def concurrent(port, tag, n=16):
     errors = []
 
@@ -112,6 +138,7 @@ try:
             head_and_get_pipelined(srv.port, tag)
             http10(srv.port, tag)
             close_header(srv.port, tag)
+            dropped_bodies(srv.port, tag)
             concurrent(srv.port, tag)
             ok(srv.stop() == 0, "%s: exits 0 on SIGTERM" % tag)
 finally:

@@ -63,6 +63,13 @@ def slow_body(port):
     ok((data == b"" or data.startswith(b"HTTP/1.1 408")) and 0.5 < dt < 4,
        "slow body -> 408 and close", "%r after %.2fs" % (data[:40], dt))
     s.close()
+    # A chunked body the static handler drops still has to arrive in time.
+    s = connect(port)
+    s.sendall(b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+    data, dt = read_until_close(s, 6)
+    ok(data.startswith(b"HTTP/1.1 408") and 0.5 < dt < 4,
+       "slow chunked body, dropped -> 408 and close", "%r after %.2fs" % (data[:40], dt))
+    s.close()
 
 
 def idle_keepalive(port):

@@ -158,7 +158,8 @@ static void setup(void)
     so.root = docroot;
     so.dir_listing = 1;
     CHECK(eddy_http_static_new(&st, &so) == 0);
-    CHECK(eddy_http_server_route(srv, EDDY_HTTP_ANY, "/", eddy_http_static_handler, st) == 0);
+    CHECK(eddy_http_server_route_flags(srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
+                                       eddy_http_static_handler, st) == 0);
     CHECK(eddy_http_server_route(srv, EDDY_HTTP_ANY, "/echo", echo, NULL) == 0);
     CHECK(eddy_http_server_route(srv, EDDY_HTTP_GET, "/stream", stream, NULL) == 0);
     CHECK(eddy_http_server_route(srv, EDDY_HTTP_ANY, "/defer", deferred, NULL) == 0);

@@ -17,8 +17,7 @@
 
 void eddy_test_fail(const char *file, int line, const char *expr, const char *detail);
 void eddy_test_fail_ll(const char *file, int line, const char *expr, long long a, long long b);
-void eddy_test_fail_str(const char *file, int line, const char *expr, const char *a,
-                        const char *b);
+void eddy_test_fail_str(const char *file, int line, const char *expr, const char *a, const char *b);
 void eddy_test_run(const char *name, void (*fn)(void));
 int eddy_test_failed(void);
 int eddy_test_done(void);
@@ -27,21 +26,21 @@ double eddy_test_now(void);
 
 #define RUN(fn) eddy_test_run(#fn, fn)
 
-#define ASSERT(cond)                                                                              \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            eddy_test_fail(__FILE__, __LINE__, #cond, "is false");                                \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            eddy_test_fail(__FILE__, __LINE__, #cond, "is false");                                 \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define ASSERT_CMP_(a, op, b)                                                                     \
-    do {                                                                                          \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                       \
-        if (!(a_ op b_)) {                                                                        \
-            eddy_test_fail_ll(__FILE__, __LINE__, #a " " #op " " #b, a_, b_);                     \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_CMP_(a, op, b)                                                                      \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (!(a_ op b_)) {                                                                         \
+            eddy_test_fail_ll(__FILE__, __LINE__, #a " " #op " " #b, a_, b_);                      \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #define ASSERT_EQ(a, b) ASSERT_CMP_(a, ==, b)
@@ -51,27 +50,27 @@ double eddy_test_now(void);
 #define ASSERT_GT(a, b) ASSERT_CMP_(a, >, b)
 #define ASSERT_GE(a, b) ASSERT_CMP_(a, >=, b)
 
-#define ASSERT_STR_EQ(a, b)                                                                       \
-    do {                                                                                          \
-        const char *a_ = (a), *b_ = (b);                                                          \
-        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                    \
-            eddy_test_fail_str(__FILE__, __LINE__, #a " == " #b, a_, b_);                         \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_STR_EQ(a, b)                                                                        \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                     \
+            eddy_test_fail_str(__FILE__, __LINE__, #a " == " #b, a_, b_);                          \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* Compares n bytes; prints the first differing offset. */
-#define ASSERT_MEM_EQ(a, b, n)                                                                    \
-    do {                                                                                          \
-        const unsigned char *a_ = (const unsigned char *)(a), *b_ = (const unsigned char *)(b);  \
-        size_t n_ = (size_t)(n), i_ = 0;                                                          \
-        while (i_ < n_ && a_[i_] == b_[i_])                                                       \
-            i_++;                                                                                 \
-        if (i_ != n_) {                                                                           \
-            eddy_test_fail_ll(__FILE__, __LINE__, "first difference of " #a " and " #b " at",    \
-                              (long long)i_, (long long)n_);                                      \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_MEM_EQ(a, b, n)                                                                     \
+    do {                                                                                           \
+        const unsigned char *a_ = (const unsigned char *)(a), *b_ = (const unsigned char *)(b);    \
+        size_t n_ = (size_t)(n), i_ = 0;                                                           \
+        while (i_ < n_ && a_[i_] == b_[i_])                                                        \
+            i_++;                                                                                  \
+        if (i_ != n_) {                                                                            \
+            eddy_test_fail_ll(__FILE__, __LINE__, "first difference of " #a " and " #b " at",      \
+                              (long long)i_, (long long)n_);                                       \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #endif

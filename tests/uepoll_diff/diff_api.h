@@ -19,30 +19,30 @@
 #undef SCN_CAT2
 
 #define SCN_CAT2(a, b) a##b
-#define SCN_CAT(a, b) SCN_CAT2(a, b)
+#define SCN_CAT(a, b)  SCN_CAT2(a, b)
 
 #ifdef DIFF_KERNEL
 #define SCN(name) SCN_CAT(name, _k)
 /* Through pointers: the scenarios pass NULL and absurd sizes on purpose, which glibc's
  * access attributes would reject at compile time. */
 #define E_CREATE1 diff_k.create1
-#define E_CTL diff_k.ctl
-#define E_WAIT diff_k.wait
-#define E_PIPE2 diff_k.pipe2
+#define E_CTL     diff_k.ctl
+#define E_WAIT    diff_k.wait
+#define E_PIPE2   diff_k.pipe2
 #define E_EVENTFD diff_k.eventfd
-#define E_READ diff_k.read
-#define E_WRITE diff_k.write
-#define E_DUP diff_k.dup
-#define E_CLOSE diff_k.close
+#define E_READ    diff_k.read
+#define E_WRITE   diff_k.write
+#define E_DUP     diff_k.dup
+#define E_CLOSE   diff_k.close
 #else
 #define SCN(name) SCN_CAT(name, _u)
 #define E_CREATE1 ue_epoll_create1
-#define E_CTL ue_epoll_ctl
-#define E_WAIT ue_epoll_wait
-#define E_PIPE2 ue_pipe2
+#define E_CTL     ue_epoll_ctl
+#define E_WAIT    ue_epoll_wait
+#define E_PIPE2   ue_pipe2
 #define E_EVENTFD ue_eventfd
-#define E_READ ue_read
-#define E_WRITE ue_write
-#define E_DUP ue_dup
-#define E_CLOSE ue_close
+#define E_READ    ue_read
+#define E_WRITE   ue_write
+#define E_DUP     ue_dup
+#define E_CLOSE   ue_close
 #endif

@@ -6,8 +6,8 @@
 #include "../../lib/test.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
+
+#include "guard_page.h"
 
 #define BODY_DONE 1
 
@@ -140,50 +140,61 @@ static int matches(const struct ccase *c, const struct outcome *o)
            (o->rest_len == strlen(c->rest) && memcmp(o->rest, c->rest, o->rest_len) == 0);
 }
 
-static void test_whole(void)
+/* Runs check on every case (len: its input's length) until one fails. */
+static void each_case(void (*check)(const struct ccase *c, size_t len))
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !eddy_test_failed(); i++)
+        check(&cases[i], strlen(cases[i].in));
+}
+
+/* Feeds c in the pieces cuts make and asserts the outcome the case expects. */
+static void expect_run(const struct ccase *c, const size_t *cuts, size_t ncuts)
 {
     struct outcome o;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        run(&cases[i], NULL, 0, &o);
-        if (!matches(&cases[i], &o)) {
-            printf("#   case \"%s\": ret %d status %d body %zu rest %zu\n", cases[i].name, o.ret,
-                   o.status, o.body_len, o.rest_len);
-            ASSERT(0);
-        }
+    run(c, cuts, ncuts, &o);
+    if (!matches(c, &o)) {
+        printf(
+            "#   case \"%s\" in %zu pieces (first cut %zu): ret %d status %d body %zu rest %zu\n",
+            c->name, ncuts + 1, ncuts ? cuts[0] : strlen(c->in), o.ret, o.status, o.body_len,
+            o.rest_len);
+        ASSERT(0);
     }
+}
+
+static void whole_case(const struct ccase *c, size_t len)
+{
+    (void)len;
+    expect_run(c, NULL, 0);
+}
+
+static void every_split_case(const struct ccase *c, size_t len)
+{
+    for (size_t k = 0; k <= len && !eddy_test_failed(); k++)
+        expect_run(c, &k, 1);
+}
+
+static void byte_by_byte_case(const struct ccase *c, size_t len)
+{
+    size_t cuts[128];
+    ASSERT(len < 128);
+    for (size_t k = 0; k < len; k++)
+        cuts[k] = k + 1;
+    expect_run(c, cuts, len);
+}
+
+static void test_whole(void)
+{
+    each_case(whole_case);
 }
 
 static void test_every_split(void)
 {
-    struct outcome o;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t len = strlen(cases[i].in);
-        for (size_t k = 0; k <= len; k++) {
-            run(&cases[i], &k, 1, &o);
-            if (!matches(&cases[i], &o)) {
-                printf("#   case \"%s\" split %zu: ret %d status %d\n", cases[i].name, k, o.ret,
-                       o.status);
-                ASSERT(0);
-            }
-        }
-    }
+    each_case(every_split_case);
 }
 
 static void test_byte_by_byte(void)
 {
-    struct outcome o;
-    size_t cuts[128];
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t len = strlen(cases[i].in);
-        ASSERT(len < 128);
-        for (size_t k = 0; k < len; k++)
-            cuts[k] = k + 1;
-        run(&cases[i], cuts, len, &o);
-        if (!matches(&cases[i], &o)) {
-            printf("#   case \"%s\" bytewise: ret %d status %d\n", cases[i].name, o.ret, o.status);
-            ASSERT(0);
-        }
-    }
+    each_case(byte_by_byte_case);
 }
 
 /* A big body in random pieces: sizes straddle every buffer boundary. */
@@ -228,28 +239,26 @@ static void test_random_pieces(void)
     ASSERT(eddy_http_chunked_done(&d));
 }
 
-/* Inputs end right before a PROT_NONE page. */
+static struct guard_page guard;
+
+/* Every prefix ends right at the guard page: any read past it faults. */
+static void guard_page_case(const struct ccase *c, size_t len)
+{
+    for (size_t k = 0; k <= len; k++) {
+        struct eddy_http_chunked_decoder d;
+        eddy_http_chunked_init(&d, c->max_body);
+        size_t n = k;
+        ssize_t r = eddy_http_decode_chunked(&d, guard_page_put(&guard, c->in, k), &n);
+        ASSERT(n <= k);
+        ASSERT(r < 0 || n + (size_t)r <= k);
+    }
+}
+
 static void test_guard_page(void)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    char *m =
-        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ASSERT(m != MAP_FAILED);
-    ASSERT_EQ(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t len = strlen(cases[i].in);
-        for (size_t k = 0; k <= len; k++) {
-            struct eddy_http_chunked_decoder d;
-            eddy_http_chunked_init(&d, cases[i].max_body);
-            char *b = m + pg - k;
-            memcpy(b, cases[i].in, k);
-            size_t n = k;
-            ssize_t r = eddy_http_decode_chunked(&d, b, &n);
-            ASSERT(n <= k);
-            ASSERT(r < 0 || n + (size_t)r <= k);
-        }
-    }
-    munmap(m, (size_t)pg * 2);
+    ASSERT_EQ(guard_page_open(&guard), 0);
+    each_case(guard_page_case);
+    guard_page_close(&guard);
 }
 
 /* After the end, further calls consume nothing and hand everything back. */
@@ -268,44 +277,42 @@ static void test_after_done(void)
     ASSERT_MEM_EQ(more, "abc", 3);
 }
 
+/* One call of a fresh decoder on in[0..n): asserts its result and, for an error, the status.
+ * Does nothing once the test has failed, so a sequence of these stops at the first failure. */
+static void expect_decode(char *in, size_t n, ssize_t want, int status)
+{
+    struct eddy_http_chunked_decoder d;
+    if (eddy_test_failed())
+        return;
+    eddy_http_chunked_init(&d, 0);
+    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), want);
+    if (want == EDDY_HTTP_ERROR)
+        ASSERT_EQ(d.status, status);
+}
+
 static void test_long_lines(void)
 {
     static char in[40000];
-    struct eddy_http_chunked_decoder d;
     /* size line of exactly the limit is fine, one more byte is not */
     memset(in, '0', sizeof(in));
     memcpy(in + EDDY_HTTP_CHUNK_MAX_LINE - 2, "\r\n", 2);
-    eddy_http_chunked_init(&d, 0);
-    size_t n = EDDY_HTTP_CHUNK_MAX_LINE;
-    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_INCOMPLETE);
+    expect_decode(in, EDDY_HTTP_CHUNK_MAX_LINE, EDDY_HTTP_INCOMPLETE, 0);
     memset(in, '0', sizeof(in));
     memcpy(in + EDDY_HTTP_CHUNK_MAX_LINE - 1, "\r\n", 2);
-    eddy_http_chunked_init(&d, 0);
-    n = EDDY_HTTP_CHUNK_MAX_LINE + 1;
-    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);
-    ASSERT_EQ(d.status, 400);
+    expect_decode(in, EDDY_HTTP_CHUNK_MAX_LINE + 1, EDDY_HTTP_ERROR, 400);
     /* trailer section over the limit */
     memcpy(in, "0\r\nX: ", 6);
     memset(in + 6, 'v', sizeof(in) - 6);
-    eddy_http_chunked_init(&d, 0);
-    n = sizeof(in);
-    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);
-    ASSERT_EQ(d.status, 431);
+    expect_decode(in, sizeof(in), EDDY_HTTP_ERROR, 431);
     /* the same through a long trailer name */
     memcpy(in, "0\r\n", 3);
     memset(in + 3, 'n', sizeof(in) - 3);
-    eddy_http_chunked_init(&d, 0);
-    n = sizeof(in);
-    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);
-    ASSERT_EQ(d.status, 431);
+    expect_decode(in, sizeof(in), EDDY_HTTP_ERROR, 431);
     /* too many trailer fields */
     size_t off = (size_t)sprintf(in, "0\r\n");
     for (int i = 0; i <= EDDY_HTTP_CHUNK_MAX_TRAILERS; i++)
         off += (size_t)sprintf(in + off, "T: v\r\n");
-    eddy_http_chunked_init(&d, 0);
-    n = off;
-    ASSERT_EQ(eddy_http_decode_chunked(&d, in, &n), EDDY_HTTP_ERROR);
-    ASSERT_EQ(d.status, 431);
+    expect_decode(in, off, EDDY_HTTP_ERROR, 431);
 }
 
 int main(void)

@@ -7,8 +7,8 @@
 #include "../../lib/test.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
+
+#include "guard_page.h"
 
 #define DONE (-100) /* expected: complete, consumes the whole input */
 
@@ -284,63 +284,72 @@ static int parse_copy(const char *in, size_t len, struct eddy_http_request_head 
     return ret;
 }
 
-static void test_table(void)
+static struct eddy_http_request_head head; /* large: not on the stack */
+
+/* Runs check on every case (len: its input's length) until one fails. */
+static void each_case(void (*check)(const struct pcase *c, size_t len))
 {
-    static struct eddy_http_request_head r;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct pcase *c = &cases[i];
-        size_t len = case_len(c);
-        int ret = parse_copy(c->in, len, &r, c->lim);
-        int want = c->ret == DONE ? (int)len : c->ret;
-        if (ret != want || (ret == EDDY_HTTP_ERROR && r.status != c->status) ||
-            !check_fields(c, &r)) {
-            printf("#   case \"%s\": ret %d (want %d) status %d (want %d)\n", c->name, ret, want,
-                   r.status, c->status);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && !eddy_test_failed(); i++)
+        check(&cases[i], case_len(&cases[i]));
+}
+
+static void whole_case(const struct pcase *c, size_t len)
+{
+    int ret = parse_copy(c->in, len, &head, c->lim);
+    int want = c->ret == DONE ? (int)len : c->ret;
+    if (ret != want || (ret == EDDY_HTTP_ERROR && head.status != c->status) ||
+        !check_fields(c, &head)) {
+        printf("#   case \"%s\": ret %d (want %d) status %d (want %d)\n", c->name, ret, want,
+               head.status, c->status);
+        ASSERT(0);
+    }
+}
+
+static void every_split_case(const struct pcase *c, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        int ret = parse_copy(c->in, k, &head, c->lim);
+        int same_err =
+            ret == EDDY_HTTP_ERROR && c->ret == EDDY_HTTP_ERROR && head.status == c->status;
+        if (ret != EDDY_HTTP_INCOMPLETE && !same_err) {
+            printf("#   case \"%s\" prefix %zu: ret %d status %d\n", c->name, k, ret, head.status);
             ASSERT(0);
         }
     }
 }
 
-static void test_every_split(void)
+/* Whenever parse_needed says a call can be skipped, that call would not have succeeded. */
+static void parse_needed_case(const struct pcase *c, size_t len)
 {
-    static struct eddy_http_request_head r;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct pcase *c = &cases[i];
-        size_t len = case_len(c);
-        for (size_t k = 0; k < len; k++) {
-            int ret = parse_copy(c->in, k, &r, c->lim);
-            int same_err =
-                ret == EDDY_HTTP_ERROR && c->ret == EDDY_HTTP_ERROR && r.status == c->status;
-            if (ret != EDDY_HTTP_INCOMPLETE && !same_err) {
-                printf("#   case \"%s\" prefix %zu: ret %d status %d\n", c->name, k, ret, r.status);
+    for (size_t k = 1; k < len; k++) {
+        if (parse_copy(c->in, k, &head, c->lim) != EDDY_HTTP_INCOMPLETE)
+            continue;
+        for (size_t n = k; n <= len; n++) {
+            if (eddy_http_parse_needed(c->in, n, k, c->lim))
+                continue;
+            int ret = parse_copy(c->in, n, &head, c->lim);
+            if (ret >= 0) {
+                printf("#   case \"%s\" %zu after %zu: skipped but %d\n", c->name, n, k, ret);
                 ASSERT(0);
             }
         }
     }
+    ASSERT_EQ(eddy_http_parse_needed(c->in, len, 0, c->lim), 1);
 }
 
-/* Whenever parse_needed says a call can be skipped, that call would not have succeeded. */
+static void test_table(void)
+{
+    each_case(whole_case);
+}
+
+static void test_every_split(void)
+{
+    each_case(every_split_case);
+}
+
 static void test_parse_needed(void)
 {
-    static struct eddy_http_request_head r;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct pcase *c = &cases[i];
-        size_t len = case_len(c);
-        for (size_t k = 1; k < len; k++) {
-            if (parse_copy(c->in, k, &r, c->lim) != EDDY_HTTP_INCOMPLETE)
-                continue;
-            for (size_t n = k; n <= len; n++) {
-                if (eddy_http_parse_needed(c->in, n, k, c->lim))
-                    continue;
-                int ret = parse_copy(c->in, n, &r, c->lim);
-                if (ret >= 0) {
-                    printf("#   case \"%s\" %zu after %zu: skipped but %d\n", c->name, n, k, ret);
-                    ASSERT(0);
-                }
-            }
-        }
-        ASSERT_EQ(eddy_http_parse_needed(c->in, len, 0, c->lim), 1);
-    }
+    each_case(parse_needed_case);
 }
 
 /* A head trickled in byte by byte needs one full parse, not one per byte. */
@@ -369,30 +378,27 @@ static void test_trickle(void)
     ASSERT_EQ(eddy_http_parse_needed(buf, 8192 + 16384 + 1, 50, NULL), 1);
 }
 
+/* Three heads back to back, then the start of a fourth: each parse takes exactly one head. */
 static void test_pipelined(void)
 {
-    const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n"
-                     "\r\nHEAD /c HTTP/1.0\r\n\r\nGET /d HT";
-    static struct eddy_http_request_head r;
-    size_t len = strlen(in), off = 0;
-    int n = eddy_http_parse_request(in, len, &r, NULL);
-    ASSERT_EQ(n, 28);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_GET);
-    ASSERT_MEM_EQ(r.path.p, "/a", 2);
-    off += (size_t)n;
-    n = eddy_http_parse_request(in + off, len - off, &r, NULL);
-    ASSERT_EQ(n, 48);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_POST);
-    ASSERT_EQ(r.content_length, 0);
-    ASSERT_MEM_EQ(r.host.p, "y", 1);
-    off += (size_t)n;
-    n = eddy_http_parse_request(in + off, len - off, &r, NULL);
-    ASSERT_EQ(n, 22);
-    ASSERT_EQ(r.method_id, EDDY_HTTP_HEAD);
-    ASSERT_EQ(r.minor_version, 0);
-    off += (size_t)n;
-    ASSERT_EQ(eddy_http_parse_request(in + off, len - off, &r, NULL), EDDY_HTTP_INCOMPLETE);
+    static const struct pcase heads[] = {
+        OK("get", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1, "x", "/a"),
+        OK("post", "POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 0\r\n\r\n", EDDY_HTTP_POST, 1, 0,
+           0, 1, 2, "y", "/b"),
+        OK("head", "\r\nHEAD /c HTTP/1.0\r\n\r\n", EDDY_HTTP_HEAD, 0, -1, 0, 0, 0, "", "/c"),
+    };
+    char in[200];
+    size_t len = 0, off = 0;
+    for (size_t i = 0; i < 3; i++)
+        len += (size_t)sprintf(in + len, "%s", heads[i].in);
+    len += (size_t)sprintf(in + len, "GET /d HT");
+    for (size_t i = 0; i < 3; i++) {
+        int n = eddy_http_parse_request(in + off, len - off, &head, NULL);
+        ASSERT_EQ(n, strlen(heads[i].in));
+        ASSERT(check_fields(&heads[i], &head));
+        off += (size_t)n;
+    }
+    ASSERT_EQ(eddy_http_parse_request(in + off, len - off, &head, NULL), EDDY_HTTP_INCOMPLETE);
 }
 
 static void test_connection_flags(void)
@@ -482,24 +488,20 @@ static void test_default_limits(void)
     ASSERT_EQ(eddy_http_parse_request(buf, off + 16384, &r, NULL), EDDY_HTTP_INCOMPLETE);
 }
 
-/* The input ends right before a PROT_NONE page: any read past it faults. */
+static struct guard_page guard;
+
+/* Every prefix ends right at the guard page: any read past it faults. */
+static void guard_page_case(const struct pcase *c, size_t len)
+{
+    for (size_t k = 0; k <= len && k <= guard.size; k++)
+        (void)eddy_http_parse_request(guard_page_put(&guard, c->in, k), k, &head, c->lim);
+}
+
 static void test_guard_page(void)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    char *m =
-        mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ASSERT(m != MAP_FAILED);
-    ASSERT_EQ(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
-    static struct eddy_http_request_head r;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t len = case_len(&cases[i]);
-        for (size_t k = 0; k <= len && k <= (size_t)pg; k++) {
-            char *b = m + pg - k;
-            memcpy(b, cases[i].in, k);
-            (void)eddy_http_parse_request(b, k, &r, cases[i].lim);
-        }
-    }
-    munmap(m, (size_t)pg * 2);
+    ASSERT_EQ(guard_page_open(&guard), 0);
+    each_case(guard_page_case);
+    guard_page_close(&guard);
 }
 
 int main(void)

@@ -258,6 +258,7 @@ static void setup(struct eddy_http_server *s)
     eddy_http_server_route(s, EDDY_HTTP_GET, "/big", h_big, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/poll", h_poll, NULL);
     eddy_http_server_route(s, EDDY_HTTP_ANY, "/req", h_req, NULL);
+    eddy_http_server_route_flags(s, EDDY_HTTP_ANY, "/nobody", EDDY_HTTP_ROUTE_NO_BODY, h_req, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/hdr", h_hdr, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/a", h_text, "a");
     eddy_http_server_route(s, EDDY_HTTP_GET, "/a/b", h_text, "ab");
@@ -334,6 +335,54 @@ static void test_request_accessors(void)
     ASSERT_STR_EQ(r.body, "m=GET id=1 t=http://other:81/req p=/req q= host=other:81 v=0 ka=0 b= "
                           "rep= one= count=0");
     resp_free(&r);
+}
+
+/* A body sent in two reads (the slow path), then a request on the same connection. */
+static void send_split_body(const char *head, const char *part1, const char *part2,
+                            struct resp *r)
+{
+    ASSERT_EQ(cli_sends(&C1, head), 0);
+    ASSERT_EQ(cli_sends(&C1, part1), 0);
+    usleep(30000);
+    ASSERT_EQ(cli_sends(&C1, part2), 0);
+    ASSERT_EQ(cli_read(&C1, r, 0), 0);
+}
+
+static void test_route_no_body(void)
+{
+    struct resp r;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    /* A route that takes bodies gets it whole, also when it came in two reads. */
+    send_split_body("POST /req HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc", "def",
+                    &r);
+    ASSERT(strstr(r.body, " b=abcdef ") != NULL);
+    resp_free(&r);
+    /* A NO_BODY route runs after its body was dropped, with none; keep-alive goes on. */
+    send_split_body("POST /nobody HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc",
+                    "def", &r);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(strstr(r.body, "p=/nobody ") && strstr(r.body, " b= "));
+    resp_free(&r);
+    send_split_body("PUT /nobody HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    "3\r\nabc\r\n", "2\r\nde\r\n0\r\n\r\n", &r);
+    ASSERT(strstr(r.body, "m=PUT ") && strstr(r.body, " b= "));
+    resp_free(&r);
+    /* So does a request no route takes. */
+    send_split_body("POST /nowhere HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n", "ab",
+                    "cd", &r);
+    ASSERT_EQ(r.status, 404);
+    resp_free(&r);
+    /* Whole in one read, the body is not shown to a NO_BODY route either. */
+    ASSERT_EQ(cli_sends(&C1, "POST /nobody HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
+                             "GET /req?after HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT(strstr(r.body, " b= ") != NULL);
+    resp_free(&r);
+    ASSERT_EQ(cli_read(&C1, &r, 0), 0);
+    ASSERT(strstr(r.body, "q=after ") != NULL);
+    resp_free(&r);
+    cli_close(&C1);
 }
 
 static void test_response_headers(void)
@@ -768,6 +817,7 @@ int main(void)
     RUN(test_status_reasons);
     RUN(test_routes_longest_prefix);
     RUN(test_request_accessors);
+    RUN(test_route_no_body);
     RUN(test_response_headers);
     RUN(test_stream_chunked_and_http10);
     RUN(test_send_file);

@@ -1,28 +1,7 @@
 /* Open-file cache: hits without syscalls, revalidation, replacement, eviction, limits. */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "eddy/http_static.h"
-#include "../../lib/test.h"
-
-static char base[256];
-static struct eddy_http_root root;
-
-static void put(const char *rel, const char *content, size_t len)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", base, rel);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        if (write(fd, content, len) != (ssize_t)len)
-            perror("write");
-        close(fd);
-    }
-}
+#include "static_test_util.h"
 
 static int count_open_fds(void)
 {
@@ -33,11 +12,9 @@ static int count_open_fds(void)
     return n;
 }
 
-static void test_small_file_held_in_memory(void)
+static void test_small_file_held_in_memory(struct eddy_http_fcache *c)
 {
     put("small.css", "body{}", 6);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/small.css", 1000, &f), 0);
     ASSERT(f->body != NULL);
@@ -52,18 +29,15 @@ static void test_small_file_held_in_memory(void)
     ASSERT_EQ(eddy_http_fcache_get(c, "/small.css", 1500, &f), 0);
     ASSERT_EQ(eddy_http_fcache_hits(c), 1);
     ASSERT_EQ(eddy_http_fcache_size(c), 1);
-    eddy_http_fcache_free(c);
 }
 
-static void test_large_file_served_from_fd(void)
+static void test_large_file_served_from_fd(struct eddy_http_fcache *c)
 {
     size_t n = 100000;
     char *big = malloc(n);
     memset(big, 'x', n);
     put("big.bin", big, n);
     free(big);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/big.bin", 0, &f), 0);
     ASSERT(f->body == NULL);
@@ -71,14 +45,11 @@ static void test_large_file_served_from_fd(void)
     char b[4];
     ASSERT_EQ(pread(f->fd, b, 4, 50000), 4);
     ASSERT_MEM_EQ(b, "xxxx", 4);
-    eddy_http_fcache_free(c);
 }
 
-static void test_change_noticed_only_after_valid_period(void)
+static void test_change_noticed_only_after_valid_period(struct eddy_http_fcache *c)
 {
     put("v.txt", "one", 3);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/v.txt", 10000, &f), 0);
     char old_etag[EDDY_HTTP_ETAG_MAX];
@@ -86,23 +57,18 @@ static void test_change_noticed_only_after_valid_period(void)
     /* Replace by rename: a new inode, like a deploy would. */
     put("v.tmp", "second", 6);
     char a[512], b[512];
-    snprintf(a, sizeof a, "%s/v.tmp", base);
-    snprintf(b, sizeof b, "%s/v.txt", base);
-    ASSERT_EQ(rename(a, b), 0);
+    ASSERT_EQ(rename(scratch_path(a, "v.tmp"), scratch_path(b, "v.txt")), 0);
     ASSERT_EQ(eddy_http_fcache_get(c, "/v.txt", 10999, &f), 0);
     ASSERT_MEM_EQ(f->body, "one", 3); /* still within valid=1s */
     ASSERT_EQ(eddy_http_fcache_get(c, "/v.txt", 11000, &f), 0);
     ASSERT_EQ(f->st.st_size, 6);
     ASSERT_MEM_EQ(f->body, "second", 6);
     ASSERT(strcmp(f->etag, old_etag) != 0);
-    eddy_http_fcache_free(c);
 }
 
-static void test_unchanged_revalidation_keeps_entry(void)
+static void test_unchanged_revalidation_keeps_entry(struct eddy_http_fcache *c)
 {
     put("u.txt", "same", 4);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/u.txt", 0, &f), 0);
     const char *body = f->body;
@@ -110,25 +76,20 @@ static void test_unchanged_revalidation_keeps_entry(void)
     ASSERT_EQ(eddy_http_fcache_get(c, "/u.txt", 5000, &f), 0);
     ASSERT(f->body == body); /* not re-read */
     ASSERT_EQ(f->fd, fd);
-    eddy_http_fcache_free(c);
 }
 
-static void test_deleted_file_dropped(void)
+static void test_deleted_file_dropped(struct eddy_http_fcache *c)
 {
     put("d.txt", "gone", 4);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/d.txt", 0, &f), 0);
     char p[512];
-    snprintf(p, sizeof p, "%s/d.txt", base);
-    unlink(p);
+    unlink(scratch_path(p, "d.txt"));
     ASSERT_EQ(eddy_http_fcache_get(c, "/d.txt", 2000, &f), -ENOENT);
     ASSERT_EQ(eddy_http_fcache_size(c), 0);
     ASSERT_EQ(eddy_http_fcache_get(c, "/missing", 2000, &f), -ENOENT);
     ASSERT_EQ(eddy_http_fcache_get(c, "/.hidden", 2000, &f), -ENOENT);
     ASSERT_EQ(eddy_http_fcache_size(c), 0);
-    eddy_http_fcache_free(c);
 }
 
 static void test_lru_bound_and_no_fd_leak(void)
@@ -163,13 +124,12 @@ static void test_lru_bound_and_no_fd_leak(void)
     ASSERT_EQ(count_open_fds(), before);
 }
 
-static void test_inactive_entries_closed(void)
+static const struct eddy_http_fcache_options inactive_5s = {.inactive_ms = 5000};
+
+static void test_inactive_entries_closed(struct eddy_http_fcache *c)
 {
     put("i1.txt", "1", 1);
     put("i2.txt", "2", 1);
-    struct eddy_http_fcache *c;
-    struct eddy_http_fcache_options o = {.inactive_ms = 5000};
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, &o), 0);
     const struct eddy_http_file *f;
     int before = count_open_fds();
     ASSERT_EQ(eddy_http_fcache_get(c, "/i1.txt", 1000, &f), 0);
@@ -180,40 +140,30 @@ static void test_inactive_entries_closed(void)
     ASSERT_EQ(eddy_http_fcache_get(c, "/i2.txt", 6000, &f), 0); /* i1 idle 5 s: closed */
     ASSERT_EQ(eddy_http_fcache_size(c), 1);
     ASSERT_EQ(count_open_fds(), before + 1);
-    eddy_http_fcache_free(c);
 }
 
-static void test_directory_entry(void)
+static void test_directory_entry(struct eddy_http_fcache *c)
 {
     char p[512];
-    snprintf(p, sizeof p, "%s/dir", base);
-    mkdir(p, 0755);
-    struct eddy_http_fcache *c;
-    ASSERT_EQ(eddy_http_fcache_new(&c, &root, NULL), 0);
+    mkdir(scratch_path(p, "dir"), 0755);
     const struct eddy_http_file *f;
     ASSERT_EQ(eddy_http_fcache_get(c, "/dir", 0, &f), 0);
     ASSERT_EQ(f->is_dir, 1);
     ASSERT(f->body == NULL);
-    eddy_http_fcache_free(c);
 }
 
 int main(void)
 {
-    strcpy(base, "/tmp/eddy_fcache_XXXXXX");
-    if (mkdtemp(base) == NULL || eddy_http_root_open(&root, base, 0) != 0)
+    if (scratch_root_open("/tmp/eddy_fcache_XXXXXX") != 0)
         return 1;
-    RUN(test_small_file_held_in_memory);
-    RUN(test_large_file_served_from_fd);
-    RUN(test_change_noticed_only_after_valid_period);
-    RUN(test_unchanged_revalidation_keeps_entry);
-    RUN(test_deleted_file_dropped);
+    RUN_WITH_FCACHE(test_small_file_held_in_memory, NULL);
+    RUN_WITH_FCACHE(test_large_file_served_from_fd, NULL);
+    RUN_WITH_FCACHE(test_change_noticed_only_after_valid_period, NULL);
+    RUN_WITH_FCACHE(test_unchanged_revalidation_keeps_entry, NULL);
+    RUN_WITH_FCACHE(test_deleted_file_dropped, NULL);
     RUN(test_lru_bound_and_no_fd_leak);
-    RUN(test_inactive_entries_closed);
-    RUN(test_directory_entry);
-    eddy_http_root_close(&root);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "# cleanup failed\n");
+    RUN_WITH_FCACHE(test_inactive_entries_closed, &inactive_5s);
+    RUN_WITH_FCACHE(test_directory_entry, NULL);
+    scratch_root_close();
     return eddy_test_done();
 }

@@ -5,14 +5,16 @@
 #include "../../lib/test.h"
 
 static const char *const exts[] = {
-    "3gp", "7z", "aac", "apng", "atom", "avi", "avif", "bin", "bmp", "bz2", "c", "cjs",
-    "conf", "css", "csv", "doc", "docx", "eot", "epub", "flac", "gif", "gz", "h", "htm",
-    "html", "ico", "ics", "jar", "jpeg", "jpg", "js", "json", "jsonld", "log", "m3u8", "m4a",
-    "m4v", "manifest", "map", "md", "mid", "midi", "mjs", "mkv", "mov", "mp3", "mp4", "mpeg",
-    "mpg", "odp", "ods", "odt", "oga", "ogg", "ogv", "opus", "otf", "pdf", "png", "ppt",
-    "pptx", "rar", "rss", "rtf", "sh", "svg", "svgz", "tar", "tif", "tiff", "toml", "ts",
-    "tsv", "ttf", "txt", "wasm", "wav", "weba", "webm", "webmanifest", "webp", "woff",
-    "woff2", "xhtml", "xls", "xlsx", "xml", "xz", "yaml", "yml", "zip", "zst"};
+    "3gp",  "7z",   "aac",    "apng",  "atom", "avi",  "avif", "bin",      "bmp",  "bz2",
+    "c",    "cjs",  "conf",   "css",   "csv",  "doc",  "docx", "eot",      "epub", "flac",
+    "gif",  "gz",   "h",      "htm",   "html", "ico",  "ics",  "jar",      "jpeg", "jpg",
+    "js",   "json", "jsonld", "log",   "m3u8", "m4a",  "m4v",  "manifest", "map",  "md",
+    "mid",  "midi", "mjs",    "mkv",   "mov",  "mp3",  "mp4",  "mpeg",     "mpg",  "odp",
+    "ods",  "odt",  "oga",    "ogg",   "ogv",  "opus", "otf",  "pdf",      "png",  "ppt",
+    "pptx", "rar",  "rss",    "rtf",   "sh",   "svg",  "svgz", "tar",      "tif",  "tiff",
+    "toml", "ts",   "tsv",    "ttf",   "txt",  "wasm", "wav",  "weba",     "webm", "webmanifest",
+    "webp", "woff", "woff2",  "xhtml", "xls",  "xlsx", "xml",  "xz",       "yaml", "yml",
+    "zip",  "zst"};
 
 static const char *mime(const char *p)
 {

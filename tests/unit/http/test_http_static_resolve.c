@@ -201,8 +201,8 @@ static void test_dir_listing(void)
     ASSERT(strstr(html, ".hidden") == NULL);
     ASSERT(strstr(html, "href=\"../\"") != NULL);
     /* sorted bytewise: '<' (0x3c) < 'a' < 'b' < 'z' */
-    char *p1 = strstr(html, "%3Cscript"), *p2 = strstr(html, "a%26b"),
-         *p3 = strstr(html, "b.txt"), *p4 = strstr(html, "zdir");
+    char *p1 = strstr(html, "%3Cscript"), *p2 = strstr(html, "a%26b"), *p3 = strstr(html, "b.txt"),
+         *p4 = strstr(html, "zdir");
     ASSERT(p1 && p2 && p3 && p4 && p1 < p2 && p2 < p3 && p3 < p4);
     free(html);
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -91,6 +92,100 @@ static inline void conn_init(struct conn *c, struct eddy_event_loop *loop, int f
 static inline int nb_socketpair(int sv[2])
 {
     return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
+}
+
+/*
+ * The fixture most loop tests share: a loop on one backend and, unless FIX_LOOP_ONLY, a conn on
+ * fd[0] of a fresh nonblocking pipe or socketpair whose other end fd[1] is the peer. A body that
+ * closes an fd itself sets it to -1; the rest is torn down even when the body fails an ASSERT.
+ */
+enum fix_kind { FIX_LOOP_ONLY, FIX_PIPE, FIX_SOCKETPAIR };
+
+struct fix {
+    const char *backend; /* NULL: the default one */
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int fd[2];
+};
+
+typedef void (*fix_body)(struct fix *f);
+
+static inline void fix_open(struct fix *f, const char *backend, enum fix_kind kind)
+{
+    memset(f, 0, sizeof(*f));
+    f->backend = backend;
+    f->fd[0] = f->fd[1] = -1;
+    ASSERT_EQ(eddy_event_loop_new(&f->loop, backend), 0);
+    if (kind == FIX_LOOP_ONLY)
+        return;
+    ASSERT_EQ(kind == FIX_PIPE ? pipe2(f->fd, O_NONBLOCK) : nb_socketpair(f->fd), 0);
+    conn_init(&f->c, f->loop, f->fd[0], f->fd[1]);
+}
+
+static inline void fix_close(struct fix *f)
+{
+    if (f->c.ch.loop != NULL)
+        eddy_channel_remove(&f->c.ch);
+    for (int i = 0; i < 2; i++)
+        if (f->fd[i] >= 0)
+            close(f->fd[i]);
+    if (f->loop != NULL)
+        eddy_event_loop_free(f->loop);
+}
+
+static inline void with_fix(const char *backend, enum fix_kind kind, fix_body body)
+{
+    struct fix f;
+    fix_open(&f, backend, kind);
+    if (!eddy_test_failed())
+        body(&f);
+    if (eddy_test_failed())
+        printf("#   on backend %s\n", backend != NULL ? backend : "(default)");
+    fix_close(&f);
+}
+
+/* What fix_run_ runs: a fixture body on one backend, or on each (all_backends). */
+static struct {
+    int all_backends;
+    const char *backend;
+    enum fix_kind kind;
+    fix_body body;
+} fix_run_args_ __attribute__((unused));
+
+static inline void fix_run_(void)
+{
+    if (!fix_run_args_.all_backends)
+        with_fix(fix_run_args_.backend, fix_run_args_.kind, fix_run_args_.body);
+    else
+        FOR_EACH_BACKEND(b) with_fix(b, fix_run_args_.kind, fix_run_args_.body);
+}
+
+/* Like RUN: one test (one ok / not ok line called name) running body on a fresh fixture, on
+ * backend or, with all_backends, on each backend in turn until the first failure. */
+static inline void run_fix(const char *name, int all_backends, const char *backend,
+                           enum fix_kind kind, fix_body body)
+{
+    fix_run_args_.all_backends = all_backends;
+    fix_run_args_.backend = backend;
+    fix_run_args_.kind = kind;
+    fix_run_args_.body = body;
+    eddy_test_run(name, fix_run_);
+}
+
+#define RUN_FIX(fn, backend, kind)     run_fix(#fn, 0, backend, kind, fn)
+#define RUN_FIX_EACH_BACKEND(fn, kind) run_fix(#fn, 1, NULL, kind, fn)
+
+#define EXACTLY (~0) /* expect_callback's mask comparing every bit */
+
+/* Runs until c's next callback (at most 1 s); asserts it came, once, with (revents & mask) ==
+ * want. Callers go on only if !eddy_test_failed(). */
+static inline void expect_callback(struct eddy_event_loop *loop, struct conn *c, int mask, int want)
+{
+    int before = c->calls;
+    c->stop_after = before + 1;
+    ASSERT_EQ(run_for(loop, 1000), 0);
+    ASSERT_EQ(c->calls, before + 1);
+    ASSERT_EQ(c->last & mask, want);
 }
 
 #endif

@@ -164,105 +164,70 @@ static void self_remove_cb(struct eddy_channel *ch, int revents)
     eddy_channel_remove(ch); /* idempotent */
 }
 
-static void backend_remove_self(const char *b)
+static void test_remove_self_in_callback(struct fix *f)
 {
-    struct eddy_event_loop *loop;
-    struct conn c;
-    int p[2];
-    ASSERT_EQ(eddy_event_loop_new(&loop, b), 0);
-    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
-    conn_init(&c, loop, p[0], p[1]);
-    c.ch.cb = self_remove_cb;
-    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
-    ASSERT_EQ(write(p[1], "x", 1), 1);
-    ASSERT_EQ(run_for(loop, 20), 0);
-    ASSERT_EQ(c.calls, 1); /* data still unread, but removed: no more callbacks */
-    ASSERT_EQ(c.ch.events, 0);
-    close(p[0]);
-    close(p[1]);
-    eddy_event_loop_free(loop);
-}
-
-static void test_remove_self_in_callback(void)
-{
-    FOR_EACH_BACKEND(b) backend_remove_self(b);
+    f->c.ch.cb = self_remove_cb;
+    ASSERT_EQ(eddy_channel_enable_reading(&f->c.ch), 0);
+    ASSERT_EQ(write(f->fd[1], "x", 1), 1);
+    ASSERT_EQ(run_for(f->loop, 20), 0);
+    ASSERT_EQ(f->c.calls, 1); /* data still unread, but removed: no more callbacks */
+    ASSERT_EQ(f->c.ch.events, 0);
 }
 
 /* The net layer's close path: unregister without EPOLL_CTL_DEL, then close. */
-static void backend_remove_before_close(const char *b)
+static void test_remove_before_close(struct fix *f)
 {
-    struct eddy_event_loop *loop;
-    struct conn c, d;
-    int p[2], q[2];
-    ASSERT_EQ(eddy_event_loop_new(&loop, b), 0);
-    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
-    conn_init(&c, loop, p[0], p[1]);
-    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
-    ASSERT_EQ(write(p[1], "x", 1), 1);
-    eddy__channel_remove_before_close(&c.ch);
-    ASSERT_EQ(c.ch.flags, 0);
-    ASSERT(eddy_channel_map_get(&loop->map, p[0]) == NULL);
-    close(p[0]);
+    struct conn d;
+    int q[2], old = f->fd[0];
+    ASSERT_EQ(eddy_channel_enable_reading(&f->c.ch), 0);
+    ASSERT_EQ(write(f->fd[1], "x", 1), 1);
+    eddy__channel_remove_before_close(&f->c.ch);
+    ASSERT_EQ(f->c.ch.flags, 0);
+    ASSERT(eddy_channel_map_get(&f->loop->map, old) == NULL);
+    close(old);
+    f->fd[0] = -1;
     /* A new pipe on the same number registers cleanly and gets only its own events. */
     ASSERT_EQ(pipe2(q, O_NONBLOCK), 0);
-    ASSERT_EQ(q[0], p[0]);
-    conn_init(&d, loop, q[0], q[1]);
+    ASSERT_EQ(q[0], old);
+    conn_init(&d, f->loop, q[0], q[1]);
+    d.do_read = 1;
     ASSERT_EQ(eddy_channel_enable_reading(&d.ch), 0);
-    ASSERT_EQ(run_for(loop, 20), 0);
-    ASSERT_EQ(c.calls, 0);
+    ASSERT_EQ(run_for(f->loop, 20), 0);
+    ASSERT_EQ(f->c.calls, 0);
     ASSERT_EQ(d.calls, 0);
     ASSERT_EQ(write(q[1], "y", 1), 1);
-    d.stop_after = 1;
-    d.do_read = 1;
-    ASSERT_EQ(run_for(loop, 1000), 0);
-    ASSERT_EQ(d.calls, 1);
-    ASSERT_EQ(d.last, EDDY_EV_READ);
+    expect_callback(f->loop, &d, EXACTLY, EDDY_EV_READ);
     eddy_channel_remove(&d.ch);
     close(q[0]);
     close(q[1]);
-    close(p[1]);
-    eddy_event_loop_free(loop);
 }
 
-static void test_remove_before_close(void)
+static void test_interest_state_kept_in_flags(struct fix *f)
 {
-    FOR_EACH_BACKEND(b) backend_remove_before_close(b);
-}
-
-static void test_interest_state_kept_in_flags(void)
-{
-    struct eddy_event_loop *loop;
-    struct eddy_channel ch;
-    int sv[2];
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    ASSERT_EQ(nb_socketpair(sv), 0);
-    eddy_channel_init(&ch, loop, sv[0], NULL, NULL);
-    ASSERT_EQ(ch.flags, 0);
-    ASSERT_EQ(eddy_channel_enable_reading(&ch), 0);
-    ASSERT_EQ(ch.flags, EDDY__CH_REGISTERED | EDDY_EV_READ);
-    ASSERT_EQ(eddy_channel_enable_writing(&ch), 0);
-    ASSERT_EQ(ch.flags, EDDY__CH_REGISTERED | EDDY_EV_READ | EDDY_EV_WRITE);
+    struct eddy_channel *ch = &f->c.ch;
+    ASSERT_EQ(ch->flags, 0);
+    ASSERT_EQ(eddy_channel_enable_reading(ch), 0);
+    ASSERT_EQ(ch->flags, EDDY__CH_REGISTERED | EDDY_EV_READ);
+    ASSERT_EQ(eddy_channel_enable_writing(ch), 0);
+    ASSERT_EQ(ch->flags, EDDY__CH_REGISTERED | EDDY_EV_READ | EDDY_EV_WRITE);
     /* Enabling again changes nothing: no dispatcher call (mod would fail on a bad epfd). */
     {
         struct {
             int epfd;
-        } *st = loop->disp_state;
+        } *st = f->loop->disp_state;
         int saved = st->epfd;
         st->epfd = -1;
-        ASSERT_EQ(eddy_channel_enable_writing(&ch), 0);
-        ASSERT_EQ(eddy_channel_enable_reading(&ch), 0);
-        ASSERT_EQ(eddy_channel_disable_writing(&ch), -EBADF); /* this one needs the kernel */
+        ASSERT_EQ(eddy_channel_enable_writing(ch), 0);
+        ASSERT_EQ(eddy_channel_enable_reading(ch), 0);
+        ASSERT_EQ(eddy_channel_disable_writing(ch), -EBADF); /* this one needs the kernel */
         st->epfd = saved;
     }
-    ASSERT_EQ(ch.events, EDDY_EV_READ | EDDY_EV_WRITE); /* failed change rolled back */
-    ASSERT_EQ(eddy_channel_disable_writing(&ch), 0);
-    ASSERT_EQ(ch.flags, EDDY__CH_REGISTERED | EDDY_EV_READ);
-    eddy_channel_remove(&ch);
-    ASSERT_EQ(ch.flags, 0);
-    ASSERT(eddy_channel_map_get(&loop->map, sv[0]) == NULL);
-    close(sv[0]);
-    close(sv[1]);
-    eddy_event_loop_free(loop);
+    ASSERT_EQ(ch->events, EDDY_EV_READ | EDDY_EV_WRITE); /* failed change rolled back */
+    ASSERT_EQ(eddy_channel_disable_writing(ch), 0);
+    ASSERT_EQ(ch->flags, EDDY__CH_REGISTERED | EDDY_EV_READ);
+    eddy_channel_remove(ch);
+    ASSERT_EQ(ch->flags, 0);
+    ASSERT(eddy_channel_map_get(&f->loop->map, f->fd[0]) == NULL);
 }
 
 static int task_log[8], ntask_log;
@@ -299,29 +264,25 @@ static void chain_task(void *arg)
 }
 
 /* A task queued by a running task runs in the next iteration, which does not block. */
-static void test_task_queued_by_task_runs_next_iteration(void)
+static void test_task_queued_by_task_runs_next_iteration(struct fix *f)
 {
     double t0;
-    ASSERT_EQ(eddy_event_loop_new(&chain_loop, NULL), 0);
+    chain_loop = f->loop;
     ASSERT_EQ(eddy_event_loop_queue_in_loop(chain_loop, chain_task, (void *)0), 0);
     t0 = eddy_test_now();
     ASSERT_EQ(eddy_event_loop_run(chain_loop), 0);
     ASSERT(eddy_test_now() - t0 < 0.5);
     ASSERT_EQ(chain_iter[1], chain_iter[0] + 1);
     ASSERT_EQ(chain_iter[2], chain_iter[0] + 2);
-    eddy_event_loop_free(chain_loop);
 }
 
-static void test_run_in_loop_same_thread_runs_now(void)
+static void test_run_in_loop_same_thread_runs_now(struct fix *f)
 {
-    struct eddy_event_loop *loop;
     ntask_log = 0;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    ASSERT(eddy_event_loop_is_in_loop_thread(loop));
-    ASSERT_EQ(eddy_event_loop_run_in_loop(loop, log_task, (void *)7), 0);
+    ASSERT(eddy_event_loop_is_in_loop_thread(f->loop));
+    ASSERT_EQ(eddy_event_loop_run_in_loop(f->loop, log_task, (void *)7), 0);
     ASSERT_EQ(ntask_log, 1);
     ASSERT_EQ(task_log[0], 7);
-    eddy_event_loop_free(loop);
 }
 
 static void test_dispatcher_registry(void)
@@ -344,18 +305,15 @@ static void test_dispatcher_registry(void)
     eddy_event_loop_free(loop);
 }
 
-static void test_now_is_cached_and_monotonic(void)
+static void test_now_is_cached_and_monotonic(struct fix *f)
 {
-    struct eddy_event_loop *loop;
     uint64_t a, b;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    a = eddy_event_loop_now(loop);
+    a = eddy_event_loop_now(f->loop);
     usleep(5000);
-    ASSERT_EQ(eddy_event_loop_now(loop), a); /* cached */
-    eddy_event_loop_update_time(loop);
-    b = eddy_event_loop_now(loop);
+    ASSERT_EQ(eddy_event_loop_now(f->loop), a); /* cached */
+    eddy_event_loop_update_time(f->loop);
+    b = eddy_event_loop_now(f->loop);
     ASSERT_GE(b, a + 4);
-    eddy_event_loop_free(loop);
 }
 
 int main(void)
@@ -363,13 +321,13 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     RUN(test_remove_during_batch_drops_events);
     RUN(test_fd_reuse_within_batch);
-    RUN(test_remove_self_in_callback);
-    RUN(test_remove_before_close);
-    RUN(test_interest_state_kept_in_flags);
+    RUN_FIX_EACH_BACKEND(test_remove_self_in_callback, FIX_PIPE);
+    RUN_FIX_EACH_BACKEND(test_remove_before_close, FIX_PIPE);
+    RUN_FIX(test_interest_state_kept_in_flags, NULL, FIX_SOCKETPAIR);
     RUN(test_free_runs_queued_tasks);
-    RUN(test_task_queued_by_task_runs_next_iteration);
-    RUN(test_run_in_loop_same_thread_runs_now);
+    RUN_FIX(test_task_queued_by_task_runs_next_iteration, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_run_in_loop_same_thread_runs_now, NULL, FIX_LOOP_ONLY);
     RUN(test_dispatcher_registry);
-    RUN(test_now_is_cached_and_monotonic);
+    RUN_FIX(test_now_is_cached_and_monotonic, NULL, FIX_LOOP_ONLY);
     return eddy_test_done();
 }

@@ -2,9 +2,8 @@
 
 #include <stdlib.h>
 
-#include "eddy/event_loop.h"
 #include "reactor/event_loop_internal.h"
-#include "../../lib/test.h"
+#include "reactor_test_util.h"
 
 #define MAXLOG 16
 
@@ -25,42 +24,24 @@ static void log_cb(struct eddy_timer *t)
         order_log[norder++] = r->id;
 }
 
-static void stop_cb(struct eddy_timer *t)
-{
-    eddy_event_loop_stop(t->loop);
-}
-
-/* Runs the loop until a stop timer at ms fires. */
-static int run_for(struct eddy_event_loop *loop, uint64_t ms)
-{
-    struct eddy_timer stop;
-    int r;
-    eddy_timer_init(&stop, loop, stop_cb, NULL);
-    eddy_timer_start(&stop, ms, 0);
-    r = eddy_event_loop_run(loop);
-    eddy_timer_stop(&stop);
-    return r;
-}
-
-static void rec_init(struct rec *r, struct eddy_event_loop *loop, int id, eddy_timer_cb cb)
+/* Sets up r as timer id and starts it: eddy_timer_start's result. */
+static int rec_start(struct rec *r, struct eddy_event_loop *loop, int id, eddy_timer_cb cb,
+                     uint64_t ms, uint64_t repeat_ms)
 {
     r->id = id;
     r->fired = 0;
     eddy_timer_init(&r->t, loop, cb, r);
+    return eddy_timer_start(&r->t, ms, repeat_ms);
 }
 
-static void test_timer_fires_in_deadline_order(void)
+static void test_timer_fires_in_deadline_order(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a, b, c;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
     norder = 0;
-    rec_init(&a, loop, 1, log_cb);
-    rec_init(&b, loop, 2, log_cb);
-    rec_init(&c, loop, 3, log_cb);
-    ASSERT_EQ(eddy_timer_start(&a.t, 30, 0), 0);
-    ASSERT_EQ(eddy_timer_start(&b.t, 10, 0), 0);
-    ASSERT_EQ(eddy_timer_start(&c.t, 20, 0), 0);
+    ASSERT_EQ(rec_start(&a, loop, 1, log_cb, 30, 0), 0);
+    ASSERT_EQ(rec_start(&b, loop, 2, log_cb, 10, 0), 0);
+    ASSERT_EQ(rec_start(&c, loop, 3, log_cb, 20, 0), 0);
     ASSERT(eddy_timer_is_active(&a.t));
     ASSERT_EQ(run_for(loop, 60), 0);
     ASSERT_EQ(norder, 3);
@@ -68,25 +49,20 @@ static void test_timer_fires_in_deadline_order(void)
     ASSERT_EQ(order_log[1], 3);
     ASSERT_EQ(order_log[2], 1);
     ASSERT(!eddy_timer_is_active(&a.t)); /* one-shot: inactive once fired */
-    eddy_event_loop_free(loop);
 }
 
-static void test_timer_ties_fire_in_start_order(void)
+static void test_timer_ties_fire_in_start_order(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec r[6];
     int i;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
     norder = 0;
-    for (i = 0; i < 6; i++) {
-        rec_init(&r[i], loop, i, log_cb);
-        ASSERT_EQ(eddy_timer_start(&r[i].t, 5, 0), 0);
-    }
+    for (i = 0; i < 6; i++)
+        ASSERT_EQ(rec_start(&r[i], loop, i, log_cb, 5, 0), 0);
     ASSERT_EQ(run_for(loop, 20), 0);
     ASSERT_EQ(norder, 6);
     for (i = 0; i < 6; i++)
         ASSERT_EQ(order_log[i], i);
-    eddy_event_loop_free(loop);
 }
 
 static void repeat_cb(struct eddy_timer *t)
@@ -98,14 +74,12 @@ static void repeat_cb(struct eddy_timer *t)
     }
 }
 
-static void test_timer_repeats_until_stopped_in_callback(void)
+static void test_timer_repeats_until_stopped_in_callback(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec r;
     double t0;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    rec_init(&r, loop, 0, repeat_cb);
-    ASSERT_EQ(eddy_timer_start(&r.t, 2, 3), 0);
+    ASSERT_EQ(rec_start(&r, loop, 0, repeat_cb, 2, 3), 0);
     t0 = eddy_test_now();
     ASSERT_EQ(eddy_event_loop_run(loop), 0);
     ASSERT_EQ(r.fired, 5);
@@ -114,26 +88,21 @@ static void test_timer_repeats_until_stopped_in_callback(void)
     /* Stopped inside its callback: it does not fire again. */
     ASSERT_EQ(run_for(loop, 15), 0);
     ASSERT_EQ(r.fired, 5);
-    eddy_event_loop_free(loop);
 }
 
-static void test_timer_cancel(void)
+static void test_timer_cancel(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a, b;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
     norder = 0;
-    rec_init(&a, loop, 1, log_cb);
-    rec_init(&b, loop, 2, log_cb);
-    ASSERT_EQ(eddy_timer_start(&a.t, 5, 0), 0);
-    ASSERT_EQ(eddy_timer_start(&b.t, 5, 10), 0);
+    ASSERT_EQ(rec_start(&a, loop, 1, log_cb, 5, 0), 0);
+    ASSERT_EQ(rec_start(&b, loop, 2, log_cb, 5, 10), 0);
     eddy_timer_stop(&b.t);
     eddy_timer_stop(&b.t); /* idempotent */
     ASSERT(!eddy_timer_is_active(&b.t));
     ASSERT_EQ(run_for(loop, 30), 0);
     ASSERT_EQ(a.fired, 1);
     ASSERT_EQ(b.fired, 0);
-    eddy_event_loop_free(loop);
 }
 
 static struct rec *victim;
@@ -144,29 +113,23 @@ static void stop_other_cb(struct eddy_timer *t)
     eddy_timer_stop(&victim->t);
 }
 
-static void test_timer_callback_stops_another_due_timer(void)
+static void test_timer_callback_stops_another_due_timer(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a, b;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    rec_init(&a, loop, 1, stop_other_cb);
-    rec_init(&b, loop, 2, log_cb);
     victim = &b;
-    ASSERT_EQ(eddy_timer_start(&a.t, 5, 0), 0);
-    ASSERT_EQ(eddy_timer_start(&b.t, 5, 0), 0); /* same deadline, due in the same pass */
+    ASSERT_EQ(rec_start(&a, loop, 1, stop_other_cb, 5, 0), 0);
+    ASSERT_EQ(rec_start(&b, loop, 2, log_cb, 5, 0), 0); /* same deadline, due in the same pass */
     ASSERT_EQ(run_for(loop, 20), 0);
     ASSERT_EQ(a.fired, 1);
     ASSERT_EQ(b.fired, 0);
-    eddy_event_loop_free(loop);
 }
 
-static void test_timer_restart_moves_deadline(void)
+static void test_timer_restart_moves_deadline(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    rec_init(&a, loop, 1, log_cb);
-    ASSERT_EQ(eddy_timer_start(&a.t, 10000, 0), 0);
+    ASSERT_EQ(rec_start(&a, loop, 1, log_cb, 10000, 0), 0);
     ASSERT_EQ(eddy_timer_start(&a.t, 5, 0), 0); /* restart an active timer */
     ASSERT_EQ(loop->heap_len, 1);
     ASSERT_EQ(run_for(loop, 30), 0);
@@ -177,7 +140,6 @@ static void test_timer_restart_moves_deadline(void)
     ASSERT_EQ(run_for(loop, 10), 0);
     ASSERT_EQ(a.fired, 2);
     ASSERT(!eddy_timer_is_active(&a.t));
-    eddy_event_loop_free(loop);
 }
 
 static void self_restart_cb(struct eddy_timer *t)
@@ -189,19 +151,16 @@ static void self_restart_cb(struct eddy_timer *t)
 
 /* A timer restarting itself with timeout 0 fires once per iteration, never in a tight inner loop.
  */
-static void test_timer_zero_restart_does_not_starve(void)
+static void test_timer_zero_restart_does_not_starve(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a;
     uint64_t it0;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
-    rec_init(&a, loop, 1, self_restart_cb);
-    ASSERT_EQ(eddy_timer_start(&a.t, 0, 0), 0);
+    ASSERT_EQ(rec_start(&a, loop, 1, self_restart_cb, 0, 0), 0);
     it0 = eddy_event_loop_iterations(loop);
     ASSERT_EQ(run_for(loop, 30), 0);
     ASSERT_EQ(a.fired, 100);
     ASSERT_GE(eddy_event_loop_iterations(loop) - it0, 100);
-    eddy_event_loop_free(loop);
 }
 
 #define NRANDOM 10000
@@ -222,19 +181,16 @@ static void rand_cb(struct eddy_timer *t)
         eddy_event_loop_stop(t->loop);
 }
 
-static void test_timer_10k_random_fire_in_order(void)
+static void test_timer_10k_random_fire_in_order(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     int i;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
     rand_recs = calloc(NRANDOM, sizeof(*rand_recs));
     ASSERT(rand_recs != NULL);
     srand(12345);
     nrand_fired = rand_bad = 0;
-    for (i = 0; i < NRANDOM; i++) {
-        rec_init(&rand_recs[i], loop, i, rand_cb);
-        ASSERT_EQ(eddy_timer_start(&rand_recs[i].t, (uint64_t)(rand() % 50), 0), 0);
-    }
+    for (i = 0; i < NRANDOM; i++)
+        ASSERT_EQ(rec_start(&rand_recs[i], loop, i, rand_cb, (uint64_t)(rand() % 50), 0), 0);
     /* Cancel and restart some, to exercise removal from the middle of the heap. */
     for (i = 0; i < NRANDOM; i += 7)
         eddy_timer_stop(&rand_recs[i].t);
@@ -249,22 +205,18 @@ static void test_timer_10k_random_fire_in_order(void)
     ASSERT_EQ(rand_bad, 0);
     ASSERT_EQ(loop->heap_len, 0);
     free(rand_recs);
-    eddy_event_loop_free(loop);
 }
 
-static void test_timer_wait_timeout_from_nearest(void)
+static void test_timer_wait_timeout_from_nearest(struct fix *f)
 {
-    struct eddy_event_loop *loop;
+    struct eddy_event_loop *loop = f->loop;
     struct rec a, b;
     double t0, dt;
-    ASSERT_EQ(eddy_event_loop_new(&loop, NULL), 0);
     ASSERT_EQ(eddy__timers_timeout(loop), -1); /* no timer: wait forever */
-    rec_init(&a, loop, 1, log_cb);
-    rec_init(&b, loop, 2, stop_cb);
     eddy_event_loop_update_time(loop);
-    ASSERT_EQ(eddy_timer_start(&a.t, 500, 0), 0);
+    ASSERT_EQ(rec_start(&a, loop, 1, log_cb, 500, 0), 0);
     ASSERT_EQ(eddy__timers_timeout(loop), 500);
-    ASSERT_EQ(eddy_timer_start(&b.t, 40, 0), 0);
+    ASSERT_EQ(rec_start(&b, loop, 2, stop_cb, 40, 0), 0);
     ASSERT_EQ(eddy__timers_timeout(loop), 40);
     /* The loop sleeps until b in very few iterations instead of spinning. */
     t0 = eddy_test_now();
@@ -275,19 +227,18 @@ static void test_timer_wait_timeout_from_nearest(void)
     ASSERT_LE(eddy_event_loop_iterations(loop), 3);
     eddy_timer_stop(&a.t);
     ASSERT_EQ(eddy__timers_timeout(loop), -1);
-    eddy_event_loop_free(loop);
 }
 
 int main(void)
 {
-    RUN(test_timer_fires_in_deadline_order);
-    RUN(test_timer_ties_fire_in_start_order);
-    RUN(test_timer_repeats_until_stopped_in_callback);
-    RUN(test_timer_cancel);
-    RUN(test_timer_callback_stops_another_due_timer);
-    RUN(test_timer_restart_moves_deadline);
-    RUN(test_timer_zero_restart_does_not_starve);
-    RUN(test_timer_10k_random_fire_in_order);
-    RUN(test_timer_wait_timeout_from_nearest);
+    RUN_FIX(test_timer_fires_in_deadline_order, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_ties_fire_in_start_order, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_repeats_until_stopped_in_callback, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_cancel, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_callback_stops_another_due_timer, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_restart_moves_deadline, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_zero_restart_does_not_starve, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_10k_random_fire_in_order, NULL, FIX_LOOP_ONLY);
+    RUN_FIX(test_timer_wait_timeout_from_nearest, NULL, FIX_LOOP_ONLY);
     return eddy_test_done();
 }
