@@ -118,9 +118,8 @@ static void wait_case(const char *backend)
 static void closes_after(const char *backend, void (*eof_fn)(struct eddy_tcp_connection *),
                          const char *reply)
 {
-    struct eddy_tcp_callbacks cb = {.on_message = on_message_swallow,
-                                    .on_peer_eof = eof_fn,
-                                    .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {
+        .on_message = on_message_swallow, .on_peer_eof = eof_fn, .on_close = on_close_count};
     char buf[8];
     struct fx f;
     size_t n;
