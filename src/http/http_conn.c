@@ -117,6 +117,12 @@ static void release_slow(struct http_conn *hc, int force)
  * deadline, so unread request bytes never turn the close into a reset. */
 static void linger(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
+    if ((hc->flags & HC_BUSY) && eddy_tcp_connection_peer_eof(c)) {
+        /* With the client's FIN read, the half-close would close c at once, freeing the
+         * stash process() is reading: process() closes at its end instead. */
+        hc->flags |= HC_QUICK_CLOSE;
+        return;
+    }
     eddy_tcp_connection_shutdown(c);
     set_reading(c, hc, 1);
 }
@@ -503,13 +509,14 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
     }
     if (hc->phase == PH_CLOSING) {
         /* From on_message (src is not the stash) the close waits until it returned. */
-        int quick = eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash);
+        int quick = eddy_tcp_connection_peer_eof(c) ||
+                    (eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash));
         eddy_buffer_retrieve_all(src); /* never read as a request */
         if (hc->flags & HC_QUICK_CLOSE) {
             hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
-            /* The client asked for the close and sent nothing after its request: close
-             * right after the last byte (as nginx does): no half-close, no wait for its
-             * FIN, no lingering reads. */
+            /* The client asked for the close and sent nothing after its request, or its
+             * FIN was read: close right after the last byte (as nginx does): no
+             * half-close, no wait for its FIN, no lingering reads. */
             if (quick)
                 eddy_tcp_connection_close_flushed(c);
             else

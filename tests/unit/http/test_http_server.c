@@ -624,6 +624,23 @@ static void half_close_cases(void)
     ASSERT_EQ(expect_body("a"), 0);
     ASSERT(cli_closed(&C1, 2000));
     cli_close(&C1);
+    /* The handlers behind close the connection (server side, then client side), taken up
+     * from the queue after the FIN was read: the close must wait for the queue's end. */
+    ASSERT_EQ(half_close_send("GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
+                              "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a/b HTTP/1.1\r\n\r\n"),
+              0);
+    ASSERT_EQ(expect_body("late"), 0);
+    ASSERT_EQ(expect_body("bye"), 0);
+    ASSERT(cli_closed(&C1, 2000));
+    cli_close(&C1);
+    ASSERT_EQ(half_close_send("GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
+                              "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+                              "GET /a/b HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    ASSERT_EQ(expect_body("late"), 0);
+    ASSERT_EQ(expect_body("a"), 0);
+    ASSERT(cli_closed(&C1, 2000));
+    cli_close(&C1);
     /* HTTP/1.0 (closes after its response), and nothing pending (closes as before). */
     ASSERT_EQ(half_close_send("GET /defer HTTP/1.0\r\n\r\n"), 0);
     ASSERT_EQ(expect_body("late"), 0);
