@@ -97,7 +97,10 @@ struct eddy_http_server_options {
     unsigned header_timeout_ms;    /* first byte to end of head, then 408 + close; 10000 */
     unsigned body_timeout_ms;      /* between two reads of a body, then 408 + close; 30000 */
     unsigned keepalive_timeout_ms; /* idle between requests, then close; 75000 */
-    unsigned send_timeout_ms;      /* output queued with no progress, then close; 60000 */
+    unsigned send_timeout_ms;      /* output queued with no progress, then close; also how
+                                      long a deferred response may go without a write once
+                                      the client half-closed (it can no longer signal that it
+                                      left); 60000 */
 
     const char *server_name; /* Server header value; default "eddy"; NULL or "": none */
 
@@ -290,7 +293,8 @@ typedef void (*eddy_http_response_cb)(struct eddy_http_response *res, void *arg)
  *    when it is not, waits for drain (never called from inside a write of its own).
  *  - gone: the connection closed before the response was finished (client gone, timeout,
  *    server free), unless a write of its own returned -EPIPE for it. The handle stays
- *    valid: finish or abort it (from the callback too).
+ *    valid: finish or abort it (from the callback too). A client's FIN alone is not gone:
+ *    it may have half-closed and still wait for the answer (see send_timeout_ms).
  */
 void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_response_cb drain,
                                       eddy_http_response_cb gone, void *arg);

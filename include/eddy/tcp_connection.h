@@ -19,8 +19,21 @@
  * exactly once, before on_close. Another thread that wants to call
  * send/shutdown/close must hold a reference.
  *
- * End of input from the peer: reading stops; the connection closes once its
- * queued output has been written (a half-closed peer still gets its answers).
+ * End of input from the peer (a read returned end of file: the peer called
+ * shutdown(SHUT_WR), or closed; TCP cannot tell the two apart): reading stops
+ * for good, and the fd is no longer polled for reading (a socket at end of
+ * input stays readable). Then:
+ *  - without on_peer_eof (the default), the connection closes once its queued
+ *    output has been written, so a half-closed peer still gets the answers
+ *    queued by then, but nothing sent later;
+ *  - with on_peer_eof, the connection stays open and the callback decides: it
+ *    may close at once, or keep sending (an answer computed later, from a timer
+ *    or another thread) and then call close_flushed, shutdown or close. Nothing
+ *    bounds that wait but the user: a peer that half-closed cannot signal that
+ *    it left (its later close sends nothing until we write), so give the wait a
+ *    timeout. Once the output is written after a shutdown (both directions are
+ *    finished), the connection closes by itself; a peer EOF arriving after our
+ *    own half-close was written closes it too, without the callback.
  */
 #ifndef EDDY_TCP_CONNECTION_H
 #define EDDY_TCP_CONNECTION_H
@@ -51,6 +64,10 @@ struct eddy_tcp_callbacks {
     /* The output queue grew past the high-water mark (once per crossing):
      * a producer should pause until on_write_complete. */
     void (*on_high_water)(struct eddy_tcp_connection *c, size_t queued);
+    /* The peer sent its end of input (see the top of this file); NULL keeps the
+     * default (close once the queued output is written). Sends from here go out
+     * at once, as from outside on_message. Called once. */
+    void (*on_peer_eof)(struct eddy_tcp_connection *c);
     /* The last callback: the fd is already closed (peer closed, error,
      * eddy_tcp_connection_close, or server shutdown). */
     void (*on_close)(struct eddy_tcp_connection *c);
@@ -85,6 +102,8 @@ void eddy_tcp_connection_close(struct eddy_tcp_connection *c);
 /* Owner thread: stop/start reading (backpressure). */
 void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on);
 int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c);
+/* Owner thread: 1 once the peer's end of input was read (on_peer_eof, if set, ran or runs). */
+int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c);
 
 void eddy_tcp_connection_ref(struct eddy_tcp_connection *c);   /* any thread */
 void eddy_tcp_connection_unref(struct eddy_tcp_connection *c); /* any thread */

@@ -81,6 +81,15 @@ static void set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int
     }
 }
 
+/* A client that half-closed cannot tell us it left: a deferred response it waits for
+ * must make progress (a write) within send_timeout_ms, else the connection closes and
+ * the handler gets its gone callback. */
+static void bound_wait(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (hc->phase == PH_WAIT && eddy_tcp_connection_peer_eof(c))
+        set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
+}
+
 struct http_slow *eddy__http_slow(struct http_conn *hc)
 {
     if (!hc->slow)
@@ -108,6 +117,12 @@ static void release_slow(struct http_conn *hc, int force)
  * deadline, so unread request bytes never turn the close into a reset. */
 static void linger(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
+    if ((hc->flags & HC_BUSY) && eddy_tcp_connection_peer_eof(c)) {
+        /* With the client's FIN read, the half-close would close c at once, freeing the
+         * stash process() is reading: process() closes at its end instead. */
+        hc->flags |= HC_QUICK_CLOSE;
+        return;
+    }
     eddy_tcp_connection_shutdown(c);
     set_reading(c, hc, 1);
 }
@@ -250,6 +265,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
             d->in_handler = 0;
             hc->phase = PH_WAIT;
             hc->deadline = 0;
+            bound_wait(c, hc);
             return;
         }
         /* Deferred and finished within the handler. */
@@ -522,13 +538,14 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
     }
     if (hc->phase == PH_CLOSING) {
         /* From on_message (src is not the stash) the close waits until it returned. */
-        int quick = eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash);
+        int quick = eddy_tcp_connection_peer_eof(c) ||
+                    (eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash));
         eddy_buffer_retrieve_all(src); /* never read as a request */
         if (hc->flags & HC_QUICK_CLOSE) {
             hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
-            /* The client asked for the close and sent nothing after its request: close
-             * right after the last byte (as nginx does): no half-close, no wait for its
-             * FIN, no lingering reads. */
+            /* The client asked for the close and sent nothing after its request, or its
+             * FIN was read: close right after the last byte (as nginx does): no
+             * half-close, no wait for its FIN, no lingering reads. */
             if (quick)
                 eddy_tcp_connection_close_flushed(c);
             else
@@ -608,9 +625,11 @@ static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
         return;
     if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         process(c, hc, &hc->slow->stash);
-    /* Read again only now: tcp_connection closes a half-closed connection once its output
-     * drains, so its end of input must not be read while requests still wait here. */
-    if (!paused(hc))
+    /* Read again only now, so requests queued here stay within max_pipelined. A client
+     * that half-closed is done once nothing waits any more. */
+    if (!paused(hc) && eddy_tcp_connection_peer_eof(c))
+        eddy_tcp_connection_close_flushed(c);
+    else if (!paused(hc))
         set_reading(c, hc, 1);
     else if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
@@ -660,9 +679,13 @@ void eddy__http_response_done(struct eddy_http_response *res)
             if (res->close)
                 hc->flags |= HC_CLOSE_AFTER;
         } else {
+            /* Outside any callback of c, each of these may close it (a client that
+             * half-closed is done now): c must outlive them. */
+            eddy_tcp_connection_ref(c);
             after_response(c, hc, res->close);
             flush_out(c, hc);
             schedule_resume(c, hc);
+            eddy_tcp_connection_unref(c);
         }
     }
     eddy_buffer_free(&res->hdrs);
@@ -738,8 +761,24 @@ static void on_write_complete(struct eddy_tcp_connection *c)
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
+    bound_wait(c, hc);
     if (hc->phase == PH_WAIT && hc->slow && hc->slow->deferred)
         eddy__http_response_drained(hc->slow->deferred);
+}
+
+/* The client sends nothing more (half-close, or close: TCP cannot tell). What it asked
+ * for is still answered: a deferred response and the requests queued behind it or
+ * behind a full output; resume() closes after the last. Otherwise close as soon as the
+ * output is written, as tcp_connection does by default. */
+static void on_peer_eof(struct eddy_tcp_connection *c)
+{
+    struct http_conn *hc = http_conn_of(c);
+    if (hc->ls && hc->phase < PH_CLOSING &&
+        (paused(hc) || (hc->slow && eddy_buffer_readable(&hc->slow->stash)))) {
+        bound_wait(c, hc);
+        return;
+    }
+    eddy_tcp_connection_close_flushed(c);
 }
 
 static void on_high_water(struct eddy_tcp_connection *c, size_t queued)
@@ -780,5 +819,6 @@ const struct eddy_tcp_callbacks eddy__http_callbacks = {
     .on_message = on_message,
     .on_write_complete = on_write_complete,
     .on_high_water = on_high_water,
+    .on_peer_eof = on_peer_eof,
     .on_close = on_close,
 };

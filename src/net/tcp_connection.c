@@ -138,6 +138,15 @@ static void before_write(struct eddy_tcp_connection *c)
     c->flags |= F_WROTE;
 }
 
+/* Whether the peer's end of input closes the connection once the output is
+ * written: always without on_peer_eof; with it only once our side is shut down
+ * too, since nothing can then pass either way. */
+static int eof_closes(const struct eddy_tcp_connection *c)
+{
+    return (c->flags & F_PEER_EOF) &&
+           (c->nl->cb->on_peer_eof == NULL || (c->flags & F_SHUT_WR_DONE));
+}
+
 /* The queue drained: release memory, then the deferred half-close or close. */
 static void drained(struct eddy_tcp_connection *c, int wrote)
 {
@@ -149,7 +158,7 @@ static void drained(struct eddy_tcp_connection *c, int wrote)
         shutdown(c->ch.fd, SHUT_WR);
         c->flags |= F_SHUT_WR_DONE;
     }
-    if (c->flags & (F_PEER_EOF | F_CLOSE_FLUSHED)) {
+    if ((c->flags & F_CLOSE_FLUSHED) || eof_closes(c)) {
         request_close(c);
         return;
     }
@@ -338,6 +347,15 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
 static void peer_eof(struct eddy_tcp_connection *c)
 {
     c->flags |= F_PEER_EOF;
+    if (!eof_closes(c)) {
+        c->nl->cb->on_peer_eof(c);
+        /* A socket at end of input stays readable: level-triggered polling would
+         * spin. The common answer (close at once) skips the epoll_ctl. */
+        if (is_live(c) && eddy_channel_is_reading(&c->ch) &&
+            eddy_channel_disable_reading(&c->ch) < 0)
+            request_close(c);
+        return;
+    }
     if (eddy__tcp_output_empty(c)) {
         request_close(c); /* the close unregisters: no epoll_ctl to stop reading first */
         return;
@@ -753,6 +771,11 @@ void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on)
         else
             c->flags |= F_REDELIVER;
     }
+}
+
+int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c)
+{
+    return (c->flags & F_PEER_EOF) != 0;
 }
 
 int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c)

@@ -30,6 +30,18 @@
 static const char *const fx_backends[] = {"epoll", "epoll-et", "poll", "select"};
 #define FX_NBACKENDS 4
 
+/* Runs fn once per backend, stopping at the first failure (and naming it). */
+static FX_UNUSED void fx_each_backend(void (*fn)(const char *backend))
+{
+    for (int i = 0; i < FX_NBACKENDS; i++) {
+        fn(fx_backends[i]);
+        if (eddy_test_failed()) {
+            printf("# backend %s\n", fx_backends[i]);
+            return;
+        }
+    }
+}
+
 struct fx {
     struct eddy_event_loop *loop;
     struct eddy_tcp_server *server;
