@@ -161,11 +161,40 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
         return;
     }
     hc->phase = PH_IDLE;
-    set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
-    size_t q = eddy_tcp_connection_output_queued(c);
-    if (q >= hc->ls->high_water) {
+    if (!hc->last_queued) /* else the send timeout runs until the output drains */
+        set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
+    if (eddy_tcp_connection_output_queued(c) >= hc->ls->high_water) {
         hc->flags |= HC_PAUSED_HW;
         set_reading(c, hc, 0);
+    }
+}
+
+/*
+ * Writes what is queued. Output a write leaves behind (a client reading slowly or not at
+ * all) puts a connection that waits for nothing else (idle, closing) under the send
+ * timeout from now, which progress renews (on_timer); on_write_complete starts the
+ * keep-alive or linger deadline once it drained. A response written whole at once, the
+ * common case, costs nothing here: on_write_complete has already run when the flush
+ * returns and nothing is queued.
+ */
+static void flush_out(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    if (eddy_tcp_connection_flush(c) < 0 || (hc->phase != PH_IDLE && hc->phase != PH_CLOSING))
+        return;
+    size_t q = eddy_tcp_connection_output_queued(c);
+    if (!q)
+        return;
+    if (!hc->last_queued) /* a period already running is not extended by more output */
+        set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
+    hc->last_queued = q;
+}
+
+/* Before more output is queued behind what is still there: if some of that was written
+ * since the last look, the client reads, so the send period starts again. */
+static void note_progress(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    size_t q = eddy_tcp_connection_output_queued(c);
+    if (q < hc->last_queued) {
         hc->last_queued = q;
         set_deadline(hc, srv_of(hc)->opt.send_timeout_ms);
     }
@@ -559,6 +588,8 @@ static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
     }
     struct http_slow *sl = hc->slow;
     struct eddy_buffer *src = in;
+    if (hc->last_queued && hc->phase == PH_IDLE)
+        note_progress(c, hc);
     if ((sl && eddy_buffer_readable(&sl->stash)) || paused(hc)) {
         /* Bytes must queue behind those already waiting. */
         if (!(sl = eddy__http_slow(hc)) ||
@@ -582,6 +613,9 @@ static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
     if (paused(hc) && hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
     release_slow(hc, 0);
+    /* Now rather than after on_message, to learn whether the responses left output behind. */
+    if (hc->phase == PH_IDLE || hc->phase == PH_CLOSING)
+        flush_out(c, hc);
 }
 
 /* Takes up the stash again after a pause; outside on_message, so it flushes. */
@@ -600,7 +634,7 @@ static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
     else if (hc->slow && eddy_buffer_readable(&hc->slow->stash))
         bound_queue(c, hc);
     release_slow(hc, 0);
-    eddy_tcp_connection_flush(c);
+    flush_out(c, hc);
 }
 
 static void resume_task(void *arg)
@@ -649,7 +683,7 @@ void eddy__http_response_done(struct eddy_http_response *res)
              * half-closed is done now): c must outlive them. */
             eddy_tcp_connection_ref(c);
             after_response(c, hc, res->close);
-            eddy_tcp_connection_flush(c);
+            flush_out(c, hc);
             schedule_resume(c, hc);
             eddy_tcp_connection_unref(c);
         }
@@ -685,7 +719,7 @@ static void on_timer(struct eddy_timer *t)
     }
     if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
         reject(c, hc, 408);
-        eddy_tcp_connection_flush(c);
+        flush_out(c, hc);
     } else {
         eddy_tcp_connection_close(c);
     }
@@ -716,7 +750,12 @@ static void on_write_complete(struct eddy_tcp_connection *c)
     struct http_conn *hc = http_conn_of(c);
     if (hc->phase == PH_CLOSED || !hc->ls)
         return;
-    hc->last_queued = 0;
+    if (hc->last_queued) {
+        /* The send timeout is over; idle and closing connections wait from now. */
+        hc->last_queued = 0;
+        if (hc->phase == PH_IDLE || hc->phase == PH_CLOSING)
+            phase_deadline(hc);
+    }
     if (hc->flags & HC_PAUSED_HW) {
         hc->flags &= (uint8_t)~HC_PAUSED_HW;
         phase_deadline(hc);

@@ -170,6 +170,54 @@ def t_send_timeout(srv):
     check(closed, "server closed the stalled connection (sent %d bytes)" % sent)
 
 
+BIG_PATH = "/bytes/%d" % (12 << 20)  # more than the kernel's socket buffers take
+
+
+def t_send_timeout_below_mark(srv):
+    """A response that stays queued below the high-water mark (nothing pauses) is under the
+    send timeout (1 s) at once, not only after the keep-alive timeout (20 s)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % BIG_PATH).encode())
+    time.sleep(3)
+    c = Conn.__new__(Conn)
+    c.s, c.buf, c.eof = s, b"", False
+    t0 = time.time()
+    s.settimeout(0.5)
+    try:
+        while time.time() - t0 < 10 and c._fill():
+            pass
+    except (socket.timeout, ConnectionResetError):
+        pass
+    check(c.eof and len(c.buf) < (12 << 20),
+          "cut: %d bytes, then EOF=%s after %.1fs more" % (len(c.buf), c.eof, time.time() - t0))
+    s.close()
+
+
+def t_slow_reader_not_cut(srv):
+    """Pauses shorter than the send timeout do not cut a reader; keep-alive starts once its
+    response has drained."""
+    c = Conn(srv.port, timeout=5)
+    c.send(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % BIG_PATH).encode())
+    t0 = time.time()
+    while len(c.buf) < (12 << 20) and time.time() - t0 < 15:
+        time.sleep(0.6)
+        c.s.setblocking(False)
+        try:
+            while c._fill():
+                pass
+        except BlockingIOError:
+            pass
+        c.s.setblocking(True)
+    r = c.read_response()
+    check(r.status == 200 and len(r.body) == 12 << 20, "whole response after pauses")
+    time.sleep(0.5)
+    c.send(GET_PLAIN)
+    check(c.read_response().status == 200, "keep-alive after the drain")
+    c.close()
+
+
 def main():
     tap = Tap()
     for backend, threads in [("epoll", 0), ("epoll-et", 2), ("poll", 0), ("select", 1)]:
@@ -195,6 +243,13 @@ def main():
                              "EDDY_HELLO_HIGH_WATER": "65536"})
     try:
         tap.run("send timeout closes a stalled client", t_send_timeout, srv)
+    finally:
+        srv.stop()
+    srv = start("epoll", 0, {"EDDY_HELLO_TIMEOUTS": "10000,10000,20000,1000",
+                             "EDDY_HELLO_HIGH_WATER": str(64 << 20)})
+    try:
+        tap.run("send timeout below the high-water mark", t_send_timeout_below_mark, srv)
+        tap.run("slow reader with short pauses not cut", t_slow_reader_not_cut, srv)
     finally:
         srv.stop()
     return tap.done()
