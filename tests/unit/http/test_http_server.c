@@ -6,7 +6,6 @@
 #include "http_test_util.h"
 
 #include "../../lib/test.h"
-#include "eddy/event_dispatcher.h"
 #include "eddy/timer.h"
 
 #include <fcntl.h>
@@ -573,134 +572,6 @@ static void test_deferred_client_gone(void)
     ASSERT_EQ(atomic_load(&deferred_result), -EPIPE);
 }
 
-/* ---- clients that half-close: shutdown(SHUT_WR) after the requests, as nc -N does ----- */
-
-static struct test_server H; /* like T, on the backend under test */
-
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int half_close_send(const char *reqs)
-{
-    if (cli_connect(&C1, H.port) < 0 || cli_sends(&C1, reqs) < 0)
-        return -1;
-    return shutdown(C1.fd, SHUT_WR);
-}
-
-/* 0 if C1 reads a response with this body. */
-static int expect_body(const char *body)
-{
-    struct resp r;
-    int rc = cli_read(&C1, &r, 0);
-    if (rc == 0 && strcmp(r.body, body) != 0) {
-        printf("# body %s, want %s\n", r.body, body);
-        rc = -1;
-    }
-    resp_free(&r);
-    return rc;
-}
-
-static void half_close_cases(void)
-{
-    /* Answered 400 ms later: all of it, then EOF; the loop sleeps meanwhile (a readable
-     * end of file still polled would spin it). */
-    ASSERT_EQ(half_close_send("GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    double cpu0 = cpu_seconds();
-    ASSERT_EQ(expect_body("late"), 0);
-    ASSERT_LT((cpu_seconds() - cpu0) * 1000, 100);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    /* Pipelined before the FIN: the deferred response, then the two queued behind it. */
-    ASSERT_EQ(half_close_send("GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
-                              "GET /dstream HTTP/1.1\r\nHost: h\r\n\r\n"
-                              "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
-              0);
-    ASSERT_EQ(expect_body("late"), 0);
-    ASSERT_EQ(expect_body("part0;part1;part2;part3;part4;"), 0);
-    ASSERT_EQ(expect_body("a"), 0);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    /* The handlers behind close the connection (server side, then client side), taken up
-     * from the queue after the FIN was read: the close must wait for the queue's end. */
-    ASSERT_EQ(half_close_send("GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
-                              "GET /close HTTP/1.1\r\nHost: h\r\n\r\nGET /a/b HTTP/1.1\r\n\r\n"),
-              0);
-    ASSERT_EQ(expect_body("late"), 0);
-    ASSERT_EQ(expect_body("bye"), 0);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    ASSERT_EQ(half_close_send("GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
-                              "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-                              "GET /a/b HTTP/1.1\r\nHost: h\r\n\r\n"),
-              0);
-    ASSERT_EQ(expect_body("late"), 0);
-    ASSERT_EQ(expect_body("a"), 0);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    /* HTTP/1.0 (closes after its response), and nothing pending (closes as before). */
-    ASSERT_EQ(half_close_send("GET /defer HTTP/1.0\r\n\r\n"), 0);
-    ASSERT_EQ(expect_body("late"), 0);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    ASSERT_EQ(half_close_send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    ASSERT_EQ(expect_body("a"), 0);
-    ASSERT(cli_closed(&C1, 2000));
-    cli_close(&C1);
-    for (int i = 0; i < 200 && eddy_http_server_connection_count(H.srv) > 0; i++)
-        usleep(10000);
-    ASSERT_EQ(eddy_http_server_connection_count(H.srv), 0);
-}
-
-static int start_h(const char *backend, unsigned send_timeout_ms, int defer_accept)
-{
-    memset(&H, 0, sizeof(H));
-    H.opt = T.opt;
-    H.opt.tcp.backend = backend;
-    H.opt.access_log = NULL;
-    H.opt.send_timeout_ms = send_timeout_ms;
-    H.opt.tcp.defer_accept = defer_accept;
-    H.setup = setup;
-    return test_server_start(&H);
-}
-
-static void test_half_closed_client_gets_deferred_responses(void)
-{
-    for (const char *const *b = eddy_event_dispatcher_names(); *b; b++) {
-        /* defer_accept: a connection read before it is registered, except on epoll */
-        ASSERT(start_h(*b, T.opt.send_timeout_ms, strcmp(*b, "epoll") != 0) > 0);
-        half_close_cases();
-        cli_close(&C1);
-        test_server_stop(&H);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", *b);
-            return;
-        }
-    }
-}
-
-/* A half-closed client cannot tell us it left: a deferred response that never comes is
- * bounded by send_timeout_ms, then the handler hears gone. */
-static void test_half_closed_wait_is_bounded(void)
-{
-    int before = atomic_load(&gone_called);
-    ASSERT(start_h(NULL, 300, 0) > 0);
-    ASSERT_EQ(half_close_send("GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    double t0 = eddy_test_now();
-    int closed = cli_closed(&C1, 3000);
-    double waited = eddy_test_now() - t0;
-    cli_close(&C1);
-    for (int i = 0; i < 200 && atomic_load(&gone_called) == before; i++)
-        usleep(5000);
-    test_server_stop(&H);
-    ASSERT(closed);
-    ASSERT_GE(waited * 1000, 250); /* not at the FIN: the bound */
-    ASSERT_EQ(atomic_load(&gone_called), before + 1);
-}
-
 static void test_handler_mistakes(void)
 {
     struct resp r;
@@ -844,8 +715,6 @@ int main(void)
     RUN(test_deferred_client_gone);
     RUN(test_deferred_paced_by_drain);
     RUN(test_deferred_gone_callback);
-    RUN(test_half_closed_client_gets_deferred_responses);
-    RUN(test_half_closed_wait_is_bounded);
     RUN(test_handler_mistakes);
     RUN(test_access_log);
     RUN(test_graceful_stop);
