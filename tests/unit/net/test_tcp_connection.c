@@ -510,7 +510,7 @@ static void ranges_case(const char *backend, int ranges)
                                     .on_high_water = on_high_water,
                                     .on_close = on_close_count};
     size_t len = ranges == 1 ? FILE_LEN : (size_t)ranges * 65536;
-    char *got = malloc(len + 1);
+    char *got = malloc(len + 8);
     struct eddy_tcp_server_options o;
     struct fx f;
     int fd;
