@@ -80,8 +80,9 @@ typedef void (*eddy_http_log_fn)(const struct eddy_http_log_entry *e, void *data
 
 struct eddy_http_server_options {
     /* threads, backend, reuseport, backlog, max_connections, tcp_nodelay, high_water_mark
-     * (output bytes beyond which the connection stops reading requests until it drains).
-     * context_size is the library's and ignored. */
+     * (output held in memory beyond which the connection stops reading requests until it
+     * drains; a queued file range counts EDDY_TCP_FILE_RANGE_COST, not its size; default
+     * 256 KiB). context_size is the library's and ignored. */
     struct eddy_tcp_server_options tcp;
 
     /* Limits; 0 means the default. */

@@ -61,8 +61,9 @@ struct eddy_tcp_callbacks {
     void (*on_message)(struct eddy_tcp_connection *c, struct eddy_buffer *in);
     /* The output queue became empty after a write. */
     void (*on_write_complete)(struct eddy_tcp_connection *c);
-    /* The output queue grew past the high-water mark (once per crossing):
-     * a producer should pause until on_write_complete. */
+    /* The output queue grew past the high-water mark (once per crossing; see
+     * eddy_tcp_connection_output_held): a producer should pause until on_write_complete.
+     * queued: eddy_tcp_connection_output_queued. */
     void (*on_high_water)(struct eddy_tcp_connection *c, size_t queued);
     /* The peer sent its end of input (see the top of this file); NULL keeps the
      * default (close once the queued output is written). Sends from here go out
@@ -89,6 +90,15 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
                                   int close_fd);
 /* Bytes (memory and file) queued and not yet written. Owner thread. */
 size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
+
+/* What a queued file range counts for against the high-water mark: it holds no memory,
+ * but a descriptor (often a dup), which is scarcer; at a 256 KiB mark a connection that is
+ * not read pins at most 8 of them before it is told to pause. */
+#define EDDY_TCP_FILE_RANGE_COST ((size_t)32 * 1024)
+/* What the high-water mark is compared with: the queued bytes held in memory plus
+ * EDDY_TCP_FILE_RANGE_COST per queued file range (its bytes cost no memory, so a large
+ * file does not pause a producer). Owner thread. */
+size_t eddy_tcp_connection_output_held(const struct eddy_tcp_connection *c);
 
 /* Any thread: half-close (shutdown(SHUT_WR)) once the output queue is written. */
 void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c);

@@ -24,7 +24,8 @@ struct eddy_tcp_server_options {
     int tcp_nodelay;        /* TCP_NODELAY on accepted sockets, set before a connection's
                              * second write (the first cannot be delayed by Nagle) */
     size_t context_size;    /* per-connection user area, see eddy_tcp_connection_context */
-    size_t high_water_mark; /* output bytes that trigger on_high_water; 0: 4 MiB */
+    size_t high_water_mark; /* queued output that triggers on_high_water, counted as
+                               eddy_tcp_connection_output_held does; 0: 4 MiB */
     int defer_accept;       /* TCP_DEFER_ACCEPT seconds on listeners (0: off); with it a new
                              * connection is read before it is registered with its loop */
     int delayed_ack;        /* accepted sockets start with delayed ACKs (TCP_QUICKACK off),

@@ -163,7 +163,7 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
     hc->phase = PH_IDLE;
     if (!hc->last_queued) /* else the send timeout runs until the output drains */
         set_deadline(hc, srv_of(hc)->opt.keepalive_timeout_ms);
-    if (eddy_tcp_connection_output_queued(c) >= hc->ls->high_water) {
+    if (eddy_tcp_connection_output_held(c) >= hc->ls->high_water) {
         hc->flags |= HC_PAUSED_HW;
         set_reading(c, hc, 0);
     }
@@ -738,7 +738,7 @@ static void on_connected(struct eddy_tcp_connection *c)
     }
     if (!hc->ls->high_water)
         hc->ls->high_water =
-            s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark : (size_t)4 << 20;
+            s->opt.tcp.high_water_mark ? s->opt.tcp.high_water_mark : HTTP_DEFAULT_HIGH_WATER;
     hc->phase = PH_FRESH;
     if (atomic_load_explicit(&s->stopping, memory_order_relaxed))
         hc->flags |= HC_STOPPING;

@@ -12,6 +12,7 @@ void eddy_http_server_options_init(struct eddy_http_server_options *o)
 {
     memset(o, 0, sizeof(*o));
     eddy_tcp_server_options_init(&o->tcp);
+    o->tcp.high_water_mark = HTTP_DEFAULT_HIGH_WATER;
     o->header_timeout_ms = 10000;
     o->body_timeout_ms = 30000;
     o->keepalive_timeout_ms = 75000;
@@ -39,6 +40,8 @@ static int resolve_options(struct eddy_http_server *s, const struct eddy_http_se
     s->lim.max_request_line = p->max_request_line;
     s->lim.max_header_bytes = p->max_header_bytes;
     s->lim.max_headers = p->max_headers;
+    if (!p->tcp.high_water_mark)
+        p->tcp.high_water_mark = HTTP_DEFAULT_HIGH_WATER;
     p->tcp.context_size = sizeof(struct http_conn);
     if (p->server_name && *p->server_name) {
         size_t n = strlen(p->server_name);

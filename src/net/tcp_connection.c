@@ -92,14 +92,12 @@ static void request_close(struct eddy_tcp_connection *c)
 static void check_high_water(struct eddy_tcp_connection *c)
 {
     const struct eddy_tcp_callbacks *cb = c->nl->cb;
-    size_t q;
 
     if (cb->on_high_water == NULL || (c->flags & F_HIGH_WATER))
         return;
-    q = eddy_tcp_connection_output_queued(c);
-    if (q > c->nl->high_water_mark) {
+    if (eddy_tcp_connection_output_held(c) > c->nl->high_water_mark) {
         c->flags |= F_HIGH_WATER;
-        cb->on_high_water(c, q);
+        cb->on_high_water(c, eddy_tcp_connection_output_queued(c));
     }
 }
 
@@ -189,7 +187,7 @@ static void write_out(struct eddy_tcp_connection *c)
         return;
     }
     /* Bytes built in place with eddy_tcp_connection_output count too. */
-    if (eddy_tcp_connection_output_queued(c) <= c->nl->high_water_mark)
+    if (eddy_tcp_connection_output_held(c) <= c->nl->high_water_mark)
         c->flags &= ~F_HIGH_WATER;
     else
         check_high_water(c);

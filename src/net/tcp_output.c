@@ -36,6 +36,16 @@ size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c)
     return n;
 }
 
+size_t eddy_tcp_connection_output_held(const struct eddy_tcp_connection *c)
+{
+    size_t n = eddy_buffer_readable(&c->out);
+    const struct eddy__out_seg *s;
+
+    for (s = c->seg_head; s != NULL; s = s->next)
+        n += EDDY_TCP_FILE_RANGE_COST + eddy_buffer_readable(&s->after);
+    return n;
+}
+
 void eddy__tcp_output_drop(struct eddy_tcp_connection *c)
 {
     struct eddy__out_seg *s = c->seg_head, *next;

@@ -18,7 +18,7 @@ static struct state {
     int in_message, close_nested, send_after_close, send_after_shutdown;
     int round;
     int batch_segs, direct_segs, early_write;
-    size_t hw_queued;
+    size_t hw_queued, held;
     size_t received;
     int file_closed;
     int dup_fd;
@@ -491,6 +491,67 @@ static void test_send_file_ranges(void)
     free(file);
 }
 
+/* File ranges count EDDY_TCP_FILE_RANGE_COST each against the mark, not their size:
+ * one 3 MiB range stays below a 256 KiB mark, nine 64 KiB ranges pass it. */
+static void on_connected_ranges(struct eddy_tcp_connection *c)
+{
+    set_sndbuf(c, 4096);
+    eddy_buffer_append(eddy_tcp_connection_output(c), "HEAD", 4);
+    for (int i = 0; i < st.round; i++)
+        eddy_tcp_connection_send_file(c, file_fd, 0, st.round == 1 ? FILE_LEN : 65536, 0);
+    st.held = eddy_tcp_connection_output_held(c);
+    st.hw_queued = eddy_tcp_connection_output_queued(c);
+    eddy_tcp_connection_shutdown(c);
+}
+
+static void ranges_case(const char *backend, int ranges)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_ranges,
+                                    .on_high_water = on_high_water,
+                                    .on_close = on_close_count};
+    size_t len = ranges == 1 ? FILE_LEN : (size_t)ranges * 65536;
+    char *got = malloc(len + 8);
+    struct eddy_tcp_server_options o;
+    struct fx f;
+    int fd;
+
+    reset_state();
+    st.round = ranges;
+    eddy_tcp_server_options_init(&o);
+    o.high_water_mark = 256 * 1024;
+    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
+    fd = fx_connect(f.port, 4096);
+    ASSERT(fd >= 0 && got != NULL);
+    ASSERT_EQ(fx_read_n(fd, got, len + 5), len + 4); /* then EOF */
+    free(got);
+    close(fd);
+    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    fx_stop(&f);
+    ASSERT_EQ(st.held, 4 + (size_t)ranges * EDDY_TCP_FILE_RANGE_COST);
+    ASSERT_EQ(st.hw_queued, 4 + len);
+    ASSERT_EQ(fx_load(&st.high_water), ranges == 1 ? 0 : 1);
+}
+
+static void test_high_water_file_ranges(void)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    char *file = calloc(1, FILE_LEN);
+
+    ASSERT(file != NULL);
+    file_fd = mkstemp(path);
+    ASSERT(file_fd >= 0);
+    unlink(path);
+    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
+    free(file);
+    for (int i = 0; i < 2 && !eddy_test_failed(); i++) {
+        ranges_case(fx_backends[i], 1);
+        ranges_case(fx_backends[i], 9);
+        if (eddy_test_failed())
+            printf("# backend %s\n", fx_backends[i]);
+    }
+    close(file_fd);
+}
+
 /* A file sendfile refuses (EINVAL: /proc/self/environ) goes out by copy. */
 static char environ_buf[65536];
 static size_t environ_len;
@@ -896,6 +957,7 @@ int main(void)
     RUN(test_high_water_counts_output_buffer);
     RUN(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
+    RUN(test_high_water_file_ranges);
     RUN(test_send_file_copy_fallback);
     RUN(test_backpressure_resume_delivers_leftover);
     RUN(test_close_in_own_on_message);
