@@ -263,8 +263,9 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
     res->in_handler = 0;
     if (res->deferred) {
         struct eddy_http_response *d = hc->slow ? hc->slow->deferred : NULL;
-        if (d && hc->phase != PH_CLOSED) {
+        if (d)
             d->in_handler = 0;
+        if (d && hc->phase != PH_CLOSED) { /* closed: process() abandons d at its end */
             hc->phase = PH_WAIT;
             hc->deadline = 0;
             bound_wait(c, hc);
