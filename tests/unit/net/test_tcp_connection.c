@@ -405,6 +405,19 @@ static void test_shutdown_after_flush(void)
 #define FILE_LEN (3u << 20)
 static int file_fd = -1;
 
+/* file_fd: an unlinked temporary file of FILE_LEN bytes of data (zeros when NULL). */
+static void make_file(const char *data)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    char *zeros = data ? NULL : calloc(1, FILE_LEN);
+
+    file_fd = mkstemp(path);
+    ASSERT(file_fd >= 0 && (data || zeros));
+    unlink(path);
+    ASSERT_EQ(write(file_fd, data ? data : zeros, FILE_LEN), (ssize_t)FILE_LEN);
+    free(zeros);
+}
+
 static void on_connected_files(struct eddy_tcp_connection *c)
 {
     struct eddy_buffer *out;
@@ -471,15 +484,11 @@ static void files_case(const char *backend, const char *file)
 
 static void test_send_file_ranges(void)
 {
-    char path[] = "/tmp/eddy-net-test-XXXXXX";
     char *file = malloc(FILE_LEN);
 
     ASSERT(file != NULL);
-    file_fd = mkstemp(path);
-    ASSERT(file_fd >= 0);
-    unlink(path);
     fx_pattern(file, FILE_LEN, 12345);
-    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
+    make_file(file);
     for (int i = 0; i < FX_NBACKENDS; i++) {
         files_case(fx_backends[i], file);
         if (eddy_test_failed()) {
@@ -534,15 +543,7 @@ static void ranges_case(const char *backend, int ranges)
 
 static void test_high_water_file_ranges(void)
 {
-    char path[] = "/tmp/eddy-net-test-XXXXXX";
-    char *file = calloc(1, FILE_LEN);
-
-    ASSERT(file != NULL);
-    file_fd = mkstemp(path);
-    ASSERT(file_fd >= 0);
-    unlink(path);
-    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
-    free(file);
+    make_file(NULL);
     for (int i = 0; i < 2 && !eddy_test_failed(); i++) {
         ranges_case(fx_backends[i], 1);
         ranges_case(fx_backends[i], 9);
@@ -929,15 +930,7 @@ static void reset_case(const char *backend)
 
 static void test_peer_reset_while_streaming_no_sigpipe(void)
 {
-    char path[] = "/tmp/eddy-net-test-XXXXXX";
-    char *file = calloc(1, FILE_LEN);
-
-    ASSERT(file != NULL);
-    file_fd = mkstemp(path);
-    ASSERT(file_fd >= 0);
-    unlink(path);
-    ASSERT_EQ(write(file_fd, file, FILE_LEN), (ssize_t)FILE_LEN);
-    free(file);
+    make_file(NULL);
     for (int i = 0; i < FX_NBACKENDS; i++) {
         reset_case(fx_backends[i]);
         if (eddy_test_failed()) {
