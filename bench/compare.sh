@@ -61,14 +61,14 @@ one_run() {
     res=$(run_wrk "$key" "$logf" "$pinned" "${args[@]}" -d "${DURATION}s" "$url")
     [ -n "$res" ] || {
         log "wrk failed for $scen/$key: $(tail -n 3 "$logf" | tr '\n' ' ')"
-        res="0 0 0 1 0 0 0"
+        res="0 0 0 1 0 0 0 -1"
     }
     echo "run $scen $key $round $res" >>"$RAW_FILE"
     set -- $res
-    log "$(printf 'round %s %-6s %-8s %8.0f req/s %7.1f MB/s %6.2f us/req %d errors' "$round" \
+    log "$(printf 'round %s %-6s %-8s %8.0f req/s %7.1f MB/s %6.2f us/req %d errors, wrk core %s%%' "$round" \
         "$scen" "$key" "$(awk -v r="$1" -v d="$3" 'BEGIN{print d ? r / (d / 1e6) : 0}')" \
         "$(awk -v b="$2" -v d="$3" 'BEGIN{print d ? b / (d / 1e6) / 1e6 : 0}')" \
-        "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4")"
+        "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4" "${8:--1}")"
     sleep 1
 }
 

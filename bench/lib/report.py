@@ -7,7 +7,7 @@
   report.py callgrind SERVER SCEN REQUESTS CALLGRIND_OUT     instructions per request
 
 Raw lines (whitespace separated):
-  run SCENARIO SERVER ROUND REQUESTS BYTES DURATION_US ERRORS CPU_US P50_US P99_US
+  run SCENARIO SERVER ROUND REQUESTS BYTES DURATION_US ERRORS CPU_US P50_US P99_US [WRK_CORE_BUSY_PCT]
   mem SERVER ROUND IDLE_ASKED HELD RSS0_KB RSS1_KB FDS0 FDS1
   bk  BACKEND IDLE_ASKED ROUND HELD REQUESTS BYTES DURATION_US ERRORS CPU_US P50_US P99_US
   bkfail BACKEND IDLE_ASKED REASON...
@@ -45,7 +45,9 @@ def run_stats(rows):
         scen, srv = r[1], r[2]
         req, byt, dur, err, cpu, p50, p99 = map(float, r[4:11])
         a = acc.setdefault((scen, srv), {"rps": [], "mbs": [], "cpu": [], "err": 0, "p99": [],
-                                         "n": 0})
+                                         "n": 0, "wrk": []})
+        if len(r) > 11 and float(r[11]) >= 0:
+            a["wrk"].append(float(r[11]))
         a["n"] += 1
         a["err"] += int(err)
         if req <= 0 or dur <= 0:
@@ -57,7 +59,8 @@ def run_stats(rows):
     out = {}
     for k, a in acc.items():
         out[k] = {"rps": med(a["rps"]), "mbs": med(a["mbs"]), "cpu": med(a["cpu"]),
-                  "err": a["err"], "p99": med(a["p99"]), "n": a["n"], "ok": len(a["rps"])}
+                  "err": a["err"], "p99": med(a["p99"]), "n": a["n"], "ok": len(a["rps"]),
+                  "wrk": med(a["wrk"]), "busy": med(a["rps"]) * med(a["cpu"]) / 1e4}
     return out
 
 
@@ -69,7 +72,8 @@ def print_runs(st):
     if not st:
         return
     print(f"{'scenario':34} {'server':9} {'req/s':>10} {'MB/s':>9} {'CPU us/req':>10} "
-          f"{'errors':>7} {'p99 ms':>7} {'eddy/this req/s':>15} {'eddy/this CPU':>13}")
+          f"{'errors':>7} {'p99 ms':>7} {'eddy/this req/s':>15} {'eddy/this CPU':>13} "
+          f"{'srv %':>5} {'wrk %':>5}")
     for scen, title in SCENARIOS:
         servers = sorted({s for (sc, s) in st if sc == scen}, key=ORDER.index)
         if not servers:
@@ -82,10 +86,13 @@ def print_runs(st):
                 rr = ed["rps"] / v["rps"]
                 cr = ed["cpu"] / v["cpu"]
             label = title if srv == servers[0] else ""
+            wrk = "-" if v["wrk"] != v["wrk"] else f"{v['wrk']:.0f}"
             print(f"{label:34} {srv:9} {v['rps']:10.0f} {v['mbs']:9.1f} {v['cpu']:10.2f} "
-                  f"{v['err']:7d} {v['p99']:7.2f} {fmt_ratio(rr):>15} {fmt_ratio(cr):>13}")
+                  f"{v['err']:7d} {v['p99']:7.2f} {fmt_ratio(rr):>15} {fmt_ratio(cr):>13} "
+                  f"{v['busy']:5.0f} {wrk:>5}")
     print("(medians over rounds; errors = sum over rounds of wrk socket errors + non-2xx; "
-          "CPU = server utime+stime / requests)")
+          "CPU = server utime+stime / requests;\n srv % = req/s x CPU per request: how busy "
+          "the server's processes were, in % of one core; wrk % = how busy wrk's pinned CPU was)")
     if any(s == "canned" for (_, s) in st):
         print("(canned = bench/canned_server, not a peer: eddy's own response bytes answered by a "
               "server that does no other work;\n what wrk -t1 counts against it shows how far the "

@@ -19,6 +19,12 @@ void eddy_test_fail_ll(const char *file, int line, const char *expr, long long a
     current_failed = 1;
 }
 
+void eddy_test_fail_dbl(const char *file, int line, const char *expr, double a, double b)
+{
+    fprintf(stdout, "#   %s:%d: %s failed: left %.17g, right %.17g\n", file, line, expr, a, b);
+    current_failed = 1;
+}
+
 void eddy_test_fail_str(const char *file, int line, const char *expr, const char *a, const char *b)
 {
     fprintf(stdout, "#   %s:%d: %s failed: left \"%s\", right \"%s\"\n", file, line, expr,

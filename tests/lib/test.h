@@ -17,6 +17,7 @@
 
 void eddy_test_fail(const char *file, int line, const char *expr, const char *detail);
 void eddy_test_fail_ll(const char *file, int line, const char *expr, long long a, long long b);
+void eddy_test_fail_dbl(const char *file, int line, const char *expr, double a, double b);
 void eddy_test_fail_str(const char *file, int line, const char *expr, const char *a, const char *b);
 void eddy_test_run(const char *name, void (*fn)(void));
 int eddy_test_failed(void);
@@ -34,12 +35,26 @@ double eddy_test_now(void);
         }                                                                                          \
     } while (0)
 
+/* Floating operands compare as double (a cast to long long would truncate: t >= 1.4 would
+ * pass for t = 1.0); everything else, pointers included, as long long. */
+#define EDDY_TEST_FLOATING_(x) _Generic((x), float : 1, double : 1, long double : 1, default : 0)
+#define EDDY_TEST_DBL_(x)                                                                          \
+    _Generic((x), float : (x), double : (x), long double : (x), default : (double)(long long)(x))
+
 #define ASSERT_CMP_(a, op, b)                                                                      \
     do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (!(a_ op b_)) {                                                                         \
-            eddy_test_fail_ll(__FILE__, __LINE__, #a " " #op " " #b, a_, b_);                      \
-            return;                                                                                \
+        if (EDDY_TEST_FLOATING_(a) || EDDY_TEST_FLOATING_(b)) {                                    \
+            double a_ = (double)EDDY_TEST_DBL_(a), b_ = (double)EDDY_TEST_DBL_(b);                 \
+            if (!(a_ op b_)) {                                                                     \
+                eddy_test_fail_dbl(__FILE__, __LINE__, #a " " #op " " #b, a_, b_);                 \
+                return;                                                                            \
+            }                                                                                      \
+        } else {                                                                                   \
+            long long a_ = (long long)(a), b_ = (long long)(b);                                    \
+            if (!(a_ op b_)) {                                                                     \
+                eddy_test_fail_ll(__FILE__, __LINE__, #a " " #op " " #b, a_, b_);                  \
+                return;                                                                            \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
 

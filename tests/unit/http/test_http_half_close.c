@@ -66,12 +66,35 @@ static int wait_pending(void)
     return atomic_load(&pending) != NULL;
 }
 
-/* Finishes the waiting deferred response from its loop's thread. */
-static int finish_pending(void)
+/* Streams one byte of the waiting response (starting it first if arg). */
+static void write_task(void *arg)
+{
+    struct eddy_http_response *r = atomic_load(&pending);
+    if (r && arg)
+        eddy_http_response_start(r, -1);
+    if (r)
+        eddy_http_response_write(r, "x", 1);
+}
+
+static void end_task(void *arg)
+{
+    (void)arg;
+    struct eddy_http_response *r = atomic_exchange(&pending, NULL);
+    if (r)
+        eddy_http_response_end(r);
+}
+
+/* Runs fn in the loop of the waiting deferred response. */
+static int on_pending(eddy_task_fn fn, void *arg)
 {
     if (!wait_pending())
         return -1;
-    return eddy_event_loop_run_in_loop(atomic_load(&pending_loop), finish_task, NULL);
+    return eddy_event_loop_run_in_loop(atomic_load(&pending_loop), fn, arg);
+}
+
+static int finish_pending(void)
+{
+    return on_pending(finish_task, NULL);
 }
 
 static double cpu_ms(void)
@@ -212,10 +235,36 @@ static void test_half_closed_wait_is_bounded(void)
     ASSERT(atomic_load(&pending) == NULL);
 }
 
+/* A response streamed to a half-closed client outlives send_timeout_ms while it makes
+ * progress: each write renews the wait. */
+static void test_half_closed_stream_renews_wait(void)
+{
+    struct resp r = {0};
+    ASSERT(start(NULL, 300, 0) > 0);
+    ASSERT_EQ(send_then_fin("GET /wait HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    int rc = 0;
+    for (int i = 0; i < 6 && rc == 0; i++) {
+        rc = on_pending(write_task, i == 0 ? "start" : NULL);
+        usleep(150 * 1000); /* 900 ms in all: three times the timeout */
+    }
+    if (rc == 0)
+        rc = on_pending(end_task, NULL);
+    if (rc == 0)
+        rc = cli_read(&C, &r, 0);
+    int ok = rc == 0 && strcmp(r.body, "xxxxxx") == 0;
+    resp_free(&r);
+    ok = ok && ends();
+    cli_close(&C);
+    test_server_stop(&T);
+    ASSERT_EQ(rc, 0);
+    ASSERT(ok);
+}
+
 int main(void)
 {
     (void)count_of; /* a helper of http_test_util.h this file has no use for */
     RUN(test_half_closed_client_gets_every_response);
     RUN(test_half_closed_wait_is_bounded);
+    RUN(test_half_closed_stream_renews_wait);
     return eddy_test_done();
 }
