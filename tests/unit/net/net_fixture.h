@@ -30,10 +30,10 @@
 static const char *const fx_backends[] = {"epoll", "epoll-et", "poll", "select"};
 #define FX_NBACKENDS 4
 
-/* Runs fn once per backend, stopping at the first failure (and naming it). */
-static FX_UNUSED void fx_each_backend(void (*fn)(const char *backend))
+/* Runs fn on each of the first n backends, stopping at the first failure (and naming it). */
+static FX_UNUSED void fx_first_backends(void (*fn)(const char *backend), int n)
 {
-    for (int i = 0; i < FX_NBACKENDS; i++) {
+    for (int i = 0; i < n; i++) {
         fn(fx_backends[i]);
         if (eddy_test_failed()) {
             printf("# backend %s\n", fx_backends[i]);
@@ -41,6 +41,35 @@ static FX_UNUSED void fx_each_backend(void (*fn)(const char *backend))
         }
     }
 }
+
+static FX_UNUSED void fx_each_backend(void (*fn)(const char *backend))
+{
+    fx_first_backends(fn, FX_NBACKENDS);
+}
+
+/* Like RUN: one test (one ok / not ok line called name) running body on each of the first n
+ * backends in turn until the first failure, which names the backend. */
+typedef void (*fx_body)(const char *backend);
+
+static struct {
+    fx_body body;
+    int n;
+} fx_run_args_ FX_UNUSED;
+
+static FX_UNUSED void fx_run_(void)
+{
+    fx_first_backends(fx_run_args_.body, fx_run_args_.n);
+}
+
+static FX_UNUSED void fx_run_backends(const char *name, fx_body body, int n)
+{
+    fx_run_args_.body = body;
+    fx_run_args_.n = n;
+    eddy_test_run(name, fx_run_);
+}
+
+#define RUN_BACKENDS(fn, n)  fx_run_backends(#fn, fn, n)
+#define RUN_EACH_BACKEND(fn) fx_run_backends(#fn, fn, FX_NBACKENDS)
 
 struct fx {
     struct eddy_event_loop *loop;
@@ -86,6 +115,46 @@ static FX_UNUSED int fx_wait_ge(const int *p, int v, double timeout_s)
     return 1;
 }
 
+/* Counters the shared callbacks below bump; fx_start zeroes them. */
+static struct {
+    int connected, closed, messages;
+} fx_n FX_UNUSED;
+
+static FX_UNUSED void fx_on_connected_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    fx_inc(&fx_n.connected);
+}
+
+static FX_UNUSED void fx_on_close_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    fx_inc(&fx_n.closed);
+}
+
+/* Sends back everything received. */
+static FX_UNUSED void fx_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
+    eddy_buffer_retrieve_all(in);
+}
+
+static FX_UNUSED void fx_on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    fx_echo(c, in);
+    fx_inc(&fx_n.messages);
+}
+
+/* Server options with defaults and the given sub-reactor count. */
+static FX_UNUSED struct eddy_tcp_server_options fx_options_threads(int threads)
+{
+    struct eddy_tcp_server_options o;
+
+    eddy_tcp_server_options_init(&o);
+    o.threads = threads;
+    return o;
+}
+
 static void *fx_thread_main(void *arg)
 {
     struct fx *f = arg;
@@ -107,6 +176,7 @@ static FX_UNUSED int fx_start(struct fx *f, const char *backend,
     int r;
 
     memset(f, 0, sizeof *f);
+    memset(&fx_n, 0, sizeof fx_n);
     r = eddy_event_loop_new(&f->loop, backend);
     if (r < 0)
         return r;
@@ -195,6 +265,62 @@ static FX_UNUSED int fx_connect(int port, int rcvbuf)
     return fd;
 }
 
+/* Connects n clients (rcvbuf as for fx_connect); 0, or -1 with none left open. */
+static FX_UNUSED int fx_connect_many(int port, int *fds, int n, int rcvbuf)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = fx_connect(port, rcvbuf);
+        if (fds[i] < 0) {
+            while (i-- > 0)
+                close(fds[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* fx_start then one client: its fd, or -1 (the server stopped again). */
+static FX_UNUSED int fx_start_client(struct fx *f, const char *backend,
+                                     const struct eddy_tcp_server_options *o,
+                                     const struct eddy_tcp_callbacks *cb, int rcvbuf)
+{
+    int fd;
+
+    if (fx_start(f, backend, o, cb, NULL) < 0)
+        return -1;
+    fd = fx_connect(f->port, rcvbuf);
+    if (fd < 0)
+        fx_stop(f);
+    return fd;
+}
+
+/* Closes the client fd, waits (5 s) until *closed >= n, then stops the server: 1 if reached. */
+static FX_UNUSED int fx_finish(struct fx *f, int fd, const int *closed, int n)
+{
+    int ok;
+
+    close(fd);
+    ok = fx_wait_ge(closed, n, 5);
+    fx_stop(f);
+    return ok;
+}
+
+/* An unlinked temporary file holding n bytes of data: its fd, or -1. */
+static FX_UNUSED int fx_temp_file(const char *data, size_t n)
+{
+    char path[] = "/tmp/eddy-net-test-XXXXXX";
+    int fd = mkstemp(path);
+
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    if (write(fd, data, n) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static FX_UNUSED int fx_write_all(int fd, const void *p, size_t n)
 {
     const char *s = p;
@@ -238,6 +364,16 @@ static FX_UNUSED int fx_read_eof(int fd)
         r = recv(fd, &c, 1, 0);
     while (r < 0 && errno == EINTR);
     return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+/* Reads "msg" back after sending it: 1 if the echo matched. */
+static FX_UNUSED int fx_echo_ok(int fd, const char *msg)
+{
+    char buf[256];
+    size_t n = strlen(msg);
+
+    return n <= sizeof buf && fx_write_all(fd, msg, n) == 0 && fx_read_n(fd, buf, n) == n &&
+           memcmp(buf, msg, n) == 0;
 }
 
 /* Deterministic bytes: position-dependent, so a shifted or repeated chunk shows. */

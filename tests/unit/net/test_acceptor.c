@@ -218,7 +218,7 @@ static void test_stop_closes_listener(void)
 /* A burst of 25 pending connections with max_accepts 2: all accepted. With
  * an edge-triggered backend no new edge comes, so this checks the
  * continuation after the cap. */
-static void burst_case(const char *backend)
+static void test_burst_beyond_cap_every_backend(const char *backend)
 {
     struct eddy_acceptor_options o = {.max_accepts = 2};
     struct acc_env e;
@@ -238,23 +238,12 @@ static void burst_case(const char *backend)
     ASSERT_EQ(fx_load(&e.accepted), 25);
 }
 
-static void test_burst_beyond_cap_every_backend(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        burst_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
-}
-
 int main(void)
 {
     RUN(test_ipv4_port0);
     RUN(test_ipv6_port0_and_v6only);
     RUN(test_addr_in_use_and_reuseport);
     RUN(test_stop_closes_listener);
-    RUN(test_burst_beyond_cap_every_backend);
+    RUN_EACH_BACKEND(test_burst_beyond_cap_every_backend);
     return eddy_test_done();
 }

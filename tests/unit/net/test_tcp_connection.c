@@ -55,8 +55,7 @@ static void on_close_count(struct eddy_tcp_connection *c)
 static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
 {
     fx_inc(&st.messages);
-    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
-    eddy_buffer_retrieve_all(in);
+    fx_echo(c, in);
 }
 
 /* ---- echo, ids, peers ---- */
@@ -72,7 +71,7 @@ static void on_connected_check(struct eddy_tcp_connection *c)
     on_connected_record(c);
 }
 
-static void echo_case(const char *backend)
+static void test_echo(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_check,
                                     .on_message = on_message_echo,
@@ -84,8 +83,7 @@ static void echo_case(const char *backend)
     int fd;
 
     reset_state();
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, backend, NULL, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_write_all(fd, "hello", 5), 0);
     ASSERT_EQ(fx_read_n(fd, buf, 5), 5);
@@ -99,17 +97,6 @@ static void echo_case(const char *backend)
     fx_stop(&f);
     ASSERT_EQ(fx_load(&st.connected), 1);
     ASSERT_EQ(fx_load(&st.closed), 1);
-}
-
-static void test_echo(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        echo_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- write coalescing: sends in on_message leave in one write ---- */
@@ -150,7 +137,7 @@ static void on_message_many_sends(struct eddy_tcp_connection *c, struct eddy_buf
     eddy_event_loop_queue_in_loop(eddy_tcp_connection_loop(c), after_message, c);
 }
 
-static void coalesce_case(const char *backend)
+static void test_sends_in_on_message_leave_in_one_write(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_message = on_message_many_sends,
                                     .on_close = on_close_count};
@@ -159,8 +146,7 @@ static void coalesce_case(const char *backend)
     int fd;
 
     reset_state();
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, backend, NULL, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_write_all(fd, "go", 2), 0);
     ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), sizeof buf);
@@ -169,20 +155,7 @@ static void coalesce_case(const char *backend)
     ASSERT_EQ(fx_load(&st.batch_segs), 1);
     ASSERT_EQ(fx_load(&st.direct_segs), 1);
     ASSERT_EQ(fx_load(&st.early_write), 0);
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
-}
-
-static void test_sends_in_on_message_leave_in_one_write(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        coalesce_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
 }
 
 /* ---- partial writes, high water, write complete ---- */
@@ -226,7 +199,7 @@ static void on_write_complete_again(struct eddy_tcp_connection *c)
     }
 }
 
-static void partial_case(const char *backend)
+static void test_partial_writes_high_water(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_big,
                                     .on_high_water = on_high_water,
@@ -245,8 +218,7 @@ static void partial_case(const char *backend)
     fx_pattern(st.blob, BIG, 0);
     eddy_tcp_server_options_init(&o);
     o.high_water_mark = 256 * 1024;
-    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 4096);
+    fd = fx_start_client(&f, backend, &o, &cb, 4096);
     ASSERT(fd >= 0);
     for (k = 0; k < 2; k++) {
         size_t got_now = 0;
@@ -266,24 +238,11 @@ static void partial_case(const char *backend)
     free(got);
     ASSERT_EQ(total, 2 * BIG);
     ASSERT(fx_wait_ge(&st.write_complete, 2, 5));
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
     /* Two upward crossings, one call each, however many sends were above. */
     ASSERT_EQ(fx_load(&st.high_water), 2);
     ASSERT_GT(st.hw_queued, 256 * 1024);
     ASSERT_EQ(fx_load(&st.write_complete), 2);
-}
-
-static void test_partial_writes_high_water(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        partial_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* Bytes built in place with eddy_tcp_connection_output count for the mark. */
@@ -295,7 +254,7 @@ static void on_connected_build_in_place(struct eddy_tcp_connection *c)
     eddy_buffer_append(out, st.blob, st.blob_len);
 }
 
-static void in_place_case(const char *backend)
+static void test_high_water_counts_output_buffer(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_build_in_place,
                                     .on_high_water = on_high_water,
@@ -314,28 +273,14 @@ static void in_place_case(const char *backend)
     fx_pattern(st.blob, BIG, 5);
     eddy_tcp_server_options_init(&o);
     o.high_water_mark = 256 * 1024;
-    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 4096);
+    fd = fx_start_client(&f, backend, &o, &cb, 4096);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_read_n(fd, got, BIG), BIG);
     ASSERT(memcmp(got, st.blob, BIG) == 0);
     free(got);
     ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
     ASSERT_EQ(fx_load(&st.high_water), 1);
-}
-
-static void test_high_water_counts_output_buffer(void)
-{
-    for (int i = 0; i < 2; i++) {
-        in_place_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- half-close after flush ---- */
@@ -357,7 +302,7 @@ static void on_message_count(struct eddy_tcp_connection *c, struct eddy_buffer *
     eddy_buffer_retrieve_all(in);
 }
 
-static void shutdown_case(const char *backend)
+static void test_shutdown_after_flush(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_shutdown,
                                     .on_message = on_message_count,
@@ -372,8 +317,7 @@ static void shutdown_case(const char *backend)
     got = malloc(st.blob_len + 1);
     ASSERT(got != NULL && st.blob != NULL);
     fx_pattern(st.blob, st.blob_len, 7);
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 8192);
+    fd = fx_start_client(&f, backend, NULL, &cb, 8192);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_read_n(fd, got, st.blob_len + 1), st.blob_len); /* then EOF */
     ASSERT(memcmp(got, st.blob, st.blob_len) == 0);
@@ -383,39 +327,31 @@ static void shutdown_case(const char *backend)
     ASSERT(fx_wait_ge(&st.messages, 1, 5));
     ASSERT_EQ(__atomic_load_n(&st.received, __ATOMIC_ACQUIRE), 4);
     ASSERT_EQ(fx_load(&st.closed), 0);
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
     ASSERT_EQ(fx_load(&st.send_after_shutdown), 1);
-}
-
-static void test_shutdown_after_flush(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        shutdown_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- file ranges ---- */
 
 #define FILE_LEN (3u << 20)
 static int file_fd = -1;
+static char *file_data; /* what file_fd holds */
 
-/* file_fd: an unlinked temporary file of FILE_LEN bytes of data (zeros when NULL). */
-static void make_file(const char *data)
+/* Runs body on the first n backends with file_fd an unlinked FILE_LEN-byte file of the
+ * pattern, or of zeros. */
+static void with_file(fx_body body, int n, int pattern)
 {
-    char path[] = "/tmp/eddy-net-test-XXXXXX";
-    char *zeros = data ? NULL : calloc(1, FILE_LEN);
-
-    file_fd = mkstemp(path);
-    ASSERT(file_fd >= 0 && (data || zeros));
-    unlink(path);
-    ASSERT_EQ(write(file_fd, data ? data : zeros, FILE_LEN), (ssize_t)FILE_LEN);
-    free(zeros);
+    file_data = pattern ? malloc(FILE_LEN) : calloc(1, FILE_LEN);
+    ASSERT(file_data != NULL);
+    if (pattern)
+        fx_pattern(file_data, FILE_LEN, 12345);
+    file_fd = fx_temp_file(file_data, FILE_LEN);
+    if (file_fd >= 0)
+        fx_first_backends(body, n);
+    else
+        eddy_test_fail(__FILE__, __LINE__, "fx_temp_file", "failed");
+    close(file_fd);
+    free(file_data);
 }
 
 static void on_connected_files(struct eddy_tcp_connection *c)
@@ -449,8 +385,9 @@ static size_t expect_append(char *dst, size_t at, const char *src, size_t n)
     return at + n;
 }
 
-static void files_case(const char *backend, const char *file)
+static void files_case(const char *backend)
 {
+    const char *file = file_data;
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_files,
                                     .on_write_complete = on_write_complete_files,
                                     .on_close = on_close_count};
@@ -467,8 +404,7 @@ static void files_case(const char *backend, const char *file)
     n = expect_append(expect, n, file + (1u << 20) + 3, (2u << 20) - 5);
     n = expect_append(expect, n, "TAIL", 4);
     n = expect_append(expect, n, file + FILE_LEN - 17, 17);
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 4096);
+    fd = fx_start_client(&f, backend, NULL, &cb, 4096);
     ASSERT(fd >= 0);
     got_n = fx_read_n(fd, got, cap);
     ASSERT_EQ(got_n, n);
@@ -477,27 +413,12 @@ static void files_case(const char *backend, const char *file)
     free(expect);
     ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
     ASSERT_EQ(fx_load(&st.file_closed), 1);
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
 }
 
 static void test_send_file_ranges(void)
 {
-    char *file = malloc(FILE_LEN);
-
-    ASSERT(file != NULL);
-    fx_pattern(file, FILE_LEN, 12345);
-    make_file(file);
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        files_case(fx_backends[i], file);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            break;
-        }
-    }
-    close(file_fd);
-    free(file);
+    with_file(files_case, FX_NBACKENDS, 1);
 }
 
 /* File ranges count EDDY_TCP_FILE_RANGE_COST each against the mark, not their size:
@@ -528,29 +449,26 @@ static void ranges_case(const char *backend, int ranges)
     st.round = ranges;
     eddy_tcp_server_options_init(&o);
     o.high_water_mark = 256 * 1024;
-    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 4096);
-    ASSERT(fd >= 0 && got != NULL);
+    ASSERT(got != NULL);
+    fd = fx_start_client(&f, backend, &o, &cb, 4096);
+    ASSERT(fd >= 0);
     ASSERT_EQ(fx_read_n(fd, got, len + 5), len + 4); /* then EOF */
     free(got);
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
     ASSERT_EQ(st.held, 4 + (size_t)ranges * EDDY_TCP_FILE_RANGE_COST);
     ASSERT_EQ(st.hw_queued, 4 + len);
     ASSERT_EQ(fx_load(&st.high_water), ranges == 1 ? 0 : 1);
 }
 
+static void ranges_cases(const char *backend)
+{
+    ranges_case(backend, 1);
+    ranges_case(backend, 9);
+}
+
 static void test_high_water_file_ranges(void)
 {
-    make_file(NULL);
-    for (int i = 0; i < 2 && !eddy_test_failed(); i++) {
-        ranges_case(fx_backends[i], 1);
-        ranges_case(fx_backends[i], 9);
-        if (eddy_test_failed())
-            printf("# backend %s\n", fx_backends[i]);
-    }
-    close(file_fd);
+    with_file(ranges_cases, 2, 0);
 }
 
 /* A file sendfile refuses (EINVAL: /proc/self/environ) goes out by copy. */
@@ -582,16 +500,13 @@ static void test_send_file_copy_fallback(void)
     close(fd);
     ASSERT_GT(n, 8);
     environ_len = (size_t)n;
-    ASSERT_EQ(fx_start(&f, "epoll", NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, "epoll", NULL, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_read_n(fd, got, sizeof got), environ_len - 3 + 2);
     ASSERT_EQ(got[0], '<');
     ASSERT_MEM_EQ(got + 1, environ_buf + 3, environ_len - 3);
     ASSERT_EQ(got[environ_len - 2], '>');
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
 }
 
 /* ---- backpressure: pause, then resume with leftover input ---- */
@@ -610,7 +525,7 @@ static void resume_reading(void *arg)
     eddy_tcp_connection_set_reading(st.conns[0], 1);
 }
 
-static void backpressure_case(const char *backend)
+static void test_backpressure_resume_delivers_leftover(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
                                     .on_message = on_message_one_byte,
@@ -620,8 +535,7 @@ static void backpressure_case(const char *backend)
     int fd, i;
 
     reset_state();
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, backend, NULL, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT(fx_wait_ge(&st.connected, 1, 5));
     ASSERT_EQ(fx_write_all(fd, "abcd", 4), 0);
@@ -632,20 +546,7 @@ static void backpressure_case(const char *backend)
         ASSERT_EQ(fx_load(&st.messages), i + 1);
         ASSERT(fx_call(f.loop, resume_reading, NULL));
     }
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
-    fx_stop(&f);
-}
-
-static void test_backpressure_resume_delivers_leftover(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        backpressure_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
 }
 
 /* ---- close from inside on_message ---- */
@@ -662,7 +563,7 @@ static void on_message_close_self(struct eddy_tcp_connection *c, struct eddy_buf
     fx_store(&st.in_message, 0);
 }
 
-static void close_self_case(const char *backend)
+static void test_close_in_own_on_message(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_message = on_message_close_self,
                                     .on_close = on_close_count};
@@ -670,8 +571,7 @@ static void close_self_case(const char *backend)
     int fd;
 
     reset_state();
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, backend, NULL, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_write_all(fd, "bye", 3), 0);
     ASSERT(fx_read_eof(fd));
@@ -682,17 +582,6 @@ static void close_self_case(const char *backend)
     ASSERT_EQ(fx_load(&st.closed), 1);
     ASSERT_EQ(fx_load(&st.close_nested), 0);
     ASSERT_EQ(fx_load(&st.send_after_close), 1);
-}
-
-static void test_close_in_own_on_message(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        close_self_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- one connection closes another with events in the same batch ---- */
@@ -742,21 +631,21 @@ static void remove_stray(void *arg)
     close(st.new_fd);
 }
 
-static void batch_case(const char *backend)
+static void test_close_other_in_same_batch(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
                                     .on_message = on_message_close_other,
                                     .on_close = on_close_count};
     struct fx f;
-    int a, b, survivor;
+    int ab[2], a, b, survivor;
     uint64_t one = 1;
 
     reset_state();
     ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    a = fx_connect(f.port, 0);
-    b = fx_connect(f.port, 0);
-    ASSERT(a >= 0 && b >= 0);
+    ASSERT_EQ(fx_connect_many(f.port, ab, 2, 0), 0);
     ASSERT(fx_wait_ge(&st.connected, 2, 5));
+    a = ab[0];
+    b = ab[1];
     fx_block_loop(f.loop, 100);
     fx_sleep_ms(20);
     ASSERT_EQ(fx_write_all(a, "A", 1), 0);
@@ -776,21 +665,8 @@ static void batch_case(const char *backend)
     ASSERT(fx_wait_ge(&st.stray_events, 1, 5));
     ASSERT(fx_call(f.loop, remove_stray, NULL));
     close(a);
-    close(b);
-    ASSERT(fx_wait_ge(&st.closed, 2, 5));
-    fx_stop(&f);
+    ASSERT(fx_finish(&f, b, &st.closed, 2));
     ASSERT_EQ(fx_load(&st.closed), 2);
-}
-
-static void test_close_other_in_same_batch(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        batch_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- close another connection from on_close ---- */
@@ -803,38 +679,25 @@ static void on_close_chain(struct eddy_tcp_connection *c)
         eddy_tcp_connection_close(st.conns[0] == c ? st.conns[1] : st.conns[0]);
 }
 
-static void chain_case(const char *backend)
+static void test_close_from_other_on_close(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_record,
                                     .on_message = on_message_echo,
                                     .on_close = on_close_chain};
     struct fx f;
-    int a, b;
+    int ab[2];
 
     reset_state();
     ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    a = fx_connect(f.port, 0);
-    b = fx_connect(f.port, 0);
-    ASSERT(a >= 0 && b >= 0);
+    ASSERT_EQ(fx_connect_many(f.port, ab, 2, 0), 0);
     ASSERT(fx_wait_ge(&st.connected, 2, 5));
-    close(a);
-    ASSERT(fx_read_eof(b));
+    close(ab[0]);
+    ASSERT(fx_read_eof(ab[1]));
     ASSERT(fx_wait_ge(&st.closed, 2, 5));
-    close(b);
+    close(ab[1]);
     fx_sleep_ms(10);
     fx_stop(&f);
     ASSERT_EQ(fx_load(&st.closed), 2);
-}
-
-static void test_close_from_other_on_close(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        chain_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- peer EOF: the queued answer still goes out, then close ---- */
@@ -844,7 +707,7 @@ static void on_connected_small_sndbuf(struct eddy_tcp_connection *c)
     set_sndbuf(c, 4096);
 }
 
-static void eof_case(const char *backend)
+static void test_peer_eof_flushes_then_closes(const char *backend)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_small_sndbuf,
                                     .on_message = on_message_echo,
@@ -857,8 +720,7 @@ static void eof_case(const char *backend)
     reset_state();
     ASSERT(blob != NULL && got != NULL);
     fx_pattern(blob, len, 99);
-    ASSERT_EQ(fx_start(&f, backend, NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 4096);
+    fd = fx_start_client(&f, backend, NULL, &cb, 4096);
     ASSERT(fd >= 0);
     /* The reply cannot all fit in the socket buffers: it is queued when EOF
      * arrives, and the connection must wait for it before closing. */
@@ -874,17 +736,6 @@ static void eof_case(const char *backend)
     ASSERT(fx_wait_ge(&st.closed, 1, 5));
     close(fd);
     fx_stop(&f);
-}
-
-static void test_peer_eof_flushes_then_closes(void)
-{
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        eof_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            return;
-        }
-    }
 }
 
 /* ---- the peer resets while a file and memory stream out: no SIGPIPE ---- */
@@ -930,33 +781,25 @@ static void reset_case(const char *backend)
 
 static void test_peer_reset_while_streaming_no_sigpipe(void)
 {
-    make_file(NULL);
-    for (int i = 0; i < FX_NBACKENDS; i++) {
-        reset_case(fx_backends[i]);
-        if (eddy_test_failed()) {
-            printf("# backend %s\n", fx_backends[i]);
-            break;
-        }
-    }
-    close(file_fd);
+    with_file(reset_case, FX_NBACKENDS, 0);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the library must not rely on SIGPIPE being ignored */
-    RUN(test_echo);
-    RUN(test_sends_in_on_message_leave_in_one_write);
-    RUN(test_partial_writes_high_water);
-    RUN(test_high_water_counts_output_buffer);
-    RUN(test_shutdown_after_flush);
+    RUN_EACH_BACKEND(test_echo);
+    RUN_EACH_BACKEND(test_sends_in_on_message_leave_in_one_write);
+    RUN_EACH_BACKEND(test_partial_writes_high_water);
+    RUN_BACKENDS(test_high_water_counts_output_buffer, 2);
+    RUN_EACH_BACKEND(test_shutdown_after_flush);
     RUN(test_send_file_ranges);
     RUN(test_high_water_file_ranges);
     RUN(test_send_file_copy_fallback);
-    RUN(test_backpressure_resume_delivers_leftover);
-    RUN(test_close_in_own_on_message);
-    RUN(test_close_other_in_same_batch);
-    RUN(test_close_from_other_on_close);
-    RUN(test_peer_eof_flushes_then_closes);
+    RUN_EACH_BACKEND(test_backpressure_resume_delivers_leftover);
+    RUN_EACH_BACKEND(test_close_in_own_on_message);
+    RUN_EACH_BACKEND(test_close_other_in_same_batch);
+    RUN_EACH_BACKEND(test_close_from_other_on_close);
+    RUN_EACH_BACKEND(test_peer_eof_flushes_then_closes);
     RUN(test_peer_reset_while_streaming_no_sigpipe);
     reset_state();
     return eddy_test_done();

@@ -9,30 +9,18 @@
 #define RECORDS 20000
 
 static struct {
-    int connected, closed, foreach_closed;
+    int foreach_closed;
     struct eddy_tcp_connection *conns[16]; /* published with __atomic stores */
 } st;
 
 static void on_connected_publish(struct eddy_tcp_connection *c)
 {
-    int i = fx_inc(&st.connected) - 1;
+    int i = fx_inc(&fx_n.connected) - 1;
 
     if (i < 16) {
         eddy_tcp_connection_ref(c); /* for the test's threads */
         __atomic_store_n(&st.conns[i], c, __ATOMIC_RELEASE);
     }
-}
-
-static void on_close_count(struct eddy_tcp_connection *c)
-{
-    (void)c;
-    fx_inc(&st.closed);
-}
-
-static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
-{
-    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
-    eddy_buffer_retrieve_all(in);
 }
 
 static struct eddy_tcp_connection *conn_at(int i)
@@ -76,7 +64,7 @@ static void *sender_main(void *arg)
 static void test_cross_thread_send_and_shutdown(void)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_publish,
-                                    .on_close = on_close_count};
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct sender s[SENDERS];
     uint32_t next[SENDERS] = {0}, rec[2];
@@ -85,12 +73,10 @@ static void test_cross_thread_send_and_shutdown(void)
     int fd, i, bad = 0;
 
     reset();
-    eddy_tcp_server_options_init(&o);
-    o.threads = 2;
-    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    o = fx_options_threads(2);
+    fd = fx_start_client(&f, "epoll", &o, &cb, 0);
     ASSERT(fd >= 0);
-    ASSERT(fx_wait_ge(&st.connected, 1, 5));
+    ASSERT(fx_wait_ge(&fx_n.connected, 1, 5));
     for (i = 0; i < SENDERS; i++) {
         s[i] = (struct sender){.c = conn_at(0), .id = (uint32_t)i};
         ASSERT_EQ(pthread_create(&s[i].t, NULL, sender_main, &s[i]), 0);
@@ -109,7 +95,7 @@ static void test_cross_thread_send_and_shutdown(void)
     ASSERT_EQ(total, SENDERS * RECORDS);
     ASSERT_EQ(eddy_tcp_connection_send(conn_at(0), "x", 1), 0); /* queued; dropped: shut */
     close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 5));
     ASSERT_EQ(eddy_tcp_connection_send(conn_at(0), "x", 1), -EPIPE);
     fx_stop(&f);
     release_all();
@@ -120,22 +106,18 @@ static void test_cross_thread_send_and_shutdown(void)
 static void test_cross_thread_close_under_traffic(void)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_publish,
-                                    .on_message = on_message_echo,
-                                    .on_close = on_close_count};
+                                    .on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     char buf[4096];
     struct fx f;
     int fds[8], i;
 
     reset();
-    eddy_tcp_server_options_init(&o);
-    o.threads = 2;
+    o = fx_options_threads(2);
     ASSERT_EQ(fx_start(&f, "epoll-et", &o, &cb, NULL), 0);
-    for (i = 0; i < 8; i++) {
-        fds[i] = fx_connect(f.port, 0);
-        ASSERT(fds[i] >= 0);
-    }
-    ASSERT(fx_wait_ge(&st.connected, 8, 5));
+    ASSERT_EQ(fx_connect_many(f.port, fds, 8, 0), 0);
+    ASSERT(fx_wait_ge(&fx_n.connected, 8, 5));
     memset(buf, 'z', sizeof buf);
     for (i = 0; i < 8; i++)
         ASSERT_EQ(fx_write_all(fds[i], buf, sizeof buf), 0);
@@ -143,7 +125,7 @@ static void test_cross_thread_close_under_traffic(void)
         eddy_tcp_connection_close(conn_at(i));
         eddy_tcp_connection_close(conn_at(i)); /* twice: one close */
     }
-    ASSERT(fx_wait_ge(&st.closed, 8, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 8, 5));
     for (i = 0; i < 8; i++) {
         ssize_t n;
         while ((n = recv(fds[i], buf, sizeof buf, 0)) > 0)
@@ -153,7 +135,7 @@ static void test_cross_thread_close_under_traffic(void)
     }
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
     fx_stop(&f);
-    ASSERT_EQ(fx_load(&st.closed), 8);
+    ASSERT_EQ(fx_load(&fx_n.closed), 8);
     release_all();
 }
 
@@ -169,25 +151,21 @@ static void close_it(struct eddy_tcp_connection *c, void *arg)
 
 static void test_foreach_closes_everywhere(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_message = on_message_echo,
+    struct eddy_tcp_callbacks cb = {.on_message = fx_on_message_echo,
                                     .on_connected = on_connected_publish,
-                                    .on_close = on_close_count};
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct fx f;
     int fds[12], i;
 
     reset();
-    eddy_tcp_server_options_init(&o);
-    o.threads = 3;
+    o = fx_options_threads(3);
     ASSERT_EQ(fx_start(&f, "poll", &o, &cb, NULL), 0);
-    for (i = 0; i < 12; i++) {
-        fds[i] = fx_connect(f.port, 0);
-        ASSERT(fds[i] >= 0);
-    }
-    ASSERT(fx_wait_ge(&st.connected, 12, 5));
+    ASSERT_EQ(fx_connect_many(f.port, fds, 12, 0), 0);
+    ASSERT(fx_wait_ge(&fx_n.connected, 12, 5));
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 12);
     ASSERT_EQ(eddy_tcp_server_foreach_connection(f.server, close_it, NULL), 0);
-    ASSERT(fx_wait_ge(&st.closed, 12, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 12, 5));
     for (i = 0; i < 12; i++) {
         ASSERT(fx_read_eof(fds[i]));
         close(fds[i]);

@@ -9,44 +9,17 @@
 #include "net_fixture.h"
 
 static struct {
-    int connected, closed, messages, epipe, late_send;
+    int messages, epipe;
     int nodelay_seen[4];
 } st;
 
-static void on_connected_count(struct eddy_tcp_connection *c)
-{
-    (void)c;
-    fx_inc(&st.connected);
-}
-
-static void on_close_count(struct eddy_tcp_connection *c)
-{
-    (void)c;
-    fx_inc(&st.closed);
-}
-
-static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
-{
-    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
-    eddy_buffer_retrieve_all(in);
-    fx_inc(&st.messages);
-}
-
-static int echo_ok(int fd, const char *msg)
-{
-    char buf[64];
-    size_t n = strlen(msg);
-
-    return fx_write_all(fd, msg, n) == 0 && fx_read_n(fd, buf, n) == n && memcmp(buf, msg, n) == 0;
-}
-
 /* ---- defer_accept ---- */
 
-static void defer_case(const char *backend)
+static void test_defer_accept_every_backend(const char *backend)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
-                                    .on_message = on_message_echo,
-                                    .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
+                                    .on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct fx f;
     int fd;
@@ -54,37 +27,29 @@ static void defer_case(const char *backend)
     memset(&st, 0, sizeof st);
     eddy_tcp_server_options_init(&o);
     o.defer_accept = 5;
-    ASSERT_EQ(fx_start(&f, backend, &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, backend, &o, &cb, 0);
     ASSERT(fd >= 0);
     fx_sleep_ms(300); /* the kernel holds a silent connection back */
-    ASSERT_EQ(fx_load(&st.connected), 0);
+    ASSERT_EQ(fx_load(&fx_n.connected), 0);
     /* The first bytes come with the accept; the second message needs the
      * registration made after the first read. */
-    ASSERT(echo_ok(fd, "first"));
-    ASSERT_EQ(fx_load(&st.connected), 1);
-    ASSERT(echo_ok(fd, "second message"));
+    ASSERT(fx_echo_ok(fd, "first"));
+    ASSERT_EQ(fx_load(&fx_n.connected), 1);
+    ASSERT(fx_echo_ok(fd, "second message"));
     fx_sleep_ms(50);
-    ASSERT(echo_ok(fd, "third, after a pause"));
+    ASSERT(fx_echo_ok(fd, "third, after a pause"));
     close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 5));
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
     fx_stop(&f);
-}
-
-static void test_defer_accept_every_backend(void)
-{
-    int i;
-
-    for (i = 0; i < FX_NBACKENDS && !eddy_test_failed(); i++)
-        defer_case(fx_backends[i]);
 }
 
 /* A client that sends its request and half-closes at once: the first read
  * sees the bytes and the EOF may follow before any registration. */
 static void test_defer_accept_request_then_eof(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_message = on_message_echo, .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {.on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct fx f;
     char buf[16];
@@ -103,7 +68,7 @@ static void test_defer_accept_request_then_eof(void)
         ASSERT(memcmp(buf, "ping", 4) == 0);
         close(fd);
     }
-    ASSERT(fx_wait_ge(&st.closed, 20, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 20, 5));
     fx_stop(&f);
 }
 
@@ -125,7 +90,7 @@ static void on_message_big_then_close(struct eddy_tcp_connection *c, struct eddy
 static void test_close_flushed_writes_everything_first(void)
 {
     struct eddy_tcp_callbacks cb = {.on_message = on_message_big_then_close,
-                                    .on_close = on_close_count};
+                                    .on_close = fx_on_close_count};
     char *got = malloc(BIG + 1);
     struct fx f;
     int fd, tries;
@@ -135,19 +100,19 @@ static void test_close_flushed_writes_everything_first(void)
     big = malloc(BIG);
     ASSERT(big != NULL && got != NULL);
     fx_pattern(big, BIG, 0);
-    ASSERT_EQ(fx_start(&f, "epoll", NULL, &cb, NULL), 0);
-    fd = fx_connect(f.port, 16384); /* small window: the queue drains over many wake-ups */
+    fd = fx_start_client(&f, "epoll", NULL, &cb,
+                         16384); /* small window: the queue drains over many wake-ups */
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_write_all(fd, "go", 2), 0);
     fx_sleep_ms(100);
-    ASSERT_EQ(fx_load(&st.closed), 0); /* output still queued: not closed yet */
-    n = fx_read_n(fd, got, BIG + 1);   /* everything, then EOF */
+    ASSERT_EQ(fx_load(&fx_n.closed), 0); /* output still queued: not closed yet */
+    n = fx_read_n(fd, got, BIG + 1);     /* everything, then EOF */
     ASSERT_EQ(n, (size_t)BIG);
     ASSERT(memcmp(got, big, BIG) == 0);
     ASSERT_EQ(fx_load(&st.epipe), 1);
-    for (tries = 0; tries < 500 && fx_load(&st.closed) == 0; tries++)
+    for (tries = 0; tries < 500 && fx_load(&fx_n.closed) == 0; tries++)
         fx_sleep_ms(10);
-    ASSERT_EQ(fx_load(&st.closed), 1);
+    ASSERT_EQ(fx_load(&fx_n.closed), 1);
     close(fd);
     fx_stop(&f);
     free(big);
@@ -173,10 +138,11 @@ static unsigned segs_in(int fd)
     return info[140 / 4];
 }
 
-static void test_close_flushed_does_not_wait_for_peer(void)
+/* The answer and the FIN leave together, and the server closes without the peer's FIN. */
+static void reply_close_case(int delayed_ack, unsigned max_segs_in)
 {
     struct eddy_tcp_callbacks cb = {.on_message = on_message_reply_close,
-                                    .on_close = on_close_count};
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct fx f;
     char buf[8];
@@ -185,43 +151,30 @@ static void test_close_flushed_does_not_wait_for_peer(void)
     memset(&st, 0, sizeof st);
     eddy_tcp_server_options_init(&o);
     o.defer_accept = 1;
-    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    o.delayed_ack = delayed_ack;
+    fd = fx_start_client(&f, "epoll", &o, &cb, 0);
     ASSERT(fd >= 0);
     ASSERT_EQ(fx_write_all(fd, "hi", 2), 0);
     ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), 3);
-    /* SYN-ACK, the ACK of our bytes, then the answer and the FIN in one segment (sent
-     * with MSG_MORE, the close adds the FIN): 4 if the FIN came on its own. */
-    ASSERT_LE(segs_in(fd), 3u);
-    ASSERT(fx_wait_ge(&st.closed, 1, 2)); /* our socket is still open */
+    ASSERT_LE(segs_in(fd), max_segs_in);
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 2)); /* our socket is still open */
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
     close(fd);
     fx_stop(&f);
 }
 
-/* delayed_ack: the ACK of the request rides on the answer (and the FIN). */
+/* SYN-ACK, the ACK of our bytes, then the answer and the FIN in one segment (sent with
+ * MSG_MORE, the close adds the FIN): 4 if the FIN came on its own. */
+static void test_close_flushed_does_not_wait_for_peer(void)
+{
+    reply_close_case(0, 3);
+}
+
+/* delayed_ack: the ACK of the request rides on the answer (and the FIN): SYN-ACK, then
+ * ACK + answer + FIN in one segment. */
 static void test_delayed_ack_rides_on_the_answer(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_message = on_message_reply_close,
-                                    .on_close = on_close_count};
-    struct eddy_tcp_server_options o;
-    struct fx f;
-    char buf[8];
-    int fd;
-
-    memset(&st, 0, sizeof st);
-    eddy_tcp_server_options_init(&o);
-    o.defer_accept = 1;
-    o.delayed_ack = 1;
-    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
-    ASSERT(fd >= 0);
-    ASSERT_EQ(fx_write_all(fd, "hi", 2), 0);
-    ASSERT_EQ(fx_read_n(fd, buf, sizeof buf), 3);
-    ASSERT_LE(segs_in(fd), 2u); /* SYN-ACK, then ACK + answer + FIN in one segment */
-    close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 2));
-    fx_stop(&f);
+    reply_close_case(1, 2);
 }
 
 /* ---- TCP_NODELAY before the second write only ---- */
@@ -234,8 +187,7 @@ static void on_message_nodelay(struct eddy_tcp_connection *c, struct eddy_buffer
     getsockopt(eddy_tcp_connection_fd(c), IPPROTO_TCP, TCP_NODELAY, &v, &len);
     if (k < 4)
         st.nodelay_seen[k] = v;
-    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
-    eddy_buffer_retrieve_all(in);
+    fx_echo(c, in);
 }
 
 static void nodelay_case(int enabled, int expect_third)
@@ -248,12 +200,11 @@ static void nodelay_case(int enabled, int expect_third)
     memset(&st, 0, sizeof st);
     eddy_tcp_server_options_init(&o);
     o.tcp_nodelay = enabled;
-    ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
-    fd = fx_connect(f.port, 0);
+    fd = fx_start_client(&f, "epoll", &o, &cb, 0);
     ASSERT(fd >= 0);
-    ASSERT(echo_ok(fd, "one"));
-    ASSERT(echo_ok(fd, "two"));
-    ASSERT(echo_ok(fd, "three"));
+    ASSERT(fx_echo_ok(fd, "one"));
+    ASSERT(fx_echo_ok(fd, "two"));
+    ASSERT(fx_echo_ok(fd, "three"));
     close(fd);
     fx_stop(&f);
     ASSERT_EQ(st.nodelay_seen[0], 0); /* nothing written yet */
@@ -330,7 +281,7 @@ static void test_acceptor_burst_end_callback(void)
 
 int main(void)
 {
-    RUN(test_defer_accept_every_backend);
+    RUN_EACH_BACKEND(test_defer_accept_every_backend);
     RUN(test_defer_accept_request_then_eof);
     RUN(test_close_flushed_writes_everything_first);
     RUN(test_close_flushed_does_not_wait_for_peer);

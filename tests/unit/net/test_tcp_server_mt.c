@@ -15,44 +15,18 @@
 #include "net_fixture.h"
 
 static struct {
-    int connected, closed, ctx_ok, foreach_seen, queued_big;
+    int ctx_ok, foreach_seen, queued_big;
     struct eddy_tcp_connection *held[2];
     int nheld;
 } st;
-
-static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *in)
-{
-    eddy_tcp_connection_send(c, eddy_buffer_peek(in), eddy_buffer_readable(in));
-    eddy_buffer_retrieve_all(in);
-}
-
-static void on_connected_count(struct eddy_tcp_connection *c)
-{
-    (void)c;
-    fx_inc(&st.connected);
-}
-
-static void on_close_count(struct eddy_tcp_connection *c)
-{
-    (void)c;
-    fx_inc(&st.closed);
-}
-
-static int echo_ok(int fd)
-{
-    char buf[5];
-
-    return fx_write_all(fd, "hello", 5) == 0 && fx_read_n(fd, buf, 5) == 5 &&
-           memcmp(buf, "hello", 5) == 0;
-}
 
 /* ---- max_connections ---- */
 
 static void test_max_connections(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
-                                    .on_message = on_message_echo,
-                                    .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
+                                    .on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     struct eddy_tcp_server_options o;
     struct fx f;
     int a, b, c, d;
@@ -63,22 +37,22 @@ static void test_max_connections(void)
     ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, NULL), 0);
     a = fx_connect(f.port, 0);
     b = fx_connect(f.port, 0);
-    ASSERT(echo_ok(a) && echo_ok(b));
+    ASSERT(fx_echo_ok(a, "hello") && fx_echo_ok(b, "hello"));
     c = fx_connect(f.port, 0); /* accepted and closed at once */
     ASSERT(c >= 0);
     ASSERT(fx_read_eof(c));
     close(c);
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 2);
-    ASSERT_EQ(fx_load(&st.connected), 2);
+    ASSERT_EQ(fx_load(&fx_n.connected), 2);
     close(a);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 5));
     d = fx_connect(f.port, 0);
-    ASSERT(echo_ok(d) && echo_ok(b));
+    ASSERT(fx_echo_ok(d, "hello") && fx_echo_ok(b, "hello"));
     close(b);
     close(d);
-    ASSERT(fx_wait_ge(&st.closed, 3, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 3, 5));
     fx_stop(&f);
-    ASSERT_EQ(fx_load(&st.connected), 3);
+    ASSERT_EQ(fx_load(&fx_n.connected), 3);
 }
 
 /* ---- EMFILE ---- */
@@ -245,7 +219,7 @@ static void emfile_steps(struct emfile_env *e)
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
     e->nfill = fill_fds(fillers, 1024, 2); /* room for exactly two connections */
     ASSERT_EQ(ask(e->cmd, e->res, 'G'), 1);
-    ASSERT(fx_wait_ge(&st.connected, 2, 5));
+    ASSERT(fx_wait_ge(&fx_n.connected, 2, 5));
     /* Connections keep arriving for ~0.4 s while no descriptor is free; the
      * loop must drop them, not spin on the readable listening socket. */
     cpu0 = cpu_seconds();
@@ -257,15 +231,15 @@ static void emfile_steps(struct emfile_env *e)
     ASSERT_EQ(ask(e->cmd, e->res, 'E'), 1);
     ASSERT_EQ(eddy_tcp_server_connection_count(e->f.server), 2);
     ASSERT_EQ(ask(e->cmd, e->res, 'L'), 1);
-    ASSERT(fx_wait_ge(&st.closed, 2, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 2, 5));
     ASSERT_EQ(ask(e->cmd, e->res, 'N'), 1); /* recovered */
 }
 
 static void emfile_case(const char *backend)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
-                                    .on_message = on_message_echo,
-                                    .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
+                                    .on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     struct emfile_env e = {.cmd = -1, .res = -1, .cpu = -1};
     int status = 0, failed;
 
@@ -291,7 +265,7 @@ static void emfile_case(const char *backend)
         return;
     }
     printf("# %s: %.3f s CPU over ~1 s of EMFILE\n", backend, e.cpu);
-    ASSERT_EQ(fx_load(&st.connected), 3);
+    ASSERT_EQ(fx_load(&fx_n.connected), 3);
 }
 
 static void test_emfile_keeps_serving_without_spinning(void)
@@ -306,9 +280,9 @@ static void test_emfile_keeps_serving_without_spinning(void)
 
 static void test_select_refuses_fd_beyond_fd_setsize(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_count,
-                                    .on_message = on_message_echo,
-                                    .on_close = on_close_count};
+    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
+                                    .on_message = fx_on_message_echo,
+                                    .on_close = fx_on_close_count};
     static int fill[FD_SETSIZE + 16];
     struct rlimit old, big;
     int n = 0, fd, ok;
@@ -338,14 +312,14 @@ static void test_select_refuses_fd_beyond_fd_setsize(void)
         close(fill[--n]);
     setrlimit(RLIMIT_NOFILE, &old);
     ASSERT(ok);
-    ASSERT_EQ(fx_load(&st.connected), 0);
+    ASSERT_EQ(fx_load(&fx_n.connected), 0);
     fd = fx_connect(f.port, 0); /* a low number again: served */
-    ASSERT(fd >= 0 && echo_ok(fd));
+    ASSERT(fd >= 0 && fx_echo_ok(fd, "hello"));
     close(fd);
-    ASSERT(fx_wait_ge(&st.closed, 1, 5));
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 5));
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 0);
     fx_stop(&f);
-    ASSERT_EQ(fx_load(&st.connected), 1);
+    ASSERT_EQ(fx_load(&fx_n.connected), 1);
 }
 
 /* ---- shutdown with live connections ---- */
@@ -356,7 +330,7 @@ static void test_select_refuses_fd_beyond_fd_setsize(void)
 static void on_connected_live(struct eddy_tcp_connection *c)
 {
     int *ctx = eddy_tcp_connection_context(c);
-    int n = fx_inc(&st.connected);
+    int n = fx_inc(&fx_n.connected);
 
     ctx[0] = MARK;
     ctx[15] = MARK; /* the whole area is ours */
@@ -380,7 +354,7 @@ static void on_close_live(struct eddy_tcp_connection *c)
     if (ctx[0] == MARK && ctx[15] == MARK && eddy_tcp_connection_fd(c) == -1 &&
         !eddy_tcp_connection_is_connected(c))
         fx_inc(&st.ctx_ok);
-    fx_inc(&st.closed);
+    fx_inc(&fx_n.closed);
 }
 
 static void count_conn(struct eddy_tcp_connection *c, void *arg)
@@ -394,15 +368,14 @@ static void count_conn(struct eddy_tcp_connection *c, void *arg)
 static void test_free_with_live_connections(void)
 {
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_live,
-                                    .on_message = on_message_echo,
+                                    .on_message = fx_on_message_echo,
                                     .on_close = on_close_live};
     struct eddy_tcp_server_options o;
     int fds[LIVE], i, x = 7;
     struct fx f;
 
     memset(&st, 0, sizeof st);
-    eddy_tcp_server_options_init(&o);
-    o.threads = 2;
+    o = fx_options_threads(2);
     o.context_size = 16 * sizeof(int);
     ASSERT_EQ(fx_start(&f, "epoll", &o, &cb, &x), 0);
     ASSERT_EQ(eddy_tcp_server_loop_count(f.server), 2);
@@ -411,19 +384,16 @@ static void test_free_with_live_connections(void)
     ASSERT(eddy_tcp_server_loop_at(f.server, 2) == NULL);
     ASSERT(eddy_tcp_server_base_loop(f.server) == f.loop);
     ASSERT(eddy_tcp_server_data(f.server) == &x);
-    for (i = 0; i < LIVE; i++) {
-        fds[i] = fx_connect(f.port, 4096);
-        ASSERT(fds[i] >= 0);
-    }
-    ASSERT(fx_wait_ge(&st.connected, LIVE, 5));
+    ASSERT_EQ(fx_connect_many(f.port, fds, LIVE, 4096), 0);
+    ASSERT(fx_wait_ge(&fx_n.connected, LIVE, 5));
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), LIVE);
     ASSERT_EQ(eddy_tcp_server_foreach_connection(f.server, count_conn, NULL), 0);
     ASSERT(fx_wait_ge(&st.foreach_seen, LIVE, 5));
-    ASSERT(echo_ok(fds[0]));
+    ASSERT(fx_echo_ok(fds[0], "hello"));
     /* A cross-thread send to a held connection, then the server goes away. */
     ASSERT_EQ(eddy_tcp_connection_send(st.held[1], "late", 4), 0);
     fx_stop(&f);
-    ASSERT_EQ(fx_load(&st.closed), LIVE);
+    ASSERT_EQ(fx_load(&fx_n.closed), LIVE);
     ASSERT_EQ(fx_load(&st.ctx_ok), LIVE);
     ASSERT_EQ(fx_load(&st.queued_big), LIVE / 2);
     /* Held references outlive the server: closed, and usable as such. */
@@ -443,7 +413,7 @@ static void test_free_with_live_connections(void)
 
 static void test_listen_errors(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_message = on_message_echo};
+    struct eddy_tcp_callbacks cb = {.on_message = fx_on_message_echo};
     struct eddy_tcp_server *s;
     struct eddy_event_loop *loop;
     union eddy_sockaddr bound;
