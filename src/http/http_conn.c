@@ -148,6 +148,8 @@ static void reject(struct eddy_tcp_connection *c, struct http_conn *hc, int stat
 /* After a response is complete: close, or wait for the next request. */
 static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close)
 {
+    if (hc->phase == PH_CLOSED)
+        return; /* the response's own write failed and closed c */
     if (close || (hc->flags & HC_STOPPING)) {
         if ((hc->flags & (HC_BUSY | HC_CLIENT_CLOSE)) == (HC_BUSY | HC_CLIENT_CLOSE)) {
             /* Lingering is for a client that may still be sending: process() knows at
@@ -261,7 +263,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
     res->in_handler = 0;
     if (res->deferred) {
         struct eddy_http_response *d = hc->slow ? hc->slow->deferred : NULL;
-        if (d) {
+        if (d && hc->phase != PH_CLOSED) {
             d->in_handler = 0;
             hc->phase = PH_WAIT;
             hc->deadline = 0;
@@ -552,6 +554,12 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
         }
     }
     hc->flags &= (uint8_t)~HC_BUSY;
+    if (hc->phase == PH_CLOSED) {
+        /* A write outside c's callbacks failed and closed c: on_close left us what
+         * src and the handlers were still using. */
+        eddy_timer_stop(&hc->timer);
+        release_slow(hc, 1);
+    }
 }
 
 /* Requests queued behind a deferred response: stop reading past max_pipelined. */
@@ -617,7 +625,9 @@ static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
         flush_out(c, hc);
 }
 
-/* Takes up the stash again after a pause; outside on_message, so it flushes. */
+/* Takes up the stash again after a pause; outside on_message, so it flushes. Outside
+ * the connection's callbacks a failed write closes c at once: every caller holds a
+ * reference (resume_task, eddy__http_response_done) or runs in a callback of c. */
 static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase >= PH_CLOSING || paused(hc) || (hc->flags & HC_BUSY))
@@ -717,8 +727,11 @@ static void on_timer(struct eddy_timer *t)
         return;
     }
     if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
+        /* Not a callback of c: a write failing in here closes and may free c. */
+        eddy_tcp_connection_ref(c);
         reject(c, hc, 408);
         flush_out(c, hc);
+        eddy_tcp_connection_unref(c);
     } else {
         eddy_tcp_connection_close(c);
     }
@@ -796,7 +809,10 @@ static void on_close(struct eddy_tcp_connection *c)
     struct http_conn *hc = http_conn_of(c);
     hc->phase = PH_CLOSED;
     eddy_timer_stop(&hc->timer);
-    release_slow(hc, 1);
+    /* A close outside c's callbacks (a failed write) can come while process() reads the
+     * stash or a body in slow: it frees them when it returns. */
+    if (!(hc->flags & HC_BUSY))
+        release_slow(hc, 1);
 }
 
 /* Graceful stop, in the connection's loop: idle connections close now, the others after

@@ -21,6 +21,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../../lib/sock.h"
+
 struct test_server {
     pthread_t th;
     struct eddy_event_loop *loop;
@@ -114,16 +116,7 @@ static int cli_connect(struct cli *c, int port)
 
 static int cli_send(struct cli *c, const char *s, size_t n)
 {
-    while (n) {
-        ssize_t k = send(c->fd, s, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        s += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    return eddy_test_send_all(c->fd, s, n);
 }
 
 static int cli_sends(struct cli *c, const char *s)

@@ -43,11 +43,23 @@ static void h_wait(struct eddy_http_request *req, struct eddy_http_response *res
     atomic_store(&pending, r);
 }
 
+/* An empty file served as 100 bytes (a file truncated under us): the send fails at
+ * once and the stream is broken, so the connection closes inside the handler. */
+static int empty_fd = -1;
+
+static void h_short(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)req;
+    (void)d;
+    eddy_http_response_send_file(res, empty_fd, 0, 100, 0);
+}
+
 static void setup(struct eddy_http_server *srv)
 {
     /* Anything else is answered at once by the library: 404, or 400 and a close for a
      * target that fails normalisation. */
     eddy_http_server_route(srv, EDDY_HTTP_GET, "/wait", h_wait, NULL);
+    eddy_http_server_route(srv, EDDY_HTTP_GET, "/short", h_short, NULL);
 }
 
 static void finish_task(void *arg)
@@ -260,11 +272,55 @@ static void test_half_closed_stream_renews_wait(void)
     ASSERT(ok);
 }
 
+/* Reads until the server closes (within 2 s): 1 if it did, with the bytes in C.buf. */
+static int read_to_eof(void)
+{
+    int rc;
+    while ((rc = cli_fill(&C)) > 0)
+        ;
+    return rc == 0 || errno == ECONNRESET;
+}
+
+/* The requests queued behind a deferred response run when it is finished, outside the
+ * connection's callbacks: a send that fails there closes the connection while the
+ * queue is still being read (a use after free under ASan before the fix). The client
+ * gets the late response, then the head of the broken one, then the close; the request
+ * behind is never answered. With and without the client's FIN. */
+static void test_close_while_queue_runs(void)
+{
+    char path[] = "/tmp/eddy_half_close_XXXXXX";
+    empty_fd = mkstemp(path);
+    ASSERT(empty_fd >= 0);
+    unlink(path);
+    ASSERT(start(NULL, 60000, 0) > 0);
+    static const char reqs[] = "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n"
+                               "GET /short HTTP/1.1\r\nHost: h\r\n\r\n"
+                               "GET /404 HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (int fin = 0; fin < 2 && !eddy_test_failed(); fin++) {
+        if (fin)
+            ASSERT_EQ(send_then_fin(reqs), 0);
+        else
+            ASSERT(cli_connect(&C, T.port) == 0 && cli_sends(&C, reqs) == 0);
+        ASSERT(wait_pending());
+        ASSERT_EQ(finish_pending(), 0);
+        ASSERT_EQ(next_status(), 200);
+        ASSERT(read_to_eof());
+        C.buf[C.len < sizeof(C.buf) ? C.len : sizeof(C.buf) - 1] = 0;
+        ASSERT(strstr(C.buf, "404") == NULL);
+        C.len = 0;
+        ASSERT(ends());
+    }
+    cli_close(&C);
+    test_server_stop(&T);
+    close(empty_fd);
+}
+
 int main(void)
 {
     (void)count_of; /* a helper of http_test_util.h this file has no use for */
     RUN(test_half_closed_client_gets_every_response);
     RUN(test_half_closed_wait_is_bounded);
     RUN(test_half_closed_stream_renews_wait);
+    RUN(test_close_while_queue_runs);
     return eddy_test_done();
 }

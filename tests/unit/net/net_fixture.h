@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "eddy/eddy.h"
+#include "../../lib/sock.h"
 #include "../../lib/test.h"
 
 #define FX_UNUSED __attribute__((unused))
@@ -144,6 +145,12 @@ static FX_UNUSED void fx_on_message_echo(struct eddy_tcp_connection *c, struct e
     fx_echo(c, in);
     fx_inc(&fx_n.messages);
 }
+
+/* Counts connections and closes, and echoes. */
+static const struct eddy_tcp_callbacks fx_counting_echo FX_UNUSED = {
+    .on_connected = fx_on_connected_count,
+    .on_message = fx_on_message_echo,
+    .on_close = fx_on_close_count};
 
 /* Server options with defaults and the given sub-reactor count. */
 static FX_UNUSED struct eddy_tcp_server_options fx_options_threads(int threads)
@@ -294,6 +301,19 @@ static FX_UNUSED int fx_start_client(struct fx *f, const char *backend,
     return fd;
 }
 
+/* fx_start, n clients, then waits (5 s) until fx_n.connected >= n: 0, or -1 (left as it is
+ * for the failing test to report). */
+static FX_UNUSED int fx_start_clients(struct fx *f, const char *backend,
+                                      const struct eddy_tcp_server_options *o,
+                                      const struct eddy_tcp_callbacks *cb, int *fds, int n)
+{
+    if (fx_start(f, backend, o, cb, NULL) < 0)
+        return -1;
+    if (fx_connect_many(f->port, fds, n, 0) < 0)
+        return -1;
+    return fx_wait_ge(&fx_n.connected, n, 5) ? 0 : -1;
+}
+
 /* Closes the client fd, waits (5 s) until *closed >= n, then stops the server: 1 if reached. */
 static FX_UNUSED int fx_finish(struct fx *f, int fd, const int *closed, int n)
 {
@@ -323,18 +343,7 @@ static FX_UNUSED int fx_temp_file(const char *data, size_t n)
 
 static FX_UNUSED int fx_write_all(int fd, const void *p, size_t n)
 {
-    const char *s = p;
-
-    while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return eddy_test_send_all(fd, p, n);
 }
 
 /* Reads until n bytes, EOF or error/timeout; returns the bytes read. */

@@ -115,9 +115,7 @@ static void test_cross_thread_close_under_traffic(void)
 
     reset();
     o = fx_options_threads(2);
-    ASSERT_EQ(fx_start(&f, "epoll-et", &o, &cb, NULL), 0);
-    ASSERT_EQ(fx_connect_many(f.port, fds, 8, 0), 0);
-    ASSERT(fx_wait_ge(&fx_n.connected, 8, 5));
+    ASSERT_EQ(fx_start_clients(&f, "epoll-et", &o, &cb, fds, 8), 0);
     memset(buf, 'z', sizeof buf);
     for (i = 0; i < 8; i++)
         ASSERT_EQ(fx_write_all(fds[i], buf, sizeof buf), 0);
@@ -160,9 +158,7 @@ static void test_foreach_closes_everywhere(void)
 
     reset();
     o = fx_options_threads(3);
-    ASSERT_EQ(fx_start(&f, "poll", &o, &cb, NULL), 0);
-    ASSERT_EQ(fx_connect_many(f.port, fds, 12, 0), 0);
-    ASSERT(fx_wait_ge(&fx_n.connected, 12, 5));
+    ASSERT_EQ(fx_start_clients(&f, "poll", &o, &cb, fds, 12), 0);
     ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 12);
     ASSERT_EQ(eddy_tcp_server_foreach_connection(f.server, close_it, NULL), 0);
     ASSERT(fx_wait_ge(&fx_n.closed, 12, 5));

@@ -17,9 +17,7 @@ static struct {
 
 static void test_defer_accept_every_backend(const char *backend)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
-                                    .on_message = fx_on_message_echo,
-                                    .on_close = fx_on_close_count};
+    const struct eddy_tcp_callbacks cb = fx_counting_echo;
     struct eddy_tcp_server_options o;
     struct fx f;
     int fd;

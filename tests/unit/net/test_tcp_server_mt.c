@@ -24,9 +24,7 @@ static struct {
 
 static void test_max_connections(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
-                                    .on_message = fx_on_message_echo,
-                                    .on_close = fx_on_close_count};
+    const struct eddy_tcp_callbacks cb = fx_counting_echo;
     struct eddy_tcp_server_options o;
     struct fx f;
     int a, b, c, d;
@@ -237,9 +235,7 @@ static void emfile_steps(struct emfile_env *e)
 
 static void emfile_case(const char *backend)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
-                                    .on_message = fx_on_message_echo,
-                                    .on_close = fx_on_close_count};
+    const struct eddy_tcp_callbacks cb = fx_counting_echo;
     struct emfile_env e = {.cmd = -1, .res = -1, .cpu = -1};
     int status = 0, failed;
 
@@ -280,9 +276,7 @@ static void test_emfile_keeps_serving_without_spinning(void)
 
 static void test_select_refuses_fd_beyond_fd_setsize(void)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = fx_on_connected_count,
-                                    .on_message = fx_on_message_echo,
-                                    .on_close = fx_on_close_count};
+    const struct eddy_tcp_callbacks cb = fx_counting_echo;
     static int fill[FD_SETSIZE + 16];
     struct rlimit old, big;
     int n = 0, fd, ok;
