@@ -407,8 +407,8 @@ static int feed_body(struct eddy_tcp_connection *c, struct http_conn *hc, struct
     struct http_slow *sl = hc->slow;
     size_t avail = eddy_buffer_readable(src);
     if (!sl->chunked) {
-        size_t take = sl->body_len - sl->body_got < avail ? (size_t)(sl->body_len - sl->body_got)
-                                                          : avail;
+        size_t take =
+            sl->body_len - sl->body_got < avail ? (size_t)(sl->body_len - sl->body_got) : avail;
         if (take && !sl->discard && eddy_buffer_append(&sl->msg, eddy_buffer_peek(src), take) < 0) {
             reject(c, hc, 500);
             return -1;
@@ -520,8 +520,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
         if (!avail)
             break;
         if (hc->phase == PH_HEAD && hc->head_seen && avail > hc->head_seen &&
-            !eddy_http_parse_needed(eddy_buffer_peek(src), avail, hc->head_seen,
-                                    &ls->srv->lim)) {
+            !eddy_http_parse_needed(eddy_buffer_peek(src), avail, hc->head_seen, &ls->srv->lim)) {
             hc->head_seen = avail <= UINT16_MAX ? (uint16_t)avail : 0;
             break;
         }

@@ -37,7 +37,7 @@
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
         if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_http_conn: check failed at line %d: %s\n", __LINE__, #c);       \
+            fprintf(stderr, "fuzz_http_conn: check failed at line %d: %s\n", __LINE__, #c);        \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

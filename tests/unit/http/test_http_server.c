@@ -337,8 +337,7 @@ static void test_request_accessors(void)
 }
 
 /* A body sent in two reads (the slow path), then a request on the same connection. */
-static void send_split_body(const char *head, const char *part1, const char *part2,
-                            struct resp *r)
+static void send_split_body(const char *head, const char *part1, const char *part2, struct resp *r)
 {
     ASSERT_EQ(cli_sends(&C1, head), 0);
     ASSERT_EQ(cli_sends(&C1, part1), 0);
@@ -352,13 +351,12 @@ static void test_route_no_body(void)
     struct resp r;
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
     /* A route that takes bodies gets it whole, also when it came in two reads. */
-    send_split_body("POST /req HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc", "def",
-                    &r);
+    send_split_body("POST /req HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc", "def", &r);
     ASSERT(strstr(r.body, " b=abcdef ") != NULL);
     resp_free(&r);
     /* A NO_BODY route runs after its body was dropped, with none; keep-alive goes on. */
-    send_split_body("POST /nobody HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc",
-                    "def", &r);
+    send_split_body("POST /nobody HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n", "abc", "def",
+                    &r);
     ASSERT_EQ(r.status, 200);
     ASSERT(strstr(r.body, "p=/nobody ") && strstr(r.body, " b= "));
     resp_free(&r);
@@ -367,8 +365,8 @@ static void test_route_no_body(void)
     ASSERT(strstr(r.body, "m=PUT ") && strstr(r.body, " b= "));
     resp_free(&r);
     /* So does a request no route takes. */
-    send_split_body("POST /nowhere HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n", "ab",
-                    "cd", &r);
+    send_split_body("POST /nowhere HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n", "ab", "cd",
+                    &r);
     ASSERT_EQ(r.status, 404);
     resp_free(&r);
     /* Whole in one read, the body is not shown to a NO_BODY route either. */
