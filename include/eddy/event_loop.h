@@ -30,7 +30,11 @@ void eddy_event_loop_free(struct eddy_event_loop *loop);
 
 /* Runs until eddy_event_loop_stop. 0, or -errno if the backend fails. */
 int eddy_event_loop_run(struct eddy_event_loop *loop);
-/* Any thread, and async-signal-safe: makes run return after the current iteration. */
+/* Any thread, and async-signal-safe: makes run return after the current iteration.
+ * From another thread, run may return while this call is still writing the loop's
+ * wake-up descriptor: free the loop only after this call has returned (e.g. stop,
+ * then join the loop's thread, then free, as eddy_event_loop_thread_stop does). The
+ * same holds for eddy_event_loop_run_in_loop and eddy_event_loop_queue_in_loop. */
 void eddy_event_loop_stop(struct eddy_event_loop *loop);
 
 int eddy_event_loop_is_in_loop_thread(const struct eddy_event_loop *loop);

@@ -55,8 +55,7 @@ struct eddy_http_cond_fields {
 /* Evaluates the preconditions of a GET or HEAD (RFC 9110 13.2.2) against the
  * representation's strong etag and mtime. Returns 0 (serve), 304 or 412.
  * If-None-Match takes precedence over If-Modified-Since; a malformed date is ignored. */
-int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *etag,
-                            time_t mtime);
+int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *etag, time_t mtime);
 /* Nonzero if the list in v matches etag: "*" matches anything; weak compares opaque tags
  * only (W/ ignored), strong requires both tags strong. */
 int eddy_http_etag_list_match(const char *v, size_t len, const char *etag, int weak);
@@ -64,8 +63,8 @@ int eddy_http_etag_list_match(const char *v, size_t len, const char *etag, int w
 /* ---- Ranges --------------------------------------------------------------------------- */
 
 enum eddy_http_range_result {
-    EDDY_HTTP_RANGE_NONE = 0,       /* serve the whole representation (200) */
-    EDDY_HTTP_RANGE_OK = 1,         /* serve bytes [first, last] (206) */
+    EDDY_HTTP_RANGE_NONE = 0,          /* serve the whole representation (200) */
+    EDDY_HTTP_RANGE_OK = 1,            /* serve bytes [first, last] (206) */
     EDDY_HTTP_RANGE_UNSATISFIABLE = 2, /* 416 with "Content-Range: bytes * /size" */
 };
 
@@ -93,7 +92,7 @@ long eddy_http_html_escape(const char *s, size_t len, char *out, size_t cap);
 enum {
     EDDY_HTTP_RESOLVE_FOLLOW_SYMLINKS = 1 << 0, /* follow any symlink, even out of the root */
     EDDY_HTTP_RESOLVE_DOTFILES = 1 << 1,        /* serve path segments starting with '.' */
-    EDDY_HTTP_RESOLVE_NO_OPENAT2 = 1 << 2, /* use the fallback check (tests, old kernels) */
+    EDDY_HTTP_RESOLVE_NO_OPENAT2 = 1 << 2,      /* use the fallback check (tests, old kernels) */
 };
 
 /* A document root opened once: the fd of the directory and its real path. */
@@ -127,23 +126,22 @@ int eddy_http_root_openat(const struct eddy_http_root *r, const char *path, stru
  * bytewise, HTML- and URL-escaped, subdirectories with a trailing '/', dotfiles hidden
  * unless show_dot. 0 with *out and *out_len set, or -errno.
  */
-int eddy_http_dir_listing(int dirfd, const char *path, int show_dot, char **out,
-                          size_t *out_len);
+int eddy_http_dir_listing(int dirfd, const char *path, int show_dot, char **out, size_t *out_len);
 
 /* ---- Open-file cache ------------------------------------------------------------------ */
 
-#define EDDY_HTTP_FCACHE_DEFAULT_ENTRIES 1024
-#define EDDY_HTTP_FCACHE_DEFAULT_SMALL   (16 * 1024)
-#define EDDY_HTTP_FCACHE_DEFAULT_VALID_MS 1000
+#define EDDY_HTTP_FCACHE_DEFAULT_ENTRIES     1024
+#define EDDY_HTTP_FCACHE_DEFAULT_SMALL       (16 * 1024)
+#define EDDY_HTTP_FCACHE_DEFAULT_VALID_MS    1000
 #define EDDY_HTTP_FCACHE_DEFAULT_INACTIVE_MS 60000
 
 /* What the cache knows about one path. Valid until the next call on the same cache. */
 struct eddy_http_file {
-    int fd;                /* shared: never close; dup it to keep it past this call */
-    int is_dir;            /* a directory (the handler decides: index, listing, 301) */
+    int fd;     /* shared: never close; dup it to keep it past this call */
+    int is_dir; /* a directory (the handler decides: index, listing, 301) */
     struct stat st;
     const char *mime;
-    const char *body;      /* whole content for small regular files, else NULL */
+    const char *body; /* whole content for small regular files, else NULL */
     size_t etag_len;
     char etag[EDDY_HTTP_ETAG_MAX];
     char last_modified[EDDY_HTTP_DATE_LEN + 1];

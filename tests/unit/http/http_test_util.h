@@ -34,6 +34,7 @@ struct test_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int ready;
+    int stop_returned; /* eddy_event_loop_stop has returned in the stopping thread */
 };
 
 static void *test_server_main(void *arg)
@@ -55,8 +56,15 @@ static void *test_server_main(void *arg)
     t->ready = 1;
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
-    if (rc == 0)
+    if (rc == 0) {
         eddy_event_loop_run(t->loop);
+        /* The stopping thread may still be inside eddy_event_loop_stop (writing the loop's
+         * wake-up eventfd) when run returns: the loop is freed only once it is out. */
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop_returned)
+            pthread_cond_wait(&t->cv, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+    }
     if (t->srv)
         eddy_http_server_free(t->srv);
     if (t->loop)
@@ -69,6 +77,8 @@ static int test_server_start(struct test_server *t)
 {
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
+    t->ready = 0;
+    t->stop_returned = 0;
     if (pthread_create(&t->th, NULL, test_server_main, t) != 0)
         return -1;
     pthread_mutex_lock(&t->mu);
@@ -81,6 +91,10 @@ static int test_server_start(struct test_server *t)
 static void test_server_stop(struct test_server *t)
 {
     eddy_event_loop_stop(t->loop);
+    pthread_mutex_lock(&t->mu);
+    t->stop_returned = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
     pthread_join(t->th, NULL);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
