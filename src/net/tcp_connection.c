@@ -193,6 +193,14 @@ static void write_out(struct eddy_tcp_connection *c)
         check_high_water(c);
 }
 
+/* Writes now unless a callback is running: inside on_message/on_connected (F_BATCH) output
+ * only queues, so that everything the callback sends leaves in one write when it returns. */
+static void write_unless_batched(struct eddy_tcp_connection *c)
+{
+    if (!(c->flags & F_BATCH) && is_live(c) && !eddy_channel_is_writing(&c->ch))
+        write_out(c);
+}
+
 /* Appends to the tail of the queue; a failed append would leave a hole in
  * the stream, so it closes the connection. */
 static int append_output(struct eddy_tcp_connection *c, const char *p, size_t len)
@@ -246,8 +254,7 @@ static int send_in_loop(struct eddy_tcp_connection *c, const char *p, size_t len
     if (r < 0)
         return r;
     check_high_water(c);
-    if (!(c->flags & F_BATCH) && !eddy_channel_is_writing(&c->ch) && is_live(c))
-        write_out(c);
+    write_unless_batched(c);
     return 0;
 }
 
@@ -656,32 +663,30 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
     c->seg_tail = s;
     enter(c);
     check_high_water(c);
-    if (!(c->flags & F_BATCH) && is_live(c) && !eddy_channel_is_writing(&c->ch))
-        write_out(c);
+    write_unless_batched(c);
     leave(c);
     return 0;
 }
 
-static void shutdown_in_loop(struct eddy_tcp_connection *c)
+/* Records what follows the queued output (half close or close), then writes. */
+static void flag_and_write(struct eddy_tcp_connection *c, unsigned flag)
 {
     if (!is_live(c))
         return;
-    c->flags |= F_SHUT_WR_REQ;
+    c->flags |= flag;
     enter(c);
-    if (!(c->flags & F_BATCH) && !eddy_channel_is_writing(&c->ch))
-        write_out(c);
+    write_unless_batched(c);
     leave(c);
+}
+
+static void shutdown_in_loop(struct eddy_tcp_connection *c)
+{
+    flag_and_write(c, F_SHUT_WR_REQ);
 }
 
 static void close_flushed_in_loop(struct eddy_tcp_connection *c)
 {
-    if (!is_live(c))
-        return;
-    c->flags |= F_CLOSE_FLUSHED;
-    enter(c);
-    if (!(c->flags & F_BATCH) && !eddy_channel_is_writing(&c->ch))
-        write_out(c);
-    leave(c);
+    flag_and_write(c, F_CLOSE_FLUSHED);
 }
 
 static void close_flushed_task(void *arg)
