@@ -23,7 +23,7 @@
 #include "eddy/event_loop.h"
 #include "eddy/thread_pool.h"
 #include "net_internal.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
 #define DEFAULT_HWM ((size_t)4 << 20)
 
