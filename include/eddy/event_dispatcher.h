@@ -11,6 +11,10 @@
 #ifndef EDDY_EVENT_DISPATCHER_H
 #define EDDY_EVENT_DISPATCHER_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_fired_event {
     int fd;
     int revents; /* EDDY_EV_* */
@@ -41,5 +45,9 @@ extern const struct eddy_event_dispatcher eddy_dispatcher_select;   /* "select" 
 const struct eddy_event_dispatcher *eddy_event_dispatcher_find(const char *name);
 /* NULL-terminated list of the backend names, for --help texts. */
 const char *const *eddy_event_dispatcher_names(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

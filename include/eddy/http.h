@@ -52,6 +52,10 @@
 #include "eddy/inet.h"
 #include "eddy/tcp_server.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_http_server;
 struct eddy_http_request;  /* valid during the handler call only */
@@ -311,5 +315,9 @@ void eddy_http_date_format(time_t t, char out[EDDY_HTTP_DATE_LEN + 1]);
 /* Parses an HTTP-date (IMF-fixdate, RFC 850 or asctime form, RFC 9110 5.6.7).
  * 0 or -EINVAL. */
 int eddy_http_date_parse(const char *s, size_t len, time_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -27,6 +27,10 @@
 
 #include "eddy/http.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- MIME ---------------------------------------------------------------------------- */
 
 /* The media type for the file name path[0..len) by its extension (after the last '.' of
@@ -210,5 +214,9 @@ void eddy_http_static_free(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
