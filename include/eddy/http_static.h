@@ -196,11 +196,18 @@ uint64_t eddy_http_fcache_hits(const struct eddy_http_fcache *c);
  * Each loop thread gets its own open-file cache, so a hot small file costs no syscall
  * besides the connection's write; large files go out with sendfile. It never reads a
  * request body: register it with EDDY_HTTP_ROUTE_NO_BODY, so bodies are dropped.
+ * Mounted under a prefix: set options.mount and route the same prefix:
+ *   o.mount = "/static";
+ *   eddy_http_server_route_flags(srv, EDDY_HTTP_ANY, "/static", EDDY_HTTP_ROUTE_NO_BODY, ...);
  */
 struct eddy_http_static;
 
 struct eddy_http_static_options {
     const char *root;  /* document root directory */
+    const char *mount; /* URL path prefix taken off before looking up the file (nginx's
+                          alias): with mount "/static", "/static/a.css" is root/a.css and
+                          "/static" redirects to "/static/"; a path outside it gets 404.
+                          NULL or "/": none, the URL path is the path below root */
     int resolve_flags; /* EDDY_HTTP_RESOLVE_* */
     int dir_listing;   /* list directories without an index file */
     struct eddy_http_fcache_options cache;
