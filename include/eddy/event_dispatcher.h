@@ -12,6 +12,10 @@
 #ifndef EDDY_EVENT_DISPATCHER_H
 #define EDDY_EVENT_DISPATCHER_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_fired_event {
     int fd;
     int revents; /* EDDY_EV_* */
@@ -60,5 +64,9 @@ const struct eddy_event_dispatcher *eddy_event_dispatcher_find(const char *name)
 /* NULL-terminated names of the backends that watch kernel descriptors (the ones
  * a server on kernel sockets can use), in list order: for --help texts. */
 const char *const *eddy_event_dispatcher_names(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
