@@ -62,7 +62,7 @@ static void phase_deadline(struct http_conn *hc)
         set_deadline(hc, o->body_timeout_ms);
         break;
     case PH_CLOSING:
-        set_deadline(hc, HTTP_LINGER_MS);
+        set_deadline(hc, (hc->flags & HC_TIMED_OUT) ? HTTP_LINGER_TIMEOUT_MS : HTTP_LINGER_MS);
         break;
     default:
         hc->deadline = 0;
@@ -73,7 +73,7 @@ static void phase_deadline(struct http_conn *hc)
 static void set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on)
 {
     if (on && (hc->flags & HC_NOT_READING)) {
-        hc->flags &= (uint8_t)~HC_NOT_READING;
+        hc->flags &= (uint16_t)~HC_NOT_READING;
         eddy_tcp_connection_set_reading(c, 1);
     } else if (!on && !(hc->flags & HC_NOT_READING)) {
         hc->flags |= HC_NOT_READING;
@@ -133,7 +133,7 @@ static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
     if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
         return;
     hc->phase = PH_CLOSING;
-    hc->flags &= (uint8_t)~HC_PAUSED_HW;
+    hc->flags &= (uint16_t)~HC_PAUSED_HW;
     linger(c, hc);
     phase_deadline(hc);
 }
@@ -155,7 +155,7 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
             /* Lingering is for a client that may still be sending: process() knows at
              * its end whether this one left anything unread. */
             hc->phase = PH_CLOSING;
-            hc->flags = (uint8_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
+            hc->flags = (uint16_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
             phase_deadline(hc); /* bounds the wait for the output to drain */
             return;
         }
@@ -273,7 +273,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
         }
         /* Deferred and finished within the handler. */
         after_response(c, hc, (hc->flags & HC_CLOSE_AFTER) != 0);
-        hc->flags &= (uint8_t)~HC_CLOSE_AFTER;
+        hc->flags &= (uint16_t)~HC_CLOSE_AFTER;
         return;
     }
     if (res->state == RES_STREAMING)
@@ -544,7 +544,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
                     (eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash));
         eddy_buffer_retrieve_all(src); /* never read as a request */
         if (hc->flags & HC_QUICK_CLOSE) {
-            hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
+            hc->flags &= (uint16_t)~HC_QUICK_CLOSE;
             /* The client asked for the close and sent nothing after its request, or its
              * FIN was read: close right after the last byte (as nginx does): no
              * half-close, no wait for its FIN, no lingering reads. */
@@ -554,7 +554,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
                 linger(c, hc);
         }
     }
-    hc->flags &= (uint8_t)~HC_BUSY;
+    hc->flags &= (uint16_t)~HC_BUSY;
     if (hc->phase == PH_CLOSED) {
         /* A write outside c's callbacks failed and closed c: on_close left us what
          * src and the handlers were still using. */
@@ -651,7 +651,7 @@ static void resume_task(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     struct http_conn *hc = http_conn_of(c);
-    hc->flags &= (uint8_t)~HC_RESUME_QUEUED;
+    hc->flags &= (uint16_t)~HC_RESUME_QUEUED;
     if (hc->phase != PH_CLOSED)
         resume(c, hc);
     eddy_tcp_connection_unref(c);
@@ -730,6 +730,7 @@ static void on_timer(struct eddy_timer *t)
     if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
         /* Not a callback of c: a write failing in here closes and may free c. */
         eddy_tcp_connection_ref(c);
+        hc->flags |= HC_TIMED_OUT;
         reject(c, hc, 408);
         flush_out(c, hc);
         eddy_tcp_connection_unref(c);
@@ -770,7 +771,7 @@ static void on_write_complete(struct eddy_tcp_connection *c)
             phase_deadline(hc);
     }
     if (hc->flags & HC_PAUSED_HW) {
-        hc->flags &= (uint8_t)~HC_PAUSED_HW;
+        hc->flags &= (uint16_t)~HC_PAUSED_HW;
         phase_deadline(hc);
         schedule_resume(c, hc);
     }
