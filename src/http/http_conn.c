@@ -283,14 +283,16 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
     after_response(c, hc, res->close);
 }
 
+/* close_after: the connection closes after this response whatever the request says. */
 static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
-                     const struct eddy_http_request_head *h, const char *body, size_t blen)
+                     const struct eddy_http_request_head *h, const char *body, size_t blen,
+                     int close_after)
 {
     struct http_loop *ls = hc->ls;
     struct eddy_http_server *s = ls->srv;
     struct eddy_http_request *req = &ls->req;
     struct eddy_http_response *res = &ls->res;
-    int ka = h->keep_alive && !(hc->flags & HC_STOPPING) &&
+    int ka = h->keep_alive && !close_after && !(hc->flags & HC_STOPPING) &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
     eddy__http_response_reset(res, c, ls, h, ka);
     if (!h->keep_alive)
@@ -332,15 +334,21 @@ static const struct http_route *find_route(struct http_loop *ls, ssize_t *plen, 
     return eddy__http_route_find(ls->srv, ls->head.method_id, ls->path, (size_t)*plen, allow);
 }
 
-/* Expect: 100-continue before any body byte: say go, or give the final answer now. */
+/* Expect: 100-continue before any body byte: say go if a handler will read the body,
+ * else give the final answer now (nginx does the same), so the client does not upload
+ * for nothing. After a final answer the client may send the body or not: closing is the
+ * only safe framing. -1: answered. */
 static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc,
                          const struct http_route *r, ssize_t plen, unsigned allow)
 {
     struct http_loop *ls = hc->ls;
-    if (r)
+    if (r && !(r->flags & EDDY_HTTP_ROUTE_NO_BODY))
         return eddy_buffer_append(eddy_tcp_connection_output(c), "HTTP/1.1 100 Continue\r\n\r\n",
                                   25);
-    /* The body may already be on its way: closing is the only safe framing. */
+    if (r) {
+        dispatch(c, hc, &ls->head, NULL, 0, 1);
+        return -1;
+    }
     eddy__http_response_reset(&ls->res, c, ls, &ls->head, 0);
     answer_unrouted(&ls->res, &ls->head, plen, allow);
     begin_close(c, hc);
@@ -363,6 +371,7 @@ static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, stru
     if (h->expect_continue && eddy_buffer_readable(src) == n &&
         answer_expect(c, hc, r, plen, allow) < 0) {
         eddy_buffer_free(&sl->msg);
+        eddy_buffer_retrieve(src, n);
         return;
     }
     eddy_buffer_retrieve(src, n);
@@ -473,7 +482,7 @@ static void dispatch_msg(struct eddy_tcp_connection *c, struct http_conn *hc)
     } else {
         if (!sl->discard)
             ls->head.content_length = (int64_t)(eddy_buffer_readable(&sl->msg) - sl->head_len);
-        dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len);
+        dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len, 0);
     }
     if (hc->slow)
         eddy_buffer_free(&hc->slow->msg);
@@ -487,7 +496,7 @@ static void handle_head(struct eddy_tcp_connection *c, struct http_conn *hc,
     const struct eddy_http_request_head *h = &hc->ls->head;
     const char *p = eddy_buffer_peek(src);
     if (!h->chunked && h->content_length <= 0) {
-        dispatch(c, hc, h, NULL, 0);
+        dispatch(c, hc, h, NULL, 0, 0);
         eddy_buffer_retrieve(src, n);
         return;
     }
@@ -497,7 +506,7 @@ static void handle_head(struct eddy_tcp_connection *c, struct http_conn *hc,
     }
     if (!h->chunked && eddy_buffer_readable(src) - n >= (uint64_t)h->content_length) {
         size_t cl = (size_t)h->content_length;
-        dispatch(c, hc, h, p + n, cl);
+        dispatch(c, hc, h, p + n, cl, 0);
         eddy_buffer_retrieve(src, n + cl);
         return;
     }
