@@ -13,6 +13,10 @@
 #include "eddy/tcp_connection.h"
 #include "eddy/transport.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_tcp_server;
 
@@ -79,5 +83,9 @@ void *eddy_tcp_server_data(const struct eddy_tcp_server *s);
  * joins the sub-reactors, closes every connection (on_close runs for each),
  * frees everything. */
 void eddy_tcp_server_free(struct eddy_tcp_server *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -28,7 +28,7 @@
 
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
 #define is_open eddy__tcp_conn_is_open
 #define is_live eddy__tcp_conn_is_live
