@@ -33,7 +33,21 @@ int ue_eventfd(unsigned int initval, int flags);
 ssize_t ue_read(int fd, void *buf, size_t n);
 ssize_t ue_write(int fd, const void *buf, size_t n);
 int ue_dup(int fd);
+int ue_dup2(int oldfd, int newfd);
+int ue_dup3(int oldfd, int newfd, int flags);
 int ue_close(int fd);
+
+/*
+ * eddy extensions, no Linux counterpart: waiting for a uepoll epoll and kernel
+ * descriptors in one thread. ue_epoll_notify_arm hooks a one-shot notifier on epfd:
+ * the next event that makes epfd ready writes an 8-byte 1 to the kernel eventfd
+ * kernel_eventfd, so a thread blocked in the kernel (epoll_wait on its kernel
+ * descriptors and that eventfd) wakes up. Returns 1 if epfd is ready already (the
+ * hook is then removed: do not block), 0 once armed, -1 with errno (EBADF, EINVAL:
+ * not an epoll). ue_epoll_notify_disarm removes the hook if it has not fired.
+ */
+int ue_epoll_notify_arm(int epfd, int kernel_eventfd);
+int ue_epoll_notify_disarm(int epfd);
 
 #ifdef __cplusplus
 }

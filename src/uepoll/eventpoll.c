@@ -631,6 +631,7 @@ int ue_epoll_create1(int flags)
     pthread_mutex_init(&ep->lock, NULL);
     eddy__ue_wq_init(&ep->wq);
     eddy__ue_wq_init(&ep->poll_wait);
+    ue_list_init(&ep->notify.link);
     ue_list_init(&ep->rdllist);
     ep->ovflist = EP_UNACTIVE_PTR;
     ep->file = f;
@@ -650,6 +651,7 @@ static void ep_eventpoll_release(struct ue_file *f)
         ep_remove(ep, epi_of(n));
     pthread_mutex_unlock(&ep->mtx);
     pthread_mutex_unlock(&eddy__ue_epmutex);
+    eddy__ue_wq_remove(&ep->poll_wait, &ep->notify); /* an armed notify dies with it */
     eddy__ue_wq_destroy(&ep->wq);
     eddy__ue_wq_destroy(&ep->poll_wait);
     pthread_mutex_destroy(&ep->lock);
