@@ -263,35 +263,3 @@ int ue_close(int fd)
     eddy__ue_wake_flush();
     return 0;
 }
-
-/* rw_verify_area: one call moves at most INT_MAX rounded down to a page. */
-#define MAX_RW_COUNT ((size_t)0x7ffff000)
-
-/* vfs_read/vfs_write order: not opened that way is EBADF, no method is EINVAL. */
-ssize_t ue_read(int fd, void *buf, size_t n)
-{
-    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
-    struct ue_file *f = eddy__ue_fget(fd);
-    if (!f)
-        return eddy__ue_fail(EBADF);
-    ssize_t r = !(f->mode & UE_FMODE_READ) ? -EBADF
-                : !f->ops->read            ? -EINVAL
-                                           : f->ops->read(f, buf, n);
-    eddy__ue_fput(f);
-    eddy__ue_wake_flush();
-    return r < 0 ? eddy__ue_fail((int)-r) : r;
-}
-
-ssize_t ue_write(int fd, const void *buf, size_t n)
-{
-    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
-    struct ue_file *f = eddy__ue_fget(fd);
-    if (!f)
-        return eddy__ue_fail(EBADF);
-    ssize_t r = !(f->mode & UE_FMODE_WRITE) ? -EBADF
-                : !f->ops->write            ? -EINVAL
-                                            : f->ops->write(f, buf, n);
-    eddy__ue_fput(f);
-    eddy__ue_wake_flush();
-    return r < 0 ? eddy__ue_fail((int)-r) : r;
-}
