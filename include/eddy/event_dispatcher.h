@@ -14,6 +14,10 @@
 
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_fired_event {
     int fd;
     int revents; /* EDDY_EV_* */
@@ -84,5 +88,9 @@ const struct eddy_event_dispatcher *eddy_event_dispatcher_find(const char *name)
 /* NULL-terminated names of the backends that watch kernel descriptors (the ones
  * a server on kernel sockets can use), in list order: for --help texts. */
 const char *const *eddy_event_dispatcher_names(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "eddy/event_dispatcher.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 
 typedef void (*eddy_task_fn)(void *arg);
@@ -74,5 +78,9 @@ void *eddy_event_loop_data(const struct eddy_event_loop *loop);
 
 /* Number of iterations so far (tests and statistics). */
 uint64_t eddy_event_loop_iterations(const struct eddy_event_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
