@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "eddy/channel.h"
+#include "reactor/epoll_events.h"
 #include "eddy/uepoll.h"
 
 struct uepoll_state {
@@ -109,11 +110,7 @@ static int ctl(struct uepoll_state *s, int op, int fd, int events)
 {
     struct epoll_event ev;
     int kernel = (events & EDDY_DISP_KERNEL_FD) != 0;
-    ev.events = s->et;
-    if (events & EDDY_EV_READ)
-        ev.events |= EPOLLIN;
-    if (events & EDDY_EV_WRITE)
-        ev.events |= EPOLLOUT;
+    ev.events = to_epoll_events(events, s->et);
     ev.data.u64 = 0;
     ev.data.fd = fd;
     if (!kernel)
@@ -145,7 +142,7 @@ static int uep_del(void *state, int fd, int old_events)
     struct uepoll_state *s = state;
     int r;
     if (old_events & EDDY_DISP_KERNEL_FD) {
-        s->nkernel--; /* gone either way: DEL, or the kernel dropped it on close */
+        s->nkernel--; /* the loop always unregisters these, even right before a close */
         r = epoll_ctl(s->kepfd, EPOLL_CTL_DEL, fd, NULL);
     } else {
         r = ue_epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -154,20 +151,6 @@ static int uep_del(void *state, int fd, int old_events)
     if (r < 0 && errno != ENOENT && errno != EBADF)
         return -errno;
     return 0;
-}
-
-static int from_epoll(uint32_t e)
-{
-    int r = 0;
-    if (e & EPOLLIN)
-        r |= EDDY_EV_READ;
-    if (e & EPOLLOUT)
-        r |= EDDY_EV_WRITE;
-    if (e & EPOLLERR)
-        r |= EDDY_EV_ERROR;
-    if (e & EPOLLHUP)
-        r |= EDDY_EV_HUP;
-    return r;
 }
 
 /* Makes room for max events in both arrays; returns how many fit. */
@@ -205,7 +188,7 @@ static int harvest_kernel(struct uepoll_state *s, int timeout_ms, struct eddy_fi
             continue;
         }
         out[n].fd = s->kevs[i].data.fd;
-        out[n].revents = from_epoll(s->kevs[i].events) | EDDY_DISP_KERNEL_FD;
+        out[n].revents = from_epoll_events(s->kevs[i].events) | EDDY_DISP_KERNEL_FD;
         n++;
     }
     return n;
@@ -219,7 +202,7 @@ static int harvest_uepoll(struct uepoll_state *s, int timeout_ms, struct eddy_fi
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         out[i].fd = s->evs[i].data.fd;
-        out[i].revents = from_epoll(s->evs[i].events);
+        out[i].revents = from_epoll_events(s->evs[i].events);
     }
     return n;
 }

@@ -461,7 +461,8 @@ void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel
     /* A different channel may own the fd now if ours was closed without removal. */
     if (eddy_channel_map_get(m, fd) != ch)
         return;
-    if (!(skip_del && (loop->disp->flags & EDDY_DISP_CLOSE_UNREGISTERS)))
+    /* A kernel fd beside uepoll ones is always unregistered: the backend counts them. */
+    if (!(skip_del && !tag && (loop->disp->flags & EDDY_DISP_CLOSE_UNREGISTERS)))
         (void)loop->disp->del(loop->disp_state, fd, old | tag);
     m->entries[fd] = NULL;
     invalidate_fired(loop, fd, tag);
