@@ -85,6 +85,16 @@ unsigned eddy_tls_context_handshake_timeout_ms(const struct eddy_tls_context *ct
 /* Reloads done so far (0 after new). */
 unsigned eddy_tls_context_generation(const struct eddy_tls_context *ctx);
 
+/* The TLS transport (eddy/transport.h): open()'s arg is the eddy_tls_context.
+ * tcp_server listeners take it with a context; see tcp_server.h. */
+struct eddy_transport_ops;
+extern const struct eddy_transport_ops eddy_transport_tls;
+
+/* Bytes of file ranges sent as records read into user space (pread, then
+ * SSL_write), and with SSL_sendfile over kernel TLS (only when the kernel
+ * offers kTLS for the connection, detected per connection at run time). */
+void eddy_tls_file_stats(unsigned long long *record_bytes, unsigned long long *ktls_bytes);
+
 /* Of an established TLS connection (owner thread): the protocol ("TLSv1.3"),
  * the cipher, the SNI name (NULL if none), the ALPN protocol (NULL if none),
  * whether the session was resumed. NULL / 0 for a connection without TLS. */

@@ -214,10 +214,14 @@ static int configure(SSL_CTX *s, const struct eddy_tls_context *ctx, char *err, 
     SSL_CTX_set_dh_auto(s, 1);
     /* No SSL_OP_CIPHER_SERVER_PREFERENCE: the client picks among our (all strong)
      * ciphers, as Mozilla advises, so a phone without AES hardware picks ChaCha20. */
+    /* A FIN without close_notify reads as end of input (requests carry their own length);
+     * kTLS is used when the kernel offers it (SSL_sendfile then sends file ranges). */
     SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS |
                                (o->ticket_key_seconds == 0 ? SSL_OP_NO_TICKET : 0));
     SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(s, 1); /* one read() for several records */
     SSL_CTX_set_default_passwd_cb(s, no_password);
     SSL_CTX_set_session_id_context(s, sid_ctx, sizeof sid_ctx - 1);
     SSL_CTX_set_session_cache_mode(s, o->session_cache_size > 0 ? SSL_SESS_CACHE_SERVER

@@ -17,6 +17,10 @@
  * disturb it) until SSL_free. NULL when out of memory. */
 SSL *eddy__tls_ssl_new(struct eddy_tls_context *ctx, int fd);
 
+struct eddy_transport;
+/* The SSL of a TLS transport instance; NULL for any other transport. */
+SSL *eddy__tls_transport_ssl(const struct eddy_transport *t);
+
 /* Session ticket keys: `cur` encrypts new tickets for one period, then moves
  * to `prev`, which still decrypts (and asks for a new ticket) for one more
  * period; older tickets are refused (a full handshake follows). */
