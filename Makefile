@@ -137,8 +137,11 @@ fuzz:
 
 FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
 
+# The version the style check pins (tests/blackbox/test_format.sh).
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || echo clang-format)
+
 format:
-	clang-format -i $(FORMAT_FILES)
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-results.txt

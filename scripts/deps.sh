@@ -5,7 +5,9 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v clang >/dev/null || need+=(clang)
-command -v clang-format >/dev/null || need+=(clang-format)
+# The style check is pinned to the clang-format the code was formatted with: other
+# versions format a few constructs differently (tests/blackbox/test_format.sh).
+command -v clang-format-14 >/dev/null || need+=(clang-format-14)
 command -v timeout >/dev/null || need+=(coreutils)
 [ -e /usr/lib/x86_64-linux-gnu/libasan.so.8 ] || need+=(libasan8)
 [ -e /usr/lib/x86_64-linux-gnu/libtsan.so.2 ] || need+=(libtsan2)
