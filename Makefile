@@ -4,12 +4,14 @@
 #   make TSAN=1       the same with TSan                       -> build-tsan/
 #   make test         every test: plain, ASan+UBSan, and the threaded ones under TSan
 #   make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="http_parser ..."]   libFuzzer, see tests/fuzz/run.sh
-#   make run          build and start eddy-httpd on ./www (the echo example until it exists)
+#   make run          build only eddy-httpd (in parallel) and start it on ./www
 #   make install PREFIX=/usr/local DESTDIR=...
 # Sources are discovered by directory, so adding a module or a test needs no edit here.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+# Parallel jobs of the builds that make run and make test start themselves.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 VERSION := 0.1.0
 
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fPIC -pthread -Iinclude -Isrc \
@@ -50,7 +52,7 @@ HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TESTS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all lib test test-plain test-san test-tsan run install clean fuzz format
+.PHONY: all lib test test-plain test-san test-tsan tsan-targets run install clean fuzz format
 all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS) $(FUZZ_TESTS)
 
 lib: $(BUILD)/libeddy.a $(BUILD)/libeddy.so
@@ -105,18 +107,29 @@ test:
 
 # A build that fails counts as a failed test, so it can never look green.
 test-plain:
-	@$(MAKE) --no-print-directory -j2 all || { echo "plain build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) all || { echo "plain build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build --label plain --results build-results.txt
 
 test-san:
-	@$(MAKE) --no-print-directory -j2 SAN=1 all || { echo "asan build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 all || { echo "asan build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build-san --label asan --results build-results.txt
 
+# Under TSan only the threaded tests run: build those, the library and eddy-httpd (which
+# test_httpd_threads_mt.py drives), not every test, bench and example once more.
+TSAN_TARGETS = lib $(HTTPD) $(filter %_mt,$(TESTS))
+
 test-tsan:
-	@$(MAKE) --no-print-directory -j2 TSAN=1 all || { echo "tsan build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) TSAN=1 tsan-targets || { echo "tsan build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build-tsan --label tsan --only-mt --results build-results.txt
 
-run: all
+tsan-targets: $(TSAN_TARGETS)
+
+# make run builds only the server it starts, in parallel (not every test, bench and fuzz
+# replay), then replaces itself with it.
+RUN_BIN := $(if $(HTTPD),$(HTTPD),$(BUILD)/echo_server)
+
+run:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(RUN_BIN)
 	@if [ -n "$(HTTPD)" ]; then exec $(BUILD)/eddy-httpd --root www; \
 	 else exec $(BUILD)/echo_server --listen 127.0.0.1:8080; fi
 
