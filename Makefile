@@ -5,7 +5,7 @@
 #   make test         every test: plain, ASan+UBSan, and the threaded ones under TSan
 #   make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="http_parser ..."]   libFuzzer, see tests/fuzz/run.sh
 #   make run          build only eddy-httpd (in parallel) and start it on ./www
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make install PREFIX=/usr/local DESTDIR=...   (make uninstall with the same variables)
 # Sources are discovered by directory, so adding a module or a test needs no edit here.
 
 CC      ?= cc
@@ -52,7 +52,7 @@ HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TESTS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all lib test test-plain test-san test-tsan tsan-targets run install clean fuzz format
+.PHONY: all lib test test-plain test-san test-tsan tsan-targets run install uninstall clean fuzz format
 all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS) $(FUZZ_TESTS)
 
 lib: $(BUILD)/libeddy.a $(BUILD)/libeddy.so
@@ -133,17 +133,38 @@ run:
 	@if [ -n "$(HTTPD)" ]; then exec $(BUILD)/eddy-httpd --root www; \
 	 else exec $(BUILD)/echo_server --listen 127.0.0.1:8080; fi
 
+# Installed paths. The examples get an eddy- prefix (echo_server -> eddy-echo-server) so
+# they cannot clash with other programs in bin/.
+LIBDIR       := $(PREFIX)/lib
+INST_HEADERS := $(notdir $(wildcard include/eddy/*.h))
+INST_EXAMPLES := $(foreach e,$(EXAMPLES),eddy-$(subst _,-,$(notdir $(e))))
+INST_LIBS    := libeddy.a libeddy.so libeddy.so.0 libeddy.so.$(VERSION) pkgconfig/eddy.pc
+# The dynamic loader finds libeddy.so.0 in these once ldconfig ran (install runs it when
+# it installs for real); for any other prefix eddy.pc adds an rpath, so a program built
+# with pkg-config runs without LD_LIBRARY_PATH.
+SYSTEM_LIBDIRS := /usr/lib /usr/local/lib /lib
+, := ,
+PC_RPATH     := $(if $(filter $(LIBDIR),$(SYSTEM_LIBDIRS)),, -Wl$(,)-rpath$(,)$${libdir})
+
 install: lib $(HTTPD) $(EXAMPLES)
-	install -d $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/eddy/*.h $(DESTDIR)$(PREFIX)/include/eddy/
-	install -m 644 $(BUILD)/libeddy.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(PREFIX)/lib/libeddy.so.$(VERSION)
-	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libeddy.so.0
-	ln -sf libeddy.so.0 $(DESTDIR)$(PREFIX)/lib/libeddy.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' eddy.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eddy.pc
+	install -m 644 $(BUILD)/libeddy.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(LIBDIR)/libeddy.so.$(VERSION)
+	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libeddy.so.0
+	ln -sf libeddy.so.0 $(DESTDIR)$(LIBDIR)/libeddy.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@RPATH@|$(PC_RPATH)|g' \
+	    eddy.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/eddy.pc
 	$(if $(HTTPD),install -m 755 $(HTTPD) $(DESTDIR)$(PREFIX)/bin/)
-	$(if $(EXAMPLES),install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/)
+	$(foreach e,$(EXAMPLES),install -m 755 $(e) $(DESTDIR)$(PREFIX)/bin/eddy-$(subst _,-,$(notdir $(e)));)
+	$(if $(DESTDIR)$(PC_RPATH),,-ldconfig)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/eddy/,$(INST_HEADERS))
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(INST_LIBS))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,eddy-httpd $(INST_EXAMPLES))
+	-rmdir $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(LIBDIR)/pkgconfig 2>/dev/null
+	$(if $(DESTDIR)$(PC_RPATH),,-ldconfig)
 
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
