@@ -29,6 +29,10 @@
 
 #include "eddy/http.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- MIME ---------------------------------------------------------------------------- */
 
 /* The media type for the file name path[0..len) by its extension (after the last '.' of
@@ -210,11 +214,18 @@ uint64_t eddy_http_fcache_hits(const struct eddy_http_fcache *c);
  * Each loop thread gets its own open-file cache, so a hot small file costs no syscall
  * besides the connection's write; large files go out with sendfile. It never reads a
  * request body: register it with EDDY_HTTP_ROUTE_NO_BODY, so bodies are dropped.
+ * Mounted under a prefix: set options.mount and route the same prefix:
+ *   o.mount = "/static";
+ *   eddy_http_server_route_flags(srv, EDDY_HTTP_ANY, "/static", EDDY_HTTP_ROUTE_NO_BODY, ...);
  */
 struct eddy_http_static;
 
 struct eddy_http_static_options {
     const char *root;  /* document root directory */
+    const char *mount; /* URL path prefix taken off before looking up the file (nginx's
+                          alias): with mount "/static", "/static/a.css" is root/a.css and
+                          "/static" redirects to "/static/"; a path outside it gets 404.
+                          NULL or "/": none, the URL path is the path below root */
     int resolve_flags; /* EDDY_HTTP_RESOLVE_* */
     int dir_listing;   /* list directories without an index file */
     struct eddy_http_fcache_options cache;
@@ -228,5 +239,9 @@ void eddy_http_static_free(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
