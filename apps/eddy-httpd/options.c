@@ -26,6 +26,7 @@ enum {
     OPT_REUSEPORT,
     OPT_FOLLOW,
     OPT_DIR_LISTING,
+    OPT_TEST,
 };
 
 static const struct option long_opts[] = {
@@ -44,6 +45,8 @@ static const struct option long_opts[] = {
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
     {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
+    {"config", required_argument, NULL, 'c'},
+    {"test", no_argument, NULL, OPT_TEST},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -72,10 +75,14 @@ static void usage(void)
            "      --reuseport              set SO_REUSEPORT on listening sockets\n"
            "      --follow-symlinks        follow symlinks even when they leave the root\n"
            "      --dir-listing            list directories that have no index.html\n"
+           "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
+           "                               flags given with it override its globals\n"
+           "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
-           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the access log.\n");
+           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
+           "it also reloads the file).\n");
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -147,7 +154,18 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     case 'r':
         o->root = arg;
         return 0;
+    case 'c':
+        o->config = arg;
+        return 0;
+    case OPT_TEST:
+        o->test_only = 1;
+        return 0;
     case 't':
+        if (arg[0] == '-') { /* "-t -c FILE": the test, and arg is the next option */
+            o->test_only = 1;
+            optind--;
+            return 0;
+        }
         if (parse_long(arg, 0, 1024, &v) < 0)
             return bad("--threads", arg, "expected a number from 0 to 1024");
         o->threads = (int)v;
@@ -191,13 +209,28 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     }
 }
 
+int httpd_option_given(const struct httpd_options *o, const char *long_name)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (strcmp(long_opts[i].name, long_name) == 0)
+            return (o->given >> i) & 1;
+    return 0;
+}
+
+static void mark_given(struct httpd_options *o, int c)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (long_opts[i].val == c)
+            o->given |= 1ULL << i;
+}
+
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
 {
     defaults(o);
     opterr = 0; /* our own one-line messages */
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":l:r:t:b:hV", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":l:r:t:b:c:hV", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage();
             return 1;
@@ -205,6 +238,10 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
         if (c == 'V') {
             printf("eddy-httpd " VERSION "\n");
             return 1;
+        }
+        if (c == ':' && optopt == 't') { /* "-c FILE -t" */
+            o->test_only = 1;
+            continue;
         }
         if (c == ':') {
             fprintf(stderr, "eddy-httpd: option '%s' needs a value (see --help)\n",
@@ -220,9 +257,20 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
         }
         if (handle(o, c, optarg) < 0)
             return -1;
+        if (!(c == 't' && o->test_only))
+            mark_given(o, c);
     }
     if (optind < argc) {
         fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    if (o->test_only && o->config == NULL) {
+        fprintf(stderr, "eddy-httpd: -t needs -c FILE (see --help)\n");
+        return -1;
+    }
+    if (o->config && o->nlisten) {
+        fprintf(stderr, "eddy-httpd: --listen does not combine with -c; use \"listen\" in "
+                        "the file\n");
         return -1;
     }
     if (o->nlisten == 0)

@@ -207,6 +207,9 @@ void eddy_http_static_options_init(struct eddy_http_static_options *o);
 int eddy_http_static_new(struct eddy_http_static **out, const struct eddy_http_static_options *o);
 /* After every thread that used it stopped serving (after eddy_http_server_free). */
 void eddy_http_static_free(struct eddy_http_static *s);
+/* The calling thread's open-file cache of s (made on first use; freed with s), for
+ * handlers of one's own built on these pieces. Loop threads only. NULL on -ENOMEM. */
+struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);

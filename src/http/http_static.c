@@ -109,6 +109,11 @@ static struct eddy_http_fcache *thread_cache(struct eddy_http_static *s)
     return new_thread_cache(s);
 }
 
+struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *s)
+{
+    return thread_cache(s);
+}
+
 static int status_for_errno(int err)
 {
     switch (err) {
