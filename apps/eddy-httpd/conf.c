@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "eddy/event_dispatcher.h"
 #include "eddy/http_static.h"
 
 struct httpd_arena {
@@ -136,14 +137,12 @@ static int global_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
     if (strcmp(n, "access_log") == 0)
         return set_str(x, &g->access_log, d->args[1]);
     if (strcmp(n, "backend") == 0) {
-        static const char *const ok[] = {"epoll", "epoll-et", "poll", "select"};
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-            if (strcmp(d->args[1], ok[i]) == 0) {
-                g->backend = ok[i];
+        for (const char *const *b = eddy_event_dispatcher_names(); *b; b++)
+            if (strcmp(d->args[1], *b) == 0) {
+                g->backend = *b;
                 return 0;
             }
-        return httpd_conf_fail(x, d, "unknown backend \"%s\" (epoll, epoll-et, poll, select)",
-                               d->args[1]);
+        return httpd_conf_fail(x, d, "unknown backend \"%s\" (see eddy-httpd --help)", d->args[1]);
     }
     if (strcmp(n, "worker_threads") == 0)
         return number(x, d, 1024, &g->worker_threads);
