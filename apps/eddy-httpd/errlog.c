@@ -110,6 +110,7 @@ static void vlog(int level, const char *fmt, va_list ap)
         n = (int)strftime(line, sizeof line, "%Y/%m/%d %H:%M:%S ", &tm);
         n += snprintf(line + n, sizeof line - (size_t)n, "[%s] %d: ", names[level], getpid());
     }
+    int m0 = n; /* the message starts here */
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     n = m < 0 ? n : n + m;
     if (n > (int)sizeof line - 2)
@@ -117,6 +118,8 @@ static void vlog(int level, const char *fmt, va_list ap)
     line[n++] = '\n';
     while (write(err_fd, line, (size_t)n) < 0 && errno == EINTR)
         ;
+    if (level == HTTPD_LOG_EMERG && err_fd != STDERR_FILENO) /* the operator starting it */
+        fprintf(stderr, "eddy-httpd: [emerg] %.*s", n - m0, line + m0);
 }
 
 void httpd_log_error(int level, const char *fmt, ...)

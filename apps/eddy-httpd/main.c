@@ -194,7 +194,7 @@ static int open_files(struct httpd *h)
     so.dir_listing = h->opt.dir_listing;
     int rc = eddy_http_static_new(&h->files, &so);
     if (rc < 0)
-        fprintf(stderr, "eddy-httpd: root '%s': %s\n", h->opt.root, strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "root '%s': %s", h->opt.root, strerror(-rc));
     return rc;
 }
 
@@ -213,8 +213,8 @@ static int make_server(struct httpd *h)
     o.body_timeout_ms = h->opt.body_timeout_ms;
     o.keepalive_timeout_ms = h->opt.keepalive_timeout_ms;
     o.send_timeout_ms = h->opt.send_timeout_ms;
-    if (httpd_log_enabled()) {
-        o.access_log = httpd_access_log;
+    if (httpd_log_enabled() || h->conf) {
+        o.access_log = h->conf ? httpd_log_hook : httpd_access_log;
         o.access_log_data = h;
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
@@ -223,7 +223,7 @@ static int make_server(struct httpd *h)
                                           h->conf ? httpd_site_handler : eddy_http_static_handler,
                                           h->files);
     if (rc < 0)
-        fprintf(stderr, "eddy-httpd: cannot create the server: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot create the server: %s", strerror(-rc));
     return rc;
 }
 
@@ -232,9 +232,9 @@ static int listen_all(struct httpd *h)
     for (int i = 0; i < h->opt.nlisten; i++) {
         int rc = eddy_http_server_listen(h->srv, h->opt.listen[i], &h->bound[i]);
         if (rc < 0) {
-            fprintf(stderr, "eddy-httpd: cannot listen on %s: %s\n", h->opt.listen[i],
-                    rc == -EINVAL ? "invalid address (expected ADDR:PORT or [V6]:PORT)"
-                                  : strerror(-rc));
+            httpd_log_error(HTTPD_LOG_EMERG, "cannot listen on %s: %s", h->opt.listen[i],
+                            rc == -EINVAL ? "invalid address (expected ADDR:PORT or [V6]:PORT)"
+                                          : strerror(-rc));
             return rc;
         }
     }
@@ -289,11 +289,11 @@ static int run(struct httpd *h)
 {
     int rc = eddy_event_loop_new(&h->base, h->opt.backend);
     if (rc < 0) {
-        fprintf(stderr, "eddy-httpd: cannot create the event loop: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot create the event loop: %s", strerror(-rc));
         return 1;
     }
     if (setup_signals(h) < 0) {
-        fprintf(stderr, "eddy-httpd: cannot set up signals: %s\n", strerror(errno));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(errno));
         return 1;
     }
     if (make_server(h) < 0 || listen_all(h) < 0)
@@ -301,7 +301,7 @@ static int run(struct httpd *h)
     if (h->conf && start_as_configured(h) < 0)
         return 1;
     if ((rc = eddy_http_server_start(h->srv)) < 0) {
-        fprintf(stderr, "eddy-httpd: cannot start: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot start: %s", strerror(-rc));
         return 1;
     }
     if (httpd_log_enabled()) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eddy/inet.h"
 #include "errlog.h"
 #include "log.h"
 #include "site.h"
@@ -53,6 +54,26 @@ int httpd_open_error_log(const struct httpd_conf *c)
     if (rc < 0)
         httpd_log_error(HTTPD_LOG_EMERG, "error_log \"%s\": %s", c->g.error_log, strerror(-rc));
     return rc;
+}
+
+void httpd_log_hook(const struct eddy_http_log_entry *e, void *data)
+{
+    httpd_access_log(e, data);
+    if (e->status != 408 && e->status != 400 && e->status < 500)
+        return;
+    int level = e->status >= 500 ? HTTPD_LOG_ERROR : HTTPD_LOG_INFO;
+    if (!httpd_errlog_wants(level))
+        return;
+    char ip[64] = "-";
+    if (e->peer)
+        eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof ip);
+    const char *what = e->status == 408   ? "client timed out"
+                       : e->status == 400 ? "bad request"
+                                          : "server error";
+    httpd_log_error(level, "%s (%d), client %s, request \"%.*s %.*s\"", what, e->status, ip,
+                    (int)(e->method.len < 16 ? e->method.len : 16), e->method.p ? e->method.p : "",
+                    (int)(e->target.len < 512 ? e->target.len : 512),
+                    e->target.p ? e->target.p : "");
 }
 
 int httpd_write_pid(const char *path)

@@ -3,12 +3,16 @@
 #define EDDY_HTTPD_OPERATE_H
 
 #include "conf.h"
+#include "eddy/http.h"
 #include "options.h"
 
 /* The file's globals into o, except where the command line gave the flag. */
 void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c);
 /* error_log of c, when it names one. 0 or -errno (logged). */
 int httpd_open_error_log(const struct httpd_conf *c);
+/* The library's per-response hook with a config: the access log, plus timeouts (408) and
+ * bad requests (400) at info and 5xx at error in the error log. */
+void httpd_log_hook(const struct eddy_http_log_entry *e, void *data);
 /* Writes the pid to path (through a temporary file and a rename). 0 or -errno. */
 int httpd_write_pid(const char *path);
 /* Switches to user (and group, or the user's) with its supplementary groups; as

@@ -3,6 +3,7 @@ reopen), pid file, privilege drop, and reload on SIGHUP under load."""
 import http.client
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -48,7 +49,7 @@ def test_error_log(d):
     elog = os.path.join(d, "error.log")
     os.mkfifo(os.path.join(d, "www/fifo"))
     s = ConfServer("""
-error_log %s info;
+error_log %s info; client_header_timeout 300ms;
 server { listen 127.0.0.1:PORT; root %s/www; location /nolist/ { alias %s/www/; index none; } }
 """ % (elog, d, d))
     ok(request(s.port, "/fifo")[0] == 403, "a FIFO -> 403")
@@ -59,6 +60,12 @@ server { listen 127.0.0.1:PORT; root %s/www; location /nolist/ { alias %s/www/; 
     ok(b"directory index of \"/nolist/\"" in log, "error log: forbidden directory index")
     request(s.port, "/missing")
     ok(b"[info]" in read(elog) and b"/missing" in read(elog), "404 logged at info")
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    got = c.recv(1000)
+    c.close()
+    ok(got.startswith(b"HTTP/1.1 408"), "client_header_timeout from the file -> 408")
+    ok(wait_for(lambda: b"client timed out (408)" in read(elog)), "the timeout is logged at info")
     os.rename(elog, elog + ".1")
     s.signal(signal.SIGHUP)
     ok(wait_for(lambda: os.path.exists(elog)), "SIGHUP reopens the error log at its path")
