@@ -36,7 +36,12 @@ static int qvalue(const char *p, size_t n)
         while (a < p + n && (*a == ' ' || *a == '\t'))
             a++;
         if (p + n - a >= 2 && (a[0] | 0x20) == 'q' && a[1] == '=') {
-            double v = strtod(a + 2, NULL); /* the value ends at ',' or the field's end */
+            char num[8] = ""; /* the value is not NUL-terminated: copy "0.xyz" */
+            size_t k =
+                (size_t)(p + n - a - 2) < sizeof num - 1 ? (size_t)(p + n - a - 2) : sizeof num - 1;
+            memcpy(num, a + 2, k);
+            num[k] = '\0';
+            double v = strtod(num, NULL);
             return v <= 0 ? 0 : v >= 1 ? 1000 : (int)(v * 1000 + 0.5) ? (int)(v * 1000 + 0.5) : 1;
         }
         semi = memchr(a, ';', (size_t)(p + n - a));
@@ -56,9 +61,9 @@ int httpd_accepts_encoding(struct eddy_http_request *req, const char *coding)
             const char *e = comma ? comma : end;
             while (p < e && (*p == ' ' || *p == '\t'))
                 p++;
-            size_t tok = strcspn(p, " \t;,");
-            if (p + tok > e)
-                tok = (size_t)(e - p);
+            size_t tok = 0;
+            while (p + tok < e && p[tok] != ' ' && p[tok] != '\t' && p[tok] != ';')
+                tok++;
             if (tok == clen && strncasecmp(p, coding, clen) == 0)
                 exact = qvalue(p, (size_t)(e - p));
             else if (tok == 1 && p[0] == '*')
