@@ -1,6 +1,7 @@
 """eddy-httpd -c: -t on good and broken files, virtual hosts chosen by Host, and each
 per-request directive, against configs written here."""
 import os
+import re
 import sys
 import tempfile
 
@@ -128,6 +129,8 @@ http {
     ok(request(p, "/dots/.env")[2] == b"SECRET\n", "allow_dotfiles on in a location")
     st, h, b = request(p, "/list/")
     ok(st == 200 and b"one.txt" in b and b"two.txt" in b, "autoindex on")
+    ok(re.search(rb'two\.txt</a> <time>\d\d-\w\w\w-\d{4} \d\d:\d\d</time> <data>2</data>', b)
+       is not None, "autoindex shows dates and sizes", b.decode("latin-1")[-300:])
     ok(request(p, "/noindex/")[0] == 403, "no index, autoindex off: 403")
     ok(request(p, "/list")[0] == 301 and request(p, "/list")[1].get("location") == "/list/",
        "directory without slash: 301")
