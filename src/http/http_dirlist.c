@@ -125,7 +125,7 @@ static int append_escaped(struct sbuf *b, const char *s,
 /* Date (UTC, nginx's format) and size in bytes ("-" for a directory). */
 static int append_details(struct sbuf *b, const struct name *e)
 {
-    char when[32] = "-", size[32] = "-", line[96];
+    char when[32] = "-", size[32] = "-", line[128];
     struct tm tm;
     if (e->mtime && gmtime_r(&e->mtime, &tm))
         strftime(when, sizeof when, "%d-%b-%Y %H:%M", &tm);
