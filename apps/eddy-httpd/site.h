@@ -48,8 +48,6 @@ void httpd_site_serve(struct httpd_rq *q, const char *uri, size_t len);
 /* The file for uri below the current rules' root; 0 with *f, or -errno. */
 int httpd_site_lookup(struct httpd_rq *q, const char *uri, size_t len,
                       const struct eddy_http_file **f);
-/* The HTTP status for a failed open. */
-int httpd_site_status_for_errno(int err);
 
 /* On-the-fly gzip of a whole regular file (gzip.c): answers 200 with
  * Content-Encoding: gzip, streamed. The headers common to every answer are set. */

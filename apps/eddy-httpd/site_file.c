@@ -16,26 +16,6 @@
 #include "eddy/inet.h"
 #include "site.h"
 
-int httpd_site_status_for_errno(int err)
-{
-    switch (err) {
-    case -ENOENT:
-    case -EXDEV: /* a symlink leaving the root: do not reveal that it exists */
-    case -ENOTDIR:
-    case -ENAMETOOLONG:
-        return 404;
-    case -EACCES:
-    case -EPERM:
-        return 403;
-    case -EMFILE:
-    case -ENFILE:
-    case -ENOMEM:
-        return 503;
-    default:
-        return 500;
-    }
-}
-
 /* The path below the docroot: the uri itself, or with alias the part after the
  * location's prefix. Length or -ENAMETOOLONG. */
 static long fs_path(const struct httpd_rq *q, const char *uri, size_t len, char *out, size_t cap)
@@ -107,23 +87,6 @@ static void content_type(const struct httpd_rules *r, const char *name, size_t l
         snprintf(out, cap, "%.*s", (int)tlen, type);
 }
 
-/* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup (the
- * cache may close its own fd before the queued range is sent). */
-static void send_body(struct eddy_http_response *res, const struct eddy_http_file *f, uint64_t off,
-                      uint64_t len)
-{
-    if (f->body) {
-        eddy_http_response_send(res, f->body + off, (size_t)len);
-        return;
-    }
-    int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) {
-        eddy_http_response_send_error(res, 503);
-        return;
-    }
-    eddy_http_response_send_file(res, fd, (off_t)off, (size_t)len, 1);
-}
-
 static struct eddy_http_str field(struct eddy_http_request *req, const char *name)
 {
     const struct eddy_http_str *v = eddy_http_request_header(req, name);
@@ -187,7 +150,7 @@ static int send_range(struct httpd_rq *q, const struct eddy_http_file *f,
         eddy_http_response_add_header(q->res, "Content-Range", cr);
         httpd_site_add_headers(q, 206);
         eddy_http_response_set_status(q->res, 206);
-        send_body(q->res, f, r.first, r.last - r.first + 1);
+        eddy_http_file_send(q->res, f, r.first, r.last - r.first + 1);
         return 206;
     default:
         return 0;
@@ -209,7 +172,7 @@ static void send_entity(struct httpd_rq *q, const char *uri, size_t len,
     if (q->error_status) { /* an error_page: its status, no validators */
         httpd_site_add_headers(q, q->error_status);
         eddy_http_response_set_status(res, q->error_status);
-        send_body(res, f, 0, (uint64_t)f->st.st_size);
+        eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
         return;
     }
     struct eddy_http_str range = field(q->req, "Range");
@@ -238,7 +201,7 @@ static void send_entity(struct httpd_rq *q, const char *uri, size_t len,
     if (range.p && send_range(q, f, range))
         return;
     httpd_site_add_headers(q, 200);
-    send_body(res, f, 0, (uint64_t)f->st.st_size);
+    eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
 }
 
 /* gzip_static: file.br, then file.gz, when the client takes that coding. */
@@ -300,8 +263,8 @@ static void serve_listing(struct httpd_rq *q, const char *uri, size_t len)
     if (rc == 0)
         rc = eddy_http_dir_listing(d->fd, uri, q->r->allow_dotfiles, &html, &n);
     if (rc < 0) {
-        log_failure(q, uri, rc, httpd_site_status_for_errno(rc));
-        httpd_site_error(q, httpd_site_status_for_errno(rc));
+        log_failure(q, uri, rc, eddy_http_status_for_errno(rc));
+        httpd_site_error(q, eddy_http_status_for_errno(rc));
         return;
     }
     char type[128];
@@ -347,7 +310,7 @@ void httpd_site_serve(struct httpd_rq *q, const char *uri, size_t len)
     const struct eddy_http_file *f;
     int rc = httpd_site_lookup(q, uri, len, &f);
     if (rc < 0) {
-        int status = httpd_site_status_for_errno(rc);
+        int status = eddy_http_status_for_errno(rc);
         log_failure(q, uri, rc, status);
         httpd_site_error(q, status);
     } else if (f->is_dir) {

@@ -126,7 +126,7 @@ struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *
     return thread_cache(s);
 }
 
-static int status_for_errno(int err)
+int eddy_http_status_for_errno(int err)
 {
     switch (err) {
     case -ENOENT:
@@ -223,8 +223,8 @@ static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
 }
 
 /* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup. */
-static void send_body(struct eddy_http_response *res, const struct eddy_http_file *f, uint64_t off,
-                      uint64_t len)
+void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                         uint64_t off, uint64_t len)
 {
     if (f->body) {
         eddy_http_response_send(res, f->body + off, (size_t)len);
@@ -264,7 +264,7 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     scan_fields(req, &rf);
     if (!rf.any_cond && !rf.range.p) { /* the common case: one copy of prebuilt fields */
         add_file_fields(res, f, 0);
-        send_body(res, f, 0, (uint64_t)f->st.st_size);
+        eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
         return;
     }
     add_file_fields(res, f, 1);
@@ -297,14 +297,14 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
             eddy_http_response_add_header(res, "Content-Range", cr);
             eddy_http_response_add_header(res, "Content-Type", f->mime);
             eddy_http_response_set_status(res, 206);
-            send_body(res, f, r.first, r.last - r.first + 1);
+            eddy_http_file_send(res, f, r.first, r.last - r.first + 1);
             return;
         default:
             break;
         }
     }
     eddy_http_response_add_header(res, "Content-Type", f->mime);
-    send_body(res, f, 0, size);
+    eddy_http_file_send(res, f, 0, size);
 }
 
 static void serve_listing(struct eddy_http_response *res, const struct eddy_http_file *dir,
@@ -314,7 +314,7 @@ static void serve_listing(struct eddy_http_response *res, const struct eddy_http
     size_t len;
     int rc = eddy_http_dir_listing(dir->fd, path, show_dot, &html, &len);
     if (rc < 0) {
-        eddy_http_response_send_error(res, status_for_errno(rc));
+        eddy_http_response_send_error(res, eddy_http_status_for_errno(rc));
         return;
     }
     eddy_http_response_reply(res, 200, "text/html; charset=utf-8", html, len);
@@ -349,7 +349,8 @@ static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache 
         serve_listing(res, f, url, s->root.flags & EDDY_HTTP_RESOLVE_DOTFILES);
         return;
     }
-    eddy_http_response_send_error(res, rc == 0 || rc == -ENOENT ? 403 : status_for_errno(rc));
+    eddy_http_response_send_error(res,
+                                  rc == 0 || rc == -ENOENT ? 403 : eddy_http_status_for_errno(rc));
 }
 
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
@@ -390,7 +391,7 @@ void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_re
     const struct eddy_http_file *f;
     int rc = eddy_http_fcache_get(c, path, now, &f);
     if (rc < 0)
-        eddy_http_response_send_error(res, status_for_errno(rc));
+        eddy_http_response_send_error(res, eddy_http_status_for_errno(rc));
     else if (f->is_dir)
         serve_directory(s, c, now, req, res, path, len);
     else if (path[len - 1] == '/')

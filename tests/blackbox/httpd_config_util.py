@@ -18,12 +18,7 @@ class ConfServer(Server):
         self.write(text)
         self.root = self.dir
         self.args = ["-c", self.conf] + list(args)
-        self.proc = subprocess.Popen([BINARY] + self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        Server.running.append(self)
-        self.err = b""
-        if wait:
-            self.wait_listening()
+        self.spawn(wait)
 
     def write(self, text):
         with open(self.conf, "w") as f:
