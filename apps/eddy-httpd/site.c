@@ -199,6 +199,10 @@ static void do_return(struct httpd_rq *q, const char *uri)
         eddy_http_response_send_error(q->res, 500);
         return;
     }
+    if (code >= 400 && !q->r->ret_text) {
+        httpd_site_error(q, code); /* error_page applies, as in nginx */
+        return;
+    }
     httpd_site_add_headers(q, code);
     if (is_redirect(code) && q->r->ret_text) {
         if (eddy_http_response_add_header(q->res, "Location", buf) < 0) {
@@ -208,7 +212,7 @@ static void do_return(struct httpd_rq *q, const char *uri)
         eddy_http_response_send_error(q->res, code);
     } else if (q->r->ret_text) {
         eddy_http_response_reply(q->res, code, "text/plain", buf, (size_t)n);
-    } else if (code >= 400 || is_redirect(code)) {
+    } else if (is_redirect(code)) {
         eddy_http_response_send_error(q->res, code);
     } else {
         eddy_http_response_reply(q->res, code, NULL, NULL, 0);
@@ -235,6 +239,8 @@ void httpd_site_error(struct httpd_rq *q, int status)
         internal_redirect(q, uri);
         return;
     }
+    if (q->error_status) /* the error page itself failed: answer the first error */
+        status = q->error_status;
     httpd_site_add_headers(q, status);
     eddy_http_response_send_error(q->res, status);
 }

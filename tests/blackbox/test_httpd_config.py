@@ -100,6 +100,8 @@ http {
     location /go { return https://example.test/; }
     location /img/ { alias %(d)s/data/; expires off; }
     location /private/ { deny all; }
+    location /gone/ { return 404; }
+    location /badpage/ { error_page 403 /nonexistent.html; deny all; }
     location /app/ { try_files $uri $uri/ /app/index.html; }
     location /dots/ { allow_dotfiles on; alias %(d)s/www/; }
     location /htm/ { alias %(d)s/www/; index home.htm; charset off; }
@@ -146,6 +148,10 @@ http {
     ok(st == 200 and b == b"PNG" and h.get("content-type") == "image/png", "alias")
     ok("cache-control" not in h, "expires off in a location")
     ok(request(p, "/private/p.txt")[0] == 403, "deny all -> 403")
+    st, h, b = request(p, "/gone/x")
+    ok(st == 404 and b == b"custom not found\n", "return 404 goes through error_page")
+    st, h, b = request(p, "/badpage/x")
+    ok(st == 403, "an error page that is missing: the first error's status", str(st))
     ok(request(p, "/app/asset.js")[2] == b"js();\n", "try_files $uri")
     st, h, b = request(p, "/app/some/route")
     ok(st == 200 and b == b"<spa/>\n", "try_files falls back to /app/index.html")
