@@ -161,7 +161,7 @@ int main(int argc, char **argv)
                                  NULL);
     eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/json", EDDY_HTTP_ROUTE_EXACT, json, NULL);
     eddy_http_server_route_flags(srv, EDDY_HTTP_POST, "/echo", EDDY_HTTP_ROUTE_EXACT, echo, NULL);
-    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes", EDDY_HTTP_ROUTE_EXACT, bytes, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes", EDDY_HTTP_ROUTE_PREFIX, bytes, NULL);
     for (int i = 0; i < nlisten; i++) {
         union eddy_sockaddr bound;
         char text[64];
