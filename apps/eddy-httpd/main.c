@@ -256,15 +256,41 @@ static int start_as_configured(struct httpd *h)
     return g->user ? httpd_drop_privileges(g->user, g->group) : 0;
 }
 
-/* Reload: opens the addresses of c not listened on yet. Removing a listener needs a
- * restart (the library cannot close one listener alone). */
+static int same_sockaddr(const union eddy_sockaddr *a, const union eddy_sockaddr *b)
+{
+    socklen_t n = eddy_sockaddr_len(&a->sa);
+    return n == eddy_sockaddr_len(&b->sa) && memcmp(a, b, n) == 0;
+}
+
+/* Reload, before c is published: closes the listeners c no longer names (their
+ * connections live on). */
+static void close_removed(struct httpd *h, const struct httpd_conf *c)
+{
+    for (int j = 0; j < h->opt.nlisten;) {
+        int keep = 0;
+        for (int i = 0; i < c->naddrs && !keep; i++)
+            keep = !c->addrs[i].tls && same_sockaddr(&h->bound[j], &c->addrs[i].sa);
+        if (keep) {
+            j++;
+            continue;
+        }
+        char a[128] = "?";
+        eddy_sockaddr_format(&h->bound[j].sa, a, sizeof a);
+        if (eddy_tcp_server_unlisten(eddy_http_server_tcp(h->srv), &h->bound[j]) == 0)
+            httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the listener on %s", a);
+        h->bound[j] = h->bound[--h->opt.nlisten];
+        h->opt.listen[j] = h->opt.listen[h->opt.nlisten];
+    }
+}
+
+/* Reload: opens the addresses of c not listened on yet, then closes the ones it dropped.
+ * 0, or -1 (logged) when one cannot be opened: the old config stays. */
 static int listen_new(const struct httpd_conf *c, void *arg)
 {
     struct httpd *h = arg;
     for (int i = 0; i < c->naddrs; i++) {
         int j = 0;
-        while (j < h->opt.nlisten &&
-               memcmp(&h->bound[j], &c->addrs[i].sa, eddy_sockaddr_len(&c->addrs[i].sa.sa)))
+        while (j < h->opt.nlisten && !same_sockaddr(&h->bound[j], &c->addrs[i].sa))
             j++;
         if (j < h->opt.nlisten || c->addrs[i].tls)
             continue;
@@ -279,9 +305,10 @@ static int listen_new(const struct httpd_conf *c, void *arg)
                             strerror(-rc));
             return -1;
         }
-        h->opt.listen[h->opt.nlisten++] = c->addrs[i].addr; /* kept: c stays referenced */
+        h->opt.listen[h->opt.nlisten++] = "(added by a reload)"; /* c is freed later */
         httpd_log_error(HTTPD_LOG_NOTICE, "reload: listening on %s", c->addrs[i].addr);
     }
+    close_removed(h, c);
     return 0;
 }
 

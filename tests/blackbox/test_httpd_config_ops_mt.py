@@ -172,6 +172,18 @@ def test_reload(d):
        "the reload error is in the error log", log[-300:].decode("latin-1"))
     ok(request(port2, "/index.html")[1].get("x-version") == "two",
        "a listen address added by the reload is open")
+    v3 = CONF % {"d": d, "v": "3", "extra": ""}
+    s.write(v3.replace("127.0.0.1:PORT", "127.0.0.1:%d" % port2))
+    s.signal(signal.SIGHUP)
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+            return False
+        except OSError:
+            return True
+    ok(wait_for(refused), "a listen address removed by a reload is closed")
+    ok(request(port2, "/index.html")[1].get("x-version") == "3", "the remaining one serves v3")
     ok(s.stop() == 0, "exit 0 after reloads")
 
 
