@@ -9,6 +9,8 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +126,14 @@ static int global_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
 {
     struct httpd_globals *g = &x->conf->g;
     const char *n = d->args[0];
-    if (strcmp(n, "user") == 0)
+    if (strcmp(n, "user") == 0) { /* checked here, so -t finds a typo as nginx's does */
+        if (getpwnam(d->args[1]) == NULL)
+            return httpd_conf_fail(x, d, "user: no such user \"%s\"", d->args[1]);
+        if (d->nargs > 2 && getgrnam(d->args[2]) == NULL)
+            return httpd_conf_fail(x, d, "user: no such group \"%s\"", d->args[2]);
         return set_str(x, &g->user, d->args[1]) ||
                (d->nargs > 2 && set_str(x, &g->group, d->args[2]));
+    }
     if (strcmp(n, "pid") == 0)
         return set_str(x, &g->pid, d->args[1]);
     if (strcmp(n, "error_log") == 0) {

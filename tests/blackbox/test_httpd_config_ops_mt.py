@@ -114,8 +114,8 @@ server { listen 127.0.0.1:PORT; root %s/www; }
                      % d, wait=False)
     rc = bad.wait(10)
     bad.stop()
-    ok(rc == 1 and b"no such user" in bad.err, "unknown user: refuses to serve, exit 1",
-       repr(bad.err[-200:]))
+    ok(rc == 1 and b"eddy.conf:1: user: no such user" in bad.err,
+       "unknown user: an error with its line, never serves, exit 1", repr(bad.err[-200:]))
 
 
 CONF = """

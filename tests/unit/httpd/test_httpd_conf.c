@@ -90,6 +90,8 @@ static void test_conf_errors_have_lines(void)
                  "server { listen 127.0.0.1:1 default_server; }",
                  "t.conf:2: a duplicate default server for 127.0.0.1:1");
     expect_error("# nothing\n", "no \"server\" block");
+    expect_error("\nuser no-such-user-eddy;\nserver{}", "t.conf:2: user: no such user");
+    expect_error("user nobody no-such-group-eddy;\nserver{}", "t.conf:1: user: no such group");
     expect_error("server { include x; }", "t.conf:1: \"include\" is not allowed here");
 }
 
@@ -103,7 +105,7 @@ static void test_conf_deep_nesting_bounded(void)
 
 static void test_conf_globals(void)
 {
-    struct httpd_conf *c = build("user nobody nogroup; pid /run/e.pid;\n"
+    struct httpd_conf *c = build("user nobody root; pid /run/e.pid;\n"
                                  "error_log /tmp/e.log info; access_log off;\n"
                                  "http { keepalive_timeout 5s; client_header_timeout 500ms;\n"
                                  " client_body_timeout 1m; send_timeout 2;\n"
@@ -112,7 +114,7 @@ static void test_conf_globals(void)
                                  " server { listen 127.0.0.1:8080; } }");
     ASSERT(c != NULL);
     ASSERT_STR_EQ(c->g.user, "nobody");
-    ASSERT_STR_EQ(c->g.group, "nogroup");
+    ASSERT_STR_EQ(c->g.group, "root");
     ASSERT_STR_EQ(c->g.pid, "/run/e.pid");
     ASSERT_EQ(c->g.error_level, HTTPD_LOG_INFO);
     ASSERT_STR_EQ(c->g.access_log, "off");
