@@ -150,6 +150,21 @@ static int set_backend(struct httpd_options *o, const char *v)
     return bad("--backend", v, why);
 }
 
+/* -c, --test, and -t when it is the test rather than a thread count: 1 if c was one. */
+static int config_flag(struct httpd_options *o, int c, const char *arg)
+{
+    if (c == 'c')
+        o->config = arg;
+    else if (c == OPT_TEST)
+        o->test_only = 1;
+    else if (c == 't' && arg[0] == '-') { /* "-t -c FILE": arg is the next option */
+        o->test_only = 1;
+        optind--;
+    } else
+        return 0;
+    return 1;
+}
+
 static int handle(struct httpd_options *o, int c, const char *arg)
 {
     long long v;
@@ -162,18 +177,7 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     case 'r':
         o->root = arg;
         return 0;
-    case 'c':
-        o->config = arg;
-        return 0;
-    case OPT_TEST:
-        o->test_only = 1;
-        return 0;
     case 't':
-        if (arg[0] == '-') { /* "-t -c FILE": the test, and arg is the next option */
-            o->test_only = 1;
-            optind--;
-            return 0;
-        }
         if (parse_long(arg, 0, 1024, &v) < 0)
             return bad("--threads", arg, "expected a number from 0 to 1024");
         o->threads = (int)v;
@@ -263,10 +267,11 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
                 fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
             return -1;
         }
+        if (config_flag(o, c, optarg))
+            continue;
         if (handle(o, c, optarg) < 0)
             return -1;
-        if (!(c == 't' && o->test_only))
-            mark_given(o, c);
+        mark_given(o, c);
     }
     if (optind < argc) {
         fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);

@@ -2,11 +2,12 @@
 per-request directive, against configs written here."""
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from httpd_blackbox import ok, done, time_limit, Server  # noqa: E402
+from httpd_blackbox import ok, done, time_limit, Server, BINARY  # noqa: E402
 from httpd_config_util import ConfServer, check_config, request, write_tree  # noqa: E402
 
 
@@ -17,6 +18,11 @@ def test_check():
         f.write("server {\n listen 127.0.0.1:1;\n root %s;\n}\n" % d)
     rc, err = check_config(good)
     ok(rc == 0 and "test is successful" in err, "-t on a valid file exits 0", err)
+    for args in (["-c", good, "-t"], ["--test", "-c", good]):
+        p = subprocess.run([BINARY] + args, capture_output=True, timeout=10)
+        ok(p.returncode == 0 and b"test is successful" in p.stderr, " ".join(args[:2]) + " ... ok")
+    p = subprocess.run([BINARY, "-t"], capture_output=True, timeout=10)
+    ok(p.returncode == 2 and b"-t needs -c FILE" in p.stderr, "-t alone: usage error")
     cases = [
         ("server {\n listen 127.0.0.1:1;\n root %s\n}\n" % d, 4, "unexpected \"}\""),
         ("\n\nserver {\n  listen 127.0.0.1:1;\n", 5, "unexpected end of file"),
