@@ -187,6 +187,22 @@ def test_reload(d):
     ok(s.stop() == 0, "exit 0 after reloads")
 
 
+def test_reload_logs(d):
+    conf = "access_log %s; error_log %s info;\nserver { listen 127.0.0.1:PORT; root %s/www; }\n"
+    a1, a2, e1, e2 = (os.path.join(d, n) for n in ("acc1", "acc2", "err1", "err2"))
+    s = ConfServer(conf % (a1, e1, d), "-t", "1")
+    request(s.port, "/index.html?one")
+    ok(wait_for(lambda: b"?one" in read(a1)), "line flushed (once a second)")
+    s.write(conf % (a2, e2, d))
+    s.signal(signal.SIGHUP)
+    ok(wait_for(lambda: b"configuration reloaded" in read(e2)),
+       "reload: the error log follows the new file")
+    request(s.port, "/index.html?two")
+    s.stop()
+    ok(b"?one" in read(a1) and b"?two" in read(a2) and b"?two" not in read(a1),
+       "reload: the access log follows the new file")
+
+
 def main():
     time_limit(120)
     d = tempfile.mkdtemp(prefix="eddy-ops-")
@@ -194,6 +210,7 @@ def main():
     test_globals(d)
     test_error_log(d)
     test_reload(d)
+    test_reload_logs(d)
     test_pid_and_user(d)
     done()
 
