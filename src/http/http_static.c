@@ -33,6 +33,7 @@ struct eddy_http_static {
     struct eddy_http_fcache_options cache;
     pthread_mutex_t lock; /* guards caches: one is added per thread, rarely */
     struct eddy_http_fcache **caches;
+    pthread_t *owners; /* the thread of each cache */
     size_t ncaches;
 };
 
@@ -85,28 +86,46 @@ void eddy_http_static_free(struct eddy_http_static *s)
     for (size_t i = 0; i < s->ncaches; i++)
         eddy_http_fcache_free(s->caches[i]);
     free(s->caches);
+    free(s->owners);
     pthread_mutex_destroy(&s->lock);
     eddy_http_root_close(&s->root);
     free(s->mount);
     free(s);
 }
 
-static struct eddy_http_fcache *new_thread_cache(struct eddy_http_static *s)
+/* The cache this thread made before (a thread using more handlers than TLS_SLOTS loses
+ * their slots in turn), else a new one. */
+static struct eddy_http_fcache *find_or_add_cache(struct eddy_http_static *s)
 {
-    struct eddy_http_fcache *c;
-    if (eddy_http_fcache_new(&c, &s->root, &s->cache) < 0)
-        return NULL;
+    pthread_t self = pthread_self();
+    struct eddy_http_fcache *c = NULL;
     pthread_mutex_lock(&s->lock);
-    struct eddy_http_fcache **v = realloc(s->caches, (s->ncaches + 1) * sizeof *v);
-    if (v != NULL) {
-        v[s->ncaches++] = c;
-        s->caches = v;
+    for (size_t i = 0; i < s->ncaches && c == NULL; i++)
+        if (pthread_equal(s->owners[i], self))
+            c = s->caches[i];
+    if (c == NULL && eddy_http_fcache_new(&c, &s->root, &s->cache) == 0) {
+        struct eddy_http_fcache **v = realloc(s->caches, (s->ncaches + 1) * sizeof *v);
+        pthread_t *o = v ? realloc(s->owners, (s->ncaches + 1) * sizeof *o) : NULL;
+        if (v)
+            s->caches = v;
+        if (o) {
+            s->owners = o;
+            v[s->ncaches] = c;
+            o[s->ncaches++] = self;
+        } else {
+            eddy_http_fcache_free(c);
+            c = NULL;
+        }
     }
     pthread_mutex_unlock(&s->lock);
-    if (v == NULL) {
-        eddy_http_fcache_free(c);
+    return c;
+}
+
+static struct eddy_http_fcache *new_thread_cache(struct eddy_http_static *s)
+{
+    struct eddy_http_fcache *c = find_or_add_cache(s);
+    if (c == NULL)
         return NULL;
-    }
     struct tls_slot *slot = &tls[tls_next++ % TLS_SLOTS];
     slot->id = s->id;
     slot->cache = c;
