@@ -21,6 +21,7 @@
 #include "eddy/http.h"
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
+#include "listen.h"
 #include "log.h"
 #include "operate.h"
 #include "options.h"
@@ -38,7 +39,8 @@ struct httpd {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int pending;
-    union eddy_sockaddr bound[HTTPD_MAX_LISTEN];
+    union eddy_sockaddr bound[HTTPD_MAX_BOUND]; /* a host name may give several */
+    int nbound;
     struct httpd_conf *conf; /* with -c: the config loaded at start */
     struct httpd_reload_ctx reload;
     int pid_written;
@@ -229,15 +231,9 @@ static int make_server(struct httpd *h)
 
 static int listen_all(struct httpd *h)
 {
-    for (int i = 0; i < h->opt.nlisten; i++) {
-        int rc = eddy_http_server_listen(h->srv, h->opt.listen[i], &h->bound[i]);
-        if (rc < 0) {
-            httpd_log_error(HTTPD_LOG_EMERG, "cannot listen on %s: %s", h->opt.listen[i],
-                            rc == -EINVAL ? "invalid address (expected ADDR:PORT or [V6]:PORT)"
-                                          : strerror(-rc));
-            return rc;
-        }
-    }
+    for (int i = 0; i < h->opt.nlisten; i++)
+        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+            return -1;
     return 0;
 }
 
@@ -266,7 +262,7 @@ static int same_sockaddr(const union eddy_sockaddr *a, const union eddy_sockaddr
  * connections live on). */
 static void close_removed(struct httpd *h, const struct httpd_conf *c)
 {
-    for (int j = 0; j < h->opt.nlisten;) {
+    for (int j = 0; j < h->nbound;) {
         int keep = 0;
         for (int i = 0; i < c->naddrs && !keep; i++)
             keep = !c->addrs[i].tls && same_sockaddr(&h->bound[j], &c->addrs[i].sa);
@@ -278,8 +274,7 @@ static void close_removed(struct httpd *h, const struct httpd_conf *c)
         eddy_sockaddr_format(&h->bound[j].sa, a, sizeof a);
         if (eddy_tcp_server_unlisten(eddy_http_server_tcp(h->srv), &h->bound[j]) == 0)
             httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the listener on %s", a);
-        h->bound[j] = h->bound[--h->opt.nlisten];
-        h->opt.listen[j] = h->opt.listen[h->opt.nlisten];
+        h->bound[j] = h->bound[--h->nbound];
     }
 }
 
@@ -290,22 +285,22 @@ static int listen_new(const struct httpd_conf *c, void *arg)
     struct httpd *h = arg;
     for (int i = 0; i < c->naddrs; i++) {
         int j = 0;
-        while (j < h->opt.nlisten && !same_sockaddr(&h->bound[j], &c->addrs[i].sa))
+        while (j < h->nbound && !same_sockaddr(&h->bound[j], &c->addrs[i].sa))
             j++;
-        if (j < h->opt.nlisten || c->addrs[i].tls)
+        if (j < h->nbound || c->addrs[i].tls)
             continue;
-        if (h->opt.nlisten == HTTPD_MAX_LISTEN) {
+        if (h->nbound == HTTPD_MAX_BOUND) {
             httpd_log_error(HTTPD_LOG_ERROR, "reload: more than %d listen addresses",
-                            HTTPD_MAX_LISTEN);
+                            HTTPD_MAX_BOUND);
             return -1;
         }
-        int rc = eddy_http_server_listen(h->srv, c->addrs[i].addr, &h->bound[h->opt.nlisten]);
+        int rc = eddy_http_server_listen(h->srv, c->addrs[i].addr, &h->bound[h->nbound]);
         if (rc < 0) {
             httpd_log_error(HTTPD_LOG_ERROR, "reload: cannot listen on %s: %s", c->addrs[i].addr,
                             strerror(-rc));
             return -1;
         }
-        h->opt.listen[h->opt.nlisten++] = "(added by a reload)"; /* c is freed later */
+        h->nbound++;
         httpd_log_error(HTTPD_LOG_NOTICE, "reload: listening on %s", c->addrs[i].addr);
     }
     close_removed(h, c);
@@ -337,7 +332,7 @@ static int run(struct httpd *h)
         if (eddy_tcp_server_loop_at(tcp, 0) != h->base)
             httpd_log_start_flusher(h->base);
     }
-    for (int i = 0; i < h->opt.nlisten; i++) {
+    for (int i = 0; i < h->nbound; i++) {
         char a[128];
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);
