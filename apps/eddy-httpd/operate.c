@@ -48,8 +48,8 @@ void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c)
 
 int httpd_open_error_log(const struct httpd_conf *c)
 {
-    if (c->g.error_log == NULL)
-        return 0;
+    if (c->g.error_log == NULL) /* stderr; not every 404 (info) by default */
+        return httpd_errlog_open(NULL, HTTPD_LOG_NOTICE);
     int rc = httpd_errlog_open(c->g.error_log, c->g.error_level);
     if (rc < 0)
         httpd_log_error(HTTPD_LOG_EMERG, "error_log \"%s\": %s", c->g.error_log, strerror(-rc));
@@ -142,10 +142,7 @@ int httpd_reload(struct httpd_reload_ctx *r)
         httpd_conf_unref(c);
         return -1;
     }
-    if (c->g.error_log)
-        httpd_open_error_log(c);
-    else
-        httpd_errlog_open(NULL, HTTPD_LOG_INFO);
+    httpd_open_error_log(c);
     if (c->g.access_log && httpd_log_enabled()) {
         int e = httpd_log_switch(c->g.access_log);
         if (e < 0)

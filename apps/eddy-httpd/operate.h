@@ -8,7 +8,7 @@
 
 /* The file's globals into o, except where the command line gave the flag. */
 void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c);
-/* error_log of c, when it names one. 0 or -errno (logged). */
+/* error_log of c, or stderr at notice when it names none. 0 or -errno (logged). */
 int httpd_open_error_log(const struct httpd_conf *c);
 /* The library's per-response hook with a config: the access log, plus timeouts (408) and
  * bad requests (400) at info and 5xx at error in the error log. */
