@@ -94,7 +94,7 @@ $(BUILD)/%: $(BUILD)/obj/apps/examples/%.o $(BUILD)/libeddy.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/eddy-httpd: $(HTTPD_OBJS) $(BUILD)/libeddy.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lz
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libeddy.a
 	@mkdir -p $(dir $@)

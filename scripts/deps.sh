@@ -9,6 +9,7 @@ command -v clang >/dev/null || need+=(clang)
 # versions format a few constructs differently (tests/blackbox/test_format.sh).
 command -v clang-format-14 >/dev/null || need+=(clang-format-14)
 command -v timeout >/dev/null || need+=(coreutils)
+[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v openssl >/dev/null || need+=(openssl)

@@ -236,6 +236,17 @@ void eddy_http_static_options_init(struct eddy_http_static_options *o);
 int eddy_http_static_new(struct eddy_http_static **out, const struct eddy_http_static_options *o);
 /* After every thread that used it stopped serving (after eddy_http_server_free). */
 void eddy_http_static_free(struct eddy_http_static *s);
+/* The HTTP status for a negative errno of eddy_http_root_openat / eddy_http_fcache_get:
+ * 404 (missing, dotfile, leaving the root), 403 (permission, not a regular file), 503 (out
+ * of descriptors or memory), else 500. */
+int eddy_http_status_for_errno(int err);
+/* Finishes res with bytes [off, off+len) of f as its body: from memory when the cache holds
+ * the content, else sendfile on a dup of the fd (the cache may close its own first). */
+void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                         uint64_t off, uint64_t len);
+/* The calling thread's open-file cache of s (made on first use; freed with s), for
+ * handlers of one's own built on these pieces. Loop threads only. NULL on -ENOMEM. */
+struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);
