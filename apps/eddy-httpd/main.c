@@ -201,6 +201,7 @@ static int make_server(struct httpd *h)
     o.body_timeout_ms = h->opt.body_timeout_ms;
     o.keepalive_timeout_ms = h->opt.keepalive_timeout_ms;
     o.send_timeout_ms = h->opt.send_timeout_ms;
+    o.keepalive_requests = h->opt.keepalive_requests;
     if (httpd_log_enabled()) {
         o.access_log = httpd_access_log;
         o.access_log_data = h;

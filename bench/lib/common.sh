@@ -249,7 +249,7 @@ start_server() {
         ;;
     eddy)
         cmd=("$EDDY_HTTPD" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
-            --access-log off --keepalive-timeout 3600 --max-connections "$MAXCONN")
+            --access-log off --keepalive-timeout 3600 --keepalive-requests 4294967295 --max-connections "$MAXCONN")
         ;;
     *) die "unknown server kind $kind" ;;
     esac

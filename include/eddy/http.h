@@ -86,13 +86,16 @@ struct eddy_http_server_options {
     struct eddy_tcp_server_options tcp;
 
     /* Limits; 0 means the default. */
-    size_t max_request_line; /* 414 beyond; default 8 KiB */
-    size_t max_header_bytes; /* 431 beyond; default 16 KiB */
-    unsigned max_headers;    /* 431 beyond; default and maximum 100 */
-    uint64_t max_body;       /* request body (held in memory, or dropped for routes that
-                                take none); 413 beyond; default 1 MiB */
-    unsigned max_pipelined;  /* complete requests queued behind an unfinished response
-                                before the connection stops reading; default 32 */
+    size_t max_request_line;     /* 414 beyond; default 8 KiB */
+    size_t max_header_bytes;     /* 431 beyond; default 16 KiB */
+    unsigned max_headers;        /* 431 beyond; default and maximum 100 */
+    uint64_t max_body;           /* request body (held in memory, or dropped for routes that
+                                    take none); 413 beyond; default 1 MiB */
+    unsigned max_pipelined;      /* complete requests queued behind an unfinished response
+                                    before the connection stops reading; default 32 */
+    unsigned keepalive_requests; /* requests answered on one connection: the last one's
+                                    response carries Connection: close; default 1000
+                                    (nginx's keepalive_requests) */
 
     /* Timeouts in ms; 0 disables one. */
     unsigned header_timeout_ms;    /* first byte to end of head, then 408 + close; 10000 */

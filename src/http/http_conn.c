@@ -292,14 +292,15 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     struct eddy_http_server *s = ls->srv;
     struct eddy_http_request *req = &ls->req;
     struct eddy_http_response *res = &ls->res;
+    hc->nreq++;
     int ka = h->keep_alive && !close_after && !(hc->flags & HC_STOPPING) &&
+             hc->nreq < s->opt.keepalive_requests &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
     eddy__http_response_reset(res, c, ls, h, ka);
     if (!h->keep_alive)
         hc->flags |= HC_CLIENT_CLOSE;
     if (s->opt.access_log)
         fill_log_views(res, h);
-    hc->nreq++;
     ssize_t plen = normalise(ls, h, &req->query);
     unsigned allow = 0;
     const struct http_route *r =

@@ -28,6 +28,9 @@
 
 #define HTTP_DEFAULT_MAX_BODY      (1024 * 1024)
 #define HTTP_DEFAULT_MAX_PIPELINED 32
+/* nginx's keepalive_requests: long-lived connections give back their per-connection
+ * memory now and then, and a balancer's clients get spread again. */
+#define HTTP_DEFAULT_KEEPALIVE_REQUESTS 1000
 /* Output held in memory (file ranges count EDDY_TCP_FILE_RANGE_COST) past which a
  * connection stops reading requests. 256 KiB holds the answers to a full 64 KiB read of
  * small pipelined requests (~1,600 of ~40 bytes, ~150 bytes each answered), so a

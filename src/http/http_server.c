@@ -37,6 +37,8 @@ static int resolve_options(struct eddy_http_server *s, const struct eddy_http_se
         p->max_body = HTTP_DEFAULT_MAX_BODY;
     if (!p->max_pipelined)
         p->max_pipelined = HTTP_DEFAULT_MAX_PIPELINED;
+    if (!p->keepalive_requests)
+        p->keepalive_requests = HTTP_DEFAULT_KEEPALIVE_REQUESTS;
     s->lim.max_request_line = p->max_request_line;
     s->lim.max_header_bytes = p->max_header_bytes;
     s->lim.max_headers = p->max_headers;
