@@ -67,13 +67,16 @@ struct eddy_http_log_entry {
     struct eddy_http_str referer;    /* empty if absent */
     int status;                      /* final status sent */
     int minor_version;               /* HTTP/1.x of the request (1 if unknown) */
-    uint64_t body_bytes;             /* body bytes of the response (0 for HEAD, 304, ...) */
+    uint64_t body_bytes;             /* body bytes sent (0 for HEAD, 304, ...): fewer than
+                                        the body's length if the connection closed first */
     const union eddy_sockaddr *peer; /* the client */
     time_t time;                     /* wall clock (seconds) when the response completed */
     struct eddy_event_loop *loop;    /* the calling thread's loop, to buffer per thread */
 };
 
-/* Called once per response, in the connection's loop thread; must not block. */
+/* Called once per response, in the connection's loop thread, when its last byte was
+ * written or the connection closed under it (so a client may see the response a moment
+ * before it is logged); must not block. */
 typedef void (*eddy_http_log_fn)(const struct eddy_http_log_entry *e, void *data);
 
 /* ---- server ------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct eddy_buffer *src);
+static const struct http_response_owner conn_owner;
 
 static struct eddy_http_server *srv_of(struct http_conn *hc)
 {
@@ -141,7 +142,9 @@ static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
 /* A library-made error response (framing error, limit, timeout), then close. */
 static void reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status)
 {
-    eddy__http_conn_error(c, hc->ls, status);
+    struct eddy_http_response *res = &hc->ls->res;
+    eddy__http_response_reset(res, c, hc->ls, &conn_owner, NULL, 0);
+    eddy_http_response_send_error(res, status);
     begin_close(c, hc);
 }
 
@@ -296,7 +299,7 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     int ka = h->keep_alive && !close_after && !(hc->flags & HC_STOPPING) &&
              hc->nreq < s->opt.keepalive_requests &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
-    eddy__http_response_reset(res, c, ls, h, ka);
+    eddy__http_response_reset(res, c, ls, &conn_owner, h, ka);
     if (!h->keep_alive)
         hc->flags |= HC_CLIENT_CLOSE;
     if (s->opt.access_log)
@@ -350,7 +353,7 @@ static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc,
         dispatch(c, hc, &ls->head, NULL, 0, 1);
         return -1;
     }
-    eddy__http_response_reset(&ls->res, c, ls, &ls->head, 0);
+    eddy__http_response_reset(&ls->res, c, ls, &conn_owner, &ls->head, 0);
     answer_unrouted(&ls->res, &ls->head, plen, allow);
     begin_close(c, hc);
     return -1;
@@ -638,7 +641,7 @@ static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
 
 /* Takes up the stash again after a pause; outside on_message, so it flushes. Outside
  * the connection's callbacks a failed write closes c at once: every caller holds a
- * reference (resume_task, eddy__http_response_done) or runs in a callback of c. */
+ * reference (resume_task, response_done) or runs in a callback of c. */
 static void resume(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     if (hc->phase >= PH_CLOSING || paused(hc) || (hc->flags & HC_BUSY))
@@ -686,9 +689,9 @@ static void schedule_resume(struct eddy_tcp_connection *c, struct http_conn *hc)
     hc->flags |= HC_RESUME_QUEUED;
 }
 
-void eddy__http_response_done(struct eddy_http_response *res)
+static void response_done(struct eddy_http_response *res)
 {
-    eddy__http_response_log(res);
+    eddy__http_log_response(res);
     if (!res->deferred)
         return; /* synchronous: the dispatcher carries on */
     struct eddy_tcp_connection *c = res->c;
@@ -712,6 +715,27 @@ void eddy__http_response_done(struct eddy_http_response *res)
     free(res->log_copy);
     free(res);
 }
+
+static int response_adopt(struct eddy_http_response *res, struct eddy_http_response *d)
+{
+    struct http_slow *sl = eddy__http_slow(http_conn_of(res->c));
+    if (!sl)
+        return -ENOMEM;
+    sl->deferred = d;
+    return 0;
+}
+
+static struct eddy_http_response *response_deferred(struct eddy_http_response *res)
+{
+    struct http_conn *hc = http_conn_of(res->c);
+    return hc->slow ? hc->slow->deferred : NULL;
+}
+
+static const struct http_response_owner conn_owner = {
+    .done = response_done,
+    .adopt = response_adopt,
+    .deferred = response_deferred,
+};
 
 /* ---- connection events -------------------------------------------------------------- */
 
@@ -774,6 +798,8 @@ static void on_write_complete(struct eddy_tcp_connection *c)
     struct http_conn *hc = http_conn_of(c);
     if (hc->phase == PH_CLOSED || !hc->ls)
         return;
+    if (hc->logq)
+        eddy__http_log_progress(c, hc);
     if (hc->last_queued) {
         /* The send timeout is over; idle and closing connections wait from now. */
         hc->last_queued = 0;
@@ -821,6 +847,8 @@ static void on_close(struct eddy_tcp_connection *c)
     struct http_conn *hc = http_conn_of(c);
     hc->phase = PH_CLOSED;
     eddy_timer_stop(&hc->timer);
+    if (hc->logq)
+        eddy__http_log_close(c, hc);
     /* A close outside c's callbacks (a failed write) can come while process() reads the
      * stash or a body in slow: it frees them when it returns. */
     if (!(hc->flags & HC_BUSY))

@@ -92,9 +92,21 @@ struct eddy_http_request {
 
 enum { RES_NEW = 0, RES_STREAMING, RES_DONE };
 
+/* What a response tells the one that made it (http_conn, for the requests of a
+ * connection), so http_response.c need not know about connections' state. */
+struct http_response_owner {
+    /* The response finished (or was aborted); a deferred one is freed right after. */
+    void (*done)(struct eddy_http_response *res);
+    /* d, a heap copy of the handler's res, now carries the response. 0 or -ENOMEM. */
+    int (*adopt)(struct eddy_http_response *res, struct eddy_http_response *d);
+    /* The deferred handle of res's connection, or NULL. */
+    struct eddy_http_response *(*deferred)(struct eddy_http_response *res);
+};
+
 struct eddy_http_response {
     struct eddy_tcp_connection *c; /* NULL once the connection closed (aborted) */
     struct http_loop *ls;
+    const struct http_response_owner *owner;
     struct eddy_buffer hdrs; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint8_t state;
@@ -107,7 +119,9 @@ struct eddy_http_response {
     uint8_t in_handler;  /* the handler is still running (finish must not resume) */
     uint8_t in_write;    /* flushing a write of its own: no drain callback */
     int64_t remaining;   /* streaming with Content-Length: bytes still due; else -1 */
-    uint64_t body_bytes; /* for the access log */
+    uint64_t body_bytes; /* for the access log: body bytes queued */
+    uint64_t body_off;   /* access log on: eddy_tcp_connection_bytes_sent at which the body
+                            starts, so a cut-off response logs the bytes actually sent */
     struct eddy_http_res_log {
         struct eddy_http_str method, target, user_agent, referer;
     } log;
@@ -176,7 +190,8 @@ struct http_conn {
     uint64_t deadline; /* loop ms; 0: none (the timer does nothing when it fires) */
     struct http_loop *ls;
     struct http_slow *slow;
-    size_t last_queued; /* output bytes queued at the last send-timeout check */
+    struct http_logrec *logq; /* access log lines waiting for their bytes to be sent */
+    size_t last_queued;       /* output bytes queued at the last send-timeout check */
     uint32_t nreq;
     uint16_t flags;
     uint8_t phase;
@@ -203,19 +218,24 @@ extern const struct eddy_tcp_callbacks eddy__http_callbacks;
 void eddy__http_conn_drain(struct eddy_tcp_connection *c, void *arg);
 /* The connection's slow-path state, created on demand; NULL on -ENOMEM. */
 struct http_slow *eddy__http_slow(struct http_conn *hc);
-/* A response finished (called by http_response.c). */
-void eddy__http_response_done(struct eddy_http_response *res);
+
+/* http_log.c: the access log, written once a response's bytes were sent (or cut off). */
+/* res finished: logs it now if all its bytes are out, else when they are. */
+void eddy__http_log_response(struct eddy_http_response *res);
+/* Output was written: logs the responses now sent whole. */
+void eddy__http_log_progress(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* c closes: logs what is left, with the body bytes that were sent. */
+void eddy__http_log_close(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* Body bytes of a response sent by now. */
+uint64_t eddy__http_body_sent(struct eddy_tcp_connection *c, const struct eddy_http_response *res);
 
 /* http_response.c */
 void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_connection *c,
-                               struct http_loop *ls, const struct eddy_http_request_head *h,
-                               int keep_alive);
-void eddy__http_response_log(struct eddy_http_response *res);
+                               struct http_loop *ls, const struct http_response_owner *owner,
+                               const struct eddy_http_request_head *h, int keep_alive);
 /* Appends whole "Name: value\r\n" lines the library built itself (no checks: none of them
  * may be a reserved or a Server field). 0 or -errno. */
 int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len);
-/* Library-generated error on a connection outside any handler; closes after it. */
-void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
 void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */
 void eddy__http_response_drained(struct eddy_http_response *res);
 

@@ -36,6 +36,11 @@ size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c)
     return n;
 }
 
+uint64_t eddy_tcp_connection_bytes_sent(const struct eddy_tcp_connection *c)
+{
+    return c->sent;
+}
+
 size_t eddy_tcp_connection_output_held(const struct eddy_tcp_connection *c)
 {
     size_t n = eddy_buffer_readable(&c->out);
@@ -140,6 +145,7 @@ static int send_segment(struct eddy_tcp_connection *c, int et, int *wrote)
         if (n <= 0)
             break;
         s->len -= (size_t)n;
+        c->sent += (uint64_t)n;
         *wrote = 1;
         if ((size_t)n < want && !et) {
             n = -EAGAIN;
@@ -182,6 +188,7 @@ int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, 
                 return errno == EAGAIN ? 0 : -errno;
             }
             eddy_buffer_retrieve(&c->out, (size_t)n);
+            c->sent += (uint64_t)n;
             *wrote = 1;
             if ((size_t)n < want && !et)
                 return 0;
