@@ -205,6 +205,17 @@ static inline struct http_conn *http_conn_of(struct eddy_tcp_connection *c)
     return (struct http_conn *)eddy_tcp_connection_context(c);
 }
 
+static inline struct eddy_http_server *http_srv_of(const struct http_conn *hc)
+{
+    return hc->ls->srv;
+}
+
+/* Not processing requests: output past the high-water mark, or a deferred response. */
+static inline int http_paused(const struct http_conn *hc)
+{
+    return (hc->flags & HC_PAUSED_HW) || hc->phase == PH_WAIT;
+}
+
 /* http_server.c */
 struct http_loop *eddy__http_loop_get(struct eddy_http_server *s, struct eddy_event_loop *loop);
 const char *eddy__http_date_line(struct http_loop *ls); /* 37 bytes, refreshed lazily */
@@ -213,11 +224,60 @@ const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
                                                size_t len, unsigned *allow);
 int eddy__http_allow_header(unsigned allow, char *out, size_t cap);
 
-/* http_conn.c */
+/* http_conn.c: the callbacks and the request loop */
 extern const struct eddy_tcp_callbacks eddy__http_callbacks;
+/* The owner of the responses http_conn makes (see struct http_response_owner). */
+extern const struct http_response_owner eddy__http_conn_owner;
 void eddy__http_conn_drain(struct eddy_tcp_connection *c, void *arg);
 /* The connection's slow-path state, created on demand; NULL on -ENOMEM. */
 struct http_slow *eddy__http_slow(struct http_conn *hc);
+/* Reading on or off, as far as http_conn is concerned (HC_NOT_READING). */
+void eddy__http_set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on);
+
+/* http_dispatch.c: running a request */
+/* The request h (with its body, if any) goes to its route or gets the library's answer;
+ * close_after: the connection closes after the response whatever the request says. */
+void eddy__http_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
+                         const struct eddy_http_request_head *h, const char *body, size_t blen,
+                         int close_after);
+/* The route of the head in ls->head (NULL: none takes it); *plen and *allow as for
+ * eddy__http_answer_unrouted. */
+const struct http_route *eddy__http_find_route(struct http_loop *ls, ssize_t *plen,
+                                               unsigned *allow);
+/* Answers requests no handler takes: OPTIONS *, CONNECT, bad paths (plen < 0), 404, 405
+ * (allow: the methods routes take for this path). */
+void eddy__http_answer_unrouted(struct eddy_http_response *res,
+                                const struct eddy_http_request_head *h, ssize_t plen,
+                                unsigned allow);
+
+/* http_body.c: request bodies */
+/* The head (n bytes of src) is complete and a body follows that is not all here. */
+void eddy__http_body_start(struct eddy_tcp_connection *c, struct http_conn *hc,
+                           struct eddy_buffer *src, size_t n);
+/* Takes body bytes from src. 1: body complete; 0: need more; -1: failed (rejected). */
+int eddy__http_body_feed(struct eddy_tcp_connection *c, struct http_conn *hc,
+                         struct eddy_buffer *src);
+/* The body in slow->msg is complete: runs its request. */
+void eddy__http_body_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc);
+
+/* http_close.c: deadlines and closes */
+enum { HTTP_CLOSE_NOW, HTTP_CLOSE_FLUSHED, HTTP_CLOSE_LINGER };
+/* The deadline that the connection's state calls for, counted from now. */
+void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc);
+void eddy__http_on_timer(struct eddy_timer *t);
+/* Ends the connection (HTTP_CLOSE_*): the only place that does. */
+void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int how);
+/* The last response is queued: linger, then close. */
+void eddy__http_begin_close(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* A library-made error response (framing error, limit, timeout), then close. */
+void eddy__http_reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status);
+/* A response is complete: close (close, or a graceful stop), or wait for the next. */
+void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close);
+void eddy__http_close_after_process(struct eddy_tcp_connection *c, struct http_conn *hc,
+                                    struct eddy_buffer *src);
+/* Writes what is queued; output left behind starts the send timeout. */
+void eddy__http_flush(struct eddy_tcp_connection *c, struct http_conn *hc);
+void eddy__http_note_progress(struct eddy_tcp_connection *c, struct http_conn *hc);
 
 /* http_log.c: the access log, written once a response's bytes were sent (or cut off). */
 /* res finished: logs it now if all its bytes are out, else when they are. */
