@@ -159,10 +159,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hello_server: %s\n", strerror(-rc));
         return 1;
     }
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/plaintext", plaintext, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/json", json, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_POST, "/echo", echo, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/bytes", bytes, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/plaintext", EDDY_HTTP_ROUTE_EXACT, plaintext,
+                                 NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/json", EDDY_HTTP_ROUTE_EXACT, json, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_POST, "/echo", EDDY_HTTP_ROUTE_EXACT, echo, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes", EDDY_HTTP_ROUTE_PREFIX, bytes, NULL);
     for (int i = 0; i < nlisten; i++) {
         union eddy_sockaddr bound;
         char text[64];

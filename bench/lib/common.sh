@@ -210,7 +210,7 @@ render() { # template dir port workers [event]
 }
 
 # start_server KEY KIND MODE [BACKEND]
-#   KIND: eddy nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
+#   KIND: eddy eddy0 (EDDY_BEFORE) nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
 #   multi (one worker/thread per core, unpinned); BACKEND: eddy -b value, or lighttpd
 #   event-handler. Waits until the server answers GET /hello.txt with 200.
 start_server() {
@@ -247,9 +247,12 @@ start_server() {
         capture_response "${SRV_PORT[eddy]}" /hello.txt "$dir/response" || return 1
         cmd=("$CANNED_SERVER" -p "$port" -f "$dir/response")
         ;;
-    eddy)
-        cmd=("$EDDY_HTTPD" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
-            --access-log off --keepalive-timeout 3600 --keepalive-requests 4294967295 --max-connections "$MAXCONN")
+    eddy | eddy0)
+        local bin=$EDDY_HTTPD more=(--keepalive-requests 4294967295)
+        # The binary from before keepalive_requests has no limit and no such option.
+        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE more=()
+        cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
+            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN")
         ;;
     *) die "unknown server kind $kind" ;;
     esac
@@ -282,7 +285,7 @@ wait_ready() {
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
             "http://127.0.0.1:${SRV_PORT[$key]}/hello.txt" 2>/dev/null)
         if [ "$code" = 200 ]; then
-            if [ "${SRV_KIND[$key]}" = eddy ] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
+            if [[ ${SRV_KIND[$key]} == eddy* ]] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
                 log "WARNING: eddy-httpd serves but did not print 'eddy-httpd listening on ...'"
             fi
             return 0

@@ -21,6 +21,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_channel;
 
@@ -67,5 +71,9 @@ static inline int eddy_channel_is_reading(const struct eddy_channel *ch)
 /* Unregisters the channel from its loop; no callback runs for it afterwards.
  * Safe from any callback of the same loop. Idempotent. */
 void eddy_channel_remove(struct eddy_channel *ch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 
 #include "eddy/event_dispatcher.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 
 typedef void (*eddy_task_fn)(void *arg);
@@ -51,7 +55,7 @@ void eddy_event_loop_update_time(struct eddy_event_loop *loop);
 const struct eddy_event_dispatcher *eddy_event_loop_dispatcher(const struct eddy_event_loop *loop);
 static inline int eddy_event_loop_is_edge_triggered(const struct eddy_event_loop *loop)
 {
-    return eddy_event_loop_dispatcher(loop)->edge_triggered;
+    return (eddy_event_loop_dispatcher(loop)->flags & EDDY_DISP_EDGE_TRIGGERED) != 0;
 }
 
 /* One pointer of user data per loop (per-thread state of a higher layer). */
@@ -60,5 +64,9 @@ void *eddy_event_loop_data(const struct eddy_event_loop *loop);
 
 /* Number of iterations so far (tests and statistics). */
 uint64_t eddy_event_loop_iterations(const struct eddy_event_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

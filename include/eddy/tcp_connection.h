@@ -45,6 +45,10 @@
 #include "eddy/buffer.h"
 #include "eddy/inet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_tcp_connection;
 struct eddy_tcp_server;
@@ -130,5 +134,9 @@ int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c);
 uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c);
 /* The peer's address as accepted (no syscall). */
 const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

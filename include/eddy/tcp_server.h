@@ -12,6 +12,10 @@
 #include "eddy/inet.h"
 #include "eddy/tcp_connection.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_tcp_server;
 
@@ -65,5 +69,9 @@ void *eddy_tcp_server_data(const struct eddy_tcp_server *s);
  * joins the sub-reactors, closes every connection (on_close runs for each),
  * frees everything. */
 void eddy_tcp_server_free(struct eddy_tcp_server *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -114,6 +114,7 @@ void eddy__http_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     req->head = h;
     req->path = ls->path;
     req->path_len = (size_t)plen;
+    req->route = r;
     req->body.p = body && !(r->flags & EDDY_HTTP_ROUTE_NO_BODY) ? body : "";
     req->body.len = req->body.p == body ? blen : 0;
     req->c = c;

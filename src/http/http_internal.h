@@ -48,8 +48,11 @@
 #define HTTP_LINGER_TIMEOUT_MS 1000
 
 struct http_route {
-    char *prefix;
+    char *prefix; /* the pattern (see http_route.c) */
     size_t len;
+    char *key;      /* the pattern without parameter names: equal keys are one route */
+    unsigned segs;  /* path segments in the pattern */
+    uint32_t kinds; /* bit i: segment i is a parameter */
     enum eddy_http_method method;
     unsigned flags; /* EDDY_HTTP_ROUTE_* */
     eddy_http_handler_fn fn;
@@ -65,7 +68,7 @@ struct eddy_http_server {
     struct eddy_http_limits lim;
     char *server_line; /* "Server: NAME\r\n" or NULL */
     size_t server_line_len;
-    struct http_route *routes; /* longest prefix first */
+    struct http_route *routes; /* most specific first (http_route.c) */
     size_t nroutes;
     pthread_mutex_t mu; /* guards loops (connection setup only) */
     struct http_loop *loops;
@@ -85,6 +88,7 @@ struct eddy_http_request {
     size_t path_len;
     struct eddy_http_str query;
     struct eddy_http_str body;
+    const struct http_route *route; /* the route that took it, for its parameters */
     struct eddy_tcp_connection *c;
     struct http_loop *ls;
     int keep_alive;
@@ -219,6 +223,7 @@ static inline int http_paused(const struct http_conn *hc)
 /* http_server.c */
 struct http_loop *eddy__http_loop_get(struct eddy_http_server *s, struct eddy_event_loop *loop);
 const char *eddy__http_date_line(struct http_loop *ls); /* 37 bytes, refreshed lazily */
+void eddy__http_routes_free(struct eddy_http_server *s);
 const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
                                                enum eddy_http_method m, const char *path,
                                                size_t len, unsigned *allow);

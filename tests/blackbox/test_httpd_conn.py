@@ -4,7 +4,7 @@ import socket
 import threading
 import time
 
-from httpd_blackbox import (Reader, Server, connect, done, get, make_site, ok, rmtree,
+from httpd_blackbox import (Reader, Server, backends, connect, done, get, make_site, ok, rmtree,
                             time_limit)
 
 time_limit(200)
@@ -174,7 +174,7 @@ def concurrent(port, tag, n=16):
 
 
 try:
-    for backend in ("epoll", "epoll-et", "poll", "select"):
+    for backend in backends():
         for threads in ("0", "2"):
             tag = "%s -t %s" % (backend, threads)
             srv = Server(root, "-b", backend, "-t", threads)
