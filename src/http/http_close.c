@@ -45,10 +45,8 @@ static unsigned timeout_of(struct eddy_tcp_connection *c, const struct http_conn
          * for must make progress (a write) within the send timeout, else the connection
          * closes and the handler gets its gone callback. */
         return eddy_tcp_connection_peer_eof(c) ? o->send_timeout_ms : 0;
-    case PH_CLOSING:
-        if (hc->last_queued)
-            return o->send_timeout_ms;
-        return (hc->flags & HC_TIMED_OUT) ? HTTP_LINGER_TIMEOUT_MS : HTTP_LINGER_MS;
+    case PH_CLOSING: /* the linger itself is tcp_connection's (eddy__http_close) */
+        return hc->last_queued ? o->send_timeout_ms : 0;
     default:
         return 0;
     }
@@ -65,7 +63,10 @@ void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn
  * FIN came, or it asked for the close and sent nothing after its request). LINGER: the
  * client may still be sending: FIN after the output, then read and discard until its FIN
  * or the linger deadline, so unread input never turns the close into a reset that could
- * destroy the response in flight (nginx's lingering close).
+ * destroy the response in flight (nginx's lingering close, done by tcp_connection; the
+ * wait for the output itself is bounded by our send timeout, see timeout_of). After a
+ * header or body timeout the linger is short: such a client is not one whose response
+ * needs protecting for long, and a slowloris client must lose its slot.
  */
 void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int how)
 {
@@ -78,8 +79,8 @@ void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int h
          * stash process() is reading: process() closes at its end instead. */
         hc->flags |= HC_QUICK_CLOSE;
     } else {
-        eddy_tcp_connection_shutdown(c);
-        eddy__http_set_reading(c, hc, 1);
+        eddy_tcp_connection_close_lingering(c, (hc->flags & HC_TIMED_OUT) ? HTTP_LINGER_TIMEOUT_MS
+                                                                          : HTTP_LINGER_MS);
     }
 }
 
