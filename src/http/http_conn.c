@@ -277,10 +277,16 @@ static struct eddy_http_response *response_deferred(struct eddy_http_response *r
     return hc->slow ? hc->slow->deferred : NULL;
 }
 
+static void response_abort(struct eddy_http_response *res)
+{
+    eddy__http_close(res->c, http_conn_of(res->c), HTTP_CLOSE_NOW);
+}
+
 const struct http_response_owner eddy__http_conn_owner = {
     .done = response_done,
     .adopt = response_adopt,
     .deferred = response_deferred,
+    .abort = response_abort,
 };
 
 /* ---- connection events -------------------------------------------------------------- */

@@ -105,6 +105,8 @@ struct http_response_owner {
     int (*adopt)(struct eddy_http_response *res, struct eddy_http_response *d);
     /* The deferred handle of res's connection, or NULL. */
     struct eddy_http_response *(*deferred)(struct eddy_http_response *res);
+    /* The application aborts res: its connection closes now. */
+    void (*abort)(struct eddy_http_response *res);
 };
 
 struct eddy_http_response {

@@ -543,7 +543,7 @@ void eddy_http_response_abort(struct eddy_http_response *res)
     if (res->state == RES_DONE)
         return;
     if (res->c) {
-        eddy_tcp_connection_close(res->c);
+        res->owner->abort(res);
         res->close = 1;
     }
     res->status = res->state == RES_NEW ? 499 : res->status; /* for the log: never sent */

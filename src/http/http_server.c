@@ -177,7 +177,7 @@ const char *eddy__http_date_line(struct http_loop *ls)
 static void close_conn(struct eddy_tcp_connection *c, void *arg)
 {
     (void)arg;
-    eddy_tcp_connection_close(c);
+    eddy__http_close(c, http_conn_of(c), HTTP_CLOSE_NOW);
 }
 
 static void stop_tick(struct eddy_timer *t)
