@@ -215,6 +215,7 @@ static int make_server(struct httpd *h)
     o.body_timeout_ms = h->opt.body_timeout_ms;
     o.keepalive_timeout_ms = h->opt.keepalive_timeout_ms;
     o.send_timeout_ms = h->opt.send_timeout_ms;
+    o.keepalive_requests = h->opt.keepalive_requests;
     if (httpd_log_enabled() || h->conf) {
         o.access_log = h->conf ? httpd_log_hook : httpd_access_log;
         o.access_log_data = h;

@@ -101,8 +101,9 @@ struct eddy_tcp_connection {
     struct eddy_buffer out;
     struct eddy__out_seg *seg_head, *seg_tail;
     uint64_t id;
-    int refs;  /* atomic */
-    int state; /* atomic: ST_* */
+    uint64_t sent; /* bytes written, for eddy_tcp_connection_bytes_sent */
+    int refs;      /* atomic */
+    int state;     /* atomic: ST_* */
     unsigned flags;
     unsigned busy;
     unsigned linger_ms;

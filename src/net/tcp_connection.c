@@ -296,6 +296,7 @@ static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
     if (n > 0) {
         p += n;
         len -= (size_t)n;
+        c->sent += (uint64_t)n;
     }
     if (len == 0) {
         notify_write_complete(c);
