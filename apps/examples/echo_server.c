@@ -40,7 +40,7 @@ static void usage(FILE *f)
     const char *const *n;
 
     fprintf(f, "usage: echo_server [-l ADDR:PORT] [-t THREADS] [-b BACKEND]\n"
-               "  -l, --listen ADDR:PORT  default 127.0.0.1:8080\n"
+               "  -l, --listen ADDR       default 127.0.0.1:8080; or unix:PATH, unix:@NAME\n"
                "  -t, --threads N         sub-reactors, default 0 (one loop does everything)\n"
                "  -b, --backend NAME      one of:");
     for (n = eddy_event_dispatcher_names(); *n != NULL; n++)

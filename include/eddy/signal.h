@@ -21,8 +21,9 @@
  * every thread yourself. Unwatching leaves the signal blocked (unblocking could let a
  * pending one kill the process); unblock it yourself if you want the default back.
  *
- * Threading: watch and unwatch in the loop's thread (or before it runs); unwatch every
- * signal of a loop before freeing it.
+ * Threading: watch and unwatch in the loop's thread (the thread that runs it, or any
+ * thread before it first runs), as for its channels; unwatch every signal of a loop
+ * before freeing it.
  */
 #ifndef EDDY_SIGNAL_H
 #define EDDY_SIGNAL_H
