@@ -46,7 +46,7 @@ static void test_parse_and_format(void)
     ASSERT_EQ(sa.un.sun_path[0], 0);
     ASSERT_EQ(eddy_sockaddr_parse("unix:/x", &sa, &len), 0);
     ASSERT_EQ(len, offsetof(struct sockaddr_un, sun_path) + 3); /* "/x" and its NUL */
-    memset(sa.un.sun_path, 0, sizeof sa.un.sun_path); /* unnamed, as an accepted peer */
+    memset(sa.un.sun_path, 0, sizeof sa.un.sun_path);           /* unnamed, as an accepted peer */
     char out[16];
     ASSERT_EQ(eddy_sockaddr_format(&sa.sa, out, sizeof out), 5);
     ASSERT_STR_EQ(out, "unix:");
