@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
+#include "eddy/event_dispatcher.h"
 #include "eddy/event_loop.h"
 #include "eddy/http.h"
 #include "eddy/http_static.h"
@@ -151,24 +151,26 @@ static unsigned cache_entries(const struct httpd *h)
     return per_loop < 16 ? 16 : (unsigned)per_loop;
 }
 
-/* select cannot watch a descriptor >= FD_SETSIZE: the server closes such a
- * connection at once (the library refuses to register it). The descriptor limit
- * stays high, so cached files and logs never run short under a flood. */
-static void warn_select_limit(const struct httpd *h)
+/* A backend with a descriptor limit (select: below FD_SETSIZE) cannot watch the
+ * descriptors above it: the server closes such a connection at once (the library
+ * refuses to register it). The descriptor limit stays high, so cached files and
+ * logs never run short under a flood. */
+static void warn_fd_limit(const struct httpd *h)
 {
-    if (h->opt.backend != NULL && strcmp(h->opt.backend, "select") == 0)
+    const struct eddy_event_dispatcher *d = eddy_event_dispatcher_find(h->opt.backend);
+    if (d != NULL && d->max_fd >= 0)
         fprintf(stderr,
-                "eddy-httpd: warning: the select backend handles descriptors below "
-                "FD_SETSIZE (%d) only; connections beyond are refused (closed at once); "
+                "eddy-httpd: warning: the %s backend handles descriptors below %d "
+                "only; connections beyond are refused (closed at once); "
                 "use -b epoll for more\n",
-                FD_SETSIZE);
+                d->name, d->max_fd + 1);
 }
 
 static int open_files(struct httpd *h)
 {
     struct eddy_http_static_options so;
     eddy_http_static_options_init(&so);
-    warn_select_limit(h);
+    warn_fd_limit(h);
     so.cache.max_entries = cache_entries(h);
     so.root = h->opt.root;
     so.resolve_flags = h->opt.follow_symlinks ? EDDY_HTTP_RESOLVE_FOLLOW_SYMLINKS : 0;

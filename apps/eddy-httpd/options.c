@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eddy/event_dispatcher.h"
+
 #define VERSION "0.1.0"
 
 enum {
@@ -59,8 +61,11 @@ static void usage(void)
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
-           "  -b, --backend NAME           epoll, epoll-et, poll or select (default epoll)\n"
-           "      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
+           "  -b, --backend NAME           one of:");
+    for (const char *const *n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        printf(" %s", *n);
+    printf(" (default %s)\n", eddy_event_dispatcher_find(NULL)->name);
+    printf("      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
            "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
            "      --header-timeout S       time to receive a request head (default 10)\n"
            "      --body-timeout S         time between two reads of a body (default 30)\n"
@@ -115,7 +120,7 @@ static void defaults(struct httpd_options *o)
     o->root = "./www";
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     o->threads = n > 0 ? (int)n : 1;
-    o->backend = "epoll";
+    o->backend = eddy_event_dispatcher_find(NULL)->name;
     o->access_log = "off";
     o->keepalive_timeout_ms = 75000;
     o->header_timeout_ms = 10000;
@@ -127,13 +132,16 @@ static void defaults(struct httpd_options *o)
 
 static int set_backend(struct httpd_options *o, const char *v)
 {
-    static const char *const names[] = {"epoll", "epoll-et", "poll", "select"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(v, names[i]) == 0) {
-            o->backend = names[i];
+    char why[160] = "expected one of:";
+    const char *const *n;
+    for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        if (strcmp(v, *n) == 0) {
+            o->backend = *n;
             return 0;
         }
-    return bad("--backend", v, "expected epoll, epoll-et, poll or select");
+    for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        snprintf(why + strlen(why), sizeof why - strlen(why), " %s", *n);
+    return bad("--backend", v, why);
 }
 
 static int handle(struct httpd_options *o, int c, const char *arg)

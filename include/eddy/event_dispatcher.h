@@ -2,7 +2,8 @@
  * event_dispatcher: the I/O multiplexing backend of an event_loop, one per
  * file (dispatcher_epoll.c, dispatcher_poll.c, dispatcher_select.c) behind a
  * const table of operations, chosen at run time by name, so kernel epoll,
- * poll, select (and later uepoll) live in one binary.
+ * poll, select and uepoll live in one binary. What a backend can do is stated
+ * by flags in its table, so callers never compare names or pointers.
  *
  * Backends report (fd, revents) pairs, not channel pointers: the loop looks
  * channels up in its channel_map at dispatch time, which is what makes removal
@@ -20,10 +21,25 @@ struct eddy_fired_event {
     int revents; /* EDDY_EV_* */
 };
 
+/* What a backend does; the library decides by these, never by a backend's name. */
+/* Reports edges: consumers must read/write until EAGAIN. */
+#define EDDY_DISP_EDGE_TRIGGERED 0x1u
+/* Closing a descriptor drops its registration by itself (kernel epoll), so a
+ * descriptor closed right after its removal needs no unregistering call. */
+#define EDDY_DISP_CLOSE_UNREGISTERS 0x2u
+
+/* The kind of descriptor a backend watches. */
+enum eddy_fd_kind {
+    EDDY_FD_KERNEL = 0, /* kernel file descriptors */
+    EDDY_FD_UEPOLL = 1, /* uepoll descriptors (eddy/uepoll.h): never passed to the kernel */
+};
+
 struct eddy_event_dispatcher {
     const char *name;
-    /* 1 if the backend reports edges: consumers must read/write until EAGAIN. */
-    int edge_triggered;
+    unsigned flags;         /* EDDY_DISP_* */
+    enum eddy_fd_kind kind; /* of the descriptors given to add/mod/del */
+    /* Largest descriptor add accepts (-ERANGE beyond), or -1: no limit of its own. */
+    int max_fd;
     /* Allocates backend state. 0 or -errno. */
     int (*init)(void **state);
     void (*destroy)(void *state);
@@ -41,9 +57,12 @@ extern const struct eddy_event_dispatcher eddy_dispatcher_epoll_et; /* "epoll-et
 extern const struct eddy_event_dispatcher eddy_dispatcher_poll;     /* "poll" */
 extern const struct eddy_event_dispatcher eddy_dispatcher_select;   /* "select" */
 
+/* The one list of backends, the default first, NULL-terminated. */
+const struct eddy_event_dispatcher *const *eddy_event_dispatcher_list(void);
 /* The backend called name; NULL or "" gives the default ("epoll"). NULL if unknown. */
 const struct eddy_event_dispatcher *eddy_event_dispatcher_find(const char *name);
-/* NULL-terminated list of the backend names, for --help texts. */
+/* NULL-terminated names of the backends that watch kernel descriptors (the ones
+ * a server on kernel sockets can use), in list order: for --help texts. */
 const char *const *eddy_event_dispatcher_names(void);
 
 #ifdef __cplusplus

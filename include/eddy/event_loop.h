@@ -55,7 +55,7 @@ void eddy_event_loop_update_time(struct eddy_event_loop *loop);
 const struct eddy_event_dispatcher *eddy_event_loop_dispatcher(const struct eddy_event_loop *loop);
 static inline int eddy_event_loop_is_edge_triggered(const struct eddy_event_loop *loop)
 {
-    return eddy_event_loop_dispatcher(loop)->edge_triggered;
+    return (eddy_event_loop_dispatcher(loop)->flags & EDDY_DISP_EDGE_TRIGGERED) != 0;
 }
 
 /* One pointer of user data per loop (per-thread state of a higher layer). */

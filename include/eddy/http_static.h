@@ -13,9 +13,10 @@
  *    answered with the whole representation (200), as RFC 9110 14.2 allows a server to
  *    ignore Range. A malformed Range or another unit is ignored (200).
  *  - If-Range: an entity-tag must match strongly; a date must equal Last-Modified exactly.
- *  - ETag: strong, "INODE-MTIME-SIZE" in lowercase hex (mtime in seconds), the nginx
- *    shape with the inode added so a file replaced within the same second by one of the
- *    same size still changes its tag.
+ *  - ETag: strong, "MTIME-SIZE" in lowercase hex (mtime in seconds), nginx's form: copies
+ *    of a file on several servers (same mtime and size, other inodes) share their tag. A
+ *    file replaced within the same second by one of the same size keeps its tag (nginx
+ *    has the same limit); deploy tools that preserve mtimes change it anyway.
  */
 #ifndef EDDY_HTTP_STATIC_H
 #define EDDY_HTTP_STATIC_H
@@ -43,7 +44,7 @@ size_t eddy_http_mime_count(void);
 /* ---- Dates and validators --------------------------------------------------------------- */
 
 /* HTTP dates: eddy_http_date_format / eddy_http_date_parse in eddy/http.h. */
-#define EDDY_HTTP_ETAG_MAX 56 /* quotes, three 64-bit hex numbers, dashes, NUL */
+#define EDDY_HTTP_ETAG_MAX 40 /* quotes, two 64-bit hex numbers, a dash, NUL */
 
 /* Writes the strong ETag of st (with quotes) plus NUL into out; returns its length. */
 size_t eddy_http_etag_format(const struct stat *st, char *out, size_t cap);

@@ -39,6 +39,10 @@
  * reading and discarding, so unread input does not turn our close into a reset that
  * could destroy the response in flight (nginx's lingering close). */
 #define HTTP_LINGER_MS 5000
+/* The linger after a timeout's 408: a client that let a timeout run out is not one whose
+ * response we protect for long, and a slowloris client must lose its slot at once
+ * (nginx closes at the header timeout). */
+#define HTTP_LINGER_TIMEOUT_MS 1000
 
 struct http_route {
     char *prefix; /* the pattern (see http_route.c) */
@@ -151,6 +155,7 @@ enum {
     HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
     HC_CLIENT_CLOSE = 1 << 6,  /* the client asked for the close (it sends nothing more) */
     HC_QUICK_CLOSE = 1 << 7,   /* closing; process() picks linger or plain close at its end */
+    HC_TIMED_OUT = 1 << 8,     /* closing after a header or body timeout: short linger */
 };
 
 /* The slow path: see the top of this file. */
@@ -174,8 +179,8 @@ struct http_conn {
     struct http_slow *slow;
     size_t last_queued; /* output bytes queued at the last send-timeout check */
     uint32_t nreq;
+    uint16_t flags;
     uint8_t phase;
-    uint8_t flags;
     /* Bytes of an incomplete head already parsed (0: none, or too many to count), so a
      * head trickled in small reads is not re-parsed from its start on every read. */
     uint16_t head_seen;

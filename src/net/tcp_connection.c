@@ -22,7 +22,7 @@
 
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
 enum { ST_OPEN = 0, ST_CLOSED = 1 };
 

@@ -23,7 +23,7 @@
 #include "eddy/event_loop.h"
 #include "eddy/thread_pool.h"
 #include "net_internal.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
 #define DEFAULT_HWM ((size_t)4 << 20)
 
@@ -177,6 +177,7 @@ int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union ed
 
 static int make_loops(struct eddy_tcp_server *s)
 {
+    const struct eddy_event_dispatcher *disp = eddy_event_dispatcher_find(s->backend);
     int n = eddy_thread_pool_size(s->pool), i;
 
     s->nloops = n > 0 ? n : 1;
@@ -189,8 +190,8 @@ static int make_loops(struct eddy_tcp_server *s)
         if (s->loops[i] == NULL)
             return -ENOMEM;
         s->loops[i]->nodelay = s->opts.tcp_nodelay != 0;
-        /* select cannot watch every descriptor: it must refuse before on_connected. */
-        s->loops[i]->read_first = s->opts.defer_accept > 0 && strcmp(s->backend, "select") != 0;
+        /* A backend that cannot watch every descriptor must refuse before on_connected. */
+        s->loops[i]->read_first = s->opts.defer_accept > 0 && disp->max_fd < 0;
     }
     return 0;
 }

@@ -141,7 +141,9 @@ static int epoll_dispatch(void *state, int timeout_ms, struct eddy_fired_event *
 
 const struct eddy_event_dispatcher eddy_dispatcher_epoll = {
     .name = "epoll",
-    .edge_triggered = 0,
+    .flags = EDDY_DISP_CLOSE_UNREGISTERS,
+    .kind = EDDY_FD_KERNEL,
+    .max_fd = -1,
     .init = epoll_init,
     .destroy = epoll_destroy,
     .add = lt_add,
@@ -152,7 +154,9 @@ const struct eddy_event_dispatcher eddy_dispatcher_epoll = {
 
 const struct eddy_event_dispatcher eddy_dispatcher_epoll_et = {
     .name = "epoll-et",
-    .edge_triggered = 1,
+    .flags = EDDY_DISP_EDGE_TRIGGERED | EDDY_DISP_CLOSE_UNREGISTERS,
+    .kind = EDDY_FD_KERNEL,
+    .max_fd = -1,
     .init = epoll_init,
     .destroy = epoll_destroy,
     .add = et_add,

@@ -361,6 +361,8 @@ int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel 
         return 0;
     if (ch->fd < 0)
         return -EBADF;
+    if (loop->disp->max_fd >= 0 && ch->fd > loop->disp->max_fd)
+        return -ERANGE;
     /* Grow the map first: failing after the kernel registration would leak it. */
     r = eddy_channel_map_put(&loop->map, ch->fd, NULL);
     if (r < 0)
@@ -387,8 +389,7 @@ void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel
     /* A different channel may own the fd now if ours was closed without removal. */
     if (eddy_channel_map_get(&loop->map, fd) != ch)
         return;
-    if (!(skip_del &&
-          (loop->disp == &eddy_dispatcher_epoll || loop->disp == &eddy_dispatcher_epoll_et)))
+    if (!(skip_del && (loop->disp->flags & EDDY_DISP_CLOSE_UNREGISTERS)))
         (void)loop->disp->del(loop->disp_state, fd, old);
     loop->map.entries[fd] = NULL;
     invalidate_fired(loop, fd);

@@ -1,6 +1,6 @@
 /*
  * Private to libeddy: the event_loop structure (shared by event_loop.c,
- * channel.c and timer.c) and eddy__ hooks the net layer may use.
+ * channel.c and timer.c). The hooks the net layer may use are in loop_hooks.h.
  */
 #ifndef EDDY_EVENT_LOOP_INTERNAL_H
 #define EDDY_EVENT_LOOP_INTERNAL_H
@@ -16,6 +16,7 @@
 #include "eddy/event_dispatcher.h"
 #include "eddy/event_loop.h"
 #include "eddy/timer.h"
+#include "reactor/loop_hooks.h"
 
 /* ch->flags: the interest the dispatcher currently has (bits 0-1, EDDY_EV_READ
  * | EDDY_EV_WRITE) and whether the fd is registered at all. */
@@ -70,14 +71,6 @@ int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel 
  * drops the registration by itself on close (epoll), so no syscall is made. */
 void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int skip_del);
 
-/*
- * For the net layer: eddy_channel_remove for an fd that the caller closes
- * right afterwards (and that no other process or descriptor shares). With
- * epoll the kernel forgets the fd on close, so this saves the EPOLL_CTL_DEL
- * syscall; other backends still unregister. Owner thread only.
- */
-void eddy__channel_remove_before_close(struct eddy_channel *ch);
-
 /* A per-loop scratch buffer for the owner thread (e.g. reads of connections
  * that hold no input buffer). Freed with the loop. */
 struct eddy_buffer *eddy__event_loop_scratch(struct eddy_event_loop *loop);
@@ -88,11 +81,5 @@ void eddy__timers_run(struct eddy_event_loop *loop);
 void eddy__timers_free(struct eddy_event_loop *loop);
 
 uint64_t eddy__monotonic_ms(void);
-
-/* queue_in_loop without waking the loop: the caller batches several tasks and
- * calls eddy__event_loop_wake once (tcp_server hands off an accept burst so). */
-int eddy__event_loop_queue_nowake(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg);
-/* Wakes the loop if its tasks may wait in the dispatcher (not from its own thread). */
-void eddy__event_loop_wake(struct eddy_event_loop *loop);
 
 #endif

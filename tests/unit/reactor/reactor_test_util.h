@@ -14,12 +14,11 @@
 #include "eddy/timer.h"
 #include "../../lib/test.h"
 
-static const char *const backends[]
-    __attribute__((unused)) = {"epoll", "epoll-et", "poll", "select"};
-#define NBACKENDS 4
+/* Every backend of the library's list, by name, until a test fails. */
 #define FOR_EACH_BACKEND(b)                                                                        \
-    for (int bi_ = 0; bi_ < NBACKENDS && !eddy_test_failed(); bi_++)                               \
-        for (const char *b = backends[bi_]; b; b = NULL)
+    for (const struct eddy_event_dispatcher *const *bi_ = eddy_event_dispatcher_list();            \
+         *bi_ != NULL && !eddy_test_failed(); bi_++)                                               \
+        for (const char *b = (*bi_)->name; b; b = NULL)
 
 struct conn {
     struct eddy_channel ch;

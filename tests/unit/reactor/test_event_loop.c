@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/select.h>
 
 #include "reactor/event_loop_internal.h"
 #include "reactor_test_util.h"
@@ -296,6 +297,8 @@ static void test_dispatcher_registry(void)
     for (i = 0; names[i] != NULL; i++)
         ASSERT_STR_EQ(eddy_event_dispatcher_find(names[i])->name, names[i]);
     ASSERT_EQ(i, 4);
+    ASSERT_EQ(eddy_event_dispatcher_list()[0], eddy_event_dispatcher_find(NULL));
+    ASSERT_STR_EQ(eddy_event_dispatcher_find(NULL)->name, "epoll");
     ASSERT_EQ(eddy_event_loop_new(&loop, "nope"), -EINVAL);
     ASSERT(loop == NULL);
     ASSERT_EQ(eddy_event_loop_new(&loop, "poll"), 0);
@@ -303,6 +306,48 @@ static void test_dispatcher_registry(void)
     eddy_event_loop_set_data(loop, &i);
     ASSERT(eddy_event_loop_data(loop) == &i);
     eddy_event_loop_free(loop);
+}
+
+/* The names are the list's kernel-descriptor backends in list order, and each
+ * backend's flags say what it does. */
+static void test_dispatcher_list_and_flags(void)
+{
+    const struct eddy_event_dispatcher *const *l = eddy_event_dispatcher_list();
+    const char *const *names = eddy_event_dispatcher_names();
+    int i, k = 0;
+    for (i = 0; l[i] != NULL; i++) {
+        ASSERT(eddy_event_dispatcher_find(l[i]->name) == l[i]);
+        if (l[i]->kind == EDDY_FD_KERNEL)
+            ASSERT_STR_EQ(names[k++], l[i]->name);
+    }
+    ASSERT(names[k] == NULL);
+    ASSERT_EQ(eddy_dispatcher_epoll.flags, EDDY_DISP_CLOSE_UNREGISTERS);
+    ASSERT_EQ(eddy_dispatcher_epoll_et.flags,
+              EDDY_DISP_CLOSE_UNREGISTERS | EDDY_DISP_EDGE_TRIGGERED);
+    ASSERT_EQ(eddy_dispatcher_poll.flags, 0);
+    ASSERT_EQ(eddy_dispatcher_select.flags, 0);
+    ASSERT_EQ(eddy_dispatcher_epoll.max_fd, -1);
+    ASSERT_EQ(eddy_dispatcher_poll.max_fd, -1);
+    ASSERT_EQ(eddy_dispatcher_select.max_fd, FD_SETSIZE - 1);
+}
+
+/* The loop refuses, by max_fd, a descriptor its backend cannot watch. */
+static void test_loop_refuses_fd_past_max(void)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int p[2], hi;
+    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+    hi = fcntl(p[0], F_DUPFD_CLOEXEC, FD_SETSIZE);
+    ASSERT_GE(hi, FD_SETSIZE);
+    ASSERT_EQ(eddy_event_loop_new(&loop, "select"), 0);
+    conn_init(&c, loop, hi, -1);
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), -ERANGE);
+    eddy_channel_remove(&c.ch);
+    eddy_event_loop_free(loop);
+    close(hi);
+    close(p[0]);
+    close(p[1]);
 }
 
 static void test_now_is_cached_and_monotonic(struct fix *f)
@@ -328,6 +373,8 @@ int main(void)
     RUN_FIX(test_task_queued_by_task_runs_next_iteration, NULL, FIX_LOOP_ONLY);
     RUN_FIX(test_run_in_loop_same_thread_runs_now, NULL, FIX_LOOP_ONLY);
     RUN(test_dispatcher_registry);
+    RUN(test_dispatcher_list_and_flags);
+    RUN(test_loop_refuses_fd_past_max);
     RUN_FIX(test_now_is_cached_and_monotonic, NULL, FIX_LOOP_ONLY);
     return eddy_test_done();
 }
