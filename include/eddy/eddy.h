@@ -14,5 +14,7 @@
 #include "eddy/acceptor.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/tcp_server.h"
+#include "eddy/tcp_client.h"
+#include "eddy/signal.h"
 
 #endif

@@ -54,6 +54,8 @@ void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o)
 
 void eddy__tcp_server_connection_gone(struct eddy_tcp_server *s)
 {
+    if (s == NULL) /* a tcp_client's connection */
+        return;
     __atomic_fetch_sub(&s->nconns, 1, __ATOMIC_RELAXED);
 }
 
