@@ -134,13 +134,14 @@ static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
     eddy_event_loop_stop(loop);
 }
 
+/* In the loop's thread: its part of the room becomes its user data. */
 static void set_part(void *arg)
 {
-    struct eddy_event_loop *loop = arg;
-    struct room_part *p = calloc(1, sizeof *p);
-    if (!p)
-        abort();
-    p->head.next = p->head.prev = &p->head;
+    struct room_part *p = arg;
+    struct eddy_event_loop *loop = NULL;
+    for (int i = 0; i < eddy_tcp_server_loop_count(g_server); i++)
+        if (eddy_event_loop_is_in_loop_thread(eddy_tcp_server_loop_at(g_server, i)))
+            loop = eddy_tcp_server_loop_at(g_server, i);
     eddy_event_loop_set_data(loop, p);
 }
 
@@ -176,24 +177,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "chat_server: %s: %s\n", listen, strerror(-rc));
         return 1;
     }
-    for (int i = 0; i < eddy_tcp_server_loop_count(g_server); i++) {
-        struct eddy_event_loop *l = eddy_tcp_server_loop_at(g_server, i);
-        if (l == loop)
-            set_part(l);
-        else /* queued ahead of any connection the base loop will hand over */
-            eddy_event_loop_run_in_loop(l, set_part, l);
+    int np = eddy_tcp_server_loop_count(g_server);
+    struct room_part *parts = calloc((size_t)np, sizeof *parts);
+    if (!parts)
+        return 1;
+    for (int i = 0; i < np; i++) { /* queued ahead of any connection the base loop hands over */
+        parts[i].head.next = parts[i].head.prev = &parts[i].head;
+        eddy_event_loop_run_in_loop(eddy_tcp_server_loop_at(g_server, i), set_part, &parts[i]);
     }
     eddy_sockaddr_format(&bound.sa, text, sizeof text);
     fprintf(stderr, "chat_server listening on %s\n", text);
     eddy_event_loop_run(loop);
-    int np = eddy_tcp_server_loop_count(g_server);
-    struct room_part **parts = calloc((size_t)np, sizeof *parts);
-    for (int i = 0; parts && i < np; i++)
-        parts[i] = eddy_event_loop_data(eddy_tcp_server_loop_at(g_server, i));
     __atomic_store_n(&g_closing, 1, __ATOMIC_RELEASE);
-    eddy_tcp_server_free(g_server);
-    for (int i = 0; parts && i < np; i++)
-        free(parts[i]);
+    eddy_tcp_server_free(g_server); /* joins the sub-reactors, then closes every member */
     free(parts);
     eddy_signal_unwatch(loop, SIGINT);
     eddy_signal_unwatch(loop, SIGTERM);
