@@ -41,13 +41,19 @@ struct message {
 static struct eddy_tcp_server *g_server;
 static int g_closing; /* atomic: the server is being freed, announce nothing */
 
+/* The server's loop whose thread this is. */
+static struct eddy_event_loop *current_loop(void)
+{
+    for (int i = 0; i < eddy_tcp_server_loop_count(g_server); i++)
+        if (eddy_event_loop_is_in_loop_thread(eddy_tcp_server_loop_at(g_server, i)))
+            return eddy_tcp_server_loop_at(g_server, i);
+    return NULL;
+}
+
 static void part_send(void *arg)
 {
     struct message *m = arg;
-    struct eddy_event_loop *loop = NULL;
-    for (int i = 0; i < eddy_tcp_server_loop_count(g_server); i++)
-        if (eddy_event_loop_is_in_loop_thread(eddy_tcp_server_loop_at(g_server, i)))
-            loop = eddy_tcp_server_loop_at(g_server, i);
+    struct eddy_event_loop *loop = current_loop();
     struct room_part *p = loop ? eddy_event_loop_data(loop) : NULL;
     for (struct member *mb = p ? p->head.next : NULL; mb && mb != &p->head; mb = mb->next)
         if (mb->c != m->from)
@@ -137,12 +143,7 @@ static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
 /* In the loop's thread: its part of the room becomes its user data. */
 static void set_part(void *arg)
 {
-    struct room_part *p = arg;
-    struct eddy_event_loop *loop = NULL;
-    for (int i = 0; i < eddy_tcp_server_loop_count(g_server); i++)
-        if (eddy_event_loop_is_in_loop_thread(eddy_tcp_server_loop_at(g_server, i)))
-            loop = eddy_tcp_server_loop_at(g_server, i);
-    eddy_event_loop_set_data(loop, p);
+    eddy_event_loop_set_data(current_loop(), arg);
 }
 
 int main(int argc, char **argv)

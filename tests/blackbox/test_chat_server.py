@@ -80,15 +80,10 @@ def run(listen, threads):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="eddy_chat_")
-    try:
+    with tempfile.TemporaryDirectory(prefix="eddy_chat_") as tmp:
         for threads in (0, 2):
             run("127.0.0.1:0", threads)
             run("unix:%s/chat.sock" % tmp, threads)
-    finally:
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
     print("# %d failed" % failures)
     return 1 if failures else 0
 

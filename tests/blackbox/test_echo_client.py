@@ -86,8 +86,7 @@ def bad_echo_server():
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="eddy_echo_client_")
-    try:
+    with tempfile.TemporaryDirectory(prefix="eddy_echo_client_") as tmp:
         for backend in BACKENDS:
             for threads in (0, 2):
                 for kind in ("tcp", "unix"):
@@ -118,10 +117,6 @@ def main():
            "a corrupted byte: reported, exit 1", out[-300:])
         rc, out = client("no-port", "epoll", 0, n=1)
         ok(rc != 0, "a bad address is refused", out[-200:])
-    finally:
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
     print("# %d failed" % failures)
     return 1 if failures else 0
 
