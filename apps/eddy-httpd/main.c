@@ -21,6 +21,7 @@
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
 #include "eddy/signal.h"
+#include "listen.h"
 #include "log.h"
 #include "options.h"
 
@@ -35,7 +36,8 @@ struct httpd {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int pending;
-    union eddy_sockaddr bound[HTTPD_MAX_LISTEN];
+    union eddy_sockaddr bound[HTTPD_MAX_BOUND]; /* a host name may give several */
+    int nbound;
 };
 
 static void flusher_start_task(void *arg)
@@ -211,15 +213,9 @@ static int make_server(struct httpd *h)
 
 static int listen_all(struct httpd *h)
 {
-    for (int i = 0; i < h->opt.nlisten; i++) {
-        int rc = eddy_http_server_listen(h->srv, h->opt.listen[i], &h->bound[i]);
-        if (rc < 0) {
-            fprintf(stderr, "eddy-httpd: cannot listen on %s: %s\n", h->opt.listen[i],
-                    rc == -EINVAL ? "invalid address (expected ADDR:PORT or [V6]:PORT)"
-                                  : strerror(-rc));
-            return rc;
-        }
-    }
+    for (int i = 0; i < h->opt.nlisten; i++)
+        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+            return -1;
     return 0;
 }
 
@@ -246,7 +242,7 @@ static int run(struct httpd *h)
         if (eddy_tcp_server_loop_at(tcp, 0) != h->base)
             httpd_log_start_flusher(h->base);
     }
-    for (int i = 0; i < h->opt.nlisten; i++) {
+    for (int i = 0; i < h->nbound; i++) {
         char a[128];
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);

@@ -56,8 +56,11 @@ static void usage(void)
     printf("Usage: eddy-httpd [OPTION]...\n"
            "Serve static files over HTTP/1.1.\n\n"
            "  -l, --listen ADDR:PORT       address to listen on (repeatable; default\n"
-           "                               127.0.0.1:8080; [::1]:8080 for IPv6;\n"
-           "                               unix:PATH or unix:@NAME for a Unix socket)\n"
+           "                               127.0.0.1:8080; [::1]:8080 for IPv6; a host\n"
+           "                               name is resolved at startup and every address\n"
+           "                               bound; :PORT is all IPv4 addresses, [::]:PORT\n"
+           "                               all IPv6 addresses only;\n"
+           "                               unix:PATH or unix:@NAME: a Unix socket)\n"
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
@@ -200,6 +203,24 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     }
 }
 
+/* getopt_long's '?': arg is the argument it stopped at, optopt the short option or the
+ * long option's value (0 when unknown). optopt alone cannot name a long option (ours
+ * are >= 256): the message quotes the argument's name instead. */
+static void bad_option(const char *arg, int opt)
+{
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        if (opt != 0 && arg[n] == '=')
+            fprintf(stderr, "eddy-httpd: option '%.*s' takes no value (see --help)\n", (int)n, arg);
+        else
+            fprintf(stderr, "eddy-httpd: unknown option '%.*s' (see --help)\n", (int)n, arg);
+    } else if (opt > 0 && opt < 128) {
+        fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", opt);
+    } else {
+        fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", arg);
+    }
+}
+
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
 {
     defaults(o);
@@ -221,10 +242,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
             return -1;
         }
         if (c == '?') {
-            if (optopt)
-                fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", optopt);
-            else
-                fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            bad_option(argv[optind - 1], optopt);
             return -1;
         }
         if (handle(o, c, optarg) < 0)

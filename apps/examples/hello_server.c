@@ -74,8 +74,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: hello_server [-l ADDR:PORT]... [-t THREADS] [-b BACKEND]\n"
                "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
                "  -t, --threads N          sub-reactor threads, 0 = one reactor (default: CPUs)\n"
-               "  -b, --backend NAME       epoll, epoll-et, poll or select (default epoll)\n"
-               "  -h, --help\n");
+               "  -b, --backend NAME       one of:");
+    for (const char *const *n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        fprintf(f, " %s", *n);
+    fprintf(f, " (default %s)\n  -h, --help\n", eddy_event_dispatcher_find(NULL)->name);
 }
 
 static void env_options(struct eddy_http_server_options *o)

@@ -12,6 +12,8 @@
 #ifndef EDDY_EVENT_DISPATCHER_H
 #define EDDY_EVENT_DISPATCHER_H
 
+#include <sys/types.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +29,11 @@ struct eddy_fired_event {
 /* Closing a descriptor drops its registration by itself (kernel epoll), so a
  * descriptor closed right after its removal needs no unregistering call. */
 #define EDDY_DISP_CLOSE_UNREGISTERS 0x2u
+/* Watches kernel descriptors too, next to descriptors of its own kind (the uepoll
+ * backends): add/mod/del get EDDY_DISP_KERNEL_FD or'ed into their events for such
+ * a descriptor, and dispatch reports its events with the same bit. */
+#define EDDY_DISP_KERNEL_FDS 0x4u
+#define EDDY_DISP_KERNEL_FD  (1 << 8)
 
 /* The kind of descriptor a backend watches. */
 enum eddy_fd_kind {
@@ -34,10 +41,25 @@ enum eddy_fd_kind {
     EDDY_FD_UEPOLL = 1, /* uepoll descriptors (eddy/uepoll.h): never passed to the kernel */
 };
 
+/* The calls that work on descriptors of one kind, with the signatures and the
+ * -1/errno convention of the Linux calls they are named after: the loop makes
+ * its wake-up with them, and tests and programs that run on either kind use them. */
+struct eddy_fd_io {
+    int (*pipe2)(int fds[2], int flags);
+    int (*eventfd)(unsigned int initval, int flags);
+    ssize_t (*read)(int fd, void *buf, size_t n);
+    ssize_t (*write)(int fd, const void *buf, size_t n);
+    int (*close)(int fd);
+};
+
+extern const struct eddy_fd_io eddy_fd_io_kernel; /* pipe2, eventfd, read, write, close */
+extern const struct eddy_fd_io eddy_fd_io_uepoll; /* ue_pipe2, ue_eventfd, ... */
+
 struct eddy_event_dispatcher {
     const char *name;
-    unsigned flags;         /* EDDY_DISP_* */
-    enum eddy_fd_kind kind; /* of the descriptors given to add/mod/del */
+    unsigned flags;              /* EDDY_DISP_* */
+    enum eddy_fd_kind kind;      /* of the descriptors given to add/mod/del */
+    const struct eddy_fd_io *io; /* the calls for descriptors of that kind */
     /* Largest descriptor add accepts (-ERANGE beyond), or -1: no limit of its own. */
     int max_fd;
     /* Allocates backend state. 0 or -errno. */
@@ -52,10 +74,12 @@ struct eddy_event_dispatcher {
     int (*dispatch)(void *state, int timeout_ms, struct eddy_fired_event *out, int max);
 };
 
-extern const struct eddy_event_dispatcher eddy_dispatcher_epoll;    /* "epoll", level-triggered */
-extern const struct eddy_event_dispatcher eddy_dispatcher_epoll_et; /* "epoll-et" */
-extern const struct eddy_event_dispatcher eddy_dispatcher_poll;     /* "poll" */
-extern const struct eddy_event_dispatcher eddy_dispatcher_select;   /* "select" */
+extern const struct eddy_event_dispatcher eddy_dispatcher_epoll;     /* "epoll", level-triggered */
+extern const struct eddy_event_dispatcher eddy_dispatcher_epoll_et;  /* "epoll-et" */
+extern const struct eddy_event_dispatcher eddy_dispatcher_poll;      /* "poll" */
+extern const struct eddy_event_dispatcher eddy_dispatcher_select;    /* "select" */
+extern const struct eddy_event_dispatcher eddy_dispatcher_uepoll;    /* "uepoll", level-triggered */
+extern const struct eddy_event_dispatcher eddy_dispatcher_uepoll_et; /* "uepoll-et" */
 
 /* The one list of backends, the default first, NULL-terminated. */
 const struct eddy_event_dispatcher *const *eddy_event_dispatcher_list(void);

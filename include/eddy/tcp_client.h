@@ -17,7 +17,9 @@
  *
  * Addresses: "A.B.C.D:PORT", "[V6]:PORT", "unix:PATH", "unix:@NAME" (eddy_sockaddr_parse),
  * or "HOST:PORT" with a host name, resolved with getaddrinfo in a thread of its own so
- * the loop never blocks; every address it returns is tried in order.
+ * the loop never blocks; every address it returns is tried in order. The connected
+ * socket goes through the transport layer like an accepted one (options.transport), so a
+ * TLS or other transport client takes the same road.
  *
  * One client makes at most one connection at a time. When the connection closes (the
  * connection's on_close has run) the client is idle again; eddy_tcp_client_connect makes
@@ -40,6 +42,7 @@
 #include <stddef.h>
 
 #include "eddy/tcp_connection.h"
+#include "eddy/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +59,13 @@ struct eddy_tcp_client_options {
     int tcp_nodelay;             /* TCP_NODELAY as tcp_server_options (default on) */
     size_t high_water_mark;      /* as tcp_server_options; 0: 4 MiB */
     size_t context_size;         /* user area per connection (eddy_tcp_connection_context) */
+    /* The transport of the connection (eddy/transport.h), opened over the connected
+     * socket with EDDY_TRANSPORT_CONNECTED and transport_arg (TLS: its client context);
+     * NULL: plain kernel sockets. A transport with a handshake runs it before
+     * on_connected; a failed handshake is a failed attempt (-ECONNABORTED): the next
+     * address or retry follows, and no connection callback runs for it. */
+    const struct eddy_transport_ops *transport;
+    void *transport_arg;
 };
 
 /* Called once when every attempt failed; err is a negative errno. */

@@ -175,27 +175,35 @@ static void attempt_failed(struct eddy_tcp_client *cl, int err)
         round_failed(cl, err);
 }
 
+/* The socket is connected: it becomes a transport instance (the socket one unless the
+ * options chose another, such as TLS) and then a tcp_connection of the client's group,
+ * established here in the loop's thread (a handshake, if any, runs before on_connected). */
 static void established(struct eddy_tcp_client *cl)
 {
-    int fd = cl->ch.fd;
+    struct eddy_transport t;
     struct eddy_tcp_connection *c;
     size_t tail = eddy__client_tail_offset(cl->o.context_size);
+    int fd = cl->ch.fd;
     eddy_timer_stop(&cl->timer);
     if (cl->watching)
         eddy_channel_remove(&cl->ch);
     cl->watching = 0;
-    int rc = eddy__tcp_connection_new(&c, cl->g->nl, fd, &cl->addrs[cl->ai].sa, cl->lens[cl->ai],
+    cl->ch.fd = -1; /* the transport's now, closed by it on failure too */
+    int rc =
+        eddy_transport_open(&t, cl->o.transport, fd, cl->o.transport_arg, EDDY_TRANSPORT_CONNECTED);
+    if (rc == 0)
+        rc = eddy__tcp_connection_new(&c, cl->g->nl, &t, &cl->addrs[cl->ai].sa, cl->lens[cl->ai],
                                       __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED),
                                       tail + sizeof cl);
     if (rc < 0) {
         attempt_failed(cl, rc);
         return;
     }
-    cl->ch.fd = -1; /* the connection's now */
     memcpy((char *)eddy_tcp_connection_context(c) + tail, &cl, sizeof cl);
     cl->conn = c;
     cl->state = CL_CONNECTED;
     eddy__client_ref(cl); /* dropped when the connection closed */
+    eddy__net_loop_count_in(cl->g->nl);
     eddy__tcp_connection_establish(c);
 }
 
@@ -341,6 +349,30 @@ void eddy__client_connection_closed(struct eddy_tcp_client *cl, struct eddy_tcp_
         cl->state = CL_IDLE;
     }
     eddy__client_unref(cl);
+}
+
+static void abandoned_task(void *arg)
+{
+    struct eddy_tcp_client *cl = arg;
+    if (!cl->freed && cl->state == CL_CONNECTING)
+        attempt_failed(cl, -ECONNABORTED);
+    eddy__client_unref(cl);
+}
+
+/* The connection closed before on_connected (its handshake failed): a failed attempt,
+ * carried on from a task, not from inside the connection's close. */
+void eddy__client_connection_abandoned(struct eddy_tcp_client *cl, struct eddy_tcp_connection *c)
+{
+    if (cl->conn != c) {
+        eddy__client_unref(cl);
+        return;
+    }
+    cl->conn = NULL;
+    cl->state = CL_CONNECTING;
+    if (eddy_event_loop_queue_in_loop(cl->loop, abandoned_task, cl) < 0) {
+        cl->state = CL_IDLE;
+        eddy__client_unref(cl);
+    }
 }
 
 static void do_free(void *arg)

@@ -25,6 +25,7 @@ size_t eddy__client_tail_offset(size_t context_size)
 }
 
 static void fwd_on_close(struct eddy_tcp_connection *c);
+static void fwd_on_abandon(struct eddy_tcp_connection *c);
 
 static struct client_group *group_new(struct eddy_event_loop *loop,
                                       const struct eddy_tcp_callbacks *cb,
@@ -45,6 +46,7 @@ static struct client_group *group_new(struct eddy_event_loop *loop,
         return NULL;
     }
     g->nl->nodelay = g->nodelay;
+    g->nl->on_abandon = fwd_on_abandon;
     return g;
 }
 
@@ -100,8 +102,15 @@ static struct client_group *group_of(struct eddy_tcp_connection *c)
     return (struct client_group *)(void *)((char *)c->nl->cb - offsetof(struct client_group, fwd));
 }
 
-/* Defined in tcp_client.c: the client learns its connection closed. */
+/* Defined in tcp_client.c: the client learns its connection closed, or closed before it
+ * was usable (a failed handshake). */
 void eddy__client_connection_closed(struct eddy_tcp_client *cl, struct eddy_tcp_connection *c);
+void eddy__client_connection_abandoned(struct eddy_tcp_client *cl, struct eddy_tcp_connection *c);
+
+static void fwd_on_abandon(struct eddy_tcp_connection *c)
+{
+    eddy__client_connection_abandoned(eddy_tcp_client_of(c), c);
+}
 
 static void fwd_on_close(struct eddy_tcp_connection *c)
 {

@@ -167,6 +167,7 @@ const struct eddy_event_dispatcher eddy_dispatcher_poll = {
     .name = "poll",
     .flags = 0,
     .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
     .max_fd = -1,
     .init = poll_init,
     .destroy = poll_destroy,

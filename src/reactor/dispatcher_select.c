@@ -140,6 +140,7 @@ const struct eddy_event_dispatcher eddy_dispatcher_select = {
     .name = "select",
     .flags = 0,
     .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
     .max_fd = FD_SETSIZE - 1,
     .init = select_init,
     .destroy = select_destroy,

@@ -7,12 +7,27 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "eddy/uepoll.h"
+
+const struct eddy_fd_io eddy_fd_io_kernel = {
+    .pipe2 = pipe2, .eventfd = eventfd, .read = read, .write = write, .close = close};
+
+const struct eddy_fd_io eddy_fd_io_uepoll = {.pipe2 = ue_pipe2,
+                                             .eventfd = ue_eventfd,
+                                             .read = ue_read,
+                                             .write = ue_write,
+                                             .close = ue_close};
 
 static const struct eddy_event_dispatcher *const backends[] = {
     &eddy_dispatcher_epoll,
     &eddy_dispatcher_epoll_et,
     &eddy_dispatcher_poll,
     &eddy_dispatcher_select,
+    &eddy_dispatcher_uepoll,
+    &eddy_dispatcher_uepoll_et,
     NULL,
 };
 

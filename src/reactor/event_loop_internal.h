@@ -22,9 +22,16 @@
  * | EDDY_EV_WRITE) and whether the fd is registered at all. */
 #define EDDY__CH_REG_EVENTS 0x03u
 #define EDDY__CH_REGISTERED 0x04u
+/* The fd is a kernel descriptor (eddy_channel_init_kernel); kept across removal. */
+#define EDDY__CH_KERNEL 0x08u
 
 struct eddy__task {
     eddy_task_fn fn;
+    void *arg;
+};
+
+struct eddy__prepare {
+    eddy_prepare_fn fn;
     void *arg;
 };
 
@@ -32,6 +39,11 @@ struct eddy_event_loop {
     const struct eddy_event_dispatcher *disp;
     void *disp_state;
     struct eddy_channel_map map;
+    /* Kernel descriptors on a backend of another kind (EDDY_DISP_KERNEL_FDS). */
+    struct eddy_channel_map kmap;
+
+    struct eddy__prepare *prep; /* prepare hooks, owner thread only */
+    int nprep;
 
     /* The batch being dispatched; removed channels get their entries' fd set to -1. */
     struct eddy_fired_event *fired;
