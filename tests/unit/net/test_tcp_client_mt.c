@@ -6,6 +6,7 @@
 
 #include "eddy/tcp_client.h"
 #include "eddy/thread_pool.h"
+#include "eddy/transport.h"
 
 #include <sys/un.h>
 
@@ -409,6 +410,83 @@ static void echo_unix(const char *backend)
         echo_many(backend, g_unix, 2, 200);
 }
 
+/* ---- through the transport layer -------------------------------------------------------- */
+
+static int g_handshakes;
+
+/* A socket transport whose handshake first waits for write readiness, then succeeds. */
+static int slow_handshake(struct eddy_transport *t)
+{
+    (void)t;
+    return fx_inc(&g_handshakes) == 1 ? EDDY_EV_WRITE : 0;
+}
+
+static int failing_handshake(struct eddy_transport *t)
+{
+    (void)t;
+    fx_inc(&g_handshakes);
+    return -EPROTO;
+}
+
+static void echo_once(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    (void)c;
+    if (eddy_buffer_readable(in) >= 5 && memcmp(eddy_buffer_peek(in), "hello", 5) == 0)
+        fx_inc(&n.closed); /* reused as "echo seen" */
+    eddy_buffer_retrieve_all(in);
+}
+
+static void say_hello(struct eddy_tcp_connection *c)
+{
+    fx_inc(&n.connected);
+    eddy_tcp_connection_send(c, "hello", 5);
+}
+
+static const struct eddy_tcp_callbacks hello_cb = {.on_connected = say_hello,
+                                                   .on_message = echo_once};
+
+static void transport_road(const char *backend)
+{
+    struct eddy_transport_ops slow = eddy_transport_socket, bad = eddy_transport_socket;
+    struct eddy_tcp_client_options o;
+    struct eddy_tcp_client *cl;
+    struct side s;
+    struct fx f;
+    char addr[32];
+    slow.handshake = slow_handshake;
+    bad.handshake = failing_handshake;
+    memset(&n, 0, sizeof n);
+    fx_store(&g_handshakes, 0);
+    ASSERT_EQ(fx_start(&f, backend, NULL, &fx_counting_echo, NULL), 0);
+    ASSERT_EQ(side_start(&s, backend, 0), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    eddy_tcp_client_options_init(&o);
+    o.transport = &slow;
+    ASSERT_EQ(eddy_tcp_client_new(&cl, s.base, addr, &o, &hello_cb, on_error, NULL), 0);
+    ASSERT_EQ(eddy_tcp_client_connect(cl), 0);
+    ASSERT(fx_wait_ge(&n.closed, 1, 5)); /* the echo came back over the transport */
+    ASSERT_EQ(fx_load(&g_handshakes), 2);
+    ASSERT_EQ(fx_load(&n.connected), 1);
+    ASSERT(fx_call(s.base, free_task, cl));
+
+    memset(&n, 0, sizeof n);
+    fx_store(&g_handshakes, 0);
+    o.transport = &bad;
+    o.retries = 1;
+    o.retry_delay_ms = 10;
+    ASSERT_EQ(eddy_tcp_client_new(&cl, s.base, addr, &o, &hello_cb, on_error, NULL), 0);
+    ASSERT_EQ(eddy_tcp_client_connect(cl), 0);
+    ASSERT(fx_wait_ge(&n.errors, 1, 5));
+    fx_sleep_ms(30);
+    ASSERT_EQ(fx_load(&n.errors), 1);
+    ASSERT_EQ(fx_load(&n.last_err), -ECONNABORTED);
+    ASSERT_EQ(fx_load(&g_handshakes), 2); /* the first attempt and one retry */
+    ASSERT_EQ(fx_load(&n.connected), 0);
+    ASSERT(fx_call(s.base, free_task, cl));
+    side_stop(&s);
+    fx_stop(&f);
+}
+
 /* ---- a host name --------------------------------------------------------------------- */
 
 static void test_host_name(void)
@@ -442,6 +520,7 @@ int main(void)
     RUN(test_connect_timeout);
     RUN(test_reset_mid_stream);
     RUN(test_host_name);
+    RUN_EACH_BACKEND(transport_road);
     RUN_EACH_BACKEND(echo_tcp);
     RUN_EACH_BACKEND(echo_unix);
     return eddy_test_done();
