@@ -487,6 +487,78 @@ static void transport_road(const char *backend)
     fx_stop(&f);
 }
 
+/* ---- cross-thread send and half-close on a client connection ----------------------------- */
+
+static char g_got[64];
+static int g_got_len;
+
+static void collect(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    (void)c;
+    size_t k = eddy_buffer_readable(in);
+    if (g_got_len + k < sizeof g_got) {
+        memcpy(g_got + g_got_len, eddy_buffer_peek(in), k);
+        fx_store(&g_got_len, g_got_len + (int)k);
+    }
+    eddy_buffer_retrieve_all(in);
+}
+
+static void peer_eof(struct eddy_tcp_connection *c)
+{
+    fx_inc(&n.errors); /* reused: the server's FIN was seen */
+    eddy_tcp_connection_close(c);
+}
+
+static const struct eddy_tcp_callbacks collecting = {.on_connected = count_connected,
+                                                     .on_message = collect,
+                                                     .on_peer_eof = peer_eof,
+                                                     .on_close = count_closed};
+
+struct grab {
+    struct eddy_tcp_client *cl;
+    struct eddy_tcp_connection *c;
+};
+
+static void grab_connection(void *arg)
+{
+    struct grab *g = arg;
+    g->c = eddy_tcp_client_connection(g->cl);
+    if (g->c)
+        eddy_tcp_connection_ref(g->c);
+}
+
+static void cross_thread_half_close(const char *backend)
+{
+    struct side s;
+    struct fx f;
+    struct grab g = {NULL, NULL};
+    char addr[32];
+    memset(&n, 0, sizeof n);
+    g_got_len = 0;
+    ASSERT_EQ(fx_start(&f, backend, NULL, &fx_counting_echo, NULL), 0);
+    ASSERT_EQ(side_start(&s, backend, 2), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    ASSERT_EQ(eddy_tcp_client_new(&g.cl, side_loop(&s, 1), addr, NULL, &collecting, NULL, NULL), 0);
+    ASSERT_EQ(eddy_tcp_client_connect(g.cl), 0);
+    ASSERT(fx_wait_ge(&n.connected, 1, 5));
+    ASSERT(fx_call(side_loop(&s, 1), grab_connection, &g));
+    ASSERT(g.c != NULL);
+    /* From this thread, holding a reference: two sends, then our half of the close. */
+    ASSERT_EQ(eddy_tcp_connection_send(g.c, "cross-", 6), 0);
+    ASSERT_EQ(eddy_tcp_connection_send(g.c, "thread", 6), 0);
+    eddy_tcp_connection_shutdown(g.c);
+    ASSERT(fx_wait_ge(&n.closed, 1, 5)); /* the echo server answered, then closed on our FIN */
+    ASSERT_EQ(fx_load(&g_got_len), 12);
+    ASSERT_MEM_EQ(g_got, "cross-thread", 12);
+    /* tcp_connection.h: a peer EOF after our half-close was written closes without it. */
+    ASSERT_EQ(fx_load(&n.errors), 0);
+    ASSERT_EQ(eddy_tcp_connection_send(g.c, "late", 4), -EPIPE);
+    eddy_tcp_connection_unref(g.c);
+    eddy_tcp_client_free(g.cl);
+    side_stop(&s);
+    fx_stop(&f);
+}
+
 /* ---- a host name --------------------------------------------------------------------- */
 
 static void test_host_name(void)
@@ -521,6 +593,7 @@ int main(void)
     RUN(test_reset_mid_stream);
     RUN(test_host_name);
     RUN_EACH_BACKEND(transport_road);
+    RUN_EACH_BACKEND(cross_thread_half_close);
     RUN_EACH_BACKEND(echo_tcp);
     RUN_EACH_BACKEND(echo_unix);
     return eddy_test_done();
