@@ -108,6 +108,9 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
                                   int close_fd);
 /* Bytes (memory and file) queued and not yet written. Owner thread. */
 size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
+/* Bytes (memory and file) written so far, for an access log's "bytes sent". Owner thread;
+ * in on_close too, where the output queue is already gone. */
+uint64_t eddy_tcp_connection_bytes_sent(const struct eddy_tcp_connection *c);
 
 /* What a queued file range counts for against the high-water mark: it holds no memory,
  * but a descriptor (often a dup), which is scarcer; at a 256 KiB mark a connection that is

@@ -291,6 +291,7 @@ static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
     if (n > 0) {
         p += n;
         len -= (size_t)n;
+        c->sent += (uint64_t)n;
     }
     if (len == 0) {
         notify_write_complete(c);
@@ -639,6 +640,8 @@ void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
 {
     c->tr.ops->close(&c->tr);
     eddy__net_loop_count_out(c->nl);
+    if (c->nl->on_abandon != NULL)
+        c->nl->on_abandon(c);
     free_conn(c);
 }
 
@@ -744,6 +747,10 @@ static void do_close(struct eddy_tcp_connection *c)
     if (nl->cb->on_close != NULL && (c->flags & F_CONNECTED)) {
         c->busy++;
         nl->cb->on_close(c);
+        c->busy--;
+    } else if (nl->on_abandon != NULL && !(c->flags & F_CONNECTED)) {
+        c->busy++;
+        nl->on_abandon(c);
         c->busy--;
     }
     eddy_tcp_connection_unref(c);
