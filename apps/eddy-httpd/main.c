@@ -1,8 +1,8 @@
 /*
  * eddy-httpd: a static-file HTTP/1.1 server on the eddy reactor.
  *
- * Signals are blocked in every thread and read from a signalfd watched by the base
- * loop, so SIGTERM, SIGINT and SIGHUP are handled as ordinary events in one thread,
+ * Signals are watched by the base loop (eddy_signal_watch: blocked in every thread, read
+ * from a signalfd), so SIGTERM, SIGINT and SIGHUP are handled as ordinary events in one thread,
  * never inside a signal handler.
  */
 #include <errno.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
@@ -21,6 +20,7 @@
 #include "eddy/http.h"
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
+#include "eddy/signal.h"
 #include "listen.h"
 #include "log.h"
 #include "operate.h"
@@ -32,8 +32,7 @@ struct httpd {
     struct eddy_event_loop *base;
     struct eddy_http_server *srv;
     struct eddy_http_static *files;
-    struct eddy_channel sig_ch;
-    int sig_fd;
+    int signals_watched;
     int stopping;
     /* shutdown: loops that still have to stop their log flusher */
     pthread_mutex_t lock;
@@ -111,44 +110,38 @@ static void begin_shutdown(struct httpd *h, int sig)
         eddy_event_loop_stop(h->base);
 }
 
-static void on_signal(struct eddy_channel *ch, int revents)
+static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
 {
-    (void)revents;
-    struct httpd *h = ch->data;
-    struct signalfd_siginfo si;
-    while (read(h->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGHUP) {
-            int rc = httpd_log_reopen();
-            if (rc == 0)
-                rc = httpd_errlog_reopen();
-            if (rc < 0)
-                httpd_err("error", "reopening the logs: %s", strerror(-rc));
-            else
-                httpd_err("info", "SIGHUP: logs reopened");
-            if (h->conf)
-                httpd_reload(&h->reload);
-        } else {
-            begin_shutdown(h, (int)si.ssi_signo);
-        }
+    (void)loop;
+    struct httpd *h = data;
+    if (signo == SIGHUP) {
+        int rc = httpd_log_reopen();
+        if (rc == 0)
+            rc = httpd_errlog_reopen();
+        if (rc < 0)
+            httpd_err("error", "reopening the logs: %s", strerror(-rc));
+        else
+            httpd_err("info", "SIGHUP: logs reopened");
+        if (h->conf)
+            httpd_reload(&h->reload);
+    } else {
+        begin_shutdown(h, signo);
     }
 }
 
-/* Blocks the signals in this thread and every thread created after, and reads them. */
+static const int httpd_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define HTTPD_NSIGNALS (int)(sizeof httpd_signals / sizeof httpd_signals[0])
+
+/* Watched before any thread starts, so every thread inherits them blocked. 0 or -errno. */
 static int setup_signals(struct httpd *h)
 {
     signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-        return -1;
-    h->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (h->sig_fd < 0)
-        return -1;
-    eddy_channel_init(&h->sig_ch, h->base, h->sig_fd, on_signal, h);
-    return eddy_channel_enable_reading(&h->sig_ch) < 0 ? -1 : 0;
+    for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
+        int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Raises the descriptor limit to its hard maximum (connections and cached files both
@@ -215,6 +208,7 @@ static int make_server(struct httpd *h)
     o.body_timeout_ms = h->opt.body_timeout_ms;
     o.keepalive_timeout_ms = h->opt.keepalive_timeout_ms;
     o.send_timeout_ms = h->opt.send_timeout_ms;
+    o.keepalive_requests = h->opt.keepalive_requests;
     if (httpd_log_enabled() || h->conf) {
         o.access_log = h->conf ? httpd_log_hook : httpd_access_log;
         o.access_log_data = h;
@@ -314,8 +308,8 @@ static int run(struct httpd *h)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot create the event loop: %s", strerror(-rc));
         return 1;
     }
-    if (setup_signals(h) < 0) {
-        httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(errno));
+    if ((rc = setup_signals(h)) < 0) {
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(-rc));
         return 1;
     }
     if (make_server(h) < 0 || listen_all(h) < 0)
@@ -418,10 +412,8 @@ static void cleanup(struct httpd *h)
 {
     if (h->srv)
         eddy_http_server_free(h->srv);
-    if (h->sig_fd >= 0) {
-        eddy_channel_remove(&h->sig_ch);
-        close(h->sig_fd);
-    }
+    while (h->signals_watched > 0)
+        eddy_signal_unwatch(h->base, httpd_signals[--h->signals_watched]);
     if (h->base)
         eddy_event_loop_free(h->base);
     eddy_http_static_free(h->files);
@@ -441,7 +433,6 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
-    h.sig_fd = -1;
     rc = open_logs_and_files(&h);
     int status = rc == 0 ? run(&h) : rc > 0 ? 0 : 1;
     cleanup(&h);

@@ -42,6 +42,8 @@ void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c)
         o->send_timeout_ms = ms_or(g->send_timeout_ms, o->send_timeout_ms);
     if (!httpd_option_given(o, "max-connections") && g->max_connections != HTTPD_UNSET)
         o->max_connections = (int)g->max_connections;
+    if (!httpd_option_given(o, "keepalive-requests") && g->keepalive_requests != HTTPD_UNSET)
+        o->keepalive_requests = (unsigned)g->keepalive_requests;
     if (!httpd_option_given(o, "max-body") && g->client_max_body_size != HTTPD_UNSET)
         o->max_body = (uint64_t)g->client_max_body_size;
 }

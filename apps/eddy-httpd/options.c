@@ -29,6 +29,7 @@ enum {
     OPT_FOLLOW,
     OPT_DIR_LISTING,
     OPT_TEST,
+    OPT_KA_REQUESTS,
 };
 
 static const struct option long_opts[] = {
@@ -49,6 +50,7 @@ static const struct option long_opts[] = {
     {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
     {"config", required_argument, NULL, 'c'},
     {"test", no_argument, NULL, OPT_TEST},
+    {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -62,7 +64,8 @@ static void usage(void)
            "                               127.0.0.1:8080; [::1]:8080 for IPv6; a host\n"
            "                               name is resolved at startup and every address\n"
            "                               bound; :PORT is all IPv4 addresses, [::]:PORT\n"
-           "                               all IPv6 addresses only)\n"
+           "                               all IPv6 addresses only;\n"
+           "                               unix:PATH or unix:@NAME: a Unix socket)\n"
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
@@ -72,6 +75,8 @@ static void usage(void)
     printf(" (default %s)\n", eddy_event_dispatcher_find(NULL)->name);
     printf("      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
            "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
+           "      --keepalive-requests N   requests per connection, the last answered with\n"
+           "                               Connection: close (default 1000)\n"
            "      --header-timeout S       time to receive a request head (default 10)\n"
            "      --body-timeout S         time between two reads of a body (default 30)\n"
            "      --send-timeout S         time without output progress (default 60)\n"
@@ -132,6 +137,7 @@ static void defaults(struct httpd_options *o)
     o->backend = eddy_event_dispatcher_find(NULL)->name;
     o->access_log = "off";
     o->keepalive_timeout_ms = 75000;
+    o->keepalive_requests = 1000;
     o->header_timeout_ms = 10000;
     o->body_timeout_ms = 30000;
     o->send_timeout_ms = 60000;
@@ -218,6 +224,11 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         return 0;
     case OPT_DIR_LISTING:
         o->dir_listing = 1;
+        return 0;
+    case OPT_KA_REQUESTS:
+        if (parse_long(arg, 1, UINT32_MAX, &v) < 0)
+            return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
+        o->keepalive_requests = (unsigned)v;
         return 0;
     default:
         return -1;

@@ -17,6 +17,7 @@ struct httpd_options {
     const char *access_log; /* path, "-" or "off" */
     unsigned keepalive_timeout_ms, header_timeout_ms, body_timeout_ms, send_timeout_ms;
     unsigned drain_timeout_ms;
+    unsigned keepalive_requests;
     int max_connections;
     uint64_t max_body;
     int reuseport;

@@ -302,15 +302,21 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     struct eddy_http_str range = rf.range, if_range = rf.if_range;
     if (range.p &&
         (!if_range.p || eddy_http_if_range_ok(if_range.p, if_range.len, f->etag, f->st.st_mtime))) {
-        struct eddy_http_range r;
+        struct eddy_http_range rs[EDDY_HTTP_MAX_RANGES], r;
+        size_t n;
         char cr[96];
-        switch (eddy_http_range_parse(range.p, range.len, size, &r)) {
+        switch (eddy_http_ranges_parse(range.p, range.len, size, rs, EDDY_HTTP_MAX_RANGES, &n)) {
         case EDDY_HTTP_RANGE_UNSATISFIABLE:
             snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
             eddy_http_response_add_header(res, "Content-Range", cr);
             eddy_http_response_send_error(res, 416);
             return;
         case EDDY_HTTP_RANGE_OK:
+            if (n > 1) {
+                eddy_http_send_byteranges(res, f, rs, n);
+                return;
+            }
+            r = rs[0];
             snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, r.first, r.last,
                      size);
             eddy_http_response_add_header(res, "Content-Range", cr);
