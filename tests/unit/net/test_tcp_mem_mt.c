@@ -491,7 +491,6 @@ static int hello_got, want_write_once;
 
 static int hello_handshake(struct eddy_transport *t)
 {
-    static const char hello[] = "HELLO";
     char buf[5];
 
     while (hello_got < 5) {
@@ -500,7 +499,7 @@ static int hello_handshake(struct eddy_transport *t)
 
         if (r == -EAGAIN)
             return EDDY_EV_READ;
-        if (r <= 0 || memcmp(buf, hello + hello_got, (size_t)r) != 0)
+        if (r <= 0 || memcmp(buf, &"HELLO"[hello_got], (size_t)r) != 0)
             return r < 0 ? (int)r : -EPROTO;
         hello_got += (int)r;
     }
