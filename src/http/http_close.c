@@ -133,7 +133,8 @@ void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *
              * its end whether this one left anything unread. */
             hc->phase = PH_CLOSING;
             hc->flags = (uint16_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
-            eddy__http_restart_deadline(c, hc); /* bounds the wait for the output to drain */
+            /* The old phase's deadline ends; output the flush leaves starts the send timeout. */
+            eddy__http_restart_deadline(c, hc);
             return;
         }
         eddy__http_begin_close(c, hc);
@@ -152,9 +153,9 @@ void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *
  * Writes what is queued. Output a write leaves behind (a client reading slowly or not at
  * all) puts a connection that waits for nothing else (idle, closing) under the send
  * timeout from now, which progress renews (on_timer); on_write_complete starts the
- * keep-alive or linger deadline once it drained. A response written whole at once, the
- * common case, costs nothing here: on_write_complete has already run when the flush
- * returns and nothing is queued.
+ * keep-alive deadline once it drained (a closing connection's linger is tcp_connection's). A
+ * response written whole at once, the common case, costs nothing here: on_write_complete has
+ * already run when the flush returns and nothing is queued.
  */
 void eddy__http_flush(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
