@@ -79,6 +79,19 @@ struct eddy_tcp_callbacks {
     void (*on_close)(struct eddy_tcp_connection *c);
 };
 
+/* Any thread: makes the opened transport instance *t (moved in: a memory end,
+ * a connected socket opened with eddy_transport_open, a ustack socket) a
+ * connection of loop outside any tcp_server, with callbacks cb (kept by
+ * pointer) and a zeroed context of context_size bytes. It is registered and
+ * on_connected runs in the loop's thread, from a queued task. *out (may be
+ * NULL) gets the connection, valid while the caller holds a reference taken
+ * before the loop can run the task, or from the callbacks on. It has its own
+ * per-loop state (scratch buffer, free lists), so it suits a few client or
+ * test connections per loop, not thousands. 0 or -errno (t is closed). */
+int eddy_tcp_connection_adopt(struct eddy_tcp_connection **out, struct eddy_event_loop *loop,
+                              struct eddy_transport *t, const struct eddy_tcp_callbacks *cb,
+                              size_t context_size);
+
 /* Any thread (with a reference when not the owner). Copies the bytes.
  * 0, -EPIPE once the connection is closing or closed, -ENOMEM. */
 int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len);
