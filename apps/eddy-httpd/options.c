@@ -28,6 +28,7 @@ enum {
     OPT_REUSEPORT,
     OPT_FOLLOW,
     OPT_DIR_LISTING,
+    OPT_TEST,
     OPT_KA_REQUESTS,
 };
 
@@ -47,6 +48,8 @@ static const struct option long_opts[] = {
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
     {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
+    {"config", required_argument, NULL, 'c'},
+    {"test", no_argument, NULL, OPT_TEST},
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -61,7 +64,8 @@ static void usage(void)
            "                               127.0.0.1:8080; [::1]:8080 for IPv6; a host\n"
            "                               name is resolved at startup and every address\n"
            "                               bound; :PORT is all IPv4 addresses, [::]:PORT\n"
-           "                               all IPv6 addresses only)\n"
+           "                               all IPv6 addresses only;\n"
+           "                               unix:PATH or unix:@NAME: a Unix socket)\n"
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
@@ -84,10 +88,14 @@ static void usage(void)
            "      --reuseport              set SO_REUSEPORT on listening sockets\n"
            "      --follow-symlinks        follow symlinks even when they leave the root\n"
            "      --dir-listing            list directories that have no index.html\n"
+           "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
+           "                               flags given with it override its globals\n"
+           "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
-           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the access log.\n");
+           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
+           "it also reloads the file).\n");
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -151,6 +159,21 @@ static int set_backend(struct httpd_options *o, const char *v)
     return bad("--backend", v, why);
 }
 
+/* -c, --test, and -t when it is the test rather than a thread count: 1 if c was one. */
+static int config_flag(struct httpd_options *o, int c, const char *arg)
+{
+    if (c == 'c')
+        o->config = arg;
+    else if (c == OPT_TEST)
+        o->test_only = 1;
+    else if (c == 't' && arg[0] == '-') { /* "-t -c FILE": arg is the next option */
+        o->test_only = 1;
+        optind--;
+    } else
+        return 0;
+    return 1;
+}
+
 static int handle(struct httpd_options *o, int c, const char *arg)
 {
     long long v;
@@ -212,6 +235,21 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     }
 }
 
+int httpd_option_given(const struct httpd_options *o, const char *long_name)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (strcmp(long_opts[i].name, long_name) == 0)
+            return (o->given >> i) & 1;
+    return 0;
+}
+
+static void mark_given(struct httpd_options *o, int c)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (long_opts[i].val == c)
+            o->given |= 1ULL << i;
+}
+
 /* getopt_long's '?': arg is the argument it stopped at, optopt the short option or the
  * long option's value (0 when unknown). optopt alone cannot name a long option (ours
  * are >= 256): the message quotes the argument's name instead. */
@@ -236,7 +274,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
     opterr = 0; /* our own one-line messages */
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":l:r:t:b:hV", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":l:r:t:b:c:hV", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage();
             return 1;
@@ -244,6 +282,10 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
         if (c == 'V') {
             printf("eddy-httpd " VERSION "\n");
             return 1;
+        }
+        if (c == ':' && strcmp(argv[optind - 1], "-t") == 0) { /* "-c FILE -t" */
+            o->test_only = 1;
+            continue;
         }
         if (c == ':') {
             fprintf(stderr, "eddy-httpd: option '%s' needs a value (see --help)\n",
@@ -254,11 +296,23 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
             bad_option(argv[optind - 1], optopt);
             return -1;
         }
+        if (config_flag(o, c, optarg))
+            continue;
         if (handle(o, c, optarg) < 0)
             return -1;
+        mark_given(o, c);
     }
     if (optind < argc) {
         fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    if (o->test_only && o->config == NULL) {
+        fprintf(stderr, "eddy-httpd: -t needs -c FILE (see --help)\n");
+        return -1;
+    }
+    if (o->config && o->nlisten) {
+        fprintf(stderr, "eddy-httpd: --listen does not combine with -c; use \"listen\" in "
+                        "the file\n");
         return -1;
     }
     if (o->nlisten == 0)

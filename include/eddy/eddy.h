@@ -16,5 +16,7 @@
 #include "eddy/transport_mem.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/tcp_server.h"
+#include "eddy/tcp_client.h"
+#include "eddy/signal.h"
 
 #endif

@@ -297,6 +297,11 @@ int eddy_http_response_send_error(struct eddy_http_response *res, int status);
  * -EINVAL (more bytes than the declared length). */
 int eddy_http_response_start(struct eddy_http_response *res, int64_t content_length);
 int eddy_http_response_write(struct eddy_http_response *res, const void *data, size_t len);
+/* Streams len bytes of fd from offset with sendfile, after what was written before (a
+ * multipart body mixes it with writes). close_fd as for send_file (also on failure).
+ * Not with a chunked body (-EINVAL): start with the length. Same results as write. */
+int eddy_http_response_write_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                  int close_fd);
 int eddy_http_response_end(struct eddy_http_response *res);
 
 /*

@@ -449,6 +449,31 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
     return flush_if_deferred(res);
 }
 
+int eddy_http_response_write_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                  int close_fd)
+{
+    int rc = 0;
+    if (res->state != RES_STREAMING)
+        rc = -EALREADY;
+    else if (!res->c || !eddy_tcp_connection_is_connected(res->c))
+        rc = -EPIPE;
+    else if (res->chunked || (res->remaining >= 0 && (uint64_t)res->remaining < len))
+        rc = -EINVAL;
+    else if (len > 0 && !res->head_only && status_has_body(res->status)) {
+        rc = eddy_tcp_connection_send_file(res->c, fd, offset, len, close_fd);
+        close_fd = 0; /* send_file owns it now, also on failure */
+        if (rc == 0) {
+            res->body_bytes += len;
+            if (res->remaining >= 0)
+                res->remaining -= (int64_t)len;
+            rc = flush_if_deferred(res);
+        }
+    }
+    if (close_fd)
+        close(fd);
+    return rc;
+}
+
 int eddy_http_response_end(struct eddy_http_response *res)
 {
     if (res->state == RES_NEW)

@@ -43,6 +43,9 @@ struct eddy__net_loop {
     struct eddy_event_loop *loop;
     struct eddy_tcp_server *server;
     const struct eddy_tcp_callbacks *cb;
+    /* Optional: a connection closed without on_connected having run (a failed handshake,
+     * a failed registration), so no on_close follows either: tcp_client's hook. */
+    void (*on_abandon)(struct eddy_tcp_connection *c);
     size_t high_water_mark;
     int nodelay;    /* TCP_NODELAY before a connection's second write */
     int read_first; /* read a new connection before registering it (data is likely there) */

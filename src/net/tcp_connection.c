@@ -644,6 +644,8 @@ void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
 {
     c->tr.ops->close(&c->tr);
     eddy__net_loop_count_out(c->nl);
+    if (c->nl->on_abandon != NULL)
+        c->nl->on_abandon(c);
     free_conn(c);
 }
 
@@ -752,6 +754,10 @@ static void do_close(struct eddy_tcp_connection *c)
     if (nl->cb->on_close != NULL && (c->flags & F_CONNECTED)) {
         c->busy++;
         nl->cb->on_close(c);
+        c->busy--;
+    } else if (nl->on_abandon != NULL && !(c->flags & F_CONNECTED)) {
+        c->busy++;
+        nl->on_abandon(c);
         c->busy--;
     }
     eddy_tcp_connection_unref(c);
