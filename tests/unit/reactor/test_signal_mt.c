@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 struct ctx {
     struct eddy_event_loop *loop;
     pthread_t thread;
