@@ -107,6 +107,8 @@ int main(int argc, char **argv)
     int nlisten = 0, opt, rc;
     struct eddy_http_server_options o;
     eddy_http_server_options_init(&o);
+    /* bench/hello_cpu.sh runs its peers with unlimited requests per connection too. */
+    o.keepalive_requests = UINT32_MAX;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     o.tcp.threads = cpus > 0 ? (int)cpus : 1; /* like eddy-httpd: one sub-reactor per CPU */
     while ((opt = getopt_long(argc, argv, "l:t:b:h", longs, NULL)) != -1) {

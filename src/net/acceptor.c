@@ -227,7 +227,11 @@ int eddy_acceptor_new(struct eddy_acceptor **out, struct eddy_event_loop *loop,
     a->cb = cb;
     a->burst_end = opts ? opts->on_burst_end : NULL;
     a->data = data;
-    eddy_channel_init(&a->ch, loop, a->fd, on_readable, a);
+    /* A kernel socket, also on a loop whose backend watches uepoll descriptors. */
+    if (eddy_event_loop_dispatcher(loop)->kind == EDDY_FD_UEPOLL)
+        eddy_channel_init_kernel(&a->ch, loop, a->fd, on_readable, a);
+    else
+        eddy_channel_init(&a->ch, loop, a->fd, on_readable, a);
     eddy_timer_init(&a->resume, loop, on_resume, a);
     *out = a;
     return 0;
