@@ -204,6 +204,46 @@ static void send_entity(struct httpd_rq *q, const char *uri, size_t len,
     eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
 }
 
+/* Siblings found missing, per thread, for a second (as the open-file cache's validity):
+ * the cache keeps no negative entries, and without this every request for a file with
+ * no .br/.gz would cost a failed openat2 per coding. Keyed by the rules (root or alias
+ * and prefix) and the URI; a slot is overwritten by the next miss hashing to it. */
+#define NEG_SLOTS 64
+#define NEG_PATH  160
+#define NEG_MS    1000
+
+struct neg_entry {
+    const void *rules;
+    uint64_t until;
+    char path[NEG_PATH];
+};
+
+static _Thread_local struct neg_entry neg[NEG_SLOTS];
+
+static struct neg_entry *neg_slot(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return &neg[h % NEG_SLOTS];
+}
+
+static int known_missing(const struct httpd_rq *q, const char *p, size_t n, uint64_t now)
+{
+    const struct neg_entry *e = neg_slot(p, n);
+    return n < NEG_PATH && e->rules == q->r && now < e->until && memcmp(e->path, p, n + 1) == 0;
+}
+
+static void remember_missing(const struct httpd_rq *q, const char *p, size_t n, uint64_t now)
+{
+    struct neg_entry *e = neg_slot(p, n);
+    if (n >= NEG_PATH)
+        return;
+    e->rules = q->r;
+    e->until = now + NEG_MS;
+    memcpy(e->path, p, n + 1);
+}
+
 /* gzip_static: file.br, then file.gz, when the client takes that coding. */
 static int send_precompressed(struct httpd_rq *q, const char *uri, size_t len)
 {
@@ -212,16 +252,22 @@ static int send_precompressed(struct httpd_rq *q, const char *uri, size_t len)
     char p[HTTPD_URI_MAX + 8];
     if (len + 4 > sizeof p || q->error_status)
         return 0;
+    uint64_t now = eddy_event_loop_now(eddy_http_request_loop(q->req));
     for (int i = 0; i < 2; i++) {
         if (!httpd_accepts_encoding(q->req, codings[i]))
             continue;
         memcpy(p, uri, len);
         memcpy(p + len, ext[i], 4);
+        if (known_missing(q, p, len + 3, now))
+            continue;
         const struct eddy_http_file *f;
-        if (httpd_site_lookup(q, p, len + 3, &f) == 0 && !f->is_dir) {
+        int rc = httpd_site_lookup(q, p, len + 3, &f);
+        if (rc == 0 && !f->is_dir) {
             send_entity(q, uri, len, f, codings[i]);
             return 1;
         }
+        if (rc == -ENOENT)
+            remember_missing(q, p, len + 3, now);
     }
     return 0;
 }

@@ -5,6 +5,7 @@ import os
 import random
 import socket
 import sys
+import time
 import tempfile
 import zlib
 
@@ -41,6 +42,17 @@ def test_static(d, p):
     st, h, b = request(p, "/app.css", headers={"Accept-Encoding": "gzip",
                                                "If-None-Match": gz_etag})
     ok(st == 304, "If-None-Match on the encoded entity -> 304")
+    late = os.path.join(d, "www/late.css")
+    with open(late, "wb") as f:
+        f.write(css)
+    st, h, b = request(p, "/late.css", headers={"Accept-Encoding": "gzip"})
+    ok(st == 200 and "content-encoding" not in h, "no sibling: identity")
+    with open(late + ".gz", "wb") as f:
+        f.write(gzip.compress(css))
+    time.sleep(1.3)
+    st, h, b = request(p, "/late.css", headers={"Accept-Encoding": "gzip"})
+    ok(h.get("content-encoding") == "gzip" and gzip.decompress(b) == css,
+       "a sibling created later is served within a second or so")
     st, h, b = request(p, "/app.css", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-9"})
     ok(st == 206 and h.get("content-range") == "bytes 0-9/%d" % gz_len and len(b) == 10,
        "range on the encoded entity", str(h.get("content-range")))

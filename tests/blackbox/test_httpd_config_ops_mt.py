@@ -34,9 +34,18 @@ def wait_for(cond, timeout=5):
 def test_globals(d):
     a, b = os.path.join(d, "a.log"), os.path.join(d, "b.log")
     s = ConfServer("""
-access_log %s; client_max_body_size 10; worker_threads 1;
+access_log %s; client_max_body_size 10; worker_threads 1; keepalive_requests 2;
 server { listen 127.0.0.1:PORT; root %s/www; }
 """ % (a, d), "--access-log", b)
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    heads = []
+    for _ in range(2):
+        c.request("GET", "/index.html")
+        r = c.getresponse()
+        r.read()
+        heads.append(r.getheader("Connection"))
+    c.close()
+    ok(heads == [None, "close"], "keepalive_requests 2: the second answer closes", str(heads))
     st, _, _ = request(s.port, "/", method="POST", body=b"x" * 100)
     ok(st == 413, "client_max_body_size from the file -> 413", str(st))
     request(s.port, "/index.html")
