@@ -33,7 +33,7 @@ endif
 
 ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard src/uepoll/*.c src/reactor/*.c src/net/*.c src/http/*.c))
+LIB_SRCS  := $(sort $(wildcard src/uepoll/*.c src/ustack/*.c src/reactor/*.c src/net/*.c src/http/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 HTTPD_SRCS := $(sort $(wildcard apps/eddy-httpd/*.c))
 HTTPD_OBJS := $(HTTPD_SRCS:%.c=$(BUILD)/obj/%.o)

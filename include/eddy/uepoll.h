@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +34,10 @@ int ue_eventfd(unsigned int initval, int flags);
 ssize_t ue_read(int fd, void *buf, size_t n);
 ssize_t ue_write(int fd, const void *buf, size_t n);
 int ue_dup(int fd);
+ssize_t ue_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t ue_writev(int fd, const struct iovec *iov, int iovcnt);
+/* F_GETFL and F_SETFL (O_NONBLOCK) on any ue descriptor; F_GETFD/F_SETFD accepted. */
+int ue_fcntl(int fd, int cmd, ...);
 int ue_close(int fd);
 
 #ifdef __cplusplus
