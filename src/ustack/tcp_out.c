@@ -152,10 +152,13 @@ static void send_data(struct us_sock *sk, uint32_t seq, uint32_t len, uint8_t fl
     tcp_emit(sk->st, &tx, sk->snd, seq - sk->snd_una, len);
 }
 
+/* A pure ACK carries the highest sequence number sent (Linux's tcp_acceptable_seq):
+ * after a timeout snd_nxt goes back, and an ACK from behind the peer's RCV.NXT would be
+ * dropped as old by the peer (both sides doing so deadlock). */
 void eddy__us_send_ack(struct us_sock *sk)
 {
     struct us_tx tx;
-    tx_init(sk, &tx, sk->snd_nxt, TH_ACK);
+    tx_init(sk, &tx, sk->snd_max, TH_ACK);
     tcp_emit(sk->st, &tx, NULL, 0, 0);
 }
 
@@ -173,8 +176,9 @@ void eddy__us_tcp_init_mss(struct us_sock *sk, uint16_t peer_mss)
     if (sk->fl & SKF_TS)
         m -= 12;
     sk->mss = m < 64 ? 64 : m;
-    uint32_t iw = TCP_IW_SEGS * (uint32_t)sk->mss; /* RFC 6928 */
-    sk->cwnd = iw < 14600 && 2u * sk->mss > 14600 ? 2u * sk->mss : iw;
+    uint32_t iw = TCP_IW_SEGS * (uint32_t)sk->mss, cap = 2u * sk->mss; /* RFC 6928 */
+    cap = cap > 14600 ? cap : 14600;
+    sk->cwnd = iw < cap ? iw : cap;
     sk->ssthresh = UINT32_MAX;
 }
 
@@ -188,6 +192,7 @@ void eddy__us_send_syn(struct us_sock *sk)
     tx.la = sk->laddr, tx.ra = sk->raddr, tx.lp = sk->lport, tx.rp = sk->rport;
     tx.seq = sk->iss;
     tx.ack = sk->rcv_nxt;
+    sk->last_ack_sent = sk->rcv_nxt;
     tx.flags = TH_SYN | (synack ? TH_ACK : 0);
     uint32_t win = sk->rcvbuf < 65535 ? sk->rcvbuf : 65535;
     tx.win = win;
@@ -261,11 +266,20 @@ void eddy__us_tw_send_ack(struct ue_stack *st, struct us_tw *tw)
     tcp_emit(st, &tx, NULL, 0, 0);
 }
 
+/* Payload bytes that fit a segment now: SACK blocks take room from the MSS. */
+static uint32_t eff_mss(const struct us_sock *sk)
+{
+    if (!(sk->fl & SKF_SACK) || !sk->ooo)
+        return sk->mss;
+    uint32_t blocks = (sk->fl & SKF_TS) ? 3 : 4;
+    return sk->mss - (4 + 8 * blocks);
+}
+
 /* Resends the first unacknowledged segment (fast retransmit, partial ACKs). */
 void eddy__us_retransmit_head(struct us_sock *sk)
 {
-    uint32_t data = us_ring_len(sk->snd);
-    uint32_t len = data < sk->mss ? data : sk->mss;
+    uint32_t data = us_ring_len(sk->snd), mss = eff_mss(sk);
+    uint32_t len = data < mss ? data : mss;
     uint8_t fin =
         (sk->fl & SKF_FIN_QUEUED) && len == data && SEQ_GT(sk->snd_max, sk->snd_una + data) ? TH_FIN
                                                                                             : 0;
@@ -277,7 +291,7 @@ void eddy__us_retransmit_head(struct us_sock *sk)
 /* 1 if a segment of `len` bytes (of `avail` queued) may leave now. */
 static int tcp_may_send(struct us_sock *sk, uint32_t len, uint32_t avail)
 {
-    if (len >= sk->mss)
+    if (len >= eff_mss(sk))
         return 1;
     int outstanding = sk->snd_nxt != sk->snd_una;
     if (len < avail) /* window-limited: only a worthwhile piece (SWS, RFC 9293 3.8.6.2.1) */
@@ -326,9 +340,9 @@ void eddy__us_tcp_output(struct us_sock *sk)
         uint32_t avail = data_end - sk->snd_nxt, limit = send_limit(sk);
         if (SEQ_GEQ(sk->snd_nxt, limit))
             break;
-        uint32_t len = limit - sk->snd_nxt;
+        uint32_t len = limit - sk->snd_nxt, mss = eff_mss(sk);
         len = len < avail ? len : avail;
-        len = len < sk->mss ? len : sk->mss;
+        len = len < mss ? len : mss;
         if (!tcp_may_send(sk, len, avail))
             break;
         uint8_t flags = sk->snd_nxt + len == data_end ? TH_PSH : 0;

@@ -18,8 +18,8 @@ struct conn {
 };
 
 /* A segment from the peer on c with the current sequence numbers. */
-static void c_send(struct peer *p, struct conn *c, uint8_t flags, const void *data, uint32_t len,
-                   uint16_t win)
+static inline void c_send(struct peer *p, struct conn *c, uint8_t flags, const void *data,
+                          uint32_t len, uint16_t win)
 {
     unsigned char o[12];
     struct seg s = {.sport = c->pport, .dport = c->sport, .seq = c->pseq, .ack = c->sseq};
@@ -33,7 +33,7 @@ static void c_send(struct peer *p, struct conn *c, uint8_t flags, const void *da
 }
 
 /* Takes the next segment from the stack into c->last; 0 if none. */
-static int c_recv(struct peer *p, struct conn *c)
+static inline int c_recv(struct peer *p, struct conn *c)
 {
     if (!peer_rx_tcp(p, &c->last))
         return 0;
@@ -44,7 +44,7 @@ static int c_recv(struct peer *p, struct conn *c)
 
 /* Passive open: the peer connects to the stack's port 80; c->fd is the accepted socket.
  * ws < 0: no window scale option; use_ts 0: no options but MSS. */
-static int c_open_passive(struct peer *p, struct conn *c, int ws, int use_ts)
+static inline int c_open_passive(struct peer *p, struct conn *c, int ws, int use_ts)
 {
     memset(c, 0, sizeof(*c));
     c->lfd = u_listen(80, 1);
@@ -71,7 +71,7 @@ static int c_open_passive(struct peer *p, struct conn *c, int ws, int use_ts)
 }
 
 /* Active open: the stack connects to the peer's port 9000. */
-static int c_open_active(struct peer *p, struct conn *c, int use_ts)
+static inline int c_open_active(struct peer *p, struct conn *c, int use_ts)
 {
     memset(c, 0, sizeof(*c));
     c->lfd = -1;
@@ -96,7 +96,7 @@ static int c_open_active(struct peer *p, struct conn *c, int use_ts)
     return c_recv(p, c) && c->last.flags == TH_ACK ? c->fd : -1;
 }
 
-static void c_close_all(struct peer *p, struct conn *c)
+static inline void c_close_all(struct peer *p, struct conn *c)
 {
     if (c->fd >= 0) {
         struct linger l = {1, 0};

@@ -40,7 +40,7 @@ struct pkt {
     unsigned char data[1600];
 };
 
-static void u_parse_sack(struct pkt *p, const unsigned char *o, unsigned n)
+static inline void u_parse_sack(struct pkt *p, const unsigned char *o, unsigned n)
 {
     for (unsigned i = 0; i < n;) {
         if (o[i] == 0)
@@ -61,7 +61,7 @@ static void u_parse_sack(struct pkt *p, const unsigned char *o, unsigned n)
     }
 }
 
-static void u_decode(struct pkt *p, const unsigned char *f, size_t len)
+static inline void u_decode(struct pkt *p, const unsigned char *f, size_t len)
 {
     memset(p, 0, sizeof(*p));
     uint16_t type = us_get16(f + 12);
@@ -125,25 +125,25 @@ struct peer {
 };
 static const unsigned char PEER_MAC[6] = {0x02, 0, 0, 0, 0, 0x99};
 
-static void peer_poll(struct peer *p)
+static inline void peer_poll(struct peer *p)
 {
     ue_stack_poll(p->st, 256);
 }
 
-static void peer_advance(struct peer *p, uint64_t ms)
+static inline void peer_advance(struct peer *p, uint64_t ms)
 {
     p->clk.now_us += ms * 1000u;
     peer_poll(p);
 }
 
-static void peer_tx(struct peer *p, const unsigned char *f, size_t n)
+static inline void peer_tx(struct peer *p, const unsigned char *f, size_t n)
 {
     p->b->ops->tx(p->b, f, n);
     peer_poll(p);
 }
 
 /* Next frame from the stack (0: none). */
-static int peer_rx(struct peer *p, struct pkt *out)
+static inline int peer_rx(struct peer *p, struct pkt *out)
 {
     struct ue_frame fr;
     if (p->b->ops->rx_burst(p->b, &fr, 1) != 1)
@@ -152,23 +152,28 @@ static int peer_rx(struct peer *p, struct pkt *out)
     return 1;
 }
 
-/* Next TCP segment from the stack, skipping nothing (0: none). */
-static int peer_rx_tcp(struct peer *p, struct pkt *out)
+static inline void peer_arp_announce(struct peer *p);
+
+/* Next TCP segment from the stack (0: none); ARP requests are answered on the way. */
+static inline int peer_rx_tcp(struct peer *p, struct pkt *out)
 {
-    while (peer_rx(p, out))
+    while (peer_rx(p, out)) {
         if (out->is_tcp)
             return 1;
+        if (out->is_arp && out->arp_op == 1)
+            peer_arp_announce(p);
+    }
     return 0;
 }
 
-static void peer_drain(struct peer *p)
+static inline void peer_drain(struct peer *p)
 {
     struct pkt k;
     while (peer_rx(p, &k))
         ;
 }
 
-static size_t u_eth(unsigned char *f, const unsigned char *dst, uint16_t type)
+static inline size_t u_eth(unsigned char *f, const unsigned char *dst, uint16_t type)
 {
     memcpy(f, dst, 6);
     memcpy(f + 6, PEER_MAC, 6);
@@ -176,7 +181,7 @@ static size_t u_eth(unsigned char *f, const unsigned char *dst, uint16_t type)
     return 14;
 }
 
-static void peer_arp_announce(struct peer *p)
+static inline void peer_arp_announce(struct peer *p)
 {
     unsigned char f[42];
     static const unsigned char bc[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -189,7 +194,7 @@ static void peer_arp_announce(struct peer *p)
     peer_tx(p, f, sizeof(f));
 }
 
-static size_t u_ip(unsigned char *f, uint8_t proto, size_t payload, uint16_t frag)
+static inline size_t u_ip(unsigned char *f, uint8_t proto, size_t payload, uint16_t frag)
 {
     unsigned char *ip = f + 14;
     memset(ip, 0, 20);
@@ -215,7 +220,7 @@ struct seg {
     uint32_t len;
 };
 
-static void peer_send(struct peer *p, const struct seg *s)
+static inline void peer_send(struct peer *p, const struct seg *s)
 {
     unsigned char f[1600];
     u_eth(f, p->st_mac, 0x0800);
@@ -227,15 +232,17 @@ static void peer_send(struct peer *p, const struct seg *s)
     t[12] = (unsigned char)((hl / 4) << 4);
     t[13] = s->flags;
     us_put16(t + 14, s->win);
-    memcpy(t + 20, s->opt, s->optlen);
-    memcpy(t + hl, s->data, s->len);
+    if (s->optlen)
+        memcpy(t + 20, s->opt, s->optlen);
+    if (s->len)
+        memcpy(t + hl, s->data, s->len);
     uint32_t sum = eddy__us_pseudo_sum(PEER_IP, ST_IP, 6, (uint16_t)(hl + s->len));
     us_put16(t + 16, eddy__us_csum_fold(eddy__us_csum_add(sum, t, hl + s->len)));
     peer_tx(p, f, u_ip(f, 6, hl + s->len, 0x4000));
 }
 
 /* SYN options: MSS 1460, SACK-permitted, timestamps (tsval), window scale ws. */
-static unsigned u_syn_opts(unsigned char *o, uint32_t tsval, int ws)
+static inline unsigned u_syn_opts(unsigned char *o, uint32_t tsval, int ws)
 {
     unsigned n = 0;
     o[n++] = 2, o[n++] = 4, us_put16(o + n, 1460), n += 2;
@@ -248,14 +255,14 @@ static unsigned u_syn_opts(unsigned char *o, uint32_t tsval, int ws)
     return n;
 }
 
-static unsigned u_ts_opts(unsigned char *o, uint32_t tsval, uint32_t tsecr)
+static inline unsigned u_ts_opts(unsigned char *o, uint32_t tsval, uint32_t tsecr)
 {
     o[0] = 1, o[1] = 1, o[2] = 8, o[3] = 10;
     us_put32(o + 4, tsval), us_put32(o + 8, tsecr);
     return 12;
 }
 
-static void peer_init_cfg(struct peer *p, unsigned syn_backlog)
+static inline void peer_init_cfg(struct peer *p, unsigned syn_backlog)
 {
     memset(p, 0, sizeof(*p));
     p->clk.now_us = 1000000000ull;
@@ -272,18 +279,18 @@ static void peer_init_cfg(struct peer *p, unsigned syn_backlog)
     peer_drain(p);
 }
 
-static void peer_init(struct peer *p)
+static inline void peer_init(struct peer *p)
 {
     peer_init_cfg(p, 0);
 }
 
-static void peer_fini(struct peer *p)
+static inline void peer_fini(struct peer *p)
 {
     ue_stack_destroy(p->st);
     ue_dev_destroy(p->b);
 }
 
-static struct us_sock *sk_of(int fd)
+static inline struct us_sock *sk_of(int fd)
 {
     struct ue_file *f = eddy__ue_fget(fd);
     struct us_sock *sk = f ? f->priv : NULL;
@@ -292,7 +299,7 @@ static struct us_sock *sk_of(int fd)
     return sk;
 }
 
-static int u_listen(uint16_t port, int nonblock)
+static inline int u_listen(uint16_t port, int nonblock)
 {
     int l = ue_socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -302,7 +309,7 @@ static int u_listen(uint16_t port, int nonblock)
 }
 
 /* Polled mask of one descriptor through a fresh epoll (what epoll_wait would report). */
-static uint32_t u_mask(int fd)
+static inline uint32_t u_mask(int fd)
 {
     int ep = ue_epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
