@@ -401,6 +401,32 @@ static void test_fin_wait2_orphan_timeout(void)
     peer_fini(&p);
 }
 
+/* Buffers exist only while bytes wait in them: once data is acknowledged and read, an
+ * idle connection holds its TCB alone (the million-connection budget). */
+static void test_idle_connection_holds_no_buffer(void)
+{
+    struct peer p;
+    struct conn c;
+    peer_init(&p);
+    ASSERT_GE(c_open_passive(&p, &c, 7, 1), 0);
+    struct us_sock *sk = sk_of(c.fd);
+    ASSERT(!sk->snd && !sk->rcv && !sk->ooo);
+    ue_write(c.fd, buf, 3000);
+    c_send(&p, &c, TH_ACK | TH_PSH, buf, 500, 65535);
+    ASSERT(sk->snd && sk->rcv);
+    uint32_t bytes;
+    while (n_segments(&p, &c, &bytes)) { /* Nagle sends the tail after the first ACK */
+        c.sseq += bytes;
+        c_send(&p, &c, TH_ACK, NULL, 0, 65535);
+    }
+    char b[600];
+    ASSERT_EQ(ue_read(c.fd, b, sizeof(b)), 500);
+    ASSERT(!sk->snd && !sk->rcv && !sk->ooo);
+    ASSERT_LE(sizeof(struct us_sock), 384);
+    c_close_all(&p, &c);
+    peer_fini(&p);
+}
+
 int main(void)
 {
     RUN(test_rto_backoff);
@@ -417,5 +443,6 @@ int main(void)
     RUN(test_receive_window_sws);
     RUN(test_keepalive);
     RUN(test_fin_wait2_orphan_timeout);
+    RUN(test_idle_connection_holds_no_buffer);
     return eddy_test_done();
 }
