@@ -6,6 +6,7 @@
 #   make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="http_parser ..."]   libFuzzer, see tests/fuzz/run.sh
 #   make run          build and start eddy-httpd on ./www (the echo example until it exists)
 #   make install PREFIX=/usr/local DESTDIR=...
+#   make TLS=0        without OpenSSL (TLS compiled out; TLS options fail clearly) -> build-notls/
 # Sources are discovered by directory, so adding a module or a test needs no edit here.
 
 CC      ?= cc
@@ -31,9 +32,29 @@ BUILD   ?= build
 OPT     ?= -O2
 endif
 
+# TLS (OpenSSL 3, found with pkg-config) is on by default; TLS=0 builds everything else.
+TLS ?= 1
+ifeq ($(TLS),1)
+ifeq ($(MAKECMDGOALS),clean)
+else ifeq ($(shell pkg-config --exists openssl && echo yes),yes)
+CFLAGS_COMMON += $(shell pkg-config --cflags openssl)
+LDLIBS  += $(shell pkg-config --libs openssl)
+PC_REQUIRES := openssl
+else
+$(error OpenSSL not found by pkg-config: run scripts/deps.sh (installs libssl-dev and pkg-config), or build without TLS: make TLS=0)
+endif
+TLS_OUT := src/net/tls_off.c
+TLS_TESTS_OUT := tests/unit/net/test_tls_off.c
+else
+BUILD   := $(BUILD)-notls
+TLS_OUT := src/net/tls_context.c src/net/tls_ticket.c src/net/transport_tls.c
+TLS_TESTS_OUT := $(filter-out tests/unit/net/test_tls_off.c,$(wildcard tests/unit/net/test_tls*.c))
+endif
+
 ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard src/uepoll/*.c src/ustack/*.c src/reactor/*.c src/net/*.c src/http/*.c))
+LIB_SRCS  := $(filter-out $(TLS_OUT),\
+             $(sort $(wildcard src/uepoll/*.c src/ustack/*.c src/reactor/*.c src/net/*.c src/http/*.c)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 HTTPD_SRCS := $(sort $(wildcard apps/eddy-httpd/*.c))
 HTTPD_OBJS := $(HTTPD_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -43,7 +64,7 @@ BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
-TEST_SRCS := $(sort $(wildcard tests/unit/*/test_*.c tests/unit/test_*.c))
+TEST_SRCS := $(filter-out $(TLS_TESTS_OUT),$(sort $(wildcard tests/unit/*/test_*.c tests/unit/test_*.c)))
 TESTS     := $(foreach t,$(TEST_SRCS),$(BUILD)/tests/$(notdir $(t:.c=)))
 HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
 # Each tests/fuzz/fuzz_NAME.c also becomes a test replaying its corpus (tests/fuzz/run.sh fuzzes).
@@ -127,7 +148,8 @@ install: lib $(HTTPD) $(EXAMPLES)
 	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(PREFIX)/lib/libeddy.so.$(VERSION)
 	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libeddy.so.0
 	ln -sf libeddy.so.0 $(DESTDIR)$(PREFIX)/lib/libeddy.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' eddy.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' eddy.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eddy.pc
 	$(if $(HTTPD),install -m 755 $(HTTPD) $(DESTDIR)$(PREFIX)/bin/)
 	$(if $(EXAMPLES),install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/)
@@ -141,6 +163,6 @@ format:
 	clang-format -i $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-san build-tsan build-fuzz build-results.txt
+	rm -rf build build-san build-tsan build-fuzz build-notls build-results.txt
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -2,9 +2,12 @@
  * Access log in combined log format through per-thread buffers, and the error log.
  *
  * Reopening (SIGHUP) opens the path again and dup2()s the new file onto the log's
- * descriptor number: every thread keeps writing to the same number and the switch is
- * atomic, so no lock or cross-thread message is needed. Lines still buffered in a
- * thread at that moment land in the new file.
+ * descriptor number, so every thread keeps writing to the same number. Each buffer has a
+ * lock, taken by its own thread for every line and flush (never contended but during a
+ * reopen); the reopen takes them all, flushes every buffer into the old file, switches
+ * the descriptor, and lets go. So every line appended before the switch is in the old
+ * file, each thread's lines in their order, and every line after it in the new file.
+ * Locking order: reg_lock, then the tlog locks in list order.
  */
 #include "log.h"
 
@@ -27,6 +30,7 @@
 #define FLUSH_MS  1000
 
 struct tlog {
+    pthread_mutex_t lock; /* guards buf and len */
     char *buf;
     size_t len;
     struct eddy_timer timer;
@@ -84,15 +88,25 @@ int httpd_log_enabled(void)
     return log_fd >= 0;
 }
 
+static void flush(struct tlog *t);
+
 int httpd_log_reopen(void)
 {
     if (!log_is_file)
         return 0;
-    int fd = open_file(log_path);
-    if (fd < 0)
-        return fd;
-    int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
-    close(fd);
+    pthread_mutex_lock(&reg_lock);
+    for (struct tlog *t = all_logs; t; t = t->next) {
+        pthread_mutex_lock(&t->lock);
+        flush(t);
+    }
+    int fd = open_file(log_path), rc = fd;
+    if (fd >= 0) {
+        rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+        close(fd);
+    }
+    for (struct tlog *t = all_logs; t; t = t->next)
+        pthread_mutex_unlock(&t->lock);
+    pthread_mutex_unlock(&reg_lock);
     return rc;
 }
 
@@ -108,11 +122,19 @@ static void write_all(const char *p, size_t n)
     }
 }
 
+/* With t->lock held (or no other thread left). */
 static void flush(struct tlog *t)
 {
     if (t->len > 0)
         write_all(t->buf, t->len);
     t->len = 0;
+}
+
+static void flush_locked(struct tlog *t)
+{
+    pthread_mutex_lock(&t->lock);
+    flush(t);
+    pthread_mutex_unlock(&t->lock);
 }
 
 static struct tlog *thread_log(void)
@@ -125,6 +147,7 @@ static struct tlog *thread_log(void)
         return NULL;
     }
     t->timer.heap_index = EDDY_TIMER_INACTIVE;
+    pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_lock(&reg_lock);
     t->next = all_logs;
     all_logs = t;
@@ -135,7 +158,7 @@ static struct tlog *thread_log(void)
 
 static void on_flush_timer(struct eddy_timer *tm)
 {
-    flush(tm->data);
+    flush_locked(tm->data);
 }
 
 void httpd_log_start_flusher(struct eddy_event_loop *loop)
@@ -152,7 +175,7 @@ void httpd_log_stop_flusher(void)
     if (me == NULL)
         return;
     eddy_timer_stop(&me->timer);
-    flush(me);
+    flush_locked(me);
 }
 
 void httpd_log_close(void)
@@ -163,6 +186,7 @@ void httpd_log_close(void)
         all_logs = t->next;
         if (log_fd >= 0)
             flush(t);
+        pthread_mutex_destroy(&t->lock);
         free(t->buf);
         free(t);
     }
@@ -216,6 +240,7 @@ void httpd_access_log(const struct eddy_http_log_entry *e, void *data)
     struct tlog *t = log_fd >= 0 ? thread_log() : NULL;
     if (t == NULL)
         return;
+    pthread_mutex_lock(&t->lock);
     if (BUF_SIZE - t->len < 4 * 4 * FIELD_MAX + 256)
         flush(t);
     update_time(t, e->time);
@@ -238,4 +263,5 @@ void httpd_access_log(const struct eddy_http_log_entry *e, void *data)
     p += put_escaped(p, e->user_agent);
     p += sprintf(p, "\"\n");
     t->len = (size_t)(p - t->buf);
+    pthread_mutex_unlock(&t->lock);
 }

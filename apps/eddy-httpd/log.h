@@ -15,7 +15,9 @@ int httpd_log_open(const char *spec);
 int httpd_log_enabled(void);
 /* The eddy_http_log_fn hook. */
 void httpd_access_log(const struct eddy_http_log_entry *e, void *data);
-/* SIGHUP: reopens the file at the same path, atomically for every thread. 0 or -errno. */
+/* SIGHUP: flushes every thread's buffer into the current file, then reopens the path, in
+ * one step for every thread: lines logged before it are in the old file, those after it
+ * in the new one. 0 or -errno (the old file is kept then). */
 int httpd_log_reopen(void);
 /* In the loop's own thread: starts (or stops, flushing first) its flush timer. */
 void httpd_log_start_flusher(struct eddy_event_loop *loop);

@@ -12,15 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
+#include "eddy/event_dispatcher.h"
 #include "eddy/event_loop.h"
 #include "eddy/http.h"
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
+#include "listen.h"
 #include "log.h"
 #include "options.h"
 
@@ -36,7 +37,8 @@ struct httpd {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int pending;
-    union eddy_sockaddr bound[HTTPD_MAX_LISTEN];
+    union eddy_sockaddr bound[HTTPD_MAX_BOUND]; /* a host name may give several */
+    int nbound;
 };
 
 static void flusher_start_task(void *arg)
@@ -158,24 +160,26 @@ static unsigned cache_entries(const struct httpd *h)
     return per_loop < 16 ? 16 : (unsigned)per_loop;
 }
 
-/* select cannot watch a descriptor >= FD_SETSIZE: the server closes such a
- * connection at once (the library refuses to register it). The descriptor limit
- * stays high, so cached files and logs never run short under a flood. */
-static void warn_select_limit(const struct httpd *h)
+/* A backend with a descriptor limit (select: below FD_SETSIZE) cannot watch the
+ * descriptors above it: the server closes such a connection at once (the library
+ * refuses to register it). The descriptor limit stays high, so cached files and
+ * logs never run short under a flood. */
+static void warn_fd_limit(const struct httpd *h)
 {
-    if (h->opt.backend != NULL && strcmp(h->opt.backend, "select") == 0)
+    const struct eddy_event_dispatcher *d = eddy_event_dispatcher_find(h->opt.backend);
+    if (d != NULL && d->max_fd >= 0)
         fprintf(stderr,
-                "eddy-httpd: warning: the select backend handles descriptors below "
-                "FD_SETSIZE (%d) only; connections beyond are refused (closed at once); "
+                "eddy-httpd: warning: the %s backend handles descriptors below %d "
+                "only; connections beyond are refused (closed at once); "
                 "use -b epoll for more\n",
-                FD_SETSIZE);
+                d->name, d->max_fd + 1);
 }
 
 static int open_files(struct httpd *h)
 {
     struct eddy_http_static_options so;
     eddy_http_static_options_init(&so);
-    warn_select_limit(h);
+    warn_fd_limit(h);
     so.cache.max_entries = cache_entries(h);
     so.root = h->opt.root;
     so.resolve_flags = h->opt.follow_symlinks ? EDDY_HTTP_RESOLVE_FOLLOW_SYMLINKS : 0;
@@ -216,15 +220,9 @@ static int make_server(struct httpd *h)
 
 static int listen_all(struct httpd *h)
 {
-    for (int i = 0; i < h->opt.nlisten; i++) {
-        int rc = eddy_http_server_listen(h->srv, h->opt.listen[i], &h->bound[i]);
-        if (rc < 0) {
-            fprintf(stderr, "eddy-httpd: cannot listen on %s: %s\n", h->opt.listen[i],
-                    rc == -EINVAL ? "invalid address (expected ADDR:PORT or [V6]:PORT)"
-                                  : strerror(-rc));
-            return rc;
-        }
-    }
+    for (int i = 0; i < h->opt.nlisten; i++)
+        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+            return -1;
     return 0;
 }
 
@@ -251,7 +249,7 @@ static int run(struct httpd *h)
         if (eddy_tcp_server_loop_at(tcp, 0) != h->base)
             httpd_log_start_flusher(h->base);
     }
-    for (int i = 0; i < h->opt.nlisten; i++) {
+    for (int i = 0; i < h->nbound; i++) {
         char a[128];
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);

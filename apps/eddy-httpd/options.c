@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eddy/event_dispatcher.h"
+
 #define VERSION "0.1.0"
 
 enum {
@@ -54,12 +56,18 @@ static void usage(void)
     printf("Usage: eddy-httpd [OPTION]...\n"
            "Serve static files over HTTP/1.1.\n\n"
            "  -l, --listen ADDR:PORT       address to listen on (repeatable; default\n"
-           "                               127.0.0.1:8080; [::1]:8080 for IPv6)\n"
+           "                               127.0.0.1:8080; [::1]:8080 for IPv6; a host\n"
+           "                               name is resolved at startup and every address\n"
+           "                               bound; :PORT is all IPv4 addresses, [::]:PORT\n"
+           "                               all IPv6 addresses only)\n"
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
-           "  -b, --backend NAME           epoll, epoll-et, poll or select (default epoll)\n"
-           "      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
+           "  -b, --backend NAME           one of:");
+    for (const char *const *n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        printf(" %s", *n);
+    printf(" (default %s)\n", eddy_event_dispatcher_find(NULL)->name);
+    printf("      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
            "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
            "      --header-timeout S       time to receive a request head (default 10)\n"
            "      --body-timeout S         time between two reads of a body (default 30)\n"
@@ -114,7 +122,7 @@ static void defaults(struct httpd_options *o)
     o->root = "./www";
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     o->threads = n > 0 ? (int)n : 1;
-    o->backend = "epoll";
+    o->backend = eddy_event_dispatcher_find(NULL)->name;
     o->access_log = "off";
     o->keepalive_timeout_ms = 75000;
     o->header_timeout_ms = 10000;
@@ -126,13 +134,16 @@ static void defaults(struct httpd_options *o)
 
 static int set_backend(struct httpd_options *o, const char *v)
 {
-    static const char *const names[] = {"epoll", "epoll-et", "poll", "select"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(v, names[i]) == 0) {
-            o->backend = names[i];
+    char why[160] = "expected one of:";
+    const char *const *n;
+    for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        if (strcmp(v, *n) == 0) {
+            o->backend = *n;
             return 0;
         }
-    return bad("--backend", v, "expected epoll, epoll-et, poll or select");
+    for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        snprintf(why + strlen(why), sizeof why - strlen(why), " %s", *n);
+    return bad("--backend", v, why);
 }
 
 static int handle(struct httpd_options *o, int c, const char *arg)
@@ -191,6 +202,24 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     }
 }
 
+/* getopt_long's '?': arg is the argument it stopped at, optopt the short option or the
+ * long option's value (0 when unknown). optopt alone cannot name a long option (ours
+ * are >= 256): the message quotes the argument's name instead. */
+static void bad_option(const char *arg, int opt)
+{
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        if (opt != 0 && arg[n] == '=')
+            fprintf(stderr, "eddy-httpd: option '%.*s' takes no value (see --help)\n", (int)n, arg);
+        else
+            fprintf(stderr, "eddy-httpd: unknown option '%.*s' (see --help)\n", (int)n, arg);
+    } else if (opt > 0 && opt < 128) {
+        fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", opt);
+    } else {
+        fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", arg);
+    }
+}
+
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
 {
     defaults(o);
@@ -212,10 +241,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
             return -1;
         }
         if (c == '?') {
-            if (optopt)
-                fprintf(stderr, "eddy-httpd: unknown option '-%c' (see --help)\n", optopt);
-            else
-                fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            bad_option(argv[optind - 1], optopt);
             return -1;
         }
         if (handle(o, c, optarg) < 0)

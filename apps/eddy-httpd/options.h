@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define HTTPD_MAX_LISTEN 16
+#define HTTPD_MAX_BOUND  64 /* addresses bound in all (a host name may give several) */
 
 struct httpd_options {
     const char *listen[HTTPD_MAX_LISTEN];

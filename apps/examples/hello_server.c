@@ -76,8 +76,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: hello_server [-l ADDR:PORT]... [-t THREADS] [-b BACKEND]\n"
                "  -l, --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)\n"
                "  -t, --threads N          sub-reactor threads, 0 = one reactor (default: CPUs)\n"
-               "  -b, --backend NAME       epoll, epoll-et, poll or select (default epoll)\n"
-               "  -h, --help\n");
+               "  -b, --backend NAME       one of:");
+    for (const char *const *n = eddy_event_dispatcher_names(); *n != NULL; n++)
+        fprintf(f, " %s", *n);
+    fprintf(f, " (default %s)\n  -h, --help\n", eddy_event_dispatcher_find(NULL)->name);
 }
 
 static void env_options(struct eddy_http_server_options *o)
@@ -157,10 +159,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hello_server: %s\n", strerror(-rc));
         return 1;
     }
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/plaintext", plaintext, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/json", json, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_POST, "/echo", echo, NULL);
-    eddy_http_server_route(srv, EDDY_HTTP_GET, "/bytes", bytes, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/plaintext", EDDY_HTTP_ROUTE_EXACT, plaintext,
+                                 NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/json", EDDY_HTTP_ROUTE_EXACT, json, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_POST, "/echo", EDDY_HTTP_ROUTE_EXACT, echo, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes", EDDY_HTTP_ROUTE_PREFIX, bytes, NULL);
     for (int i = 0; i < nlisten; i++) {
         union eddy_sockaddr bound;
         char text[64];

@@ -210,7 +210,7 @@ render() { # template dir port workers [event]
 }
 
 # start_server KEY KIND MODE [BACKEND]
-#   KIND: eddy nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
+#   KIND: eddy eddy0 (EDDY_BEFORE) nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
 #   multi (one worker/thread per core, unpinned); BACKEND: eddy -b value, or lighttpd
 #   event-handler. Waits until the server answers GET /hello.txt with 200.
 start_server() {
@@ -247,8 +247,10 @@ start_server() {
         capture_response "${SRV_PORT[eddy]}" /hello.txt "$dir/response" || return 1
         cmd=("$CANNED_SERVER" -p "$port" -f "$dir/response")
         ;;
-    eddy)
-        cmd=("$EDDY_HTTPD" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
+    eddy | eddy0)
+        local bin=$EDDY_HTTPD
+        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE
+        cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
             --access-log off --keepalive-timeout 3600 --max-connections "$MAXCONN")
         ;;
     *) die "unknown server kind $kind" ;;
@@ -282,7 +284,7 @@ wait_ready() {
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
             "http://127.0.0.1:${SRV_PORT[$key]}/hello.txt" 2>/dev/null)
         if [ "$code" = 200 ]; then
-            if [ "${SRV_KIND[$key]}" = eddy ] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
+            if [[ ${SRV_KIND[$key]} == eddy* ]] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
                 log "WARNING: eddy-httpd serves but did not print 'eddy-httpd listening on ...'"
             fi
             return 0

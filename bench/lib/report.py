@@ -24,7 +24,7 @@ SCENARIOS = [
     ("pipe2", "pipelined 16 deep, c256, 2 cores"),
 ]
 SMALL = ("ka", "pipe", "close")
-ORDER = ["eddy", "nginx", "h2o", "lighttpd", "canned"]
+ORDER = ["eddy", "eddy0", "nginx", "h2o", "lighttpd", "canned"]
 
 
 def med(xs):
@@ -131,6 +131,21 @@ def verdict(ok):
     return "MET" if ok else "NOT MET"
 
 
+def print_before_after(st, ms):
+    """eddy against eddy0 (EDDY_BEFORE, an earlier build) in the same run: a change's cost."""
+    for scen, title in SCENARIOS:
+        ed, e0 = st.get((scen, "eddy")), st.get((scen, "eddy0"))
+        if not ed or not e0 or not ed["ok"] or not e0["ok"]:
+            continue
+        d = ed["cpu"] / e0["cpu"] - 1
+        print(f"  {title}: eddy CPU {ed['cpu']:.2f} us/req vs before {e0['cpu']:.2f} "
+              f"({d * 100:+.1f} %), req/s {ed['rps']:.0f} vs {e0['rps']:.0f}"
+              + (f": within 3 %: {verdict(abs(d) <= 0.03)}" if scen in SMALL else ""))
+    if "eddy" in ms and "eddy0" in ms:
+        print(f"  RSS per idle connection: eddy {ms['eddy']['per']:.0f} B vs before "
+              f"{ms['eddy0']['per']:.0f} B")
+
+
 def print_targets(st, ms):
     print("\nTargets")
     peers = ["nginx", "h2o", "lighttpd"]
@@ -160,6 +175,7 @@ def print_targets(st, ms):
             if ed["rps"] < 5 * h and ceil and ceil["ok"] and 5 * h > ceil["rps"]:
                 print(f"    5 x h2o is {5 * h / ceil['rps']:.2f} x what wrk -t1 counts against a "
                       "server that does no work at all (canned): the limit is outside eddy")
+    print_before_after(st, ms)
     if ms:
         pm = [ms[p]["per"] for p in peers if p in ms and ms[p]["per"] == ms[p]["per"]]
         if "eddy" in ms and pm:

@@ -15,6 +15,10 @@
 
 #include "eddy/inet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_acceptor;
 
@@ -50,5 +54,9 @@ int eddy_acceptor_local_addr(const struct eddy_acceptor *a, union eddy_sockaddr 
 /* Connections closed at once because descriptors ran out. */
 unsigned long eddy_acceptor_dropped(const struct eddy_acceptor *a);
 void eddy_acceptor_free(struct eddy_acceptor *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

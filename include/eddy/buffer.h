@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Bytes kept free in front of the data so a length or header can be prepended. */
 #define EDDY_BUFFER_PREPEND 8
 
@@ -92,5 +96,9 @@ ssize_t eddy_buffer_find_eol(const struct eddy_buffer *b, size_t from);
 ssize_t eddy_buffer_read_fd(struct eddy_buffer *b, int fd);
 /* Writes readable bytes to fd and consumes what was written. Bytes or -errno. */
 ssize_t eddy_buffer_write_fd(struct eddy_buffer *b, int fd);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

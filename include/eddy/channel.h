@@ -21,6 +21,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_channel;
 
@@ -45,8 +49,15 @@ struct eddy_channel {
     void *data;
 };
 
+/* fd is a descriptor of the kind the loop's backend watches: a kernel fd, or a
+ * uepoll descriptor on the uepoll backends. */
 void eddy_channel_init(struct eddy_channel *ch, struct eddy_event_loop *loop, int fd,
                        eddy_channel_cb cb, void *data);
+/* fd is a kernel descriptor whatever the backend: on the uepoll backends, the way
+ * to watch a TAP device, a signalfd or a kernel socket next to uepoll descriptors
+ * (registering it fails with -EOPNOTSUPP on a backend that cannot). */
+void eddy_channel_init_kernel(struct eddy_channel *ch, struct eddy_event_loop *loop, int fd,
+                              eddy_channel_cb cb, void *data);
 
 /* Sets the interest and tells the dispatcher (registering on first use).
  * 0 or -errno (e.g. -ERANGE from select for fd >= FD_SETSIZE, -ENOMEM). */
@@ -67,5 +78,9 @@ static inline int eddy_channel_is_reading(const struct eddy_channel *ch)
 /* Unregisters the channel from its loop; no callback runs for it afterwards.
  * Safe from any callback of the same loop. Idempotent. */
 void eddy_channel_remove(struct eddy_channel *ch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,6 +5,10 @@
 #ifndef EDDY_CHANNEL_MAP_H
 #define EDDY_CHANNEL_MAP_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_channel;
 
 struct eddy_channel_map {
@@ -19,5 +23,9 @@ int eddy_channel_map_put(struct eddy_channel_map *m, int fd, struct eddy_channel
 /* NULL if fd has no channel. */
 struct eddy_channel *eddy_channel_map_get(const struct eddy_channel_map *m, int fd);
 void eddy_channel_map_remove(struct eddy_channel_map *m, int fd);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,7 @@
 #include "eddy/thread_pool.h"
 #include "eddy/inet.h"
 #include "eddy/acceptor.h"
+#include "eddy/transport.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/tcp_server.h"
 

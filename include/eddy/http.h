@@ -48,9 +48,14 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "eddy/http_form.h"
 #include "eddy/http_parser.h"
 #include "eddy/inet.h"
 #include "eddy/tcp_server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct eddy_event_loop;
 struct eddy_http_server;
@@ -130,12 +135,23 @@ typedef void (*eddy_http_handler_fn)(struct eddy_http_request *req, struct eddy_
                                      void *data);
 
 /*
- * Registers handler for method (EDDY_HTTP_ANY for all; EDDY_HTTP_GET also gets HEAD) on
- * the decoded, normalised path prefix. Prefixes match whole segments: "/api" matches
- * "/api" and "/api/x" but not "/apix"; "/" matches everything. The longest matching
- * prefix whose method matches wins; if a prefix matches but no method does, 405 with
- * Allow; if none matches, 404. Before start only. 0, -EINVAL (prefix not starting with
- * '/'), -ENOMEM.
+ * Routes. A pattern is a decoded, normalised path starting with '/'; a segment ":name"
+ * (letters, digits, '_', '-') is a path parameter that matches one non-empty segment and
+ * is read with eddy_http_request_param. A route is either
+ *  - exact (EDDY_HTTP_ROUTE_EXACT): the pattern must match the whole path:
+ *    "/users/:id" takes "/users/42", not "/users" nor "/users/42/posts";
+ *  - prefix (EDDY_HTTP_ROUTE_PREFIX, also the default when neither is given): the pattern
+ *    matches leading whole segments: "/api" takes "/api" and "/api/x" but not "/apix";
+ *    "/api/" takes "/api/x" but not "/api"; "/" takes everything.
+ * The most specific route that matches the path and the method wins: more segments;
+ * exact before prefix; a literal segment before a parameter in the same place
+ * ("/users/me" before "/users/:id"); then a named method before GET before EDDY_HTTP_ANY.
+ * If routes match the path but none the method: 405 with Allow; if none matches: 404.
+ * EDDY_HTTP_GET also takes HEAD. Before start only.
+ * 0; -EINVAL (pattern not starting with '/', an empty or malformed parameter name such as
+ * "/:" or "/:id.json", a name used twice, unknown flags, EXACT with PREFIX); -EEXIST (the
+ * same method on an equivalent route: same mode and the same pattern up to parameter
+ * names); -ENOMEM.
  */
 int eddy_http_server_route(struct eddy_http_server *s, enum eddy_http_method method,
                            const char *prefix, eddy_http_handler_fn handler, void *data);
@@ -148,12 +164,14 @@ enum {
      * the handler runs once it is over, with eddy_http_request_body empty. Requests no
      * route takes (404, 405) are treated the same way. */
     EDDY_HTTP_ROUTE_NO_BODY = 1 << 0,
+    EDDY_HTTP_ROUTE_EXACT = 1 << 1,  /* the pattern matches the whole path only */
+    EDDY_HTTP_ROUTE_PREFIX = 1 << 2, /* the pattern matches leading segments (default) */
 };
 
-/* eddy_http_server_route with flags (EDDY_HTTP_ROUTE_*; 0: the handler gets the body,
- * as with eddy_http_server_route). -EINVAL for an unknown flag. */
+/* eddy_http_server_route with flags (EDDY_HTTP_ROUTE_*; 0: a prefix route that gets the
+ * body, as with eddy_http_server_route). */
 int eddy_http_server_route_flags(struct eddy_http_server *s, enum eddy_http_method method,
-                                 const char *prefix, unsigned flags, eddy_http_handler_fn handler,
+                                 const char *pattern, unsigned flags, eddy_http_handler_fn handler,
                                  void *data);
 
 /* "ADDR:PORT" or "[V6]:PORT"; may be called for several addresses before start. bound
@@ -193,8 +211,15 @@ struct eddy_http_str eddy_http_request_target(const struct eddy_http_request *r)
 /* %-decoded, normalised path ("/a/b"), NUL-terminated; see eddy_http_normalize_path. */
 const char *eddy_http_request_path(const struct eddy_http_request *r);
 size_t eddy_http_request_path_len(const struct eddy_http_request *r);
-/* Raw query after '?' (not decoded); {NULL, 0} when there is none. */
+/* Raw query after '?' (not decoded); {NULL, 0} when there is none. Decode it with
+ * eddy_http_form_parse (eddy/http_form.h). */
 struct eddy_http_str eddy_http_request_query(const struct eddy_http_request *r);
+/* The path parameter ":name" of the route that took the request, as matched in the
+ * decoded path (so "/users/a%20b" gives "a b"); {NULL, 0} if the route has none by that
+ * name. Valid during the handler call only, like the path. */
+struct eddy_http_str eddy_http_request_param(const struct eddy_http_request *r, const char *name);
+/* The pattern of the route that took the request, as registered. */
+const char *eddy_http_request_route(const struct eddy_http_request *r);
 /* Host field value or the authority of an absolute-form target (may be empty). */
 struct eddy_http_str eddy_http_request_host(const struct eddy_http_request *r);
 /* 0 for HTTP/1.0, 1 for HTTP/1.1. */
@@ -311,5 +336,9 @@ void eddy_http_date_format(time_t t, char out[EDDY_HTTP_DATE_LEN + 1]);
 /* Parses an HTTP-date (IMF-fixdate, RFC 850 or asctime form, RFC 9110 5.6.7).
  * 0 or -EINVAL. */
 int eddy_http_date_parse(const char *s, size_t len, time_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -27,6 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define EDDY_HTTP_ERROR      (-1)
 #define EDDY_HTTP_INCOMPLETE (-2)
 
@@ -180,5 +184,9 @@ int eddy_http_chunked_done(const struct eddy_http_chunked_decoder *d);
  */
 ssize_t eddy_http_normalize_path(const char *target, size_t len, char *out, size_t out_cap,
                                  struct eddy_http_str *query);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,9 +13,10 @@
  *    answered with the whole representation (200), as RFC 9110 14.2 allows a server to
  *    ignore Range. A malformed Range or another unit is ignored (200).
  *  - If-Range: an entity-tag must match strongly; a date must equal Last-Modified exactly.
- *  - ETag: strong, "INODE-MTIME-SIZE" in lowercase hex (mtime in seconds), the nginx
- *    shape with the inode added so a file replaced within the same second by one of the
- *    same size still changes its tag.
+ *  - ETag: strong, "MTIME-SIZE" in lowercase hex (mtime in seconds), nginx's form: copies
+ *    of a file on several servers (same mtime and size, other inodes) share their tag. A
+ *    file replaced within the same second by one of the same size keeps its tag (nginx
+ *    has the same limit); deploy tools that preserve mtimes change it anyway.
  */
 #ifndef EDDY_HTTP_STATIC_H
 #define EDDY_HTTP_STATIC_H
@@ -26,6 +27,10 @@
 #include <time.h>
 
 #include "eddy/http.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- MIME ---------------------------------------------------------------------------- */
 
@@ -39,7 +44,7 @@ size_t eddy_http_mime_count(void);
 /* ---- Dates and validators --------------------------------------------------------------- */
 
 /* HTTP dates: eddy_http_date_format / eddy_http_date_parse in eddy/http.h. */
-#define EDDY_HTTP_ETAG_MAX 56 /* quotes, three 64-bit hex numbers, dashes, NUL */
+#define EDDY_HTTP_ETAG_MAX 40 /* quotes, two 64-bit hex numbers, a dash, NUL */
 
 /* Writes the strong ETag of st (with quotes) plus NUL into out; returns its length. */
 size_t eddy_http_etag_format(const struct stat *st, char *out, size_t cap);
@@ -192,11 +197,18 @@ uint64_t eddy_http_fcache_hits(const struct eddy_http_fcache *c);
  * Each loop thread gets its own open-file cache, so a hot small file costs no syscall
  * besides the connection's write; large files go out with sendfile. It never reads a
  * request body: register it with EDDY_HTTP_ROUTE_NO_BODY, so bodies are dropped.
+ * Mounted under a prefix: set options.mount and route the same prefix:
+ *   o.mount = "/static";
+ *   eddy_http_server_route_flags(srv, EDDY_HTTP_ANY, "/static", EDDY_HTTP_ROUTE_NO_BODY, ...);
  */
 struct eddy_http_static;
 
 struct eddy_http_static_options {
     const char *root;  /* document root directory */
+    const char *mount; /* URL path prefix taken off before looking up the file (nginx's
+                          alias): with mount "/static", "/static/a.css" is root/a.css and
+                          "/static" redirects to "/static/"; a path outside it gets 404.
+                          NULL or "/": none, the URL path is the path below root */
     int resolve_flags; /* EDDY_HTTP_RESOLVE_* */
     int dir_listing;   /* list directories without an index file */
     struct eddy_http_fcache_options cache;
@@ -210,5 +222,9 @@ void eddy_http_static_free(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 union eddy_sockaddr {
     struct sockaddr sa;
     struct sockaddr_in in4;
@@ -26,5 +30,9 @@ int eddy_sockaddr_port(const struct sockaddr *sa);
 socklen_t eddy_sockaddr_len(const struct sockaddr *sa);
 
 int eddy_socket_set_nodelay(int fd, int on); /* 0 or -errno */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -45,9 +45,14 @@
 #include "eddy/buffer.h"
 #include "eddy/inet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_tcp_connection;
 struct eddy_tcp_server;
+struct eddy_transport;
 
 /* Shared by all connections of a server (not copied per connection); every
  * callback runs in the connection's owner thread; any may be NULL. */
@@ -107,6 +112,20 @@ void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c);
  * unread then makes the kernel send a reset, so use it when the peer is
  * known to send nothing more (it asked for the close). */
 void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c);
+/* Any thread: nginx's lingering close. Once the output queue is written: shut
+ * the write side (the peer reads our FIN after the last byte), then read and
+ * discard input (on_message is no longer called, a paused connection reads
+ * too) until the peer's end of input or linger_ms elapsed, then close. So
+ * request bytes still in flight when we decide to close cannot turn the close
+ * into a reset that destroys the response in the peer's receive buffer.
+ * linger_ms 0: close as soon as the output is written, without a half-close
+ * or lingering reads (eddy_tcp_connection_close_flushed). If the peer's end
+ * of input was already read, the connection closes once the output is
+ * written. Later sends fail with -EPIPE; a close already decided
+ * (close_flushed, an earlier close_lingering) stands. Bound the wait for the
+ * output itself (a peer that reads nothing) with your own timeout and
+ * eddy_tcp_connection_close. */
+void eddy_tcp_connection_close_lingering(struct eddy_tcp_connection *c, unsigned linger_ms);
 /* Any thread: closes now, dropping unsent output; on_close follows in the owner thread. */
 void eddy_tcp_connection_close(struct eddy_tcp_connection *c);
 /* Owner thread: stop/start reading (backpressure). */
@@ -123,9 +142,16 @@ void eddy_tcp_connection_unref(struct eddy_tcp_connection *c); /* any thread */
 void *eddy_tcp_connection_context(struct eddy_tcp_connection *c);
 struct eddy_event_loop *eddy_tcp_connection_loop(const struct eddy_tcp_connection *c);
 struct eddy_tcp_server *eddy_tcp_connection_server(const struct eddy_tcp_connection *c);
+/* The descriptor the loop watches (tr.fd; a uepoll one for ustack), -1 once closed. */
 int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c);
+/* The connection's transport instance (its ops name what kind it is). Owner thread. */
+const struct eddy_transport *eddy_tcp_connection_transport(const struct eddy_tcp_connection *c);
 uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c);
 /* The peer's address as accepted (no syscall). */
 const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

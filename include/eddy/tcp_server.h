@@ -11,6 +11,11 @@
 
 #include "eddy/inet.h"
 #include "eddy/tcp_connection.h"
+#include "eddy/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct eddy_event_loop;
 struct eddy_tcp_server;
@@ -45,6 +50,19 @@ int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *ba
  * may be called again for more addresses. bound (may be NULL) gets the real
  * address (port 0 picks one). 0 or -errno (-EINVAL, -EADDRINUSE, ...). */
 int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union eddy_sockaddr *bound);
+/* eddy_tcp_server_listen whose connections get transport ops (NULL: kernel
+ * sockets), opened with ops->open(t, fd, arg, EDDY_TRANSPORT_ACCEPTED) for each
+ * accepted socket (TLS: arg is its context). arg must outlive the server. */
+int eddy_tcp_server_listen_transport(struct eddy_tcp_server *s, const char *addr,
+                                     union eddy_sockaddr *bound,
+                                     const struct eddy_transport_ops *ops, void *arg);
+/* Base loop thread, after start: makes the opened transport instance *t (moved
+ * in: a memory end, a ustack socket, an fd opened by hand) a connection of the
+ * server, as if accepted: round-robin to a loop, on_connected, the server's
+ * callbacks, counted in max_connections. peer may be NULL. 0 or -errno
+ * (-EMFILE past max_connections); t is closed on failure. */
+int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
+                          const struct sockaddr *peer, socklen_t peer_len);
 /* Base loop thread: starts the sub-reactors (waiting until they run), then accepting. */
 int eddy_tcp_server_start(struct eddy_tcp_server *s);
 /* Base loop thread: closes the listening sockets; connections live on. */
@@ -65,5 +83,9 @@ void *eddy_tcp_server_data(const struct eddy_tcp_server *s);
  * joins the sub-reactors, closes every connection (on_close runs for each),
  * frees everything. */
 void eddy_tcp_server_free(struct eddy_tcp_server *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

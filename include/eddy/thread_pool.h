@@ -7,6 +7,10 @@
 #ifndef EDDY_THREAD_POOL_H
 #define EDDY_THREAD_POOL_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_thread_pool;
 
@@ -22,5 +26,9 @@ int eddy_thread_pool_size(const struct eddy_thread_pool *pool);
 struct eddy_event_loop *eddy_thread_pool_loop_at(const struct eddy_thread_pool *pool, int i);
 /* Stops and joins every sub-loop, then frees them and the pool. */
 void eddy_thread_pool_free(struct eddy_thread_pool *pool);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

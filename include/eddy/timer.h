@@ -17,6 +17,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_event_loop;
 struct eddy_timer;
 
@@ -45,5 +49,9 @@ static inline int eddy_timer_is_active(const struct eddy_timer *t)
 {
     return t->heap_index != EDDY_TIMER_INACTIVE;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

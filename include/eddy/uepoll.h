@@ -16,8 +16,10 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,14 +33,33 @@ int ue_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms);
 int ue_pipe2(int fds[2], int flags);
 int ue_eventfd(unsigned int initval, int flags);
+int ue_epoll_pwait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms,
+                   const sigset_t *sigmask);
+int ue_epoll_pwait2(int epfd, struct epoll_event *evs, int maxevents,
+                    const struct timespec *timeout, const sigset_t *sigmask);
 ssize_t ue_read(int fd, void *buf, size_t n);
 ssize_t ue_write(int fd, const void *buf, size_t n);
-int ue_dup(int fd);
 ssize_t ue_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t ue_writev(int fd, const struct iovec *iov, int iovcnt);
-/* F_GETFL and F_SETFL (O_NONBLOCK) on any ue descriptor; F_GETFD/F_SETFD accepted. */
+/* F_GETFL and F_SETFL (O_NONBLOCK, O_APPEND, O_NOATIME on every kind of file; O_DIRECT,
+ * packet mode, on pipes), F_GETPIPE_SZ and F_SETPIPE_SZ; other commands: EINVAL. */
 int ue_fcntl(int fd, int cmd, ...);
+int ue_dup(int fd);
+int ue_dup2(int oldfd, int newfd);
+int ue_dup3(int oldfd, int newfd, int flags);
 int ue_close(int fd);
+
+/*
+ * eddy extensions, no Linux counterpart: waiting for a uepoll epoll and kernel
+ * descriptors in one thread. ue_epoll_notify_arm hooks a one-shot notifier on epfd:
+ * the next event that makes epfd ready writes an 8-byte 1 to the kernel eventfd
+ * kernel_eventfd, so a thread blocked in the kernel (epoll_wait on its kernel
+ * descriptors and that eventfd) wakes up. Returns 1 if epfd is ready already (the
+ * hook is then removed: do not block), 0 once armed, -1 with errno (EBADF, EINVAL:
+ * not an epoll). ue_epoll_notify_disarm removes the hook if it has not fired.
+ */
+int ue_epoll_notify_arm(int epfd, int kernel_eventfd);
+int ue_epoll_notify_disarm(int epfd);
 
 #ifdef __cplusplus
 }

@@ -10,10 +10,12 @@
 
 #include "eddy/http_static.h"
 
+/* No inode: copies of a file synced to several servers behind a balancer (same mtime and
+ * size) must get the same tag, as nginx gives them. */
 size_t eddy_http_etag_format(const struct stat *st, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st->st_ino,
-                     (uint64_t)st->st_mtime, (uint64_t)st->st_size);
+    int n = snprintf(out, cap, "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st->st_mtime,
+                     (uint64_t)st->st_size);
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 

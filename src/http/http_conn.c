@@ -62,7 +62,7 @@ static void phase_deadline(struct http_conn *hc)
         set_deadline(hc, o->body_timeout_ms);
         break;
     case PH_CLOSING:
-        set_deadline(hc, HTTP_LINGER_MS);
+        set_deadline(hc, (hc->flags & HC_TIMED_OUT) ? HTTP_LINGER_TIMEOUT_MS : HTTP_LINGER_MS);
         break;
     default:
         hc->deadline = 0;
@@ -73,7 +73,7 @@ static void phase_deadline(struct http_conn *hc)
 static void set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on)
 {
     if (on && (hc->flags & HC_NOT_READING)) {
-        hc->flags &= (uint8_t)~HC_NOT_READING;
+        hc->flags &= (uint16_t)~HC_NOT_READING;
         eddy_tcp_connection_set_reading(c, 1);
     } else if (!on && !(hc->flags & HC_NOT_READING)) {
         hc->flags |= HC_NOT_READING;
@@ -133,7 +133,7 @@ static void begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
     if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
         return;
     hc->phase = PH_CLOSING;
-    hc->flags &= (uint8_t)~HC_PAUSED_HW;
+    hc->flags &= (uint16_t)~HC_PAUSED_HW;
     linger(c, hc);
     phase_deadline(hc);
 }
@@ -155,7 +155,7 @@ static void after_response(struct eddy_tcp_connection *c, struct http_conn *hc, 
             /* Lingering is for a client that may still be sending: process() knows at
              * its end whether this one left anything unread. */
             hc->phase = PH_CLOSING;
-            hc->flags = (uint8_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
+            hc->flags = (uint16_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
             phase_deadline(hc); /* bounds the wait for the output to drain */
             return;
         }
@@ -273,7 +273,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
         }
         /* Deferred and finished within the handler. */
         after_response(c, hc, (hc->flags & HC_CLOSE_AFTER) != 0);
-        hc->flags &= (uint8_t)~HC_CLOSE_AFTER;
+        hc->flags &= (uint16_t)~HC_CLOSE_AFTER;
         return;
     }
     if (res->state == RES_STREAMING)
@@ -283,14 +283,16 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
     after_response(c, hc, res->close);
 }
 
+/* close_after: the connection closes after this response whatever the request says. */
 static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
-                     const struct eddy_http_request_head *h, const char *body, size_t blen)
+                     const struct eddy_http_request_head *h, const char *body, size_t blen,
+                     int close_after)
 {
     struct http_loop *ls = hc->ls;
     struct eddy_http_server *s = ls->srv;
     struct eddy_http_request *req = &ls->req;
     struct eddy_http_response *res = &ls->res;
-    int ka = h->keep_alive && !(hc->flags & HC_STOPPING) &&
+    int ka = h->keep_alive && !close_after && !(hc->flags & HC_STOPPING) &&
              !atomic_load_explicit(&s->stopping, memory_order_relaxed);
     eddy__http_response_reset(res, c, ls, h, ka);
     if (!h->keep_alive)
@@ -310,6 +312,7 @@ static void dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
     req->head = h;
     req->path = ls->path;
     req->path_len = (size_t)plen;
+    req->route = r;
     req->body.p = body && !(r->flags & EDDY_HTTP_ROUTE_NO_BODY) ? body : "";
     req->body.len = req->body.p == body ? blen : 0;
     req->c = c;
@@ -332,15 +335,21 @@ static const struct http_route *find_route(struct http_loop *ls, ssize_t *plen, 
     return eddy__http_route_find(ls->srv, ls->head.method_id, ls->path, (size_t)*plen, allow);
 }
 
-/* Expect: 100-continue before any body byte: say go, or give the final answer now. */
+/* Expect: 100-continue before any body byte: say go if a handler will read the body,
+ * else give the final answer now (nginx does the same), so the client does not upload
+ * for nothing. After a final answer the client may send the body or not: closing is the
+ * only safe framing. -1: answered. */
 static int answer_expect(struct eddy_tcp_connection *c, struct http_conn *hc,
                          const struct http_route *r, ssize_t plen, unsigned allow)
 {
     struct http_loop *ls = hc->ls;
-    if (r)
+    if (r && !(r->flags & EDDY_HTTP_ROUTE_NO_BODY))
         return eddy_buffer_append(eddy_tcp_connection_output(c), "HTTP/1.1 100 Continue\r\n\r\n",
                                   25);
-    /* The body may already be on its way: closing is the only safe framing. */
+    if (r) {
+        dispatch(c, hc, &ls->head, NULL, 0, 1);
+        return -1;
+    }
     eddy__http_response_reset(&ls->res, c, ls, &ls->head, 0);
     answer_unrouted(&ls->res, &ls->head, plen, allow);
     begin_close(c, hc);
@@ -363,6 +372,7 @@ static void start_body(struct eddy_tcp_connection *c, struct http_conn *hc, stru
     if (h->expect_continue && eddy_buffer_readable(src) == n &&
         answer_expect(c, hc, r, plen, allow) < 0) {
         eddy_buffer_free(&sl->msg);
+        eddy_buffer_retrieve(src, n);
         return;
     }
     eddy_buffer_retrieve(src, n);
@@ -473,7 +483,7 @@ static void dispatch_msg(struct eddy_tcp_connection *c, struct http_conn *hc)
     } else {
         if (!sl->discard)
             ls->head.content_length = (int64_t)(eddy_buffer_readable(&sl->msg) - sl->head_len);
-        dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len);
+        dispatch(c, hc, &ls->head, p + n, eddy_buffer_readable(&sl->msg) - sl->head_len, 0);
     }
     if (hc->slow)
         eddy_buffer_free(&hc->slow->msg);
@@ -487,7 +497,7 @@ static void handle_head(struct eddy_tcp_connection *c, struct http_conn *hc,
     const struct eddy_http_request_head *h = &hc->ls->head;
     const char *p = eddy_buffer_peek(src);
     if (!h->chunked && h->content_length <= 0) {
-        dispatch(c, hc, h, NULL, 0);
+        dispatch(c, hc, h, NULL, 0, 0);
         eddy_buffer_retrieve(src, n);
         return;
     }
@@ -497,7 +507,7 @@ static void handle_head(struct eddy_tcp_connection *c, struct http_conn *hc,
     }
     if (!h->chunked && eddy_buffer_readable(src) - n >= (uint64_t)h->content_length) {
         size_t cl = (size_t)h->content_length;
-        dispatch(c, hc, h, p + n, cl);
+        dispatch(c, hc, h, p + n, cl, 0);
         eddy_buffer_retrieve(src, n + cl);
         return;
     }
@@ -544,7 +554,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
                     (eddy_buffer_readable(src) == 0 && !(hc->slow && src == &hc->slow->stash));
         eddy_buffer_retrieve_all(src); /* never read as a request */
         if (hc->flags & HC_QUICK_CLOSE) {
-            hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
+            hc->flags &= (uint16_t)~HC_QUICK_CLOSE;
             /* The client asked for the close and sent nothing after its request, or its
              * FIN was read: close right after the last byte (as nginx does): no
              * half-close, no wait for its FIN, no lingering reads. */
@@ -554,7 +564,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
                 linger(c, hc);
         }
     }
-    hc->flags &= (uint8_t)~HC_BUSY;
+    hc->flags &= (uint16_t)~HC_BUSY;
     if (hc->phase == PH_CLOSED) {
         /* A write outside c's callbacks failed and closed c: on_close left us what
          * src and the handlers were still using. */
@@ -651,7 +661,7 @@ static void resume_task(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     struct http_conn *hc = http_conn_of(c);
-    hc->flags &= (uint8_t)~HC_RESUME_QUEUED;
+    hc->flags &= (uint16_t)~HC_RESUME_QUEUED;
     if (hc->phase != PH_CLOSED)
         resume(c, hc);
     eddy_tcp_connection_unref(c);
@@ -730,6 +740,7 @@ static void on_timer(struct eddy_timer *t)
     if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
         /* Not a callback of c: a write failing in here closes and may free c. */
         eddy_tcp_connection_ref(c);
+        hc->flags |= HC_TIMED_OUT;
         reject(c, hc, 408);
         flush_out(c, hc);
         eddy_tcp_connection_unref(c);
@@ -770,7 +781,7 @@ static void on_write_complete(struct eddy_tcp_connection *c)
             phase_deadline(hc);
     }
     if (hc->flags & HC_PAUSED_HW) {
-        hc->flags &= (uint8_t)~HC_PAUSED_HW;
+        hc->flags &= (uint16_t)~HC_PAUSED_HW;
         phase_deadline(hc);
         schedule_resume(c, hc);
     }

@@ -70,17 +70,19 @@ static inline const char *eddy__scan_value(const char *p, const char *end)
     return p;
 }
 
-/* First byte in [p, end) that cannot be in a request-target (CTL, SP, DEL). */
+/* First byte in [p, end) that cannot be in a request-target: anything but visible ASCII
+ * (CTL, SP, DEL, and bytes >= 0x80, which the URI grammar of RFC 3986 does not allow raw:
+ * UTF-8 and overlong sequences must come percent-encoded). */
 static inline const char *eddy__scan_target(const char *p, const char *end)
 {
     while (end - p >= 8) {
         uint64_t x = eddy__load64(p);
-        uint64_t m = eddy__has_less(x, 0x21) | eddy__has_byte(x, 0x7f);
+        uint64_t m = eddy__has_less(x, 0x21) | eddy__has_byte(x, 0x7f) | (x & EDDY__HIGHS);
         if (m)
             return p + eddy__first_flag(m);
         p += 8;
     }
-    while (p < end && (unsigned char)*p > 0x20 && *p != 0x7f)
+    while (p < end && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
         p++;
     return p;
 }

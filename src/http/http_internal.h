@@ -39,10 +39,17 @@
  * reading and discarding, so unread input does not turn our close into a reset that
  * could destroy the response in flight (nginx's lingering close). */
 #define HTTP_LINGER_MS 5000
+/* The linger after a timeout's 408: a client that let a timeout run out is not one whose
+ * response we protect for long, and a slowloris client must lose its slot at once
+ * (nginx closes at the header timeout). */
+#define HTTP_LINGER_TIMEOUT_MS 1000
 
 struct http_route {
-    char *prefix;
+    char *prefix; /* the pattern (see http_route.c) */
     size_t len;
+    char *key;      /* the pattern without parameter names: equal keys are one route */
+    unsigned segs;  /* path segments in the pattern */
+    uint32_t kinds; /* bit i: segment i is a parameter */
     enum eddy_http_method method;
     unsigned flags; /* EDDY_HTTP_ROUTE_* */
     eddy_http_handler_fn fn;
@@ -58,7 +65,7 @@ struct eddy_http_server {
     struct eddy_http_limits lim;
     char *server_line; /* "Server: NAME\r\n" or NULL */
     size_t server_line_len;
-    struct http_route *routes; /* longest prefix first */
+    struct http_route *routes; /* most specific first (http_route.c) */
     size_t nroutes;
     pthread_mutex_t mu; /* guards loops (connection setup only) */
     struct http_loop *loops;
@@ -78,6 +85,7 @@ struct eddy_http_request {
     size_t path_len;
     struct eddy_http_str query;
     struct eddy_http_str body;
+    const struct http_route *route; /* the route that took it, for its parameters */
     struct eddy_tcp_connection *c;
     struct http_loop *ls;
     int keep_alive;
@@ -147,6 +155,7 @@ enum {
     HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
     HC_CLIENT_CLOSE = 1 << 6,  /* the client asked for the close (it sends nothing more) */
     HC_QUICK_CLOSE = 1 << 7,   /* closing; process() picks linger or plain close at its end */
+    HC_TIMED_OUT = 1 << 8,     /* closing after a header or body timeout: short linger */
 };
 
 /* The slow path: see the top of this file. */
@@ -170,8 +179,8 @@ struct http_conn {
     struct http_slow *slow;
     size_t last_queued; /* output bytes queued at the last send-timeout check */
     uint32_t nreq;
+    uint16_t flags;
     uint8_t phase;
-    uint8_t flags;
     /* Bytes of an incomplete head already parsed (0: none, or too many to count), so a
      * head trickled in small reads is not re-parsed from its start on every read. */
     uint16_t head_seen;
@@ -185,6 +194,7 @@ static inline struct http_conn *http_conn_of(struct eddy_tcp_connection *c)
 /* http_server.c */
 struct http_loop *eddy__http_loop_get(struct eddy_http_server *s, struct eddy_event_loop *loop);
 const char *eddy__http_date_line(struct http_loop *ls); /* 37 bytes, refreshed lazily */
+void eddy__http_routes_free(struct eddy_http_server *s);
 const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
                                                enum eddy_http_method m, const char *path,
                                                size_t len, unsigned *allow);

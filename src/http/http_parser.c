@@ -68,6 +68,8 @@ static int token_is(const char *p, size_t n, const char *lit, size_t litlen)
     return (eddy__load64(p + n - 8) | EDDY__ONES * 0x20) == eddy__load64(lit + n - 8);
 }
 
+#define METHOD_MAX 7 /* "OPTIONS", "CONNECT": the longest method method_id knows */
+
 static enum eddy_http_method method_id(const char *m, size_t n)
 {
     switch (n) {
@@ -110,7 +112,7 @@ static int host_char(unsigned char c)
 
 /* uri-host [":" port] (RFC 3986 3.2.2-3.2.3): an IP-literal in brackets or a reg-name /
  * IPv4 address, then optional digits. '@' (userinfo) is refused; an empty host is
- * allowed here (Host: with an empty value is valid). */
+ * allowed here (on_host refuses an empty Host where the target needs it). */
 static int valid_authority(const char *p, size_t n)
 {
     size_t i = 0;
@@ -233,6 +235,10 @@ static int parse_request_line(const char **pp, const char *end, struct eddy_http
         p += 3;
     } else {
         p = eddy__scan_token(p, end);
+        /* Longer than any method eddy knows: unknown (501) as soon as that is certain, not
+         * a 414 once the window ends, which would blame the target. */
+        if (p - m > METHOD_MAX)
+            return 501;
         if (p == end)
             return NEED;
         if (*p != ' ' || p == m)
@@ -346,6 +352,10 @@ static void on_connection(const struct eddy_http_str *v, struct eddy_http_reques
 static int on_host(const struct eddy_http_str *v, struct eddy_http_request_head *req)
 {
     if (++req->host_count > 1 || !valid_authority(v->p, v->len))
+        return 400;
+    /* The target URI of an origin- or asterisk-form request takes its authority from Host,
+     * and an http(s) URI with an empty host is invalid (RFC 9110 4.2.1, RFC 9112 3.2). */
+    if (v->len == 0 && (req->form == EDDY_HTTP_FORM_ORIGIN || req->form == EDDY_HTTP_FORM_ASTERISK))
         return 400;
     /* RFC 9112 3.2.2: an absolute-form target's authority overrides Host. */
     if (req->form == EDDY_HTTP_FORM_ORIGIN || req->form == EDDY_HTTP_FORM_ASTERISK)

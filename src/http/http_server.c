@@ -82,65 +82,6 @@ int eddy_http_server_new(struct eddy_http_server **out, struct eddy_event_loop *
     return 0;
 }
 
-int eddy_http_server_route(struct eddy_http_server *s, enum eddy_http_method method,
-                           const char *prefix, eddy_http_handler_fn handler, void *data)
-{
-    return eddy_http_server_route_flags(s, method, prefix, 0, handler, data);
-}
-
-int eddy_http_server_route_flags(struct eddy_http_server *s, enum eddy_http_method method,
-                                 const char *prefix, unsigned flags, eddy_http_handler_fn handler,
-                                 void *data)
-{
-    if (!prefix || prefix[0] != '/' || !handler || s->started ||
-        (method != EDDY_HTTP_ANY && !eddy_http_method_name(method)) ||
-        (flags & ~(unsigned)EDDY_HTTP_ROUTE_NO_BODY))
-        return -EINVAL;
-    struct http_route *r = realloc(s->routes, (s->nroutes + 1) * sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    s->routes = r;
-    size_t len = strlen(prefix);
-    char *copy = strdup(prefix);
-    if (!copy)
-        return -ENOMEM;
-    /* Keep longest first; equal lengths in registration order. */
-    size_t i = s->nroutes;
-    while (i > 0 && r[i - 1].len < len) {
-        r[i] = r[i - 1];
-        i--;
-    }
-    r[i] = (struct http_route){copy, len, method, flags, handler, data};
-    s->nroutes++;
-    return 0;
-}
-
-static int prefix_matches(const struct http_route *r, const char *path, size_t len)
-{
-    if (r->len > len || memcmp(r->prefix, path, r->len) != 0)
-        return 0;
-    return r->len == len || r->prefix[r->len - 1] == '/' || path[r->len] == '/';
-}
-
-const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
-                                               enum eddy_http_method m, const char *path,
-                                               size_t len, unsigned *allow)
-{
-    *allow = 0;
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const struct http_route *r = &s->routes[i];
-        if (!prefix_matches(r, path, len))
-            continue;
-        if (r->method == EDDY_HTTP_ANY || r->method == m ||
-            (r->method == EDDY_HTTP_GET && m == EDDY_HTTP_HEAD))
-            return r;
-        *allow |= 1u << r->method;
-        if (r->method == EDDY_HTTP_GET)
-            *allow |= 1u << EDDY_HTTP_HEAD;
-    }
-    return NULL;
-}
-
 /* "Allow: GET, HEAD\r\n" for a method bit set. Length, or 0 if out is too small. */
 int eddy__http_allow_header(unsigned allow, char *out, size_t cap)
 {
@@ -298,9 +239,7 @@ void eddy_http_server_free(struct eddy_http_server *s)
             tl_last = NULL;
         free(ls);
     }
-    for (size_t i = 0; i < s->nroutes; i++)
-        free(s->routes[i].prefix);
-    free(s->routes);
+    eddy__http_routes_free(s);
     free(s->server_line);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -28,6 +28,8 @@ struct eddy_http_static {
     uint64_t id;
     struct eddy_http_root root;
     int dir_listing;
+    char *mount; /* URL prefix stripped before lookup, without trailing '/'; NULL: none */
+    size_t mount_len;
     struct eddy_http_fcache_options cache;
     pthread_mutex_t lock; /* guards caches: one is added per thread, rarely */
     struct eddy_http_fcache **caches;
@@ -51,11 +53,20 @@ void eddy_http_static_options_init(struct eddy_http_static_options *o)
 
 int eddy_http_static_new(struct eddy_http_static **out, const struct eddy_http_static_options *o)
 {
+    size_t ml = o->mount ? strlen(o->mount) : 0;
+    while (ml > 0 && o->mount[ml - 1] == '/')
+        ml--;
+    if (o->mount && o->mount[0] && o->mount[0] != '/')
+        return -EINVAL;
     struct eddy_http_static *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL || (ml && (s->mount = strndup(o->mount, ml)) == NULL)) {
+        free(s);
         return -ENOMEM;
+    }
+    s->mount_len = ml;
     int rc = eddy_http_root_open(&s->root, o->root, o->resolve_flags);
     if (rc < 0) {
+        free(s->mount);
         free(s);
         return rc;
     }
@@ -76,6 +87,7 @@ void eddy_http_static_free(struct eddy_http_static *s)
     free(s->caches);
     pthread_mutex_destroy(&s->lock);
     eddy_http_root_close(&s->root);
+    free(s->mount);
     free(s);
 }
 
@@ -304,12 +316,14 @@ static void serve_listing(struct eddy_http_response *res, const struct eddy_http
     free(html);
 }
 
+/* path: below the root (the mount stripped); the request's own path is the URL. */
 static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache *c, uint64_t now,
                             struct eddy_http_request *req, struct eddy_http_response *res,
                             const char *path, size_t len)
 {
+    const char *url = eddy_http_request_path(req);
     if (len == 0 || path[len - 1] != '/') {
-        redirect_to_slash(req, res, path);
+        redirect_to_slash(req, res, url);
         return;
     }
     char index[PATH_MAX_LEN + 16];
@@ -327,7 +341,7 @@ static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache 
     }
     if ((rc == 0 || rc == -ENOENT) && s->dir_listing &&
         eddy_http_fcache_get(c, path, now, &f) == 0 && f->is_dir) {
-        serve_listing(res, f, path, s->root.flags & EDDY_HTTP_RESOLVE_DOTFILES);
+        serve_listing(res, f, url, s->root.flags & EDDY_HTTP_RESOLVE_DOTFILES);
         return;
     }
     eddy_http_response_send_error(res, rc == 0 || rc == -ENOENT ? 403 : status_for_errno(rc));
@@ -350,6 +364,19 @@ void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_re
     }
     const char *path = eddy_http_request_path(req);
     size_t len = eddy_http_request_path_len(req);
+    if (s->mount_len) {
+        if (len < s->mount_len || memcmp(path, s->mount, s->mount_len) != 0 ||
+            (len > s->mount_len && path[s->mount_len] != '/')) {
+            eddy_http_response_send_error(res, 404); /* routed outside its mount */
+            return;
+        }
+        if (len == s->mount_len) {
+            redirect_to_slash(req, res, path); /* "/static" is the directory "/static/" */
+            return;
+        }
+        path += s->mount_len;
+        len -= s->mount_len;
+    }
     if (len > PATH_MAX_LEN) {
         eddy_http_response_send_error(res, 414);
         return;

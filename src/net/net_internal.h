@@ -16,13 +16,16 @@
 #include "eddy/buffer.h"
 #include "eddy/channel.h"
 #include "eddy/tcp_connection.h"
+#include "eddy/timer.h"
+#include "eddy/transport.h"
 
 /* A file range in a connection's output queue; memory queued after it waits
  * in `after`, so bytes leave in the order they were queued. */
 struct eddy__out_seg {
     struct eddy__out_seg *next;
     int fd;
-    int close_fd;
+    unsigned close_fd : 1;
+    unsigned generic : 1; /* send by pread + write, not the transport's send_file */
     off_t offset;
     size_t len; /* file bytes still to send */
     struct eddy_buffer after;
@@ -47,9 +50,13 @@ struct eddy__net_loop {
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;
-    /* Open connections of this server on this loop (intrusive list). */
+    /* Open connections of this server on this loop (intrusive list), and how
+     * many there are: nconns is owner-thread, live counts the connections
+     * handed to this loop and not yet gone (atomic: the accepting thread adds,
+     * the owner subtracts, tcp_server sums them). */
     struct eddy_tcp_connection *conns;
     size_t nconns;
+    size_t live;
     int nfree;
     char *free_data[EDDY__NET_FREE_BUFS];
     size_t free_cap[EDDY__NET_FREE_BUFS];
@@ -57,10 +64,37 @@ struct eddy__net_loop {
     struct eddy__out_seg *free_segs;
 };
 
+/* tcp_connection flags (owner thread). */
+enum {
+    F_ESTABLISHED = 1u << 0, /* registered with the loop */
+    F_BATCH = 1u << 1,       /* inside on_message/on_connected: sends only append */
+    F_CLOSE_PENDING = 1u << 2,
+    F_SHUT_WR_REQ = 1u << 3,
+    F_SHUT_WR_DONE = 1u << 4,
+    F_PEER_EOF = 1u << 5,
+    F_HIGH_WATER = 1u << 6, /* above the mark since the last crossing */
+    F_WANT_READ = 1u << 7,  /* the user did not pause reading */
+    F_REDELIVER = 1u << 8,  /* a task will hand leftover input to on_message */
+    F_IN_WC = 1u << 9,      /* inside on_write_complete */
+    F_WC_AGAIN = 1u << 10,
+    F_WROTE = 1u << 11,         /* a write was made: the next one wants TCP_NODELAY */
+    F_NODELAY = 1u << 12,       /* TCP_NODELAY is set */
+    F_CLOSE_FLUSHED = 1u << 13, /* close once the output queue is written */
+    F_LINGER_REQ = 1u << 14,    /* lingering close once the output queue is written */
+    F_LINGERING = 1u << 15,     /* write side shut, input read and discarded until EOF */
+    F_HANDSHAKE = 1u << 16,     /* the transport's handshake runs: no callbacks yet */
+    F_CONNECTED = 1u << 17,     /* on_connected was called: on_close will be */
+    F_RD_WANTS_WR = 1u << 18,   /* the last read waits for write readiness (tr.want) */
+    F_WR_WANTS_RD = 1u << 19,   /* the last write waits for read readiness (tr.want) */
+    F_OWN_NL = 1u << 20,        /* adopted outside a server: nl is the connection's own */
+    F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED | F_LINGER_REQ, /* sends are refused */
+};
+
 /* One accepted connection; the fields belong to the owner loop's thread
  * except refs and state (atomics). See tcp_connection.c. */
 struct eddy_tcp_connection {
     struct eddy_channel ch;
+    struct eddy_transport tr; /* tr.fd == ch.fd */
     struct eddy__net_loop *nl;
     struct eddy_tcp_connection *prev, *next;
     struct eddy_buffer in;
@@ -71,6 +105,8 @@ struct eddy_tcp_connection {
     int state; /* atomic: ST_* */
     unsigned flags;
     unsigned busy;
+    unsigned linger_ms;
+    struct eddy_timer *linger; /* allocated while a lingering close waits */
     union eddy_sockaddr peer;
     size_t context_size;
 };
@@ -81,6 +117,10 @@ struct eddy__net_loop *eddy__net_loop_new(struct eddy_event_loop *loop,
                                           const struct eddy_tcp_callbacks *cb, size_t hwm);
 /* After every connection of the loop was closed. */
 void eddy__net_loop_free(struct eddy__net_loop *nl);
+/* Any thread: a connection was handed to nl's loop / left it (closed or never established). */
+void eddy__net_loop_count_in(struct eddy__net_loop *nl);
+void eddy__net_loop_count_out(struct eddy__net_loop *nl);
+size_t eddy__net_loop_live(const struct eddy__net_loop *nl);
 /* Gives an empty, memory-less buffer recycled storage if some is available. */
 void eddy__net_buf_get(struct eddy__net_loop *nl, struct eddy_buffer *b);
 /* Takes the storage of an empty buffer back (or frees it). */
@@ -94,13 +134,40 @@ struct eddy_tcp_connection **eddy__net_loop_snapshot(struct eddy__net_loop *nl, 
 void eddy__net_loop_close_all(struct eddy__net_loop *nl);
 
 /* tcp_connection.c */
-/* Any thread (the accepting one): allocates a connection owned by nl's loop. */
-int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_loop *nl, int fd,
-                             const struct sockaddr *peer, socklen_t peer_len, uint64_t id,
-                             size_t context_size);
+/* Any thread (the accepting one): allocates a connection owned by nl's loop,
+ * moving the transport instance *t into it (on failure t is closed). The
+ * caller counted it in nl (eddy__net_loop_count_in). */
+int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_loop *nl,
+                             struct eddy_transport *t, const struct sockaddr *peer,
+                             socklen_t peer_len, uint64_t id, size_t context_size);
 /* Task run in nl's loop: registers the connection and calls on_connected. */
 void eddy__tcp_connection_establish(void *conn);
-/* Frees a connection that was never established (its fd is closed too). */
+/* Owner thread, for tcp_connection_api.c. enter/leave bracket every use of c
+ * (leave may free c); request_close closes now or once nothing of c is on the
+ * stack; write_out writes what is queued (busy > 0). */
+void eddy__tcp_conn_enter(struct eddy_tcp_connection *c);
+void eddy__tcp_conn_leave(struct eddy_tcp_connection *c);
+void eddy__tcp_conn_request_close(struct eddy_tcp_connection *c);
+void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c);
+/* Writes now unless inside on_message/on_connected (busy > 0). */
+void eddy__tcp_conn_write_unless_batched(struct eddy_tcp_connection *c);
+void eddy__tcp_conn_check_high_water(struct eddy_tcp_connection *c);
+/* Owner thread: hands leftover input (and what the transport holds) to on_message. */
+void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c);
+/* Owner thread, busy > 0: sends p now or queues it. 0, -EPIPE, -ENOMEM. */
+int eddy__tcp_conn_send(struct eddy_tcp_connection *c, const char *p, size_t len);
+
+static inline int eddy__tcp_conn_is_open(const struct eddy_tcp_connection *c)
+{
+    return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Open and no close pending: may still send. Owner thread. */
+static inline int eddy__tcp_conn_is_live(const struct eddy_tcp_connection *c)
+{
+    return eddy__tcp_conn_is_open(c) && !(c->flags & F_CLOSE_PENDING);
+}
+/* Frees a connection that was never established (its transport is closed too). */
 void eddy__tcp_connection_discard(struct eddy_tcp_connection *c);
 /* Intrusive list links (owner thread). */
 struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c);
@@ -115,9 +182,5 @@ int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
 int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, int *wrote);
 /* Drops everything queued, closing the close_fd files. */
 void eddy__tcp_output_drop(struct eddy_tcp_connection *c);
-
-/* tcp_server.c */
-/* A connection of s left (closed or never established). */
-void eddy__tcp_server_connection_gone(struct eddy_tcp_server *s);
 
 #endif

@@ -43,6 +43,21 @@ void eddy__net_loop_free(struct eddy__net_loop *nl)
     free(nl);
 }
 
+void eddy__net_loop_count_in(struct eddy__net_loop *nl)
+{
+    __atomic_fetch_add(&nl->live, 1, __ATOMIC_RELAXED);
+}
+
+void eddy__net_loop_count_out(struct eddy__net_loop *nl)
+{
+    __atomic_fetch_sub(&nl->live, 1, __ATOMIC_RELAXED);
+}
+
+size_t eddy__net_loop_live(const struct eddy__net_loop *nl)
+{
+    return __atomic_load_n(&nl->live, __ATOMIC_RELAXED);
+}
+
 void eddy__net_buf_get(struct eddy__net_loop *nl, struct eddy_buffer *b)
 {
     if (b->data != NULL || nl->nfree == 0)

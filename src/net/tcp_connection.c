@@ -1,85 +1,60 @@
 /*
- * tcp_connection: one accepted TCP connection, owned by one loop's thread.
+ * tcp_connection: one connection, owned by one loop's thread, moving bytes
+ * only through its transport (eddy/transport.h): this file never touches the
+ * socket API.
  *
  * Input: a read goes into the loop's scratch buffer when the connection holds
  * no leftover bytes, so a connection keeps input memory only while a message
  * is incomplete. Output: the ordered queue of memory and file ranges in
- * tcp_output.c; this file decides when to write and what follows a drain.
+ * tcp_output.c; this file decides when to write and what follows a drain
+ * (half-close, close, lingering close). The public calls are in
+ * tcp_connection_api.c.
  *
  * Re-entrancy: `busy` counts the callbacks and API calls of this connection
  * on the stack. A close requested while busy is only recorded and done when
  * the outermost one returns, so no code ever runs on a freed connection and a
  * user callback never sees on_close before it returned itself.
+ *
+ * Readiness: the channel watches tr.fd for what the next step waits for:
+ * reading while the user wants input, writing while output is queued and the
+ * transport is full, and the other direction when the transport said so
+ * (tr.want: a TLS read that must write first, a write that must read first).
  */
 #include "net_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
-enum { ST_OPEN = 0, ST_CLOSED = 1 };
-
-enum {
-    F_ESTABLISHED = 1u << 0, /* registered with the loop */
-    F_BATCH = 1u << 1,       /* inside on_message/on_connected: sends only append */
-    F_CLOSE_PENDING = 1u << 2,
-    F_SHUT_WR_REQ = 1u << 3,
-    F_SHUT_WR_DONE = 1u << 4,
-    F_PEER_EOF = 1u << 5,
-    F_HIGH_WATER = 1u << 6, /* above the mark since the last crossing */
-    F_WANT_READ = 1u << 7,  /* the user did not pause reading */
-    F_REDELIVER = 1u << 8,  /* a task will hand leftover input to on_message */
-    F_IN_WC = 1u << 9,      /* inside on_write_complete */
-    F_WC_AGAIN = 1u << 10,
-    F_WROTE = 1u << 11,         /* a write was made: the next one wants TCP_NODELAY */
-    F_NODELAY = 1u << 12,       /* TCP_NODELAY is set */
-    F_CLOSE_FLUSHED = 1u << 13, /* close once the output queue is written */
-    F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED, /* sends are refused */
-};
-
-/* The user context follows the struct, aligned for any type. */
-#define CTX_OFFSET ((sizeof(struct eddy_tcp_connection) + 15u) & ~(size_t)15u)
+#define is_open eddy__tcp_conn_is_open
+#define is_live eddy__tcp_conn_is_live
 
 static void do_close(struct eddy_tcp_connection *c);
-static void write_out(struct eddy_tcp_connection *c);
-
-static int is_open(const struct eddy_tcp_connection *c)
-{
-    return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_OPEN;
-}
-
-/* Open and no close pending: may still send. Owner thread. */
-static int is_live(const struct eddy_tcp_connection *c)
-{
-    return is_open(c) && !(c->flags & F_CLOSE_PENDING);
-}
+static void handle_read(struct eddy_tcp_connection *c);
 
 static int edge_triggered(const struct eddy_tcp_connection *c)
 {
     return eddy_event_loop_is_edge_triggered(c->nl->loop);
 }
 
-static void enter(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_enter(struct eddy_tcp_connection *c)
 {
     c->busy++;
 }
 
 /* May free c: the caller must not touch c afterwards. */
-static void leave(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_leave(struct eddy_tcp_connection *c)
 {
     if (--c->busy == 0 && (c->flags & F_CLOSE_PENDING))
         do_close(c);
 }
 
 /* Owner thread. May free c when nothing of c is on the stack. */
-static void request_close(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_request_close(struct eddy_tcp_connection *c)
 {
     if (!is_open(c))
         return;
@@ -89,7 +64,9 @@ static void request_close(struct eddy_tcp_connection *c)
         do_close(c);
 }
 
-static void check_high_water(struct eddy_tcp_connection *c)
+#define request_close eddy__tcp_conn_request_close
+
+void eddy__tcp_conn_check_high_water(struct eddy_tcp_connection *c)
 {
     const struct eddy_tcp_callbacks *cb = c->nl->cb;
 
@@ -121,6 +98,29 @@ static void notify_write_complete(struct eddy_tcp_connection *c)
     c->flags &= ~(F_IN_WC | F_WC_AGAIN);
 }
 
+/* Whether input is wanted: the user did not pause it, or a lingering close
+ * discards it; never after the peer's end of input. */
+static int wants_input(const struct eddy_tcp_connection *c)
+{
+    return (c->flags & (F_WANT_READ | F_LINGERING)) && !(c->flags & F_PEER_EOF);
+}
+
+/* Read interest back to what wants_input says once no write waits for it. */
+static void settle_reading(struct eddy_tcp_connection *c)
+{
+    if (is_live(c) && !(c->flags & F_WR_WANTS_RD) && !wants_input(c) &&
+        eddy_channel_is_reading(&c->ch) && eddy_channel_disable_reading(&c->ch) < 0)
+        request_close(c);
+}
+
+static void enable_or_close(struct eddy_tcp_connection *c, int events)
+{
+    int r = events == EDDY_EV_READ ? eddy_channel_enable_reading(&c->ch)
+                                   : eddy_channel_enable_writing(&c->ch);
+    if (r < 0)
+        request_close(c);
+}
+
 /* ---- writing ---- */
 
 /* Linux's Nagle (Minshall's variant) holds a small segment back only while an
@@ -130,7 +130,8 @@ static void notify_write_complete(struct eddy_tcp_connection *c)
 static void before_write(struct eddy_tcp_connection *c)
 {
     if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay) {
-        eddy_socket_set_nodelay(c->ch.fd, 1);
+        if (c->tr.ops->set_nodelay != NULL)
+            c->tr.ops->set_nodelay(&c->tr, 1);
         c->flags |= F_NODELAY;
     }
     c->flags |= F_WROTE;
@@ -138,23 +139,70 @@ static void before_write(struct eddy_tcp_connection *c)
 
 /* Whether the peer's end of input closes the connection once the output is
  * written: always without on_peer_eof; with it only once our side is shut down
- * too, since nothing can then pass either way. */
+ * too, since nothing can then pass either way; and for a lingering close,
+ * which waits for nothing else. */
 static int eof_closes(const struct eddy_tcp_connection *c)
 {
     return (c->flags & F_PEER_EOF) &&
-           (c->nl->cb->on_peer_eof == NULL || (c->flags & F_SHUT_WR_DONE));
+           (c->nl->cb->on_peer_eof == NULL || (c->flags & (F_SHUT_WR_DONE | F_LINGER_REQ)));
+}
+
+static void shut_write(struct eddy_tcp_connection *c)
+{
+    if (!(c->flags & F_SHUT_WR_DONE)) {
+        c->tr.ops->shutdown_write(&c->tr);
+        c->flags |= F_SHUT_WR_DONE;
+    }
+}
+
+static void linger_expired(struct eddy_timer *t)
+{
+    struct eddy_tcp_connection *c = t->data;
+
+    request_close(c);
+}
+
+/* The output of a lingering close is written: shut our side, then read and
+ * discard until the peer's FIN or linger_ms, so request bytes still in flight
+ * never turn our close into a reset that destroys the response. */
+static void linger_start(struct eddy_tcp_connection *c)
+{
+    if (c->linger_ms == 0 || (c->flags & F_PEER_EOF)) {
+        request_close(c);
+        return;
+    }
+    shut_write(c);
+    c->flags |= F_LINGERING;
+    c->linger = malloc(sizeof *c->linger);
+    if (c->linger == NULL) {
+        request_close(c);
+        return;
+    }
+    eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
+    if (eddy_timer_start(c->linger, c->linger_ms, 0) < 0) {
+        request_close(c);
+        return;
+    }
+    eddy_buffer_retrieve_all(&c->in);
+    eddy__net_buf_put(c->nl, &c->in);
+    if (!eddy_channel_is_reading(&c->ch))
+        enable_or_close(c, EDDY_EV_READ);
+    if (is_live(c) && eddy_transport_pending(&c->tr) > 0)
+        handle_read(c);
 }
 
 /* The queue drained: release memory, then the deferred half-close or close. */
 static void drained(struct eddy_tcp_connection *c, int wrote)
 {
-    if (eddy_channel_is_writing(&c->ch))
+    if (eddy_channel_is_writing(&c->ch) && !(c->flags & F_RD_WANTS_WR))
         eddy_channel_disable_writing(&c->ch);
     eddy__net_buf_put(c->nl, &c->out);
     c->flags &= ~F_HIGH_WATER;
-    if ((c->flags & (F_SHUT_WR_REQ | F_SHUT_WR_DONE)) == F_SHUT_WR_REQ) {
-        shutdown(c->ch.fd, SHUT_WR);
-        c->flags |= F_SHUT_WR_DONE;
+    if (c->flags & F_SHUT_WR_REQ)
+        shut_write(c);
+    if ((c->flags & (F_LINGER_REQ | F_LINGERING)) == F_LINGER_REQ) {
+        linger_start(c);
+        return;
     }
     if ((c->flags & F_CLOSE_FLUSHED) || eof_closes(c)) {
         request_close(c);
@@ -164,12 +212,25 @@ static void drained(struct eddy_tcp_connection *c, int wrote)
         notify_write_complete(c);
 }
 
+/* Bytes remain: wait for the readiness the transport needs. */
+static void wait_writable(struct eddy_tcp_connection *c)
+{
+    if (c->tr.want & EDDY_EV_READ) {
+        c->flags |= F_WR_WANTS_RD;
+        if (!eddy_channel_is_reading(&c->ch))
+            enable_or_close(c, EDDY_EV_READ);
+    } else if (!eddy_channel_is_writing(&c->ch)) {
+        enable_or_close(c, EDDY_EV_WRITE);
+    }
+}
+
 /* Owner thread, busy > 0. */
-static void write_out(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c)
 {
     int wrote = 0;
     int r;
 
+    c->flags &= ~F_WR_WANTS_RD;
     if (!eddy__tcp_output_empty(c))
         before_write(c);
     r = eddy__tcp_output_drain(c, edge_triggered(c), (c->flags & F_CLOSE_FLUSHED) != 0, &wrote);
@@ -182,20 +243,21 @@ static void write_out(struct eddy_tcp_connection *c)
         drained(c, wrote);
         return;
     }
-    if (!eddy_channel_is_writing(&c->ch) && eddy_channel_enable_writing(&c->ch) < 0) {
-        request_close(c);
+    wait_writable(c);
+    if (!is_live(c))
         return;
-    }
     /* Bytes built in place with eddy_tcp_connection_output count too. */
     if (eddy_tcp_connection_output_held(c) <= c->nl->high_water_mark)
         c->flags &= ~F_HIGH_WATER;
     else
-        check_high_water(c);
+        eddy__tcp_conn_check_high_water(c);
 }
+
+#define write_out eddy__tcp_conn_write_out
 
 /* Writes now unless a callback is running: inside on_message/on_connected (F_BATCH) output
  * only queues, so that everything the callback sends leaves in one write when it returns. */
-static void write_unless_batched(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_write_unless_batched(struct eddy_tcp_connection *c)
 {
     if (!(c->flags & F_BATCH) && is_live(c) && !eddy_channel_is_writing(&c->ch))
         write_out(c);
@@ -215,8 +277,36 @@ static int append_output(struct eddy_tcp_connection *c, const char *p, size_t le
     return 0;
 }
 
-/* Owner thread, busy > 0. */
-static int send_in_loop(struct eddy_tcp_connection *c, const char *p, size_t len)
+/* Nothing queued and not inside a callback: one write straight from the
+ * caller's bytes, the rest queued. */
+static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
+{
+    ssize_t n;
+    int r;
+
+    before_write(c);
+    n = eddy_transport_write(&c->tr, p, len, 0);
+    if (n < 0 && n != -EAGAIN) {
+        request_close(c);
+        return -EPIPE;
+    }
+    if (n > 0) {
+        p += n;
+        len -= (size_t)n;
+    }
+    if (len == 0) {
+        notify_write_complete(c);
+        return 0;
+    }
+    r = append_output(c, p, len);
+    if (r == 0)
+        wait_writable(c);
+    if (r == 0 && is_live(c))
+        eddy__tcp_conn_check_high_water(c);
+    return r;
+}
+
+int eddy__tcp_conn_send(struct eddy_tcp_connection *c, const char *p, size_t len)
 {
     int r;
 
@@ -224,37 +314,13 @@ static int send_in_loop(struct eddy_tcp_connection *c, const char *p, size_t len
         return -EPIPE;
     if (len == 0)
         return 0;
-    if (!(c->flags & F_BATCH) && eddy__tcp_output_empty(c)) {
-        ssize_t n;
-
-        before_write(c);
-        do
-            n = send(c->ch.fd, p, len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN) {
-            request_close(c);
-            return -EPIPE;
-        }
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        }
-        if (len == 0) {
-            notify_write_complete(c);
-            return 0;
-        }
-        r = append_output(c, p, len);
-        if (r == 0 && eddy_channel_enable_writing(&c->ch) < 0)
-            request_close(c);
-        if (r == 0)
-            check_high_water(c);
-        return r;
-    }
+    if (!(c->flags & F_BATCH) && eddy__tcp_output_empty(c))
+        return send_direct(c, p, len);
     r = append_output(c, p, len);
     if (r < 0)
         return r;
-    check_high_water(c);
-    write_unless_batched(c);
+    eddy__tcp_conn_check_high_water(c);
+    eddy__tcp_conn_write_unless_batched(c);
     return 0;
 }
 
@@ -267,7 +333,7 @@ static int ensure_scratch(struct eddy__net_loop *nl)
 
 /* Reads into the scratch buffer (no leftover input) or into c->in with the
  * scratch as overflow. Returns bytes, 0 at EOF, or -errno; *offered gets the
- * space the kernel was offered. */
+ * space the transport was offered. */
 static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **into, size_t *offered)
 {
     struct eddy__net_loop *nl = c->nl;
@@ -288,11 +354,9 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     iov[niov].iov_base = eddy_buffer_begin_write(&nl->scratch);
     iov[niov++].iov_len = eddy_buffer_writable(&nl->scratch);
     *offered = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
-    do
-        n = readv(c->ch.fd, iov, niov);
-    while (n < 0 && errno == EINTR);
+    n = eddy_transport_readv(&c->tr, iov, niov);
     if (n <= 0)
-        return n < 0 ? -errno : 0;
+        return n;
     if (niov == 1) {
         eddy_buffer_has_written(&nl->scratch, (size_t)n);
         *into = &nl->scratch;
@@ -326,7 +390,7 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
     struct eddy__net_loop *nl = c->nl;
     unsigned saved = c->flags & F_BATCH;
 
-    if (nl->cb->on_message == NULL) {
+    if (nl->cb->on_message == NULL || (c->flags & F_LINGERING)) {
         eddy_buffer_retrieve_all(b);
     } else {
         if (b == &nl->scratch)
@@ -346,31 +410,33 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
     if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
     else
-        check_high_water(c);
+        eddy__tcp_conn_check_high_water(c);
 }
 
 static void peer_eof(struct eddy_tcp_connection *c)
 {
     c->flags |= F_PEER_EOF;
-    if (!eof_closes(c)) {
+    if (!eof_closes(c) && !(c->flags & F_LINGERING)) {
         c->nl->cb->on_peer_eof(c);
         /* A socket at end of input stays readable: level-triggered polling would
          * spin. The common answer (close at once) skips the epoll_ctl. */
-        if (is_live(c) && eddy_channel_is_reading(&c->ch) &&
-            eddy_channel_disable_reading(&c->ch) < 0)
-            request_close(c);
+        if (is_live(c))
+            settle_reading(c);
         return;
     }
     if (eddy__tcp_output_empty(c)) {
         request_close(c); /* the close unregisters: no epoll_ctl to stop reading first */
         return;
     }
-    if (eddy_channel_is_reading(&c->ch))
+    if (eddy_channel_is_reading(&c->ch) && !(c->flags & F_WR_WANTS_RD))
         eddy_channel_disable_reading(&c->ch);
     if (!eddy_channel_is_writing(&c->ch))
         write_out(c);
 }
 
+/* Level-triggered, a short read means the kernel had no more; bytes the
+ * transport holds itself (pending) are read on regardless, as no fd event
+ * will announce them. */
 static void handle_read(struct eddy_tcp_connection *c)
 {
     int et = edge_triggered(c);
@@ -384,60 +450,135 @@ static void handle_read(struct eddy_tcp_connection *c)
             peer_eof(c);
             return;
         }
-        if (n == -EAGAIN)
+        if (n == -EAGAIN) {
+            if (c->tr.want & EDDY_EV_WRITE) {
+                c->flags |= F_RD_WANTS_WR;
+                if (!eddy_channel_is_writing(&c->ch))
+                    enable_or_close(c, EDDY_EV_WRITE);
+            }
             return;
+        }
         if (n < 0) {
             request_close(c);
             return;
         }
         deliver(c, b);
-        if (!is_live(c) || !(c->flags & F_WANT_READ))
+        if (!is_live(c) || !wants_input(c))
             return;
-        if (!et && (size_t)n < offered)
+        if (!et && (size_t)n < offered && eddy_transport_pending(&c->tr) == 0)
             return;
     }
+}
+
+void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c)
+{
+    if (eddy_buffer_readable(&c->in) > 0)
+        deliver(c, &c->in);
+    if (is_live(c) && wants_input(c) && eddy_transport_pending(&c->tr) > 0)
+        handle_read(c);
+}
+
+/* ---- events ---- */
+
+static void connected(struct eddy_tcp_connection *c, int read_first);
+
+/* Runs the transport's handshake step; on_connected once it is done. */
+static void handshake_step(struct eddy_tcp_connection *c)
+{
+    int r = c->tr.ops->handshake(&c->tr);
+
+    if (r < 0) {
+        request_close(c);
+        return;
+    }
+    if (r > 0) {
+        if (eddy_channel_set_events(&c->ch, r & (EDDY_EV_READ | EDDY_EV_WRITE)) < 0)
+            request_close(c);
+        return;
+    }
+    c->flags &= ~F_HANDSHAKE;
+    if (eddy_channel_set_events(&c->ch, EDDY_EV_READ) < 0) {
+        request_close(c);
+        return;
+    }
+    connected(c, 0);
+}
+
+static void on_writable(struct eddy_tcp_connection *c)
+{
+    if (c->flags & F_RD_WANTS_WR) {
+        c->flags &= ~F_RD_WANTS_WR;
+        handle_read(c);
+        if (!is_live(c) || (c->flags & F_RD_WANTS_WR))
+            return;
+    }
+    if (eddy_channel_is_writing(&c->ch))
+        write_out(c);
+}
+
+static void on_readable(struct eddy_tcp_connection *c, int revents)
+{
+    if (c->flags & F_WR_WANTS_RD) {
+        write_out(c);
+        settle_reading(c);
+        if (!is_live(c))
+            return;
+    }
+    if (eddy_channel_is_reading(&c->ch) && wants_input(c))
+        handle_read(c);
+    else if (revents & EDDY_EV_HUP) /* both directions are gone */
+        request_close(c);
 }
 
 static void on_event(struct eddy_channel *ch, int revents)
 {
     struct eddy_tcp_connection *c = ch->data;
 
-    enter(c);
+    eddy__tcp_conn_enter(c);
     if (revents & EDDY_EV_ERROR) {
         request_close(c);
+    } else if (c->flags & F_HANDSHAKE) {
+        handshake_step(c);
     } else {
-        if (revents & (EDDY_EV_READ | EDDY_EV_HUP)) {
-            if (eddy_channel_is_reading(&c->ch))
-                handle_read(c);
-            else if (revents & EDDY_EV_HUP) /* both directions are gone */
-                request_close(c);
-        }
-        if ((revents & EDDY_EV_WRITE) && is_live(c) && eddy_channel_is_writing(&c->ch))
-            write_out(c);
+        if (revents & (EDDY_EV_READ | EDDY_EV_HUP))
+            on_readable(c, revents);
+        if ((revents & EDDY_EV_WRITE) && is_live(c))
+            on_writable(c);
     }
-    leave(c);
+    eddy__tcp_conn_leave(c);
 }
 
 /* ---- life cycle ---- */
 
-int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_loop *nl, int fd,
-                             const struct sockaddr *peer, socklen_t peer_len, uint64_t id,
-                             size_t context_size)
+/* The user context follows the struct, aligned for any type. */
+#define CTX_OFFSET ((sizeof(struct eddy_tcp_connection) + 15u) & ~(size_t)15u)
+
+int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_loop *nl,
+                             struct eddy_transport *t, const struct sockaddr *peer,
+                             socklen_t peer_len, uint64_t id, size_t context_size)
 {
     struct eddy_tcp_connection *c = calloc(1, CTX_OFFSET + context_size);
 
-    if (c == NULL)
+    if (c == NULL) {
+        t->ops->close(t);
         return -ENOMEM;
-    c->ch.fd = fd;
+    }
+    c->tr = *t;
+    c->ch.fd = t->fd;
     c->nl = nl;
     c->id = id;
     c->refs = 1; /* the loop's own, dropped after on_close */
-    c->state = ST_OPEN;
+    c->state = 0;
     c->context_size = context_size;
     if (peer != NULL && peer_len > 0)
         memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
     *out = c;
     return 0;
+}
+
+void *eddy_tcp_connection_context(struct eddy_tcp_connection *c)
+{
+    return c->context_size > 0 ? (char *)c + CTX_OFFSET : NULL;
 }
 
 static void list_add(struct eddy_tcp_connection *c)
@@ -466,11 +607,18 @@ static void list_remove(struct eddy_tcp_connection *c)
     nl->nconns--;
 }
 
+static void free_conn(struct eddy_tcp_connection *c)
+{
+    if (c->flags & F_OWN_NL)
+        eddy__net_loop_free(c->nl);
+    free(c);
+}
+
 void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
 {
-    close(c->ch.fd);
-    eddy__tcp_server_connection_gone(c->nl->server);
-    free(c);
+    c->tr.ops->close(&c->tr);
+    eddy__net_loop_count_out(c->nl);
+    free_conn(c);
 }
 
 /* With TCP_DEFER_ACCEPT the request came with the accept: reading it before
@@ -481,26 +629,15 @@ static void read_then_register(struct eddy_tcp_connection *c)
 {
     if (is_live(c) && (c->flags & F_WANT_READ))
         handle_read(c);
-    if (is_live(c) && (c->flags & F_WANT_READ) && !(c->flags & F_PEER_EOF) &&
-        !eddy_channel_is_reading(&c->ch) && eddy_channel_enable_reading(&c->ch) < 0)
-        request_close(c);
+    if (is_live(c) && wants_input(c) && !eddy_channel_is_reading(&c->ch))
+        enable_or_close(c, EDDY_EV_READ);
 }
 
-void eddy__tcp_connection_establish(void *arg)
+static void connected(struct eddy_tcp_connection *c, int read_first)
 {
-    struct eddy_tcp_connection *c = arg;
     const struct eddy_tcp_callbacks *cb = c->nl->cb;
-    int read_first = c->nl->read_first;
 
-    eddy_channel_init(&c->ch, c->nl->loop, c->ch.fd, on_event, c);
-    if (!read_first && eddy_channel_enable_reading(&c->ch) < 0) { /* select, fd >= FD_SETSIZE */
-        eddy_channel_remove(&c->ch);
-        eddy__tcp_connection_discard(c);
-        return;
-    }
-    c->flags |= F_ESTABLISHED | F_WANT_READ;
-    list_add(c);
-    enter(c);
+    c->flags |= F_CONNECTED;
     if (cb->on_connected != NULL) {
         c->flags |= F_BATCH;
         cb->on_connected(c);
@@ -510,7 +647,30 @@ void eddy__tcp_connection_establish(void *arg)
         write_out(c);
     if (read_first)
         read_then_register(c);
-    leave(c);
+    else if (is_live(c) && wants_input(c) && eddy_transport_pending(&c->tr) > 0)
+        handle_read(c); /* e.g. application data that came with the handshake */
+}
+
+void eddy__tcp_connection_establish(void *arg)
+{
+    struct eddy_tcp_connection *c = arg;
+    int handshake = c->tr.ops->handshake != NULL;
+    int read_first = c->nl->read_first && !handshake;
+
+    eddy_channel_init(&c->ch, c->nl->loop, c->tr.fd, on_event, c);
+    if (!read_first && eddy_channel_enable_reading(&c->ch) < 0) { /* select, fd >= FD_SETSIZE */
+        eddy_channel_remove(&c->ch);
+        eddy__tcp_connection_discard(c);
+        return;
+    }
+    c->flags |= F_ESTABLISHED | F_WANT_READ | (handshake ? F_HANDSHAKE : 0);
+    list_add(c);
+    eddy__tcp_conn_enter(c);
+    if (handshake)
+        handshake_step(c);
+    else
+        connected(c, read_first);
+    eddy__tcp_conn_leave(c);
 }
 
 struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c)
@@ -524,20 +684,28 @@ static void do_close(struct eddy_tcp_connection *c)
 
     if (!is_open(c))
         return;
-    __atomic_store_n(&c->state, ST_CLOSED, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
-    /* The fd is ours alone (accept4 with CLOEXEC), so with epoll its close
-     * unregisters it and the EPOLL_CTL_DEL syscall can be skipped. */
-    eddy__channel_remove_before_close(&c->ch);
-    close(c->ch.fd);
+    if (c->linger != NULL) {
+        eddy_timer_stop(c->linger);
+        free(c->linger);
+        c->linger = NULL;
+    }
+    /* A descriptor that is ours alone (accept4 with CLOEXEC) leaves an epoll
+     * set by itself when closed: the EPOLL_CTL_DEL syscall can be skipped. */
+    if (c->tr.ops->caps & EDDY_TRANSPORT_CLOSE_FORGETS)
+        eddy__channel_remove_before_close(&c->ch);
+    else
+        eddy_channel_remove(&c->ch);
+    c->tr.ops->close(&c->tr);
     eddy__tcp_output_drop(c);
     eddy_buffer_retrieve_all(&c->out);
     eddy__net_buf_put(nl, &c->out);
     eddy_buffer_retrieve_all(&c->in);
     eddy__net_buf_put(nl, &c->in);
     list_remove(c);
-    eddy__tcp_server_connection_gone(nl->server);
-    if (nl->cb->on_close != NULL) {
+    eddy__net_loop_count_out(nl);
+    if (nl->cb->on_close != NULL && (c->flags & F_CONNECTED)) {
         c->busy++;
         nl->cb->on_close(c);
         c->busy--;
@@ -557,262 +725,5 @@ void eddy_tcp_connection_unref(struct eddy_tcp_connection *c)
     /* Only what a user may have appended after the close is left. */
     eddy_buffer_free(&c->in);
     eddy_buffer_free(&c->out);
-    free(c);
-}
-
-/* ---- API ---- */
-
-struct send_task {
-    struct eddy_tcp_connection *c;
-    size_t len;
-    char data[];
-};
-
-static void send_task_run(void *arg)
-{
-    struct send_task *t = arg;
-    struct eddy_tcp_connection *c = t->c;
-
-    enter(c);
-    send_in_loop(c, t->data, t->len);
-    leave(c);
-    free(t);
-    eddy_tcp_connection_unref(c);
-}
-
-int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len)
-{
-    struct eddy_event_loop *loop = c->ch.loop;
-    struct send_task *t;
-    int r;
-
-    if (!is_open(c))
-        return -EPIPE;
-    if (eddy_event_loop_is_in_loop_thread(loop)) {
-        enter(c);
-        r = send_in_loop(c, data, len);
-        leave(c);
-        return r;
-    }
-    t = malloc(sizeof *t + len);
-    if (t == NULL)
-        return -ENOMEM;
-    t->c = c;
-    t->len = len;
-    if (len > 0)
-        memcpy(t->data, data, len);
-    eddy_tcp_connection_ref(c);
-    r = eddy_event_loop_queue_in_loop(loop, send_task_run, t);
-    if (r < 0) {
-        eddy_tcp_connection_unref(c);
-        free(t);
-    }
-    return r;
-}
-
-struct eddy_buffer *eddy_tcp_connection_output(struct eddy_tcp_connection *c)
-{
-    struct eddy_buffer *b = eddy__tcp_output_tail(c);
-
-    if (is_live(c))
-        eddy__net_buf_get(c->nl, b);
-    return b;
-}
-
-int eddy_tcp_connection_flush(struct eddy_tcp_connection *c)
-{
-    int r;
-
-    if (!is_live(c))
-        return -EPIPE;
-    enter(c);
-    if (!eddy_channel_is_writing(&c->ch))
-        write_out(c);
-    r = is_live(c) ? 0 : -EPIPE;
-    leave(c);
-    return r;
-}
-
-int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
-                                  int close_fd)
-{
-    struct eddy__out_seg *s = NULL;
-    int r = 0;
-
-    if (!is_live(c) || (c->flags & F_NO_MORE))
-        r = -EPIPE;
-    else if (fd < 0 || offset < 0)
-        r = -EINVAL;
-    else if (len > 0 && (s = eddy__net_seg_get(c->nl)) == NULL)
-        r = -ENOMEM;
-    if (r < 0 || len == 0) {
-        if (close_fd && fd >= 0)
-            close(fd);
-        return r;
-    }
-    s->next = NULL;
-    s->fd = fd;
-    s->close_fd = close_fd;
-    s->offset = offset;
-    s->len = len;
-    eddy_buffer_init(&s->after);
-    if (c->seg_tail != NULL)
-        c->seg_tail->next = s;
-    else
-        c->seg_head = s;
-    c->seg_tail = s;
-    enter(c);
-    check_high_water(c);
-    write_unless_batched(c);
-    leave(c);
-    return 0;
-}
-
-/* Records what follows the queued output (half close or close), then writes. */
-static void flag_and_write(struct eddy_tcp_connection *c, unsigned flag)
-{
-    if (!is_live(c))
-        return;
-    c->flags |= flag;
-    enter(c);
-    write_unless_batched(c);
-    leave(c);
-}
-
-static void shutdown_in_loop(struct eddy_tcp_connection *c)
-{
-    flag_and_write(c, F_SHUT_WR_REQ);
-}
-
-static void close_flushed_in_loop(struct eddy_tcp_connection *c)
-{
-    flag_and_write(c, F_CLOSE_FLUSHED);
-}
-
-static void close_flushed_task(void *arg)
-{
-    close_flushed_in_loop(arg);
-    eddy_tcp_connection_unref(arg);
-}
-
-static void shutdown_task(void *arg)
-{
-    shutdown_in_loop(arg);
-    eddy_tcp_connection_unref(arg);
-}
-
-static void close_task(void *arg)
-{
-    request_close(arg);
-    eddy_tcp_connection_unref(arg);
-}
-
-/* Runs fn in c's loop: inline in the owner thread, else queued with a reference. */
-static void run_owned(struct eddy_tcp_connection *c,
-                      void (*inline_fn)(struct eddy_tcp_connection *), eddy_task_fn task)
-{
-    struct eddy_event_loop *loop = c->ch.loop;
-
-    if (eddy_event_loop_is_in_loop_thread(loop)) {
-        inline_fn(c);
-        return;
-    }
-    eddy_tcp_connection_ref(c);
-    if (eddy_event_loop_queue_in_loop(loop, task, c) < 0)
-        eddy_tcp_connection_unref(c);
-}
-
-void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c)
-{
-    if (is_open(c))
-        run_owned(c, shutdown_in_loop, shutdown_task);
-}
-
-void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c)
-{
-    if (is_open(c))
-        run_owned(c, close_flushed_in_loop, close_flushed_task);
-}
-
-void eddy_tcp_connection_close(struct eddy_tcp_connection *c)
-{
-    if (is_open(c))
-        run_owned(c, request_close, close_task);
-}
-
-static void redeliver_task(void *arg)
-{
-    struct eddy_tcp_connection *c = arg;
-
-    c->flags &= ~F_REDELIVER;
-    if (is_live(c) && (c->flags & F_WANT_READ) && eddy_buffer_readable(&c->in) > 0) {
-        enter(c);
-        deliver(c, &c->in);
-        leave(c);
-    }
-    eddy_tcp_connection_unref(c);
-}
-
-void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on)
-{
-    if (!is_live(c))
-        return;
-    if (!on) {
-        c->flags &= ~F_WANT_READ;
-        if (eddy_channel_is_reading(&c->ch))
-            eddy_channel_disable_reading(&c->ch);
-        return;
-    }
-    c->flags |= F_WANT_READ;
-    if (!(c->flags & F_PEER_EOF) && !eddy_channel_is_reading(&c->ch))
-        eddy_channel_enable_reading(&c->ch);
-    /* Input read before the pause would otherwise wait for more bytes. */
-    if (eddy_buffer_readable(&c->in) > 0 && !(c->flags & F_REDELIVER)) {
-        eddy_tcp_connection_ref(c);
-        if (eddy_event_loop_queue_in_loop(c->nl->loop, redeliver_task, c) < 0)
-            eddy_tcp_connection_unref(c);
-        else
-            c->flags |= F_REDELIVER;
-    }
-}
-
-int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c)
-{
-    return (c->flags & F_PEER_EOF) != 0;
-}
-
-int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c)
-{
-    return is_open(c);
-}
-
-void *eddy_tcp_connection_context(struct eddy_tcp_connection *c)
-{
-    return c->context_size > 0 ? (char *)c + CTX_OFFSET : NULL;
-}
-
-/* From the channel, not the per-loop state: valid after the server is gone. */
-struct eddy_event_loop *eddy_tcp_connection_loop(const struct eddy_tcp_connection *c)
-{
-    return c->ch.loop;
-}
-
-struct eddy_tcp_server *eddy_tcp_connection_server(const struct eddy_tcp_connection *c)
-{
-    return c->nl->server;
-}
-
-int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c)
-{
-    return is_open(c) ? c->ch.fd : -1;
-}
-
-uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c)
-{
-    return c->id;
-}
-
-const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c)
-{
-    return &c->peer;
+    free_conn(c);
 }

@@ -7,14 +7,7 @@
 #include "net_internal.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-#define MAX_CHUNK ((size_t)1 << 30)
 
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c)
 {
@@ -60,8 +53,11 @@ void eddy__tcp_output_drop(struct eddy_tcp_connection *c)
     c->seg_head = c->seg_tail = NULL;
 }
 
-/* Copies a file range that sendfile refuses (EINVAL: not mmap-able). */
-static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s)
+/* The generic path for a file range: pread into a buffer and write it, for
+ * transports without send_file (TLS, memory) and files sendfile refuses. A
+ * short write moves the offset by what was taken; the rest is read again. */
+static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s,
+                               unsigned flags)
 {
     char tmp[16384];
     size_t want = s->len < sizeof tmp ? s->len : sizeof tmp;
@@ -72,71 +68,42 @@ static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
     while (n < 0 && errno == EINTR);
     if (n <= 0)
         return n < 0 ? -errno : 0;
-    do
-        w = send(c->ch.fd, tmp, (size_t)n, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
-    if (w < 0)
-        return -errno;
-    s->offset += w;
+    /* "More follows" only with the range's last chunk, as for memory before a range. */
+    if ((size_t)n < s->len)
+        flags &= ~(unsigned)EDDY_TRANSPORT_MORE;
+    w = eddy_transport_write(&c->tr, tmp, (size_t)n, flags & EDDY_TRANSPORT_MORE);
+    if (w > 0)
+        s->offset += w;
     return w;
 }
 
-static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s, size_t want)
+static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s,
+                               unsigned flags)
 {
-    ssize_t n;
+    ssize_t n = -EOPNOTSUPP;
 
-    do
-        n = sendfile(c->ch.fd, s->fd, &s->offset, want);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EINVAL || errno == ENOSYS))
-        return copy_file_chunk(c, s);
-    return n < 0 ? -errno : n;
-}
-
-/* sendfile, unlike send, has no MSG_NOSIGNAL: a peer reset raises SIGPIPE in
- * the calling thread. The library must not depend on the application
- * ignoring SIGPIPE, so it is blocked around sendfile and a SIGPIPE we caused
- * is consumed before the mask is restored. */
-struct pipe_guard {
-    sigset_t old;
-};
-
-static void pipe_guard_on(struct pipe_guard *g)
-{
-    sigset_t s;
-
-    sigemptyset(&s);
-    sigaddset(&s, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &s, &g->old);
-}
-
-static void pipe_guard_off(struct pipe_guard *g, int got_epipe)
-{
-    if (got_epipe && !sigismember(&g->old, SIGPIPE)) {
-        sigset_t s;
-        struct timespec zero = {0, 0};
-
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        while (sigtimedwait(&s, NULL, &zero) == SIGPIPE)
-            ;
+    if (c->tr.ops->send_file != NULL && !s->generic) {
+        c->tr.want = 0;
+        n = c->tr.ops->send_file(&c->tr, s->fd, &s->offset, s->len, flags);
+        if (n != -EOPNOTSUPP)
+            return n;
+        s->generic = 1; /* e.g. a file sendfile cannot map: copy it from now on */
     }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    return copy_file_chunk(c, s, flags);
 }
 
-/* Sends the head segment. 1 when it is done (and popped), 0 if the socket is
- * full (or, level-triggered, a short send), -errno on error. */
-static int send_segment(struct eddy_tcp_connection *c, int et, int *wrote)
+/* Sends the head segment. 1 when it is done (and popped), 0 if the transport
+ * is full (or, level-triggered, a short send), -errno on error. */
+static int send_segment(struct eddy_tcp_connection *c, int et, unsigned more, int *wrote)
 {
     struct eddy__out_seg *s = c->seg_head;
-    struct pipe_guard g;
+    unsigned flags = (et ? EDDY_TRANSPORT_ALL : 0) | more;
     ssize_t n = 1;
 
-    pipe_guard_on(&g);
     while (s->len > 0) {
-        size_t want = s->len < MAX_CHUNK ? s->len : MAX_CHUNK;
+        size_t want = s->len;
 
-        n = send_file_chunk(c, s, want);
+        n = send_file_chunk(c, s, flags);
         if (n <= 0)
             break;
         s->len -= (size_t)n;
@@ -146,7 +113,6 @@ static int send_segment(struct eddy_tcp_connection *c, int et, int *wrote)
             break;
         }
     }
-    pipe_guard_off(&g, n == -EPIPE);
     if (n == -EAGAIN)
         return 0;
     if (n == 0) /* the file is shorter than promised: the stream is broken */
@@ -173,14 +139,11 @@ int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, 
         size_t want = eddy_buffer_readable(&c->out);
 
         if (want > 0) {
-            int more = c->seg_head || fin_next ? MSG_MORE : 0;
-            ssize_t n = send(c->ch.fd, eddy_buffer_peek(&c->out), want, MSG_NOSIGNAL | more);
+            unsigned more = c->seg_head || fin_next ? EDDY_TRANSPORT_MORE : 0;
+            ssize_t n = eddy_transport_write(&c->tr, eddy_buffer_peek(&c->out), want, more);
 
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errno == EAGAIN ? 0 : -errno;
-            }
+            if (n < 0)
+                return n == -EAGAIN ? 0 : (int)n;
             eddy_buffer_retrieve(&c->out, (size_t)n);
             *wrote = 1;
             if ((size_t)n < want && !et)
@@ -189,7 +152,7 @@ int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, 
         }
         if (c->seg_head == NULL)
             return 1;
-        int r = send_segment(c, et, wrote);
+        int r = send_segment(c, et, fin_next || c->seg_head->next ? EDDY_TRANSPORT_MORE : 0, wrote);
         if (r <= 0)
             return r;
     }

@@ -23,7 +23,7 @@
 #include "eddy/event_loop.h"
 #include "eddy/thread_pool.h"
 #include "net_internal.h"
-#include "reactor/event_loop_internal.h"
+#include "reactor/loop_hooks.h"
 
 #define DEFAULT_HWM ((size_t)4 << 20)
 
@@ -33,15 +33,22 @@ struct eddy_tcp_server {
     char *backend;
     const struct eddy_tcp_callbacks *cb;
     void *data;
-    struct eddy_acceptor **acceptors;
-    int nacceptors;
+    struct listener **listeners;
+    int nlisteners;
     struct eddy_thread_pool *pool;
     struct eddy__net_loop **loops;
     int nloops;
     int started;
     unsigned rr;
     uint64_t next_id;
-    size_t nconns; /* atomic */
+};
+
+/* One listening address and the transport its connections get. */
+struct listener {
+    struct eddy_acceptor *acceptor;
+    struct eddy_tcp_server *server;
+    const struct eddy_transport_ops *ops;
+    void *arg;
 };
 
 void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o)
@@ -52,61 +59,94 @@ void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o)
     o->high_water_mark = DEFAULT_HWM;
 }
 
-void eddy__tcp_server_connection_gone(struct eddy_tcp_server *s)
-{
-    __atomic_fetch_sub(&s->nconns, 1, __ATOMIC_RELAXED);
-}
-
+/* The sum of the loops' counts: each loop counts its own connections, so
+ * closing one touches nothing shared with the other loops. */
 size_t eddy_tcp_server_connection_count(const struct eddy_tcp_server *s)
 {
-    return __atomic_load_n(&s->nconns, __ATOMIC_RELAXED);
+    size_t n = 0;
+    int i;
+
+    for (i = 0; s->loops != NULL && i < s->nloops; i++)
+        if (s->loops[i] != NULL)
+            n += eddy__net_loop_live(s->loops[i]);
+    return n;
+}
+
+/* Base loop thread: t (an opened transport instance) becomes a connection of
+ * the next loop in turn. 0 or -errno (t is then closed). */
+static int hand_off(struct eddy_tcp_server *s, struct eddy_transport *t,
+                    const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct eddy__net_loop *nl;
+    struct eddy_tcp_connection *c;
+    size_t max = (size_t)s->opts.max_connections;
+    int r;
+
+    if (s->loops == NULL || (max > 0 && eddy_tcp_server_connection_count(s) >= max)) {
+        t->ops->close(t);
+        return s->loops == NULL ? -EINVAL : -EMFILE;
+    }
+    nl = s->loops[s->rr++ % (unsigned)s->nloops];
+    r = eddy__tcp_connection_new(&c, nl, t, peer, peer_len, ++s->next_id, s->opts.context_size);
+    if (r < 0)
+        return r;
+    eddy__net_loop_count_in(nl);
+    if (nl->loop == s->base) { /* threads = 0: served right here */
+        eddy__tcp_connection_establish(c);
+        return 0;
+    }
+    /* The sub-loop is woken once per accept burst (on_burst_end), not per connection. */
+    if (eddy__event_loop_queue_nowake(nl->loop, eddy__tcp_connection_establish, c) < 0) {
+        eddy__tcp_connection_discard(c);
+        return -ENOMEM;
+    }
+    nl->wake_due = 1;
+    return 0;
 }
 
 static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *peer,
                       socklen_t peer_len, void *data)
 {
-    struct eddy_tcp_server *s = data;
-    struct eddy__net_loop *nl;
-    struct eddy_tcp_connection *c;
-    size_t max = (size_t)s->opts.max_connections;
+    struct listener *l = data;
+    struct eddy_transport t;
+    size_t max = (size_t)l->server->opts.max_connections;
 
     (void)a;
-    if (max > 0 && eddy_tcp_server_connection_count(s) >= max) {
-        close(fd);
+    if (max > 0 && eddy_tcp_server_connection_count(l->server) >= max) {
+        close(fd); /* before the transport exists: nothing else to undo */
         return;
     }
-    nl = s->loops[s->rr++ % (unsigned)s->nloops];
-    __atomic_fetch_add(&s->nconns, 1, __ATOMIC_RELAXED);
-    if (eddy__tcp_connection_new(&c, nl, fd, peer, peer_len, ++s->next_id, s->opts.context_size) <
-        0) {
-        close(fd);
-        eddy__tcp_server_connection_gone(s);
-        return;
-    }
-    if (nl->loop == s->base) { /* threads = 0: served right here */
-        eddy__tcp_connection_establish(c);
-        return;
-    }
-    /* The sub-loop is woken once per accept burst (on_burst_end), not per connection. */
-    if (eddy__event_loop_queue_nowake(nl->loop, eddy__tcp_connection_establish, c) < 0) {
-        eddy__tcp_connection_discard(c);
-        return;
-    }
-    nl->wake_due = 1;
+    if (eddy_transport_open(&t, l->ops, fd, l->arg, EDDY_TRANSPORT_ACCEPTED) == 0)
+        hand_off(l->server, &t, peer, peer_len);
 }
 
-static void on_burst_end(struct eddy_acceptor *a, void *data)
+static void wake_due_loops(struct eddy_tcp_server *s)
 {
-    struct eddy_tcp_server *s = data;
     int i;
 
-    (void)a;
     for (i = 0; i < s->nloops; i++) {
         if (s->loops[i]->wake_due) {
             s->loops[i]->wake_due = 0;
             eddy__event_loop_wake(s->loops[i]->loop);
         }
     }
+}
+
+static void on_burst_end(struct eddy_acceptor *a, void *data)
+{
+    struct listener *l = data;
+
+    (void)a;
+    wake_due_loops(l->server);
+}
+
+int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
+                          const struct sockaddr *peer, socklen_t peer_len)
+{
+    int r = hand_off(s, t, peer, peer_len);
+
+    wake_due_loops(s);
+    return r;
 }
 
 int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *base,
@@ -146,37 +186,49 @@ int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *ba
 
 int eddy_tcp_server_listen(struct eddy_tcp_server *s, const char *addr, union eddy_sockaddr *bound)
 {
+    return eddy_tcp_server_listen_transport(s, addr, bound, NULL, NULL);
+}
+
+int eddy_tcp_server_listen_transport(struct eddy_tcp_server *s, const char *addr,
+                                     union eddy_sockaddr *bound,
+                                     const struct eddy_transport_ops *ops, void *arg)
+{
     struct eddy_acceptor_options ao = {.backlog = s->opts.backlog,
                                        .reuseport = s->opts.reuseport,
                                        .defer_accept = s->opts.defer_accept,
                                        .on_burst_end = on_burst_end,
                                        .delayed_ack = s->opts.delayed_ack};
-    struct eddy_acceptor **v, *a;
+    struct listener **v, *l;
     union eddy_sockaddr sa;
     socklen_t len;
     int r = eddy_sockaddr_parse(addr, &sa, &len);
 
     if (r < 0)
         return r;
-    v = realloc(s->acceptors, (size_t)(s->nacceptors + 1) * sizeof *v);
+    v = realloc(s->listeners, (size_t)(s->nlisteners + 1) * sizeof *v);
     if (v == NULL)
         return -ENOMEM;
-    s->acceptors = v;
-    r = eddy_acceptor_new(&a, s->base, &sa.sa, len, &ao, on_accept, s);
-    if (r < 0)
-        return r;
-    if (s->started && (r = eddy_acceptor_start(a)) < 0) {
-        eddy_acceptor_free(a);
+    s->listeners = v;
+    l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return -ENOMEM;
+    *l = (struct listener){.server = s, .ops = ops ? ops : &eddy_transport_socket, .arg = arg};
+    r = eddy_acceptor_new(&l->acceptor, s->base, &sa.sa, len, &ao, on_accept, l);
+    if (r == 0 && s->started && (r = eddy_acceptor_start(l->acceptor)) < 0)
+        eddy_acceptor_free(l->acceptor);
+    if (r < 0) {
+        free(l);
         return r;
     }
-    s->acceptors[s->nacceptors++] = a;
+    s->listeners[s->nlisteners++] = l;
     if (bound != NULL)
-        eddy_acceptor_local_addr(a, bound);
+        eddy_acceptor_local_addr(l->acceptor, bound);
     return 0;
 }
 
 static int make_loops(struct eddy_tcp_server *s)
 {
+    const struct eddy_event_dispatcher *disp = eddy_event_dispatcher_find(s->backend);
     int n = eddy_thread_pool_size(s->pool), i;
 
     s->nloops = n > 0 ? n : 1;
@@ -189,8 +241,8 @@ static int make_loops(struct eddy_tcp_server *s)
         if (s->loops[i] == NULL)
             return -ENOMEM;
         s->loops[i]->nodelay = s->opts.tcp_nodelay != 0;
-        /* select cannot watch every descriptor: it must refuse before on_connected. */
-        s->loops[i]->read_first = s->opts.defer_accept > 0 && strcmp(s->backend, "select") != 0;
+        /* A backend that cannot watch every descriptor must refuse before on_connected. */
+        s->loops[i]->read_first = s->opts.defer_accept > 0 && disp->max_fd < 0;
     }
     return 0;
 }
@@ -206,8 +258,8 @@ int eddy_tcp_server_start(struct eddy_tcp_server *s)
         return r;
     s->started = 1;
     r = make_loops(s);
-    for (i = 0; r == 0 && i < s->nacceptors; i++)
-        r = eddy_acceptor_start(s->acceptors[i]);
+    for (i = 0; r == 0 && i < s->nlisteners; i++)
+        r = eddy_acceptor_start(s->listeners[i]->acceptor);
     return r;
 }
 
@@ -215,8 +267,8 @@ void eddy_tcp_server_stop_accepting(struct eddy_tcp_server *s)
 {
     int i;
 
-    for (i = 0; i < s->nacceptors; i++)
-        eddy_acceptor_stop(s->acceptors[i]);
+    for (i = 0; i < s->nlisteners; i++)
+        eddy_acceptor_stop(s->listeners[i]->acceptor);
 }
 
 /* ---- foreach ---- */
@@ -352,8 +404,10 @@ void eddy_tcp_server_free(struct eddy_tcp_server *s)
 
     if (s == NULL)
         return;
-    for (i = 0; i < s->nacceptors; i++)
-        eddy_acceptor_free(s->acceptors[i]);
+    for (i = 0; i < s->nlisteners; i++) {
+        eddy_acceptor_free(s->listeners[i]->acceptor);
+        free(s->listeners[i]);
+    }
     for (i = 0; s->loops != NULL && i < s->nloops; i++) {
         struct eddy__net_loop *nl = s->loops[i];
 
@@ -370,7 +424,7 @@ void eddy_tcp_server_free(struct eddy_tcp_server *s)
     for (i = 0; s->loops != NULL && i < s->nloops; i++)
         eddy__net_loop_free(s->loops[i]);
     free(s->loops);
-    free(s->acceptors);
+    free(s->listeners);
     free(s->backend);
     free(s);
 }

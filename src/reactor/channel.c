@@ -23,6 +23,13 @@ void eddy_channel_init(struct eddy_channel *ch, struct eddy_event_loop *loop, in
     ch->data = data;
 }
 
+void eddy_channel_init_kernel(struct eddy_channel *ch, struct eddy_event_loop *loop, int fd,
+                              eddy_channel_cb cb, void *data)
+{
+    eddy_channel_init(ch, loop, fd, cb, data);
+    ch->flags = EDDY__CH_KERNEL;
+}
+
 /* A cross-thread change is queued as a delta and applied against the interest
  * the owner thread sees when it runs, so concurrent enable/disable calls compose. */
 struct set_events_task {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "eddy/channel.h"
+#include "reactor/epoll_events.h"
 
 struct epoll_state {
     int epfd;
@@ -48,16 +49,6 @@ static void epoll_destroy(void *state)
     free(s);
 }
 
-static uint32_t to_epoll(int events, uint32_t extra)
-{
-    uint32_t e = extra;
-    if (events & EDDY_EV_READ)
-        e |= EPOLLIN;
-    if (events & EDDY_EV_WRITE)
-        e |= EPOLLOUT;
-    return e;
-}
-
 static int ctl(struct epoll_state *s, int op, int fd, uint32_t events)
 {
     struct epoll_event ev;
@@ -69,24 +60,24 @@ static int ctl(struct epoll_state *s, int op, int fd, uint32_t events)
 
 static int lt_add(void *state, int fd, int events)
 {
-    return ctl(state, EPOLL_CTL_ADD, fd, to_epoll(events, 0));
+    return ctl(state, EPOLL_CTL_ADD, fd, to_epoll_events(events, 0));
 }
 
 static int lt_mod(void *state, int fd, int old_events, int events)
 {
     (void)old_events;
-    return ctl(state, EPOLL_CTL_MOD, fd, to_epoll(events, 0));
+    return ctl(state, EPOLL_CTL_MOD, fd, to_epoll_events(events, 0));
 }
 
 static int et_add(void *state, int fd, int events)
 {
-    return ctl(state, EPOLL_CTL_ADD, fd, to_epoll(events, EPOLLET));
+    return ctl(state, EPOLL_CTL_ADD, fd, to_epoll_events(events, EPOLLET));
 }
 
 static int et_mod(void *state, int fd, int old_events, int events)
 {
     (void)old_events;
-    return ctl(state, EPOLL_CTL_MOD, fd, to_epoll(events, EPOLLET));
+    return ctl(state, EPOLL_CTL_MOD, fd, to_epoll_events(events, EPOLLET));
 }
 
 static int epoll_del(void *state, int fd, int old_events)
@@ -97,20 +88,6 @@ static int epoll_del(void *state, int fd, int old_events)
     if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != ENOENT && errno != EBADF)
         return -errno;
     return 0;
-}
-
-static int from_epoll(uint32_t e)
-{
-    int r = 0;
-    if (e & EPOLLIN)
-        r |= EDDY_EV_READ;
-    if (e & EPOLLOUT)
-        r |= EDDY_EV_WRITE;
-    if (e & EPOLLERR)
-        r |= EDDY_EV_ERROR;
-    if (e & EPOLLHUP)
-        r |= EDDY_EV_HUP;
-    return r;
 }
 
 static int epoll_dispatch(void *state, int timeout_ms, struct eddy_fired_event *out, int max)
@@ -134,14 +111,17 @@ static int epoll_dispatch(void *state, int timeout_ms, struct eddy_fired_event *
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         out[i].fd = s->evs[i].data.fd;
-        out[i].revents = from_epoll(s->evs[i].events);
+        out[i].revents = from_epoll_events(s->evs[i].events);
     }
     return n;
 }
 
 const struct eddy_event_dispatcher eddy_dispatcher_epoll = {
     .name = "epoll",
-    .edge_triggered = 0,
+    .flags = EDDY_DISP_CLOSE_UNREGISTERS,
+    .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
+    .max_fd = -1,
     .init = epoll_init,
     .destroy = epoll_destroy,
     .add = lt_add,
@@ -152,7 +132,10 @@ const struct eddy_event_dispatcher eddy_dispatcher_epoll = {
 
 const struct eddy_event_dispatcher eddy_dispatcher_epoll_et = {
     .name = "epoll-et",
-    .edge_triggered = 1,
+    .flags = EDDY_DISP_EDGE_TRIGGERED | EDDY_DISP_CLOSE_UNREGISTERS,
+    .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
+    .max_fd = -1,
     .init = epoll_init,
     .destroy = epoll_destroy,
     .add = et_add,

@@ -165,7 +165,10 @@ static int poll_dispatch(void *state, int timeout_ms, struct eddy_fired_event *o
 
 const struct eddy_event_dispatcher eddy_dispatcher_poll = {
     .name = "poll",
-    .edge_triggered = 0,
+    .flags = 0,
+    .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
+    .max_fd = -1,
     .init = poll_init,
     .destroy = poll_destroy,
     .add = poll_add,

@@ -138,7 +138,10 @@ static int select_dispatch(void *state, int timeout_ms, struct eddy_fired_event 
 
 const struct eddy_event_dispatcher eddy_dispatcher_select = {
     .name = "select",
-    .edge_triggered = 0,
+    .flags = 0,
+    .kind = EDDY_FD_KERNEL,
+    .io = &eddy_fd_io_kernel,
+    .max_fd = FD_SETSIZE - 1,
     .init = select_init,
     .destroy = select_destroy,
     .add = select_add,

@@ -45,7 +45,7 @@ static void wake_cb(struct eddy_channel *ch, int revents)
     (void)revents;
     /* Clear the flag after draining: a writer that saw it set relies on the
      * task phase of this iteration, which follows, to pick its task up. */
-    while (read(loop->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+    while (loop->disp->io->read(loop->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
     atomic_store(&loop->wake_pending, 0);
 }
@@ -55,7 +55,7 @@ static void wakeup(struct eddy_event_loop *loop)
     uint64_t one = 1;
     if (atomic_exchange(&loop->wake_pending, 1))
         return;
-    while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+    while (loop->disp->io->write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
         ;
 }
 
@@ -65,6 +65,7 @@ static int loop_init(struct eddy_event_loop *loop, const struct eddy_event_dispa
 
     loop->disp = d;
     eddy_channel_map_init(&loop->map);
+    eddy_channel_map_init(&loop->kmap);
     eddy_buffer_init(&loop->scratch);
     atomic_init(&loop->quit, 0);
     atomic_init(&loop->wake_pending, 0);
@@ -79,7 +80,9 @@ static int loop_init(struct eddy_event_loop *loop, const struct eddy_event_dispa
     r = d->init(&loop->disp_state);
     if (r < 0)
         return r;
-    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* The wake-up is a descriptor of the backend's own kind, so waiting in the
+     * backend is enough to see it. */
+    loop->wake_fd = d->io->eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->wake_fd < 0)
         return -errno;
     eddy_channel_init(&loop->wake_ch, loop, loop->wake_fd, wake_cb, loop);
@@ -90,12 +93,14 @@ static void loop_destroy(struct eddy_event_loop *loop)
 {
     if (loop->wake_fd >= 0) {
         eddy__loop_remove_channel(loop, &loop->wake_ch, 0);
-        close(loop->wake_fd);
+        loop->disp->io->close(loop->wake_fd);
     }
     if (loop->disp_state != NULL)
         loop->disp->destroy(loop->disp_state);
     eddy__timers_free(loop);
     eddy_channel_map_free(&loop->map);
+    eddy_channel_map_free(&loop->kmap);
+    free(loop->prep);
     eddy_buffer_free(&loop->scratch);
     free(loop->fired);
     free(loop->tasks);
@@ -162,9 +167,16 @@ void eddy_event_loop_free(struct eddy_event_loop *loop)
     loop_destroy(loop);
 }
 
-static struct eddy_channel *lookup(const struct eddy_channel_map *m, int fd)
+/* The map an event's fd belongs to: the backend's own kind, or kernel fds beside it. */
+static struct eddy_channel_map *map_of(struct eddy_event_loop *loop, int tag)
 {
-    return fd >= 0 && fd < m->nentries ? m->entries[fd] : NULL;
+    return tag & EDDY_DISP_KERNEL_FD ? &loop->kmap : &loop->map;
+}
+
+static struct eddy_channel *lookup(struct eddy_event_loop *loop, const struct eddy_fired_event *ev)
+{
+    const struct eddy_channel_map *m = map_of(loop, ev->revents);
+    return ev->fd >= 0 && ev->fd < m->nentries ? m->entries[ev->fd] : NULL;
 }
 
 static void dispatch_batch(struct eddy_event_loop *loop, int n)
@@ -174,14 +186,14 @@ static void dispatch_batch(struct eddy_event_loop *loop, int n)
 
     loop->nfired = n;
     for (i = 0; i < n; i++) {
-        struct eddy_channel *ch = lookup(&loop->map, ev[i].fd);
+        struct eddy_channel *ch = lookup(loop, &ev[i]);
         int revents;
         if (ch == NULL)
             continue;
         /* The next channel is cold after this callback's syscalls: start its load now.
          * A prefetch never faults, so a channel freed meanwhile is harmless. */
         if (i + 1 < n)
-            __builtin_prefetch(lookup(&loop->map, ev[i + 1].fd));
+            __builtin_prefetch(lookup(loop, &ev[i + 1]));
         loop->fired_pos = i;
         /* Interest may have been narrowed by an earlier callback of the batch. */
         revents = ev[i].revents & (ch->events | EDDY_EV_ERROR | EDDY_EV_HUP);
@@ -204,12 +216,52 @@ static void grow_batch(struct eddy_event_loop *loop)
     loop->fired_cap = cap;
 }
 
-static int wait_timeout(const struct eddy_event_loop *loop)
+/* Runs the prepare hooks; returns the nearest time one asked to run again. */
+static int run_prepare(struct eddy_event_loop *loop)
 {
+    int i, t, timeout = -1;
+    for (i = 0; i < loop->nprep; i++) {
+        t = loop->prep[i].fn(loop, loop->prep[i].arg);
+        if (t >= 0 && (timeout < 0 || t < timeout))
+            timeout = t;
+    }
+    return timeout;
+}
+
+static int wait_timeout(struct eddy_event_loop *loop)
+{
+    int hooks = loop->nprep > 0 ? run_prepare(loop) : -1;
+    int timers;
     if (atomic_load_explicit(&loop->has_tasks, memory_order_relaxed) ||
         atomic_load_explicit(&loop->quit, memory_order_relaxed))
         return 0;
-    return eddy__timers_timeout(loop);
+    timers = eddy__timers_timeout(loop);
+    return hooks >= 0 && (timers < 0 || hooks < timers) ? hooks : timers;
+}
+
+int eddy_event_loop_add_prepare(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
+{
+    struct eddy__prepare *p = realloc(loop->prep, (size_t)(loop->nprep + 1) * sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p[loop->nprep].fn = fn;
+    p[loop->nprep].arg = arg;
+    loop->prep = p;
+    loop->nprep++;
+    return 0;
+}
+
+void eddy_event_loop_remove_prepare(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
+{
+    int i;
+    for (i = 0; i < loop->nprep; i++) {
+        if (loop->prep[i].fn == fn && loop->prep[i].arg == arg) {
+            memmove(&loop->prep[i], &loop->prep[i + 1],
+                    (size_t)(loop->nprep - i - 1) * sizeof(loop->prep[0]));
+            loop->nprep--;
+            return;
+        }
+    }
 }
 
 int eddy_event_loop_run(struct eddy_event_loop *loop)
@@ -242,9 +294,9 @@ int eddy_event_loop_run(struct eddy_event_loop *loop)
 void eddy_event_loop_stop(struct eddy_event_loop *loop)
 {
     uint64_t one = 1;
-    /* Only an atomic store and write(2): both async-signal-safe. */
+    /* An atomic store and write(2): both async-signal-safe (ue_write is not). */
     atomic_store(&loop->quit, 1);
-    while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+    while (loop->disp->io->write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
         ;
 }
 
@@ -335,61 +387,83 @@ struct eddy_buffer *eddy__event_loop_scratch(struct eddy_event_loop *loop)
     return &loop->scratch;
 }
 
-/* Drops the not-yet-dispatched entries of fd from the current batch. */
-static void invalidate_fired(struct eddy_event_loop *loop, int fd)
+/* Drops the not-yet-dispatched entries of (fd, tag) from the current batch. */
+static void invalidate_fired(struct eddy_event_loop *loop, int fd, int tag)
 {
     int i;
     for (i = loop->fired_pos + 1; i < loop->nfired; i++)
-        if (loop->fired[i].fd == fd)
+        if (loop->fired[i].fd == fd && (loop->fired[i].revents & EDDY_DISP_KERNEL_FD) == tag)
             loop->fired[i].fd = -1;
+}
+
+/* EDDY_DISP_KERNEL_FD for a kernel fd on a backend of another kind, else 0. */
+static int fd_tag(const struct eddy_event_loop *loop, const struct eddy_channel *ch)
+{
+    return (ch->flags & EDDY__CH_KERNEL) && loop->disp->kind != EDDY_FD_KERNEL ? EDDY_DISP_KERNEL_FD
+                                                                               : 0;
+}
+
+static int register_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int tag)
+{
+    struct eddy_channel_map *m = map_of(loop, tag);
+    int r;
+
+    if (ch->fd < 0)
+        return -EBADF;
+    if (tag && !(loop->disp->flags & EDDY_DISP_KERNEL_FDS))
+        return -EOPNOTSUPP;
+    if (loop->disp->max_fd >= 0 && ch->fd > loop->disp->max_fd)
+        return -ERANGE;
+    /* Grow the map first: failing after the kernel registration would leak it. */
+    r = eddy_channel_map_put(m, ch->fd, NULL);
+    if (r < 0)
+        return r;
+    r = loop->disp->add(loop->disp_state, ch->fd, ch->events | tag);
+    if (r < 0)
+        return r;
+    /* Events fetched before this registration existed belong to an earlier user of the fd. */
+    invalidate_fired(loop, ch->fd, tag);
+    m->entries[ch->fd] = ch;
+    ch->flags = (uint8_t)((ch->flags & EDDY__CH_KERNEL) | EDDY__CH_REGISTERED | ch->events);
+    return 0;
 }
 
 int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel *ch)
 {
     int old = ch->flags & EDDY__CH_REG_EVENTS;
+    int tag = fd_tag(loop, ch);
     int r;
 
     if (ch->flags & EDDY__CH_REGISTERED) {
         if (old == ch->events)
             return 0;
-        r = loop->disp->mod(loop->disp_state, ch->fd, old, ch->events);
+        r = loop->disp->mod(loop->disp_state, ch->fd, old | tag, ch->events | tag);
         if (r == 0)
             ch->flags = (uint8_t)((ch->flags & ~EDDY__CH_REG_EVENTS) | ch->events);
         return r;
     }
     if (ch->events == 0)
         return 0;
-    if (ch->fd < 0)
-        return -EBADF;
-    /* Grow the map first: failing after the kernel registration would leak it. */
-    r = eddy_channel_map_put(&loop->map, ch->fd, NULL);
-    if (r < 0)
-        return r;
-    r = loop->disp->add(loop->disp_state, ch->fd, ch->events);
-    if (r < 0)
-        return r;
-    /* Events fetched before this registration existed belong to an earlier user of the fd. */
-    invalidate_fired(loop, ch->fd);
-    loop->map.entries[ch->fd] = ch;
-    ch->flags = (uint8_t)(EDDY__CH_REGISTERED | ch->events);
-    return 0;
+    return register_channel(loop, ch, tag);
 }
 
 void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int skip_del)
 {
     int fd = ch->fd;
     int old = ch->flags & EDDY__CH_REG_EVENTS;
+    int tag = fd_tag(loop, ch);
+    struct eddy_channel_map *m = map_of(loop, tag);
 
     ch->events = 0;
     if (!(ch->flags & EDDY__CH_REGISTERED))
         return;
-    ch->flags = 0;
+    ch->flags &= EDDY__CH_KERNEL;
     /* A different channel may own the fd now if ours was closed without removal. */
-    if (eddy_channel_map_get(&loop->map, fd) != ch)
+    if (eddy_channel_map_get(m, fd) != ch)
         return;
-    if (!(skip_del &&
-          (loop->disp == &eddy_dispatcher_epoll || loop->disp == &eddy_dispatcher_epoll_et)))
-        (void)loop->disp->del(loop->disp_state, fd, old);
-    loop->map.entries[fd] = NULL;
-    invalidate_fired(loop, fd);
+    /* A kernel fd beside uepoll ones is always unregistered: the backend counts them. */
+    if (!(skip_del && !tag && (loop->disp->flags & EDDY_DISP_CLOSE_UNREGISTERS)))
+        (void)loop->disp->del(loop->disp_state, fd, old | tag);
+    m->entries[fd] = NULL;
+    invalidate_fired(loop, fd, tag);
 }

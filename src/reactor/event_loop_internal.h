@@ -1,6 +1,6 @@
 /*
  * Private to libeddy: the event_loop structure (shared by event_loop.c,
- * channel.c and timer.c) and eddy__ hooks the net layer may use.
+ * channel.c and timer.c). The hooks the net layer may use are in loop_hooks.h.
  */
 #ifndef EDDY_EVENT_LOOP_INTERNAL_H
 #define EDDY_EVENT_LOOP_INTERNAL_H
@@ -16,14 +16,22 @@
 #include "eddy/event_dispatcher.h"
 #include "eddy/event_loop.h"
 #include "eddy/timer.h"
+#include "reactor/loop_hooks.h"
 
 /* ch->flags: the interest the dispatcher currently has (bits 0-1, EDDY_EV_READ
  * | EDDY_EV_WRITE) and whether the fd is registered at all. */
 #define EDDY__CH_REG_EVENTS 0x03u
 #define EDDY__CH_REGISTERED 0x04u
+/* The fd is a kernel descriptor (eddy_channel_init_kernel); kept across removal. */
+#define EDDY__CH_KERNEL 0x08u
 
 struct eddy__task {
     eddy_task_fn fn;
+    void *arg;
+};
+
+struct eddy__prepare {
+    eddy_prepare_fn fn;
     void *arg;
 };
 
@@ -31,6 +39,11 @@ struct eddy_event_loop {
     const struct eddy_event_dispatcher *disp;
     void *disp_state;
     struct eddy_channel_map map;
+    /* Kernel descriptors on a backend of another kind (EDDY_DISP_KERNEL_FDS). */
+    struct eddy_channel_map kmap;
+
+    struct eddy__prepare *prep; /* prepare hooks, owner thread only */
+    int nprep;
 
     /* The batch being dispatched; removed channels get their entries' fd set to -1. */
     struct eddy_fired_event *fired;
@@ -70,14 +83,6 @@ int eddy__loop_update_channel(struct eddy_event_loop *loop, struct eddy_channel 
  * drops the registration by itself on close (epoll), so no syscall is made. */
 void eddy__loop_remove_channel(struct eddy_event_loop *loop, struct eddy_channel *ch, int skip_del);
 
-/*
- * For the net layer: eddy_channel_remove for an fd that the caller closes
- * right afterwards (and that no other process or descriptor shares). With
- * epoll the kernel forgets the fd on close, so this saves the EPOLL_CTL_DEL
- * syscall; other backends still unregister. Owner thread only.
- */
-void eddy__channel_remove_before_close(struct eddy_channel *ch);
-
 /* A per-loop scratch buffer for the owner thread (e.g. reads of connections
  * that hold no input buffer). Freed with the loop. */
 struct eddy_buffer *eddy__event_loop_scratch(struct eddy_event_loop *loop);
@@ -88,11 +93,5 @@ void eddy__timers_run(struct eddy_event_loop *loop);
 void eddy__timers_free(struct eddy_event_loop *loop);
 
 uint64_t eddy__monotonic_ms(void);
-
-/* queue_in_loop without waking the loop: the caller batches several tasks and
- * calls eddy__event_loop_wake once (tcp_server hands off an accept burst so). */
-int eddy__event_loop_queue_nowake(struct eddy_event_loop *loop, eddy_task_fn fn, void *arg);
-/* Wakes the loop if its tasks may wait in the dispatcher (not from its own thread). */
-void eddy__event_loop_wake(struct eddy_event_loop *loop);
 
 #endif

@@ -35,7 +35,7 @@ static void efd_wait_locked(struct ue_eventfd *e, uint64_t need_room)
     eddy__ue_wq_del_locked(&e->wqh, &w.we);
 }
 
-static ssize_t efd_read(struct ue_file *f, void *buf, size_t n)
+static ssize_t efd_read(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct ue_eventfd *e = f->priv;
     if (n < sizeof(uint64_t))
@@ -53,21 +53,21 @@ static ssize_t efd_read(struct ue_file *f, void *buf, size_t n)
     if (eddy__ue_wq_active(&e->wqh))
         eddy__ue_wake_up_locked(&e->wqh, 1, EPOLLOUT);
     pthread_mutex_unlock(&e->wqh.lock);
-    if (!buf) /* the count is consumed before the copy faults, as in the kernel */
+    if (!eddy__ue_io_ok(io, 0, sizeof(v))) /* consumed before the copy faults, as in Linux */
         return -EFAULT;
-    memcpy(buf, &v, sizeof(v));
+    eddy__ue_io_copy_out(io, 0, &v, sizeof(v));
     return sizeof(v);
 }
 
-static ssize_t efd_write(struct ue_file *f, const void *buf, size_t n)
+static ssize_t efd_write(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct ue_eventfd *e = f->priv;
     uint64_t v;
     if (n != sizeof(v)) /* exactly 8 on write, at least 8 on read (Linux 6.18) */
         return -EINVAL;
-    if (!buf)
+    if (!eddy__ue_io_ok(io, 0, sizeof(v)))
         return -EFAULT;
-    memcpy(&v, buf, sizeof(v));
+    eddy__ue_io_copy_in(io, 0, &v, sizeof(v));
     if (v == UINT64_MAX)
         return -EINVAL;
     pthread_mutex_lock(&e->wqh.lock);
@@ -112,8 +112,11 @@ static void efd_release(struct ue_file *f)
     free(e);
 }
 
-static const struct ue_file_ops efd_ops = {
-    .poll = efd_poll, .read = efd_read, .write = efd_write, .release = efd_release};
+static const struct ue_file_ops efd_ops = {.poll = efd_poll,
+                                           .read = efd_read,
+                                           .write = efd_write,
+                                           .release = efd_release,
+                                           .write_per_iovec = 1};
 
 int ue_eventfd(unsigned int initval, int flags)
 {

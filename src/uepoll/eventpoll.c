@@ -50,6 +50,7 @@
 #include "eventpoll.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 
 pthread_mutex_t eddy__ue_epmutex = PTHREAD_MUTEX_INITIALIZER;
@@ -414,11 +415,16 @@ static uint32_t ep_eventpoll_poll(struct ue_file *f, struct ue_poll_table *pt, i
     return res;
 }
 
-static void deadline_after(struct timespec *ts, int ms)
+/* now + rel on CLOCK_MONOTONIC, saturating far in the future. */
+static void deadline_after(struct timespec *ts, const struct timespec *rel)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (rel->tv_sec > INT32_MAX) {
+        ts->tv_sec += INT32_MAX;
+        return;
+    }
+    ts->tv_sec += rel->tv_sec;
+    ts->tv_nsec += rel->tv_nsec;
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
@@ -456,15 +462,16 @@ static int ep_sleep(struct ue_eventpoll *ep, const struct timespec *to, int *tim
     return eavail;
 }
 
-/* The epoll_wait loop (ep_poll). */
-static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxevents, int timeout_ms)
+/* The epoll_wait loop (ep_poll); rel NULL waits forever, a zero rel polls. */
+static int ep_poll(struct ue_eventpoll *ep, struct epoll_event *evs, int maxevents,
+                   const struct timespec *rel)
 {
     struct timespec deadline, *to = NULL;
     int timed_out = 0, intr = 0;
-    if (timeout_ms > 0) {
-        deadline_after(&deadline, timeout_ms);
+    if (rel && (rel->tv_sec || rel->tv_nsec)) {
+        deadline_after(&deadline, rel);
         to = &deadline;
-    } else if (timeout_ms == 0) {
+    } else if (rel) {
         timed_out = 1;
     }
     pthread_mutex_lock(&ep->lock);
@@ -499,21 +506,57 @@ static int user_range_ok(const void *p, size_t n)
 #endif
 }
 
-int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms)
+/* do_epoll_wait with the sigmask of epoll_pwait set around it. The swap is not
+ * atomic with the wait as in the kernel: a signal unblocked by sigmask that arrives
+ * just before the wait starts is handled, but does not interrupt it. */
+static int do_wait(int epfd, struct epoll_event *evs, int maxevents, const struct timespec *rel,
+                   const sigset_t *sigmask)
 {
     /* Linux 6.18 looks the descriptor up before checking maxevents (the differential
      * test pins this: epoll_wait(-1, evs, 0, 0) is EBADF). */
+    sigset_t old;
     struct ue_file *f = eddy__ue_fget(epfd);
     if (!f)
         return eddy__ue_fail(EBADF);
     int r = -EINVAL;
+    if (sigmask)
+        pthread_sigmask(SIG_SETMASK, sigmask, &old);
     if (f->is_epoll && maxevents > 0 && maxevents <= EP_MAX_EVENTS)
         r = user_range_ok(evs, (size_t)maxevents * sizeof(*evs))
-                ? ep_poll(f->priv, evs, maxevents, timeout_ms)
+                ? ep_poll(f->priv, evs, maxevents, rel)
                 : -EFAULT;
+    if (sigmask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     eddy__ue_fput(f);
     eddy__ue_wake_flush();
     return r < 0 ? eddy__ue_fail(-r) : r;
+}
+
+static int wait_ms(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms,
+                   const sigset_t *sigmask)
+{
+    struct timespec rel = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    return do_wait(epfd, evs, maxevents, timeout_ms < 0 ? NULL : &rel, sigmask);
+}
+
+int ue_epoll_wait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms)
+{
+    return wait_ms(epfd, evs, maxevents, timeout_ms, NULL);
+}
+
+int ue_epoll_pwait(int epfd, struct epoll_event *evs, int maxevents, int timeout_ms,
+                   const sigset_t *sigmask)
+{
+    return wait_ms(epfd, evs, maxevents, timeout_ms, sigmask);
+}
+
+/* The timeout is checked first (poll_select_set_timeout: EINVAL), as Linux does. */
+int ue_epoll_pwait2(int epfd, struct epoll_event *evs, int maxevents,
+                    const struct timespec *timeout, const sigset_t *sigmask)
+{
+    if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L))
+        return eddy__ue_fail(EINVAL);
+    return do_wait(epfd, evs, maxevents, timeout, sigmask);
 }
 
 /* The switch at the end of do_epoll_ctl, with ep->mtx held. */
@@ -631,6 +674,7 @@ int ue_epoll_create1(int flags)
     pthread_mutex_init(&ep->lock, NULL);
     eddy__ue_wq_init(&ep->wq);
     eddy__ue_wq_init(&ep->poll_wait);
+    ue_list_init(&ep->notify.link);
     ue_list_init(&ep->rdllist);
     ep->ovflist = EP_UNACTIVE_PTR;
     ep->file = f;
@@ -650,6 +694,7 @@ static void ep_eventpoll_release(struct ue_file *f)
         ep_remove(ep, epi_of(n));
     pthread_mutex_unlock(&ep->mtx);
     pthread_mutex_unlock(&eddy__ue_epmutex);
+    eddy__ue_wq_remove(&ep->poll_wait, &ep->notify); /* an armed notify dies with it */
     eddy__ue_wq_destroy(&ep->wq);
     eddy__ue_wq_destroy(&ep->poll_wait);
     pthread_mutex_destroy(&ep->lock);

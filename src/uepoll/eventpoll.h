@@ -51,6 +51,8 @@ struct ue_eventpoll {
     pthread_mutex_t lock;          /* rdllist, ovflist, wq membership */
     struct ue_waitqueue wq;        /* threads in ue_epoll_wait */
     struct ue_waitqueue poll_wait; /* epolls watching this one */
+    struct ue_wait_entry notify;   /* ue_epoll_notify_arm's hook, on poll_wait */
+    int notify_fd;                 /* the kernel eventfd it writes; poll_wait.lock */
     struct ue_list rdllist;
     struct ue_epitem *ovflist;
     struct ue_rb_root rbr;

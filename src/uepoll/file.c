@@ -190,6 +190,62 @@ int ue_dup(int fd)
     return nfd;
 }
 
+/* dup2/dup3 (do_dup2): replaces whatever newfd held, as one step, and drops the
+ * replaced file's reference after the table lock is released. */
+static int dup_to(int oldfd, int newfd)
+{
+    struct ue_file *f = eddy__ue_fget(oldfd), *old = NULL;
+    int r = newfd;
+    if (!f)
+        return -EBADF;
+    if (newfd < 0 || newfd >= UE_NR_OPEN) {
+        eddy__ue_fput(f);
+        return -EBADF;
+    }
+    pthread_mutex_lock(&fdt_lock);
+    if ((size_t)newfd >= fdt_cap && fdt_grow((size_t)newfd) < 0) {
+        r = -ENOMEM;
+    } else if (fdt[newfd] == &reserved_slot) {
+        r = -EBUSY; /* being installed by another thread, as Linux answers */
+    } else {
+        old = fdt[newfd];
+        fdt[newfd] = f; /* our reference becomes the descriptor's */
+        fdt_bits[newfd / 64] |= UINT64_C(1) << (newfd % 64);
+        f = NULL;
+    }
+    pthread_mutex_unlock(&fdt_lock);
+    if (f)
+        eddy__ue_fput(f);
+    if (old)
+        eddy__ue_fput(old);
+    return r;
+}
+
+int ue_dup2(int oldfd, int newfd)
+{
+    if (oldfd == newfd) { /* only checks that oldfd is open */
+        struct ue_file *f = eddy__ue_fget(oldfd);
+        if (!f)
+            return eddy__ue_fail(EBADF);
+        eddy__ue_fput(f);
+        return newfd;
+    }
+    int r = dup_to(oldfd, newfd);
+    eddy__ue_wake_flush();
+    return r < 0 ? eddy__ue_fail(-r) : r;
+}
+
+int ue_dup3(int oldfd, int newfd, int flags)
+{
+    if (flags & ~O_CLOEXEC)
+        return eddy__ue_fail(EINVAL);
+    if (oldfd == newfd)
+        return eddy__ue_fail(EINVAL);
+    int r = dup_to(oldfd, newfd);
+    eddy__ue_wake_flush();
+    return r < 0 ? eddy__ue_fail(-r) : r;
+}
+
 int ue_close(int fd)
 {
     struct ue_file *f = NULL;
@@ -206,36 +262,4 @@ int ue_close(int fd)
     eddy__ue_fput(f);
     eddy__ue_wake_flush();
     return 0;
-}
-
-/* rw_verify_area: one call moves at most INT_MAX rounded down to a page. */
-#define MAX_RW_COUNT ((size_t)0x7ffff000)
-
-/* vfs_read/vfs_write order: not opened that way is EBADF, no method is EINVAL. */
-ssize_t ue_read(int fd, void *buf, size_t n)
-{
-    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
-    struct ue_file *f = eddy__ue_fget(fd);
-    if (!f)
-        return eddy__ue_fail(EBADF);
-    ssize_t r = !(f->mode & UE_FMODE_READ) ? -EBADF
-                : !f->ops->read            ? -EINVAL
-                                           : f->ops->read(f, buf, n);
-    eddy__ue_fput(f);
-    eddy__ue_wake_flush();
-    return r < 0 ? eddy__ue_fail((int)-r) : r;
-}
-
-ssize_t ue_write(int fd, const void *buf, size_t n)
-{
-    n = n > MAX_RW_COUNT ? MAX_RW_COUNT : n;
-    struct ue_file *f = eddy__ue_fget(fd);
-    if (!f)
-        return eddy__ue_fail(EBADF);
-    ssize_t r = !(f->mode & UE_FMODE_WRITE) ? -EBADF
-                : !f->ops->write            ? -EINVAL
-                                            : f->ops->write(f, buf, n);
-    eddy__ue_fput(f);
-    eddy__ue_wake_flush();
-    return r < 0 ? eddy__ue_fail((int)-r) : r;
 }

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define ue_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -169,11 +170,32 @@ static inline void ue_poll_wait(struct ue_file *f, struct ue_waitqueue *wq,
         pt->qproc(f, wq, pt);
 }
 
+/* A caller's buffer: one piece (read/write) or an iovec (readv/writev), and how many
+ * bytes of it come before the first fault (a NULL base): copying past `valid` is the
+ * EFAULT the kernel's copy would take. */
+struct ue_io {
+    const struct iovec *iov;
+    int iovcnt;
+    size_t valid;
+};
+static inline int eddy__ue_io_ok(const struct ue_io *io, size_t off, size_t n)
+{
+    return off + n <= io->valid;
+}
+/* Copies n bytes at offset off of the caller's buffer into dst, or src into it. */
+void eddy__ue_io_copy_in(const struct ue_io *io, size_t off, void *dst, size_t n);
+void eddy__ue_io_copy_out(const struct ue_io *io, size_t off, const void *src, size_t n);
+
 struct ue_file_ops {
     uint32_t (*poll)(struct ue_file *f, struct ue_poll_table *pt, int depth);
-    ssize_t (*read)(struct ue_file *f, void *buf, size_t n);        /* NULL: EINVAL */
-    ssize_t (*write)(struct ue_file *f, const void *buf, size_t n); /* NULL: EINVAL */
+    ssize_t (*read)(struct ue_file *f, const struct ue_io *io, size_t n);  /* NULL: EINVAL */
+    ssize_t (*write)(struct ue_file *f, const struct ue_io *io, size_t n); /* NULL: EINVAL */
     void (*release)(struct ue_file *f);
+    /* fcntl commands of one file kind (F_GETPIPE_SZ, F_SETPIPE_SZ); NULL: EBADF for
+     * those, as Linux answers for a file that is not a pipe. */
+    long (*fcntl)(struct ue_file *f, int cmd, unsigned long arg);
+    /* writev calls write once per iovec (a file with ->write, no ->write_iter: eventfd). */
+    int write_per_iovec;
 };
 
 #define UE_FMODE_READ  1u
@@ -183,8 +205,8 @@ struct ue_file {
     atomic_long refs;
     const struct ue_file_ops *ops;
     void *priv;
-    unsigned mode; /* UE_FMODE_* */
-    int flags;     /* O_NONBLOCK, O_DIRECT */
+    unsigned mode;     /* UE_FMODE_* */
+    _Atomic int flags; /* O_NONBLOCK, O_DIRECT, ...: F_GETFL, changed by F_SETFL */
     int is_epoll;
     pthread_mutex_t f_lock;       /* protects f_ep */
     struct ue_list f_ep;          /* epitems watching this file (epitem.fllink) */

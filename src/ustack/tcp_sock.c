@@ -23,8 +23,8 @@ int eddy__us_sock_wait(struct us_sock *sk, int (*ready)(struct us_sock *));
 struct us_sock *eddy__us_sock_get(int fd, struct ue_file **fp);
 
 static uint32_t tcp_poll(struct ue_file *f, struct ue_poll_table *pt, int depth);
-static ssize_t tcp_read(struct ue_file *f, void *buf, size_t n);
-static ssize_t tcp_write(struct ue_file *f, const void *buf, size_t n);
+static ssize_t tcp_read(struct ue_file *f, const struct ue_io *io, size_t n);
+static ssize_t tcp_write(struct ue_file *f, const struct ue_io *io, size_t n);
 static void tcp_release(struct ue_file *f);
 
 const struct ue_file_ops eddy__us_tcp_fops = {
@@ -150,7 +150,16 @@ static int sock_error(struct us_sock *sk)
     return e;
 }
 
-static ssize_t tcp_read(struct ue_file *f, void *buf, size_t n)
+/* How much of n bytes the caller's buffer takes before its first fault; -EFAULT if
+ * none (the kernel's copy stops at the fault and reports what it copied). */
+static ssize_t io_room(const struct ue_io *io, size_t n)
+{
+    if (eddy__ue_io_ok(io, 0, n))
+        return (ssize_t)n;
+    return io->valid ? (ssize_t)io->valid : -EFAULT;
+}
+
+static ssize_t tcp_read(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct us_sock *sk = f->priv;
     struct ue_stack *st = sk->st;
@@ -163,11 +172,13 @@ static ssize_t tcp_read(struct ue_file *f, void *buf, size_t n)
             r = -ENOTCONN;
         } else if (have && n) {
             uint32_t take = n < have ? (uint32_t)n : have;
-            if (!buf) {
-                r = -EFAULT;
+            ssize_t room = io_room(io, take);
+            if (room < 0) {
+                r = room;
                 break;
             }
-            eddy__us_ring_peek(sk->rcv, 0, buf, take);
+            take = (uint32_t)room;
+            eddy__us_ring_peek_io(sk->rcv, io, take);
             eddy__us_ring_drop(&sk->rcv, take);
             rbuf_cleanup(sk);
             r = take;
@@ -198,7 +209,7 @@ static int writable_or_done(struct us_sock *sk)
 }
 
 /* One step of tcp_sendmsg; > 0 bytes queued, 0 to wait, < 0 an error. */
-static ssize_t sendmsg_step(struct us_sock *sk, const void *buf, size_t n)
+static ssize_t sendmsg_step(struct us_sock *sk, const struct ue_io *io, size_t n)
 {
     if (sk->err)
         return -sock_error(sk);
@@ -210,10 +221,11 @@ static ssize_t sendmsg_step(struct us_sock *sk, const void *buf, size_t n)
         return -EPIPE;
     if (!n)
         return 0;
-    if (!buf)
-        return -EFAULT;
-    uint32_t chunk = n > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)n;
-    uint32_t put = eddy__us_ring_put(&sk->snd, buf, chunk, sk->sndbuf);
+    ssize_t room = io_room(io, n);
+    if (room < 0)
+        return room;
+    uint32_t chunk = room > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)room;
+    uint32_t put = eddy__us_ring_put_io(&sk->snd, io, chunk, sk->sndbuf);
     if (!put) {
         sk->fl |= SKF_NOSPACE;
         return 0;
@@ -222,7 +234,7 @@ static ssize_t sendmsg_step(struct us_sock *sk, const void *buf, size_t n)
     return put;
 }
 
-static ssize_t tcp_write(struct ue_file *f, const void *buf, size_t n)
+static ssize_t tcp_write(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct us_sock *sk = f->priv;
     struct ue_stack *st = sk->st;
@@ -230,7 +242,7 @@ static ssize_t tcp_write(struct ue_file *f, const void *buf, size_t n)
     pthread_mutex_lock(&st->lock);
     eddy__us_now_ms(st);
     for (;;) {
-        r = sendmsg_step(sk, buf, n);
+        r = sendmsg_step(sk, io, n);
         if (r != 0 || !n)
             break;
         if (f->flags & O_NONBLOCK) {

@@ -81,18 +81,20 @@ static void unix_wait(struct unix_end *e, int for_read)
     eddy__ue_finish_wait(&e->wq, &w);
 }
 
-static ssize_t unix_read(struct ue_file *f, void *buf, size_t n)
+static ssize_t unix_read(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct unix_end *e = f->priv;
     for (;;) {
         pthread_mutex_lock(&e->pair->mu);
         uint32_t have = us_ring_len(e->rcv);
         ssize_t r = -EAGAIN;
-        if (have && n && !buf) {
+        uint32_t take = n < have ? (uint32_t)n : have;
+        if (take && !eddy__ue_io_ok(io, 0, take))
+            take = (uint32_t)io->valid;
+        if (have && n && !take) {
             r = -EFAULT;
         } else if (have && n) {
-            uint32_t take = n < have ? (uint32_t)n : have;
-            eddy__us_ring_peek(e->rcv, 0, buf, take);
+            eddy__us_ring_peek_io(e->rcv, io, take);
             eddy__us_ring_drop(&e->rcv, take);
             r = take;
         } else if (!n || (e->shut & RCV_SHUTDOWN)) {
@@ -107,7 +109,7 @@ static ssize_t unix_read(struct ue_file *f, void *buf, size_t n)
     }
 }
 
-static ssize_t unix_write(struct ue_file *f, const void *buf, size_t n)
+static ssize_t unix_write(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct unix_end *e = f->priv;
     for (;;) {
@@ -118,10 +120,14 @@ static ssize_t unix_write(struct ue_file *f, const void *buf, size_t n)
             r = -EPIPE;
         else if (!n)
             r = 0;
-        else if (!buf)
+        else if (!io->valid)
             r = -EFAULT;
         else if (us_ring_len(p->rcv) < UNIX_BUF)
-            r = eddy__us_ring_put(&p->rcv, buf, n > UNIX_BUF ? UNIX_BUF : (uint32_t)n, UNIX_BUF);
+            r = eddy__us_ring_put_io(&p->rcv, io,
+                                     n > io->valid  ? (uint32_t)io->valid
+                                     : n > UNIX_BUF ? UNIX_BUF
+                                                    : (uint32_t)n,
+                                     UNIX_BUF);
         pthread_mutex_unlock(&e->pair->mu);
         if (r > 0)
             unix_wake(p, EPOLLIN | EPOLLRDNORM | EPOLLRDBAND);

@@ -92,6 +92,10 @@ struct us_ring {
 uint32_t eddy__us_ring_put(struct us_ring **r, const void *src, uint32_t n, uint32_t limit);
 /* Copies n bytes starting `off` bytes into the ring, without consuming. */
 void eddy__us_ring_peek(const struct us_ring *r, uint32_t off, void *dst, uint32_t n);
+/* The same from and to a caller's buffer (read/readv, write/writev). */
+uint32_t eddy__us_ring_put_io(struct us_ring **r, const struct ue_io *io, uint32_t n,
+                              uint32_t limit);
+void eddy__us_ring_peek_io(const struct us_ring *r, const struct ue_io *io, uint32_t n);
 /* Drops n bytes from the front; frees the ring once empty (idle sockets hold none). */
 void eddy__us_ring_drop(struct us_ring **r, uint32_t n);
 static inline uint32_t us_ring_len(const struct us_ring *r)

@@ -128,6 +128,34 @@ uint32_t eddy__us_ring_put(struct us_ring **rp, const void *src, uint32_t n, uin
     return n;
 }
 
+uint32_t eddy__us_ring_put_io(struct us_ring **rp, const struct ue_io *io, uint32_t n,
+                              uint32_t limit)
+{
+    uint32_t have = us_ring_len(*rp);
+    if (have >= limit)
+        return 0;
+    if (n > limit - have)
+        n = limit - have;
+    if (!n || ring_grow(rp, have + n, limit) < 0)
+        return 0;
+    struct us_ring *r = *rp;
+    uint32_t tail = (r->head + r->len) % r->cap;
+    uint32_t first = r->cap - tail < n ? r->cap - tail : n;
+    eddy__ue_io_copy_in(io, 0, r->data + tail, first);
+    eddy__ue_io_copy_in(io, first, r->data, n - first);
+    r->len += n;
+    return n;
+}
+
+void eddy__us_ring_peek_io(const struct us_ring *r, const struct ue_io *io, uint32_t n)
+{
+    if (!n)
+        return;
+    uint32_t first = r->cap - r->head < n ? r->cap - r->head : n;
+    eddy__ue_io_copy_out(io, 0, r->data + r->head, first);
+    eddy__ue_io_copy_out(io, first, r->data, n - first);
+}
+
 void eddy__us_ring_peek(const struct us_ring *r, uint32_t off, void *dst, uint32_t n)
 {
     if (!n)

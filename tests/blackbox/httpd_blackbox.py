@@ -4,6 +4,7 @@ Every server listens on 127.0.0.1 on a free port, is started with a bounded wait
 "listening" line and is always stopped (SIGTERM, then SIGKILL) by the test that started it.
 """
 import os
+import re
 import select
 import signal
 import socket
@@ -26,6 +27,15 @@ def ok(cond, name, detail=""):
         RESULTS["bad"] += 1
         print("not ok - " + name + (("  # " + detail) if detail else ""), flush=True)
     return cond
+
+
+def backends(binary=BINARY):
+    """The backends a server binary offers, read from its --help: the library's one list."""
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"--backend NAME\s+one of:([^(]*)\(default", out)
+    if m is None or not m.group(1).split():
+        raise RuntimeError("no backend list in %s --help" % binary)
+    return m.group(1).split()
 
 
 def done():

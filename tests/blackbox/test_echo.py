@@ -18,9 +18,11 @@ import subprocess
 import sys
 import time
 
+from httpd_blackbox import backends
+
 BUILD = os.environ.get("EDDY_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SERVER = os.path.join(BUILD, "echo_server")
-BACKENDS = ["epoll", "epoll-et", "poll", "select"]
+BACKENDS = backends(SERVER)
 THREADS = [0, 2]
 CLIENTS = 200
 MESSAGES = 1000

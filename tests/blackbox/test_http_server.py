@@ -5,6 +5,7 @@ import socket
 import sys
 import time
 
+from httpd_blackbox import backends
 from httplib_client import Conn, Server, Tap, check
 
 BUILD = os.environ.get("EDDY_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
@@ -331,8 +332,7 @@ def t_bad_flags(tap):
 
 def main():
     tap = Tap()
-    configs = [("epoll", 0), ("epoll", 2), ("epoll-et", 0), ("epoll-et", 2), ("poll", 0),
-               ("poll", 2), ("select", 0), ("select", 1)]
+    configs = [(backend, threads) for backend in backends(HELLO) for threads in (0, 2)]
     for backend, threads in configs:
         label = "%s/t%d" % (backend, threads)
         try:

@@ -1,8 +1,10 @@
 """eddy-httpd command line: help, version, bad flags, missing root, port in use, the
 listening line, several addresses, IPv6, make-run's shipped site."""
 import os
+import select
 import socket
 import subprocess
+import time
 
 from httpd_blackbox import BINARY, Server, done, free_port, get, make_site, ok, rmtree, time_limit
 
@@ -15,11 +17,14 @@ def run(*args):
     return subprocess.run([BINARY] + list(args), capture_output=True, timeout=10)
 
 
-def one_line_error(args, name):
+def one_line_error(args, name, names=None):
+    """names: the text the error must quote (the bad option, as the user typed it)."""
     p = run(*args)
-    lines = p.stderr.decode().strip().split("\n")
-    ok(p.returncode != 0 and len(lines) == 1 and lines[0].startswith("eddy-httpd:"),
-       name + ": one-line error, non-zero exit", "rc=%d %r" % (p.returncode, p.stderr))
+    lines = p.stderr.decode("utf-8", "replace").strip().split("\n")
+    ok(p.returncode != 0 and len(lines) == 1 and lines[0].startswith("eddy-httpd:") and
+       (names is None or ("'%s'" % names) in lines[0]) and lines[0].isprintable(),
+       name + ": one-line error, non-zero exit" + (", names %s" % names if names else ""),
+       "rc=%d %r" % (p.returncode, p.stderr))
 
 
 try:
@@ -33,13 +38,18 @@ try:
     p = run("-V")
     ok(p.returncode == 0 and p.stdout.startswith(b"eddy-httpd "), "-V")
     port = free_port()
-    one_line_error(["--bogus"], "unknown long flag")
-    one_line_error(["-Z"], "unknown short flag")
-    one_line_error(["-r", root, "--threads"], "flag without its value")
+    one_line_error(["--bogus"], "unknown long flag", "--bogus")
+    one_line_error(["--bogus=1"], "unknown long flag with a value", "--bogus")
+    one_line_error(["-Z"], "unknown short flag", "-Z")
+    one_line_error(["-r", root, "--threads"], "flag without its value", "--threads")
+    # Every flag that takes no value, given one: it must name itself (it printed '-\n').
+    for flag in ("--dir-listing", "--reuseport", "--follow-symlinks", "--help", "--version"):
+        one_line_error(["-r", root, flag + "=yes"], flag + "=yes refused", flag)
     one_line_error(["-r", root, "-t", "x"], "non-numeric --threads")
     one_line_error(["-r", root, "-b", "kqueue"], "unknown backend")
     one_line_error(["-r", root, "--keepalive-timeout", "-1"], "negative timeout")
     one_line_error(["-r", root, "-l", "localhost"], "listen address without port")
+    one_line_error(["-r", root, "-l", "localhost:99999"], "host name with a bad port")
     one_line_error(["-r", root, "extra"], "stray argument")
     one_line_error(["-r", os.path.join(base, "nope"), "-l", "127.0.0.1:%d" % port], "missing root")
     one_line_error(["-r", os.path.join(root, "hello.txt"), "-l", "127.0.0.1:%d" % port],
@@ -57,7 +67,6 @@ try:
     expected = {"eddy-httpd listening on http://127.0.0.1:%d" % p1,
                 "eddy-httpd listening on http://127.0.0.1:%d" % p2,
                 "eddy-httpd listening on http://[::1]:%d" % p1}
-    import time
     t0 = time.time()
     while time.time() - t0 < 3 and len(set(lines)) < 3:
         try:
@@ -79,6 +88,25 @@ try:
     s6.close()
     ok(data.startswith(b"HTTP/1.1 200") and data.endswith(files["hello.txt"]), "IPv6 [::1] serves")
     ok(srv.stop() == 0, "multi-address server exits 0")
+
+    # A host name is resolved at startup and every address it gives is bound.
+    p1, p2 = free_port(), free_port()
+    want = set()
+    for fam, _, _, _, sa in socket.getaddrinfo("localhost", p2, type=socket.SOCK_STREAM):
+        want.add("eddy-httpd listening on http://%s:%d" %
+                 (("[%s]" if fam == socket.AF_INET6 else "%s") % sa[0], p2))
+    srv = Server(root, "-l", "localhost:%d" % p2, "-t", "0", port=p1)
+    t0 = time.time()
+    while True:
+        lines = [x for x in srv.err.decode().split("\n") if "listening" in x and ":%d" % p2 in x]
+        if time.time() - t0 > 3 or want <= set(lines):
+            break
+        if select.select([srv.proc.stderr], [], [], 0.1)[0]:
+            srv.err += os.read(srv.proc.stderr.fileno(), 4096)
+    ok(want and set(lines) == want, "--listen localhost:PORT binds every address of localhost",
+       "%r vs %r" % (lines, want))
+    ok(get(p2, "/hello.txt").status == 200, "--listen localhost:PORT serves")
+    ok(srv.stop() == 0, "host-name server exits 0")
 
     # --reuseport: a second server may bind the same port only when both ask for it.
     port = free_port()

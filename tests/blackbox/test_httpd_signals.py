@@ -101,32 +101,52 @@ LINE = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\
                   r'"GET (/\S*) HTTP/1\.1" (\d{3}) (\d+) "([^"]*)" "([^"]*)"$')
 
 
+def keep_alive_gets(port, paths, headers=""):
+    """GETs on one keep-alive connection (one loop thread), each response read in turn."""
+    s = connect(port)
+    rd = Reader(s)
+    for p in paths:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, headers)).encode())
+        rd.read_response()
+    s.close()
+
+
 def sighup_reopen():
+    """Strict: no waiting for the once-a-second flush. Everything logged before the HUP must
+    be in the renamed file, in order, the moment the new file exists (the reopen creates it
+    only after it flushed every thread's buffer into the old one)."""
     log = os.path.join(base, "access.log")
     srv = Server(root, "-t", "2", "--access-log", log)
-    get(srv.port, "/hello.txt?before", {"Referer": "http://ref/", "User-Agent": "ua \"q\""})
-    get(srv.port, "/missing-before")
-    time.sleep(1.6)  # the per-thread buffers flush once a second
+    before = ["/hello.txt?before-%d" % i for i in range(5)] + ["/missing-before"]
+    # The sync request's answer proves the server finished (and logged) the ones before it
+    # on that connection; its own line may land on either side of the HUP.
+    keep_alive_gets(srv.port, before + ["/style.css?sync"],
+                    'Referer: http://ref/\r\nUser-Agent: ua "q"\r\n')
     os.rename(log, log + ".1")
     srv.signal(signal.SIGHUP)
-    time.sleep(0.5)
-    get(srv.port, "/hello.txt?after")
-    time.sleep(1.6)
-    old = open(log + ".1").read() if os.path.exists(log + ".1") else ""
+    deadline = time.time() + 5
+    while not os.path.exists(log) and time.time() < deadline:
+        time.sleep(0.005)
+    old = open(log + ".1").read()  # read at once: the 1 s flush timer must not be needed
+    lines = [x for x in old.split("\n") if x and "sync" not in x]
+    paths = [LINE.match(x).group(1) if LINE.match(x) else x for x in lines]
+    ok(paths == before, "every line logged before SIGHUP is in the renamed log, in order, "
+       "without waiting for a flush", old)
+    keep_alive_gets(srv.port, ["/hello.txt?after"])
+    ok(srv.stop() == 0, "logging server exits 0")
+    old = open(log + ".1").read()
     new = open(log).read() if os.path.exists(log) else ""
-    ok("before" in old and "after" not in old, "lines before SIGHUP stay in the renamed log", old)
-    ok("after" in new and "before" not in new, "lines after SIGHUP go to the new log", new)
-    lines = old.strip().split("\n")
+    ok("before" not in new and "after" in new and "after" not in old,
+       "lines after SIGHUP go to the new log, none before it", new)
+    ok((old + new).count("?sync") == 1, "the line logged around the HUP is in one file once")
     m = [LINE.match(x) for x in lines]
-    ok(len(lines) == 2 and all(m), "combined log format", old)
-    if all(m) and len(m) == 2:
-        first = [x for x in m if "hello.txt?before" in x.group(1)][0]
+    ok(len(lines) == len(before) and all(m), "combined log format", old)
+    if all(m) and m:
+        first = m[0]
         ok(first.group(2) == "200" and first.group(3) == str(len(files["hello.txt"])) and
            first.group(4) == "http://ref/" and first.group(5) == 'ua \\x22q\\x22',
            "status, bytes, referer, escaped user agent logged", first.group(0))
-        miss = [x for x in m if "missing" in x.group(1)][0]
-        ok(miss.group(2) == "404", "404 logged")
-    ok(srv.stop() == 0, "logging server exits 0")
+        ok(m[-1].group(2) == "404", "404 logged")
 
 
 def log_to_stdout():

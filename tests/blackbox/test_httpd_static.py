@@ -10,6 +10,11 @@ from httpd_blackbox import (Reader, Server, connect, done, get, make_site, ok, r
 
 time_limit(120)
 base, root, files = make_site()
+# A copy with the same mtime (another inode), as on a second server behind a balancer.
+with open(os.path.join(root, "copy.txt"), "wb") as f:
+    f.write(files["hello.txt"])
+for name in ("hello.txt", "copy.txt"):
+    os.utime(os.path.join(root, name), (1700000000, 1700000000))
 
 
 def raw(port, data, timeout=5):
@@ -31,6 +36,11 @@ def basics(port):
     etag, lm = r.header("ETag"), r.header("Last-Modified")
     ok(etag is not None and etag.startswith('"') and lm is not None and lm.endswith("GMT"),
        "ETag and Last-Modified", "%r %r" % (etag, lm))
+    ok(etag == '"%x-%x"' % (1700000000, len(files["hello.txt"])),
+       "ETag is nginx's \"MTIME-SIZE\" in hex", str(etag))
+    copy = get(port, "/copy.txt").header("ETag")
+    ok(copy == etag, "a copy with the same mtime and size (another inode) has the same ETag",
+       "%r %r" % (copy, etag))
     for path, mime in (("/style.css", "text/css; charset=utf-8"), ("/data.json", "application/json"),
                        ("/blob.bin", "application/octet-stream"), ("/", "text/html; charset=utf-8")):
         r = get(port, path)

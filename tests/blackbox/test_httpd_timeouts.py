@@ -54,6 +54,36 @@ def slow_header(port):
     ok(got.startswith(b"HTTP/1.1 408") and when is not None and when < 3,
        "trickled header is cut at the header deadline", "%r after %s s" % (got[:40], when))
     s.close()
+    slowloris(port)
+
+
+def slowloris(port):
+    """A client that keeps trickling header bytes after its 408 loses its slot within
+    about a second (issue 11.1: its bytes used to be read for the 5 s linger). The slot
+    is gone when our sends fail (the server's FIN alone still lets us send)."""
+    s = connect(port)
+    s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n")
+    s.setblocking(False)
+    t0, got, t408, cut = time.time(), b"", None, None
+    while time.time() - t0 < 9 and cut is None:
+        try:
+            s.send(b"X-Slow: a\r\n")
+        except BlockingIOError:
+            pass
+        except OSError:
+            cut = time.time()
+        try:
+            got += s.recv(4096)
+        except (BlockingIOError, OSError):
+            pass
+        if t408 is None and got.startswith(b"HTTP/1.1 408"):
+            t408 = time.time()
+        time.sleep(0.05)
+    after = cut - t408 if cut is not None and t408 is not None else None
+    ok(t408 is not None and after is not None and after < 1.8,
+       "a trickling client is cut within ~1 s after its 408, not lingered on",
+       "408 at %s s, cut %s s after it" % (t408 and round(t408 - t0, 2), after and round(after, 2)))
+    s.close()
 
 
 def slow_body(port):

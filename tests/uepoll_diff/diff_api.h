@@ -13,6 +13,13 @@
 #undef E_READ
 #undef E_WRITE
 #undef E_DUP
+#undef E_DUP2
+#undef E_DUP3
+#undef E_PWAIT
+#undef E_PWAIT2
+#undef E_READV
+#undef E_WRITEV
+#undef E_FCNTL
 #undef E_CLOSE
 #undef SCN
 #undef SCN_CAT
@@ -33,6 +40,13 @@
 #define E_READ    diff_k.read
 #define E_WRITE   diff_k.write
 #define E_DUP     diff_k.dup
+#define E_DUP2    diff_k.dup2
+#define E_DUP3    diff_k.dup3
+#define E_PWAIT   diff_k.pwait
+#define E_PWAIT2  diff_k.pwait2
+#define E_READV   diff_k.readv
+#define E_WRITEV  diff_k.writev
+#define E_FCNTL   diff_k.fcntl
 #define E_CLOSE   diff_k.close
 #else
 #define SCN(name) SCN_CAT(name, _u)
@@ -44,5 +58,12 @@
 #define E_READ    ue_read
 #define E_WRITE   ue_write
 #define E_DUP     ue_dup
+#define E_DUP2    ue_dup2
+#define E_DUP3    ue_dup3
+#define E_PWAIT   ue_epoll_pwait
+#define E_PWAIT2  ue_epoll_pwait2
+#define E_READV   ue_readv
+#define E_WRITEV  ue_writev
+#define E_FCNTL   ue_fcntl
 #define E_CLOSE   ue_close
 #endif

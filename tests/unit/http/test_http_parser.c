@@ -94,13 +94,22 @@ static const struct pcase cases[] = {
        0, 1, 1, "h", "/"),
     OK("value ows trimmed", "GET / HTTP/1.1\r\nHost:  \t x.org \t \r\n\r\n", EDDY_HTTP_GET, 1, -1,
        0, 1, 1, "x.org", "/"),
-    OK("empty host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1, "", "/"),
+    ERR("empty host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+    ERR("empty host ows", "GET / HTTP/1.1\r\nHost:  \r\n\r\n", 400),
+    ERR("empty host http10", "GET / HTTP/1.0\r\nHost:\r\n\r\n", 400),
+    ERR("empty host asterisk", "OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", 400),
+    OK("empty host absolute form", "GET http://a.b/x HTTP/1.1\r\nHost:\r\n\r\n", EDDY_HTTP_GET, 1,
+       -1, 0, 1, 1, "a.b", "/x"),
     OK("obs-text value", "GET / HTTP/1.1\r\n" H11 "X-A: caf\xc3\xa9 \x80\xff\r\n\r\n",
        EDDY_HTTP_GET, 1, -1, 0, 1, 2, NULL, NULL),
     OK("token name chars", "GET / HTTP/1.1\r\n" H11 "!#$%&'*+-.^_`|~09aZ: v\r\n\r\n", EDDY_HTTP_GET,
        1, -1, 0, 1, 2, NULL, NULL),
-    OK("raw utf8 target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H11 "\r\n", EDDY_HTTP_GET, 1, -1, 0, 1, 1,
-       NULL, "/caf\xc3\xa9"),
+    ERR("raw utf8 target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H11 "\r\n", 400),
+    ERR("overlong utf8 target", "GET /\xc0\xaf HTTP/1.1\r\n" H11 "\r\n", 400),
+    ERR("high byte late in target", "GET /0123456789abcdef/x\xff HTTP/1.1\r\n" H11 "\r\n", 400),
+    ERR("high byte in absolute form", "GET http://h\xe9.org/ HTTP/1.1\r\n" H11 "\r\n", 400),
+    OK("percent-encoded utf8 target", "GET /caf%C3%A9 HTTP/1.1\r\n" H11 "\r\n", EDDY_HTTP_GET, 1,
+       -1, 0, 1, 1, NULL, "/caf%C3%A9"),
     OKX("expect 100", "GET / HTTP/1.1\r\n" H11 "Expect: 100-Continue\r\n\r\n", -1, 0, 1, 1, 2),
     OK("expect ignored 1.0", "GET / HTTP/1.0\r\nExpect: foo\r\n\r\n", EDDY_HTTP_GET, 0, -1, 0, 0, 1,
        NULL, NULL),
@@ -133,6 +142,11 @@ static const struct pcase cases[] = {
     /* method */
     ERR("lowercase method ok token but unknown", "get / HTTP/1.1\r\n" H11 "\r\n", 501),
     ERR("unknown method", "BREW / HTTP/1.1\r\n" H11 "\r\n", 501),
+    ERR("method longer than any known", "PROPFIND / HTTP/1.1\r\n" H11 "\r\n", 501),
+    ERR("long method before the line ends", "OPTIONSX", 501),
+    INCL("known-length method prefix", "OPTIONS"),
+    ERRL("long method past the line window",
+         "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", 501),
     ERR("non-token method", "G(T / HTTP/1.1\r\n" H11 "\r\n", 400),
     ERR("empty method", " / HTTP/1.1\r\n" H11 "\r\n", 400),
     ERR("method bare LF", "GET\n", 400),
@@ -488,6 +502,21 @@ static void test_default_limits(void)
     ASSERT_EQ(eddy_http_parse_request(buf, off + 16384, &r, NULL), EDDY_HTTP_INCOMPLETE);
 }
 
+/* A 100 KB method is an unknown method (501), not an over-long target (414). */
+static void test_huge_method(void)
+{
+    static const char tail[] = " / HTTP/1.1\r\nHost: x\r\n\r\n";
+    static char buf[100 * 1024 + sizeof tail];
+    static struct eddy_http_request_head r;
+    memset(buf, 'X', sizeof(buf));
+    memcpy(buf + 100 * 1024, tail, sizeof tail - 1);
+    ASSERT_EQ(eddy_http_parse_request(buf, 100 * 1024 + sizeof tail - 1, &r, NULL),
+              EDDY_HTTP_ERROR);
+    ASSERT_EQ(r.status, 501);
+    ASSERT_EQ(eddy_http_parse_request(buf, 9000, &r, NULL), EDDY_HTTP_ERROR);
+    ASSERT_EQ(r.status, 501);
+}
+
 static struct guard_page guard;
 
 /* Every prefix ends right at the guard page: any read past it faults. */
@@ -514,6 +543,7 @@ int main(void)
     RUN(test_header_views_and_find);
     RUN(test_connection_flags);
     RUN(test_default_limits);
+    RUN(test_huge_method);
     RUN(test_guard_page);
     return eddy_test_done();
 }

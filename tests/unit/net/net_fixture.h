@@ -28,8 +28,16 @@
 
 #define FX_UNUSED __attribute__((unused))
 
-static const char *const fx_backends[] = {"epoll", "epoll-et", "poll", "select"};
-#define FX_NBACKENDS 4
+/* The library's list of backends for kernel descriptors (sockets are kernel fds). */
+#define fx_backends (eddy_event_dispatcher_names())
+static FX_UNUSED int fx_nbackends(void)
+{
+    int n = 0;
+    while (fx_backends[n] != NULL)
+        n++;
+    return n;
+}
+#define FX_NBACKENDS fx_nbackends()
 
 /* Runs fn on each of the first n backends, stopping at the first failure (and naming it). */
 static FX_UNUSED void fx_first_backends(void (*fn)(const char *backend), int n)

@@ -14,12 +14,33 @@
 #include "eddy/timer.h"
 #include "../../lib/test.h"
 
-static const char *const backends[]
-    __attribute__((unused)) = {"epoll", "epoll-et", "poll", "select"};
-#define NBACKENDS 4
+/*
+ * The calls for the descriptors of the backend under test: kernel pipe2/read/write/close,
+ * or their uepoll twins, so one test body runs on every backend. Set by use_backend.
+ */
+static const struct eddy_fd_io *tio __attribute__((unused)) = &eddy_fd_io_kernel;
+#define t_read(fd, buf, n)  tio->read(fd, buf, n)
+#define t_write(fd, buf, n) tio->write(fd, buf, n)
+#define t_close(fd)         tio->close(fd)
+#define t_pipe(p)           tio->pipe2(p, O_NONBLOCK)
+
+static inline const char *use_backend(const struct eddy_event_dispatcher *d)
+{
+    tio = d != NULL ? d->io : &eddy_fd_io_kernel;
+    return d != NULL ? d->name : NULL;
+}
+
+/* Every backend of the library's list, by name, until a test fails; tio follows. */
 #define FOR_EACH_BACKEND(b)                                                                        \
-    for (int bi_ = 0; bi_ < NBACKENDS && !eddy_test_failed(); bi_++)                               \
-        for (const char *b = backends[bi_]; b; b = NULL)
+    for (const struct eddy_event_dispatcher *const *bi_ = eddy_event_dispatcher_list();            \
+         *bi_ != NULL && !eddy_test_failed(); bi_++)                                               \
+        for (const char *b = use_backend(*bi_); b; b = NULL)
+
+/* The backends of kernel descriptors only: for tests on sockets, which uepoll has not. */
+#define FOR_EACH_KERNEL_BACKEND(b)                                                                 \
+    for (const struct eddy_event_dispatcher *const *bi_ = eddy_event_dispatcher_list();            \
+         *bi_ != NULL && !eddy_test_failed(); bi_++)                                               \
+        for (const char *b = (*bi_)->kind == EDDY_FD_KERNEL ? use_backend(*bi_) : NULL; b; b = NULL)
 
 struct conn {
     struct eddy_channel ch;
@@ -74,7 +95,7 @@ static inline void conn_cb(struct eddy_channel *ch, int revents)
     c->last = revents;
     c->all |= revents;
     if (c->do_read && (revents & EDDY_EV_READ))
-        while (read(ch->fd, buf, sizeof(buf)) > 0)
+        while (t_read(ch->fd, buf, sizeof(buf)) > 0)
             ;
     if (c->stop_after && c->calls == c->stop_after)
         eddy_event_loop_stop(ch->loop);
@@ -115,10 +136,12 @@ static inline void fix_open(struct fix *f, const char *backend, enum fix_kind ki
     memset(f, 0, sizeof(*f));
     f->backend = backend;
     f->fd[0] = f->fd[1] = -1;
+    use_backend(eddy_event_dispatcher_find(backend));
     ASSERT_EQ(eddy_event_loop_new(&f->loop, backend), 0);
     if (kind == FIX_LOOP_ONLY)
         return;
-    ASSERT_EQ(kind == FIX_PIPE ? pipe2(f->fd, O_NONBLOCK) : nb_socketpair(f->fd), 0);
+    ASSERT(kind == FIX_PIPE || tio == &eddy_fd_io_kernel); /* sockets are kernel fds */
+    ASSERT_EQ(kind == FIX_PIPE ? t_pipe(f->fd) : nb_socketpair(f->fd), 0);
     conn_init(&f->c, f->loop, f->fd[0], f->fd[1]);
 }
 
@@ -128,7 +151,7 @@ static inline void fix_close(struct fix *f)
         eddy_channel_remove(&f->c.ch);
     for (int i = 0; i < 2; i++)
         if (f->fd[i] >= 0)
-            close(f->fd[i]);
+            t_close(f->fd[i]);
     if (f->loop != NULL)
         eddy_event_loop_free(f->loop);
 }
@@ -156,6 +179,8 @@ static inline void fix_run_(void)
 {
     if (!fix_run_args_.all_backends)
         with_fix(fix_run_args_.backend, fix_run_args_.kind, fix_run_args_.body);
+    else if (fix_run_args_.kind == FIX_SOCKETPAIR)
+        FOR_EACH_KERNEL_BACKEND(b) with_fix(b, fix_run_args_.kind, fix_run_args_.body);
     else
         FOR_EACH_BACKEND(b) with_fix(b, fix_run_args_.kind, fix_run_args_.body);
 }

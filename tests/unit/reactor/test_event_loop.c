@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/select.h>
 
+#include "eddy/uepoll.h"
 #include "reactor/event_loop_internal.h"
 #include "reactor_test_util.h"
 
@@ -19,8 +21,8 @@ struct pair_conn {
 static void close_conn(struct pair_conn *c)
 {
     eddy_channel_remove(&c->ch);
-    close(c->ch.fd);
-    close(c->peer);
+    t_close(c->ch.fd);
+    t_close(c->peer);
     free(c);
 }
 
@@ -39,12 +41,12 @@ static struct pair_conn *pair_conn_new(struct eddy_event_loop *loop, int *calls)
 {
     struct pair_conn *c = calloc(1, sizeof(*c));
     int sv[2];
-    if (c == NULL || nb_socketpair(sv) < 0)
+    if (c == NULL || t_pipe(sv) < 0)
         abort();
     c->peer = sv[1];
     c->calls = calls;
     eddy_channel_init(&c->ch, loop, sv[0], closer_cb, c);
-    if (write(sv[1], "r", 1) != 1 || eddy_channel_enable_reading(&c->ch) < 0)
+    if (t_write(sv[1], "r", 1) != 1 || eddy_channel_enable_reading(&c->ch) < 0)
         abort();
     return c;
 }
@@ -96,14 +98,14 @@ static void reuse_cb(struct eddy_channel *ch, int revents)
         return;
     fd = other->ch.fd;
     eddy_channel_remove(&other->ch);
-    close(other->ch.fd);
-    close(other->peer);
-    if (pipe2(q, O_NONBLOCK) < 0)
+    t_close(other->ch.fd);
+    t_close(other->peer);
+    if (t_pipe(q) < 0)
         abort();
     if (q[0] != fd) { /* usually the lowest free number is fd already */
-        if (dup2(q[0], fd) != fd)
+        if ((tio == &eddy_fd_io_kernel ? dup2(q[0], fd) : ue_dup2(q[0], fd)) != fd)
             abort();
-        close(q[0]);
+        t_close(q[0]);
     }
     rctx.fresh_fd = fd;
     rctx.fresh_peer = q[1];
@@ -119,8 +121,8 @@ static void backend_fd_reuse_in_batch(const char *b)
     rctx.fresh_fd = -1;
     ASSERT_EQ(eddy_event_loop_new(&rctx.loop, b), 0);
     for (i = 0; i < 2; i++) {
-        ASSERT_EQ(nb_socketpair(sv), 0);
-        ASSERT_EQ(write(sv[1], "r", 1), 1);
+        ASSERT_EQ(t_pipe(sv), 0);
+        ASSERT_EQ(t_write(sv[1], "r", 1), 1);
         conn_init(&rctx.conns[i], rctx.loop, sv[0], sv[1]);
         rctx.conns[i].ch.cb = reuse_cb;
         ASSERT_EQ(eddy_channel_enable_reading(&rctx.conns[i].ch), 0);
@@ -132,7 +134,7 @@ static void backend_fd_reuse_in_batch(const char *b)
     /* Later iterations: still nothing, the new pipe is empty. */
     ASSERT_EQ(run_for(rctx.loop, 10), 0);
     ASSERT_EQ(rctx.fresh.calls, 0);
-    ASSERT_EQ(write(rctx.fresh_peer, "n", 1), 1);
+    ASSERT_EQ(t_write(rctx.fresh_peer, "n", 1), 1);
     rctx.fresh.stop_after = 1;
     ASSERT_EQ(run_for(rctx.loop, 1000), 0);
     ASSERT_EQ(rctx.fresh.calls, 1);
@@ -140,13 +142,13 @@ static void backend_fd_reuse_in_batch(const char *b)
         struct conn *c = &rctx.conns[i];
         if (c->ch.fd != rctx.fresh_fd) {
             eddy_channel_remove(&c->ch);
-            close(c->ch.fd);
-            close(c->peer);
+            t_close(c->ch.fd);
+            t_close(c->peer);
         }
     }
     eddy_channel_remove(&rctx.fresh.ch);
-    close(rctx.fresh_fd);
-    close(rctx.fresh_peer);
+    t_close(rctx.fresh_fd);
+    t_close(rctx.fresh_peer);
     eddy_event_loop_free(rctx.loop);
 }
 
@@ -168,7 +170,7 @@ static void test_remove_self_in_callback(struct fix *f)
 {
     f->c.ch.cb = self_remove_cb;
     ASSERT_EQ(eddy_channel_enable_reading(&f->c.ch), 0);
-    ASSERT_EQ(write(f->fd[1], "x", 1), 1);
+    ASSERT_EQ(t_write(f->fd[1], "x", 1), 1);
     ASSERT_EQ(run_for(f->loop, 20), 0);
     ASSERT_EQ(f->c.calls, 1); /* data still unread, but removed: no more callbacks */
     ASSERT_EQ(f->c.ch.events, 0);
@@ -180,14 +182,14 @@ static void test_remove_before_close(struct fix *f)
     struct conn d;
     int q[2], old = f->fd[0];
     ASSERT_EQ(eddy_channel_enable_reading(&f->c.ch), 0);
-    ASSERT_EQ(write(f->fd[1], "x", 1), 1);
+    ASSERT_EQ(t_write(f->fd[1], "x", 1), 1);
     eddy__channel_remove_before_close(&f->c.ch);
     ASSERT_EQ(f->c.ch.flags, 0);
     ASSERT(eddy_channel_map_get(&f->loop->map, old) == NULL);
-    close(old);
+    t_close(old);
     f->fd[0] = -1;
     /* A new pipe on the same number registers cleanly and gets only its own events. */
-    ASSERT_EQ(pipe2(q, O_NONBLOCK), 0);
+    ASSERT_EQ(t_pipe(q), 0);
     ASSERT_EQ(q[0], old);
     conn_init(&d, f->loop, q[0], q[1]);
     d.do_read = 1;
@@ -195,11 +197,11 @@ static void test_remove_before_close(struct fix *f)
     ASSERT_EQ(run_for(f->loop, 20), 0);
     ASSERT_EQ(f->c.calls, 0);
     ASSERT_EQ(d.calls, 0);
-    ASSERT_EQ(write(q[1], "y", 1), 1);
+    ASSERT_EQ(t_write(q[1], "y", 1), 1);
     expect_callback(f->loop, &d, EXACTLY, EDDY_EV_READ);
     eddy_channel_remove(&d.ch);
-    close(q[0]);
-    close(q[1]);
+    t_close(q[0]);
+    t_close(q[1]);
 }
 
 static void test_interest_state_kept_in_flags(struct fix *f)
@@ -296,12 +298,94 @@ static void test_dispatcher_registry(void)
     for (i = 0; names[i] != NULL; i++)
         ASSERT_STR_EQ(eddy_event_dispatcher_find(names[i])->name, names[i]);
     ASSERT_EQ(i, 4);
+    ASSERT_EQ(eddy_event_dispatcher_list()[0], eddy_event_dispatcher_find(NULL));
+    ASSERT_STR_EQ(eddy_event_dispatcher_find(NULL)->name, "epoll");
     ASSERT_EQ(eddy_event_loop_new(&loop, "nope"), -EINVAL);
     ASSERT(loop == NULL);
     ASSERT_EQ(eddy_event_loop_new(&loop, "poll"), 0);
     ASSERT(eddy_event_loop_dispatcher(loop) == &eddy_dispatcher_poll);
     eddy_event_loop_set_data(loop, &i);
     ASSERT(eddy_event_loop_data(loop) == &i);
+    eddy_event_loop_free(loop);
+}
+
+/* The names are the list's kernel-descriptor backends in list order, and each
+ * backend's flags say what it does. */
+static void test_dispatcher_list_and_flags(void)
+{
+    const struct eddy_event_dispatcher *const *l = eddy_event_dispatcher_list();
+    const char *const *names = eddy_event_dispatcher_names();
+    int i, k = 0;
+    for (i = 0; l[i] != NULL; i++) {
+        ASSERT(eddy_event_dispatcher_find(l[i]->name) == l[i]);
+        if (l[i]->kind == EDDY_FD_KERNEL)
+            ASSERT_STR_EQ(names[k++], l[i]->name);
+    }
+    ASSERT(names[k] == NULL);
+    ASSERT_EQ(eddy_dispatcher_epoll.flags, EDDY_DISP_CLOSE_UNREGISTERS);
+    ASSERT_EQ(eddy_dispatcher_epoll_et.flags,
+              EDDY_DISP_CLOSE_UNREGISTERS | EDDY_DISP_EDGE_TRIGGERED);
+    ASSERT_EQ(eddy_dispatcher_poll.flags, 0);
+    ASSERT_EQ(eddy_dispatcher_select.flags, 0);
+    ASSERT_EQ(eddy_dispatcher_epoll.max_fd, -1);
+    ASSERT_EQ(eddy_dispatcher_poll.max_fd, -1);
+    ASSERT_EQ(eddy_dispatcher_select.max_fd, FD_SETSIZE - 1);
+    ASSERT_EQ(eddy_dispatcher_uepoll.flags, EDDY_DISP_CLOSE_UNREGISTERS | EDDY_DISP_KERNEL_FDS);
+    ASSERT_EQ(eddy_dispatcher_uepoll_et.flags,
+              EDDY_DISP_CLOSE_UNREGISTERS | EDDY_DISP_EDGE_TRIGGERED | EDDY_DISP_KERNEL_FDS);
+    ASSERT_EQ(eddy_dispatcher_uepoll.kind, EDDY_FD_UEPOLL);
+    ASSERT(eddy_dispatcher_uepoll.io == &eddy_fd_io_uepoll);
+    ASSERT(eddy_dispatcher_epoll.io == &eddy_fd_io_kernel);
+}
+
+/* The loop refuses, by max_fd, a descriptor its backend cannot watch. */
+static void test_loop_refuses_fd_past_max(void)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int p[2], hi;
+    ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+    hi = fcntl(p[0], F_DUPFD_CLOEXEC, FD_SETSIZE);
+    ASSERT_GE(hi, FD_SETSIZE);
+    ASSERT_EQ(eddy_event_loop_new(&loop, "select"), 0);
+    conn_init(&c, loop, hi, -1);
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), -ERANGE);
+    eddy_channel_remove(&c.ch);
+    eddy_event_loop_free(loop);
+    close(hi);
+    close(p[0]);
+    close(p[1]);
+}
+
+static int kernel_fds_open(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+/* A loop on uepoll runs entirely in user space: it opens no kernel descriptor for
+ * its dispatcher or its wake-up, and a pipe, a timer and a task all work. */
+static void test_uepoll_loop_opens_no_kernel_fd(void)
+{
+    struct eddy_event_loop *loop;
+    struct conn c;
+    int p[2], before = kernel_fds_open();
+    ASSERT_EQ(eddy_event_loop_new(&loop, "uepoll"), 0);
+    ASSERT_EQ(ue_pipe2(p, O_NONBLOCK), 0);
+    ASSERT_EQ(kernel_fds_open(), before);
+    use_backend(&eddy_dispatcher_uepoll);
+    conn_init(&c, loop, p[0], p[1]);
+    c.do_read = 1;
+    ASSERT_EQ(eddy_channel_enable_reading(&c.ch), 0);
+    ASSERT_EQ(ue_write(p[1], "u", 1), 1);
+    expect_callback(loop, &c, EXACTLY, EDDY_EV_READ);
+    ASSERT_EQ(run_once(loop), 0); /* a task, through the uepoll eventfd */
+    ASSERT_EQ(kernel_fds_open(), before);
+    eddy_channel_remove(&c.ch);
+    ue_close(p[0]);
+    ue_close(p[1]);
     eddy_event_loop_free(loop);
 }
 
@@ -325,9 +409,12 @@ int main(void)
     RUN_FIX_EACH_BACKEND(test_remove_before_close, FIX_PIPE);
     RUN_FIX(test_interest_state_kept_in_flags, NULL, FIX_SOCKETPAIR);
     RUN(test_free_runs_queued_tasks);
-    RUN_FIX(test_task_queued_by_task_runs_next_iteration, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_run_in_loop_same_thread_runs_now, NULL, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_task_queued_by_task_runs_next_iteration, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_run_in_loop_same_thread_runs_now, FIX_LOOP_ONLY);
     RUN(test_dispatcher_registry);
-    RUN_FIX(test_now_is_cached_and_monotonic, NULL, FIX_LOOP_ONLY);
+    RUN(test_dispatcher_list_and_flags);
+    RUN(test_loop_refuses_fd_past_max);
+    RUN(test_uepoll_loop_opens_no_kernel_fd);
+    RUN_FIX_EACH_BACKEND(test_now_is_cached_and_monotonic, FIX_LOOP_ONLY);
     return eddy_test_done();
 }

@@ -114,11 +114,11 @@ static void check_thread_task(void *arg)
 }
 
 /* run_in_loop from another thread queues (and wakes a loop blocked without timers). */
-static void test_run_in_loop_from_other_thread_wakes_loop(void)
+static void run_in_loop_wakes(const char *backend)
 {
     struct runner r;
     double t0;
-    ASSERT_EQ(runner_start(&r, NULL), 0);
+    ASSERT_EQ(runner_start(&r, backend), 0);
     usleep(20000); /* let it block in the dispatcher with no timeout */
     atomic_store(&ran_in_loop, 0);
     t0 = eddy_test_now();
@@ -132,14 +132,21 @@ static void test_run_in_loop_from_other_thread_wakes_loop(void)
     eddy_event_loop_free(r.loop);
 }
 
+static void test_run_in_loop_from_other_thread_wakes_loop(void)
+{
+    const struct eddy_event_dispatcher *const *d;
+    for (d = eddy_event_dispatcher_list(); *d != NULL && !eddy_test_failed(); d++)
+        run_in_loop_wakes((*d)->name);
+}
+
+/* On every backend: the wake-up is a descriptor of the backend's own kind. */
 static void test_stop_from_other_thread(void)
 {
-    const char *backends[] = {"epoll", "epoll-et", "poll", "select"};
-    int i;
-    for (i = 0; i < 4; i++) {
+    const struct eddy_event_dispatcher *const *d;
+    for (d = eddy_event_dispatcher_list(); *d != NULL && !eddy_test_failed(); d++) {
         struct runner r;
         double t0;
-        ASSERT_EQ(runner_start(&r, backends[i]), 0);
+        ASSERT_EQ(runner_start(&r, (*d)->name), 0);
         usleep(10000);
         t0 = eddy_test_now();
         eddy_event_loop_stop(r.loop);

@@ -231,14 +231,14 @@ static void test_timer_wait_timeout_from_nearest(struct fix *f)
 
 int main(void)
 {
-    RUN_FIX(test_timer_fires_in_deadline_order, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_ties_fire_in_start_order, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_repeats_until_stopped_in_callback, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_cancel, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_callback_stops_another_due_timer, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_restart_moves_deadline, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_zero_restart_does_not_starve, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_10k_random_fire_in_order, NULL, FIX_LOOP_ONLY);
-    RUN_FIX(test_timer_wait_timeout_from_nearest, NULL, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_fires_in_deadline_order, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_ties_fire_in_start_order, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_repeats_until_stopped_in_callback, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_cancel, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_callback_stops_another_due_timer, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_restart_moves_deadline, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_zero_restart_does_not_starve, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_10k_random_fire_in_order, FIX_LOOP_ONLY);
+    RUN_FIX_EACH_BACKEND(test_timer_wait_timeout_from_nearest, FIX_LOOP_ONLY);
     return eddy_test_done();
 }

@@ -6,6 +6,9 @@
  *
  *   build/tests/test_uepoll_diff                 run and compare all
  *   build/tests/test_uepoll_diff --dump k|u [N]  print the traces of one side
+ *
+ * Scenario files: scenarios_core.inc, scenarios_more.inc, scenarios_suites.inc (which
+ * includes scenarios_calls.inc and holds the table).
  */
 #include "../../lib/test.h"
 
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,7 +165,16 @@ static struct {
     ssize_t (*write)(int, const void *, size_t);
     int (*dup)(int);
     int (*close)(int);
-} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd, read, write, dup, close};
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    int (*fcntl)(int, int, ...);
+} volatile diff_k = {epoll_create1, epoll_ctl, epoll_wait, pipe2, eventfd, read,
+                     write,         dup,       close,      dup2,  dup3,    epoll_pwait,
+                     epoll_pwait2,  readv,     writev,     fcntl};
 
 #define DIFF_KERNEL
 #include "../../uepoll_diff/diff_api.h"

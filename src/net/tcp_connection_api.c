@@ -1,0 +1,307 @@
+/*
+ * tcp_connection_api: the public calls of tcp_connection. Each one runs in the
+ * owner thread (queued there with a reference when called from another) and
+ * brackets its work with enter/leave, so a close it causes happens once it
+ * returned (see tcp_connection.c).
+ */
+#include "net_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eddy/channel.h"
+#include "eddy/event_loop.h"
+
+#define is_open eddy__tcp_conn_is_open
+#define is_live eddy__tcp_conn_is_live
+#define enter   eddy__tcp_conn_enter
+#define leave   eddy__tcp_conn_leave
+
+struct send_task {
+    struct eddy_tcp_connection *c;
+    size_t len;
+    char data[];
+};
+
+static void send_task_run(void *arg)
+{
+    struct send_task *t = arg;
+    struct eddy_tcp_connection *c = t->c;
+
+    enter(c);
+    eddy__tcp_conn_send(c, t->data, t->len);
+    leave(c);
+    free(t);
+    eddy_tcp_connection_unref(c);
+}
+
+int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len)
+{
+    struct eddy_event_loop *loop = c->ch.loop;
+    struct send_task *t;
+    int r;
+
+    if (!is_open(c))
+        return -EPIPE;
+    if (eddy_event_loop_is_in_loop_thread(loop)) {
+        enter(c);
+        r = eddy__tcp_conn_send(c, data, len);
+        leave(c);
+        return r;
+    }
+    t = malloc(sizeof *t + len);
+    if (t == NULL)
+        return -ENOMEM;
+    t->c = c;
+    t->len = len;
+    if (len > 0)
+        memcpy(t->data, data, len);
+    eddy_tcp_connection_ref(c);
+    r = eddy_event_loop_queue_in_loop(loop, send_task_run, t);
+    if (r < 0) {
+        eddy_tcp_connection_unref(c);
+        free(t);
+    }
+    return r;
+}
+
+struct eddy_buffer *eddy_tcp_connection_output(struct eddy_tcp_connection *c)
+{
+    struct eddy_buffer *b = eddy__tcp_output_tail(c);
+
+    if (is_live(c))
+        eddy__net_buf_get(c->nl, b);
+    return b;
+}
+
+int eddy_tcp_connection_flush(struct eddy_tcp_connection *c)
+{
+    int r;
+
+    if (!is_live(c))
+        return -EPIPE;
+    enter(c);
+    if (!eddy_channel_is_writing(&c->ch))
+        eddy__tcp_conn_write_out(c);
+    r = is_live(c) ? 0 : -EPIPE;
+    leave(c);
+    return r;
+}
+
+int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
+                                  int close_fd)
+{
+    struct eddy__out_seg *s = NULL;
+    int r = 0;
+
+    if (!is_live(c) || (c->flags & F_NO_MORE))
+        r = -EPIPE;
+    else if (fd < 0 || offset < 0)
+        r = -EINVAL;
+    else if (len > 0 && (s = eddy__net_seg_get(c->nl)) == NULL)
+        r = -ENOMEM;
+    if (r < 0 || len == 0) {
+        if (close_fd && fd >= 0)
+            close(fd);
+        return r;
+    }
+    s->next = NULL;
+    s->fd = fd;
+    s->close_fd = close_fd != 0;
+    s->generic = 0;
+    s->offset = offset;
+    s->len = len;
+    eddy_buffer_init(&s->after);
+    if (c->seg_tail != NULL)
+        c->seg_tail->next = s;
+    else
+        c->seg_head = s;
+    c->seg_tail = s;
+    enter(c);
+    eddy__tcp_conn_check_high_water(c);
+    eddy__tcp_conn_write_unless_batched(c);
+    leave(c);
+    return 0;
+}
+
+/* Records what follows the queued output (half close or close), then writes. */
+static void flag_and_write(struct eddy_tcp_connection *c, unsigned flag)
+{
+    if (!is_live(c))
+        return;
+    c->flags |= flag;
+    enter(c);
+    eddy__tcp_conn_write_unless_batched(c);
+    leave(c);
+}
+
+static void shutdown_in_loop(struct eddy_tcp_connection *c)
+{
+    flag_and_write(c, F_SHUT_WR_REQ);
+}
+
+/* A plain close after the output overrides a lingering one not yet started. */
+static void close_flushed_in_loop(struct eddy_tcp_connection *c)
+{
+    if (!(c->flags & F_LINGERING))
+        c->flags &= ~F_LINGER_REQ;
+    flag_and_write(c, F_CLOSE_FLUSHED);
+}
+
+/* linger_ms was stored before (by the calling thread); with 0 this is
+ * close_flushed. A close already decided (flushed or lingering) stands. */
+static void close_lingering_in_loop(struct eddy_tcp_connection *c)
+{
+    if (c->flags & (F_CLOSE_FLUSHED | F_LINGER_REQ))
+        return;
+    if (__atomic_load_n(&c->linger_ms, __ATOMIC_RELAXED) == 0)
+        flag_and_write(c, F_CLOSE_FLUSHED);
+    else
+        flag_and_write(c, F_LINGER_REQ);
+}
+
+static void close_flushed_task(void *arg)
+{
+    close_flushed_in_loop(arg);
+    eddy_tcp_connection_unref(arg);
+}
+
+static void shutdown_task(void *arg)
+{
+    shutdown_in_loop(arg);
+    eddy_tcp_connection_unref(arg);
+}
+
+static void close_lingering_task(void *arg)
+{
+    close_lingering_in_loop(arg);
+    eddy_tcp_connection_unref(arg);
+}
+
+static void close_task(void *arg)
+{
+    eddy__tcp_conn_request_close(arg);
+    eddy_tcp_connection_unref(arg);
+}
+
+/* Runs fn in c's loop: inline in the owner thread, else queued with a reference. */
+static void run_owned(struct eddy_tcp_connection *c,
+                      void (*inline_fn)(struct eddy_tcp_connection *), eddy_task_fn task)
+{
+    struct eddy_event_loop *loop = c->ch.loop;
+
+    if (eddy_event_loop_is_in_loop_thread(loop)) {
+        inline_fn(c);
+        return;
+    }
+    eddy_tcp_connection_ref(c);
+    if (eddy_event_loop_queue_in_loop(loop, task, c) < 0)
+        eddy_tcp_connection_unref(c);
+}
+
+void eddy_tcp_connection_shutdown(struct eddy_tcp_connection *c)
+{
+    if (is_open(c))
+        run_owned(c, shutdown_in_loop, shutdown_task);
+}
+
+void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c)
+{
+    if (is_open(c))
+        run_owned(c, close_flushed_in_loop, close_flushed_task);
+}
+
+void eddy_tcp_connection_close_lingering(struct eddy_tcp_connection *c, unsigned linger_ms)
+{
+    if (!is_open(c))
+        return;
+    __atomic_store_n(&c->linger_ms, linger_ms, __ATOMIC_RELAXED);
+    run_owned(c, close_lingering_in_loop, close_lingering_task);
+}
+
+void eddy_tcp_connection_close(struct eddy_tcp_connection *c)
+{
+    if (is_open(c))
+        run_owned(c, eddy__tcp_conn_request_close, close_task);
+}
+
+static void redeliver_task(void *arg)
+{
+    struct eddy_tcp_connection *c = arg;
+
+    c->flags &= ~F_REDELIVER;
+    if (is_live(c) && (c->flags & F_WANT_READ)) {
+        enter(c);
+        eddy__tcp_conn_redeliver(c);
+        leave(c);
+    }
+    eddy_tcp_connection_unref(c);
+}
+
+void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on)
+{
+    if (!is_live(c) || (c->flags & (F_LINGERING | F_HANDSHAKE)))
+        return;
+    if (!on) {
+        c->flags &= ~F_WANT_READ;
+        if (eddy_channel_is_reading(&c->ch) && !(c->flags & F_WR_WANTS_RD))
+            eddy_channel_disable_reading(&c->ch);
+        return;
+    }
+    c->flags |= F_WANT_READ;
+    if (!(c->flags & F_PEER_EOF) && !eddy_channel_is_reading(&c->ch))
+        eddy_channel_enable_reading(&c->ch);
+    /* Input read before the pause (or held by the transport) would otherwise
+     * wait for more bytes. */
+    if ((eddy_buffer_readable(&c->in) > 0 || eddy_transport_pending(&c->tr) > 0) &&
+        !(c->flags & F_REDELIVER)) {
+        eddy_tcp_connection_ref(c);
+        if (eddy_event_loop_queue_in_loop(c->nl->loop, redeliver_task, c) < 0)
+            eddy_tcp_connection_unref(c);
+        else
+            c->flags |= F_REDELIVER;
+    }
+}
+
+int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c)
+{
+    return (c->flags & F_PEER_EOF) != 0;
+}
+
+int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c)
+{
+    return is_open(c);
+}
+
+/* From the channel, not the per-loop state: valid after the server is gone. */
+struct eddy_event_loop *eddy_tcp_connection_loop(const struct eddy_tcp_connection *c)
+{
+    return c->ch.loop;
+}
+
+struct eddy_tcp_server *eddy_tcp_connection_server(const struct eddy_tcp_connection *c)
+{
+    return c->nl->server;
+}
+
+int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c)
+{
+    return is_open(c) ? c->tr.fd : -1;
+}
+
+uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c)
+{
+    return c->id;
+}
+
+const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c)
+{
+    return &c->peer;
+}
+
+const struct eddy_transport *eddy_tcp_connection_transport(const struct eddy_tcp_connection *c)
+{
+    return &c->tr;
+}

@@ -1,0 +1,110 @@
+/*
+ * tls_off: the TLS API of a build without OpenSSL (make TLS=0). Every way
+ * into TLS fails with -ENOTSUP and says how to get it, so a program asking for
+ * HTTPS stops with a clear error instead of serving plain text.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eddy/tls.h"
+#include "eddy/transport.h"
+
+void eddy_tls_options_init(struct eddy_tls_options *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
+                              const char *key_file)
+{
+    if (o->ncerts >= EDDY_TLS_MAX_CERTS)
+        return -ENOSPC;
+    o->cert_files[o->ncerts] = cert_file;
+    o->key_files[o->ncerts] = key_file;
+    o->ncerts++;
+    return 0;
+}
+
+int eddy_tls_available(void)
+{
+    return 0;
+}
+
+int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_options *o, char *err,
+                         size_t errlen)
+{
+    (void)o;
+    *out = NULL;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen,
+                 "tls: this eddy was built without TLS (make TLS=0); "
+                 "install libssl-dev and rebuild to serve TLS");
+    return -ENOTSUP;
+}
+
+int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen)
+{
+    return eddy_tls_context_new(&ctx, NULL, err, errlen);
+}
+
+void eddy_tls_context_free(struct eddy_tls_context *ctx)
+{
+    (void)ctx;
+}
+
+unsigned eddy_tls_context_handshake_timeout_ms(const struct eddy_tls_context *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+unsigned eddy_tls_context_generation(const struct eddy_tls_context *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+const char *eddy_tls_connection_version(const struct eddy_tcp_connection *c)
+{
+    (void)c;
+    return NULL;
+}
+
+const char *eddy_tls_connection_cipher(const struct eddy_tcp_connection *c)
+{
+    (void)c;
+    return NULL;
+}
+
+const char *eddy_tls_connection_server_name(const struct eddy_tcp_connection *c)
+{
+    (void)c;
+    return NULL;
+}
+
+int eddy_tls_connection_resumed(const struct eddy_tcp_connection *c)
+{
+    (void)c;
+    return 0;
+}
+
+static int off_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    (void)arg, (void)flags;
+    t->fd = -1;
+    if (fd >= 0)
+        close(fd);
+    return -ENOTSUP;
+}
+
+const struct eddy_transport_ops eddy_transport_tls = {
+    .name = "tls (not built)",
+    .open = off_open,
+};
+
+void eddy_tls_file_stats(unsigned long long *record_bytes, unsigned long long *ktls_bytes)
+{
+    *record_bytes = *ktls_bytes = 0;
+}

@@ -1,0 +1,163 @@
+/*
+ * transport_socket: the kernel-socket transport, the only place where a
+ * connection's descriptor meets the socket API. Each op is one syscall on the
+ * hot path (readv, send, sendmsg for several buffers, sendfile), so a request
+ * costs the same syscalls as before the transport layer existed.
+ */
+#include "eddy/transport.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eddy/inet.h"
+
+#define MAX_CHUNK ((size_t)1 << 30)
+
+static int sock_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    (void)arg;
+    (void)flags;
+    t->fd = fd;
+    t->state = NULL;
+    return 0;
+}
+
+static ssize_t sock_readv(struct eddy_transport *t, const struct iovec *iov, int n)
+{
+    ssize_t r;
+
+    do
+        r = readv(t->fd, iov, n);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t sock_writev(struct eddy_transport *t, const struct iovec *iov, int n, unsigned flags)
+{
+    int f = MSG_NOSIGNAL | (flags & EDDY_TRANSPORT_MORE ? MSG_MORE : 0);
+    ssize_t r;
+
+    do {
+        if (n == 1) {
+            r = send(t->fd, iov[0].iov_base, iov[0].iov_len, f);
+        } else {
+            struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+            r = sendmsg(t->fd, &m, f);
+        }
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+/* sendfile, unlike send, has no MSG_NOSIGNAL: a peer reset raises SIGPIPE in
+ * the calling thread. The library must not depend on the application
+ * ignoring SIGPIPE, so it is blocked around sendfile and a SIGPIPE we caused
+ * is consumed before the mask is restored. */
+struct pipe_guard {
+    sigset_t old;
+};
+
+static void pipe_guard_on(struct pipe_guard *g)
+{
+    sigset_t s;
+
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, &g->old);
+}
+
+static void pipe_guard_off(struct pipe_guard *g, int got_epipe)
+{
+    if (got_epipe && !sigismember(&g->old, SIGPIPE)) {
+        sigset_t s;
+        struct timespec zero = {0, 0};
+
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        while (sigtimedwait(&s, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* One guard around the whole burst, so an edge-triggered loop that sends until
+ * EAGAIN pays the two sigprocmask calls once per range, not per chunk. */
+static ssize_t sock_send_file(struct eddy_transport *t, int fd, off_t *offset, size_t len,
+                              unsigned flags)
+{
+    struct pipe_guard g;
+    size_t done = 0;
+    ssize_t n = 0;
+
+    pipe_guard_on(&g);
+    while (done < len) {
+        size_t want = len - done < MAX_CHUNK ? len - done : MAX_CHUNK;
+
+        do
+            n = sendfile(t->fd, fd, offset, want);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            n = errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP : -errno;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+        if ((size_t)n < want && !(flags & EDDY_TRANSPORT_ALL))
+            break;
+    }
+    pipe_guard_off(&g, n == -EPIPE);
+    if (done > 0)
+        return (ssize_t)done;
+    return n;
+}
+
+static int sock_shutdown_write(struct eddy_transport *t)
+{
+    return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void sock_close(struct eddy_transport *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+static int sock_set_nodelay(struct eddy_transport *t, int on)
+{
+    return eddy_socket_set_nodelay(t->fd, on);
+}
+
+const struct eddy_transport_ops eddy_transport_socket = {
+    .name = "socket",
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
+    .open = sock_open,
+    .readv = sock_readv,
+    .writev = sock_writev,
+    .send_file = sock_send_file,
+    .shutdown_write = sock_shutdown_write,
+    .close = sock_close,
+    .pending = NULL,
+    .handshake = NULL,
+    .set_nodelay = sock_set_nodelay,
+};
+
+int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_ops *ops, int fd,
+                        void *arg, unsigned flags)
+{
+    if (ops == NULL)
+        ops = &eddy_transport_socket;
+    t->ops = ops;
+    t->fd = -1;
+    t->want = 0;
+    t->state = NULL;
+    if (ops->open == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return -EINVAL;
+    }
+    return ops->open(t, fd, arg, flags);
+}

@@ -1,0 +1,383 @@
+/*
+ * transport_tls: the transport table (eddy/transport.h) over OpenSSL on a
+ * kernel socket. OpenSSL reads and writes the fd itself (its socket BIO);
+ * this file maps its answers onto the table's contract:
+ *
+ *  - SSL_ERROR_WANT_READ / WANT_WRITE become -EAGAIN, with t->want set when
+ *    the op waits for the other direction (a read that must flush, a write
+ *    that must read), and the handshake returns the readiness it waits for.
+ *  - Bytes OpenSSL already holds (a record decrypted ahead, or read ahead and
+ *    not yet decrypted) are reported by `pending`, so an edge-triggered loop
+ *    reads them without waiting for an fd event that will never come.
+ *  - Records are full: writes of several small pieces are gathered into one
+ *    16 KiB staging buffer first (one record, not one per piece), and file
+ *    ranges are read into it and written as records of up to 16 KiB. With
+ *    kernel TLS (kTLS) enabled on the socket at run time, file ranges go
+ *    with SSL_sendfile instead; eddy_tls_file_stats counts which path ran.
+ *  - A write OpenSSL could not finish (WANT_WRITE) has its record already
+ *    encrypted; the caller offers the same bytes again (its queue did not
+ *    move), so the retry passes at least as many bytes, as OpenSSL demands.
+ *  - close_notify goes out on shutdown_write and on a clean close; the peer's
+ *    close_notify, or its FIN without one, reads as end of input.
+ *
+ * Everything here belongs to the connection's owner thread, except the two
+ * statistics counters (atomics).
+ */
+#include "tls_internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eddy/channel.h"
+#include "eddy/inet.h"
+#include "eddy/transport.h"
+
+#define RECORD ((size_t)16384) /* TLS's largest plaintext record */
+
+enum {
+    S_FAILED = 1u << 0,    /* a fatal error: no close_notify, no more SSL calls but free */
+    S_EOF = 1u << 1,       /* the peer's end of input was read */
+    S_SHUT = 1u << 2,      /* our close_notify was sent (or attempted) */
+    S_HANDSHAKE = 1u << 3, /* the handshake finished */
+};
+
+struct tls_state {
+    SSL *ssl;
+    unsigned flags;
+    size_t inflight;    /* bytes of a write that returned WANT_WRITE, to offer again */
+    char stage[RECORD]; /* small pieces gathered into one record; file chunks */
+};
+
+static unsigned long long stat_records_bytes, stat_ktls_bytes;
+
+void eddy_tls_file_stats(unsigned long long *record_bytes, unsigned long long *ktls_bytes)
+{
+    *record_bytes = __atomic_load_n(&stat_records_bytes, __ATOMIC_RELAXED);
+    *ktls_bytes = __atomic_load_n(&stat_ktls_bytes, __ATOMIC_RELAXED);
+}
+
+static struct tls_state *st(const struct eddy_transport *t)
+{
+    return t->state;
+}
+
+/* An SSL answer that is not progress: -EAGAIN (and want) or a fatal -errno. */
+static ssize_t ssl_fail(struct eddy_transport *t, int ret, int natural)
+{
+    struct tls_state *s = st(t);
+    int e = SSL_get_error(s->ssl, ret);
+
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        if (natural != EDDY_EV_READ)
+            t->want = EDDY_EV_READ;
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        if (natural != EDDY_EV_WRITE)
+            t->want = EDDY_EV_WRITE;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        s->flags |= S_EOF;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        s->flags |= S_FAILED;
+        ERR_clear_error();
+        return errno == EPIPE ? -EPIPE : -ECONNRESET;
+    default:
+        s->flags |= S_FAILED;
+        ERR_clear_error();
+        return -EPROTO;
+    }
+}
+
+static int tls_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    struct tls_state *s = malloc(sizeof *s);
+
+    t->fd = fd;
+    t->state = s;
+    if (s != NULL)
+        s->ssl =
+            (flags & EDDY_TRANSPORT_ACCEPTED) && arg != NULL ? eddy__tls_ssl_new(arg, fd) : NULL;
+    if (s == NULL || s->ssl == NULL) {
+        free(s);
+        t->state = NULL;
+        close(fd);
+        t->fd = -1;
+        ERR_clear_error();
+        return s == NULL ? -ENOMEM : -EINVAL;
+    }
+    s->flags = 0;
+    s->inflight = 0;
+    return 0;
+}
+
+static int tls_handshake(struct eddy_transport *t)
+{
+    struct tls_state *s = st(t);
+    int r = SSL_do_handshake(s->ssl);
+    ssize_t e;
+
+    if (r == 1) {
+        s->flags |= S_HANDSHAKE;
+        return 0;
+    }
+    e = ssl_fail(t, r, 0);
+    t->want = 0;
+    if (e == -EAGAIN)
+        return SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_WRITE ? EDDY_EV_WRITE : EDDY_EV_READ;
+    s->flags |= S_FAILED; /* a close_notify during the handshake is a failure too */
+    return e < 0 ? (int)e : -ECONNRESET;
+}
+
+/* Fills iov[0..n) in order from decrypted records until OpenSSL has nothing
+ * more without waiting. */
+static ssize_t tls_readv(struct eddy_transport *t, const struct iovec *iov, int n)
+{
+    struct tls_state *s = st(t);
+    size_t total = 0;
+    ssize_t e = 0;
+
+    if (s->flags & S_EOF)
+        return 0;
+    if (s->flags & S_FAILED)
+        return -EPROTO;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+
+        while (off < iov[i].iov_len) {
+            size_t got = 0;
+            int r = SSL_read_ex(s->ssl, (char *)iov[i].iov_base + off, iov[i].iov_len - off, &got);
+
+            if (r != 1) {
+                e = ssl_fail(t, r, EDDY_EV_READ);
+                goto out;
+            }
+            off += got;
+            total += got;
+        }
+    }
+out:
+    if (total > 0) {
+        if (e == -EAGAIN || e == 0)
+            t->want = 0; /* progress: the caller reads again only on readiness or pending */
+        return (ssize_t)total;
+    }
+    return e;
+}
+
+/* The bytes of iov[0..n) gathered into the staging buffer, up to one record. */
+static size_t gather(struct tls_state *s, const struct iovec *iov, int n)
+{
+    size_t len = 0;
+
+    for (int i = 0; i < n && len < RECORD; i++) {
+        size_t k = iov[i].iov_len < RECORD - len ? iov[i].iov_len : RECORD - len;
+
+        memcpy(s->stage + len, iov[i].iov_base, k);
+        len += k;
+    }
+    return len;
+}
+
+/* One SSL_write of p[0..len): bytes taken, or -EAGAIN / -errno. With partial
+ * writes on, OpenSSL returns after each record it wrote out. */
+static ssize_t write_once(struct eddy_transport *t, const void *p, size_t len)
+{
+    struct tls_state *s = st(t);
+    size_t done = 0;
+    int r;
+
+    if (len < s->inflight)
+        return -EIO; /* the caller's queue changed under a pending record: a bug */
+    ERR_clear_error();
+    r = SSL_write_ex(s->ssl, p, len, &done);
+    if (r == 1) {
+        s->inflight = 0;
+        return (ssize_t)done;
+    }
+    if (SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_WRITE ||
+        SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_READ)
+        s->inflight = s->inflight > len ? s->inflight : len;
+    return ssl_fail(t, r, EDDY_EV_WRITE);
+}
+
+/* Drops the first k bytes from v[0..n); returns the pieces left. */
+static int advance(struct iovec *v, int n, size_t k)
+{
+    int i = 0;
+
+    while (i < n && k >= v[i].iov_len)
+        k -= v[i++].iov_len;
+    memmove(v, v + i, sizeof v[0] * (size_t)(n - i));
+    n -= i;
+    if (n > 0) {
+        v[0].iov_base = (char *)v[0].iov_base + k;
+        v[0].iov_len -= k;
+    }
+    return n;
+}
+
+/* Several pieces smaller than a record together go out as one record (the
+ * point of the staging copy); a first piece of a record or more is written
+ * straight from the caller's memory. Loops until everything offered is
+ * taken or OpenSSL cannot take more now. */
+static ssize_t tls_writev(struct eddy_transport *t, const struct iovec *iov, int n, unsigned flags)
+{
+    struct tls_state *s = st(t);
+    size_t total = 0;
+    struct iovec rest[64];
+    int nr;
+
+    (void)flags;
+    if (n > 64)
+        n = 64;
+    memcpy(rest, iov, sizeof rest[0] * (size_t)n);
+    nr = advance(rest, n, 0);
+    while (nr > 0) {
+        int direct = nr == 1 || rest[0].iov_len >= RECORD;
+        size_t len = direct ? rest[0].iov_len : gather(s, rest, nr);
+        ssize_t w = write_once(t, direct ? rest[0].iov_base : s->stage, len);
+
+        if (w <= 0)
+            return total > 0 && w == -EAGAIN ? (t->want = 0, (ssize_t)total) : w;
+        total += (size_t)w;
+        nr = advance(rest, nr, (size_t)w);
+    }
+    return (ssize_t)total;
+}
+
+static int ktls_on(const struct tls_state *s)
+{
+    return BIO_get_ktls_send(SSL_get_wbio(s->ssl)) != 0;
+}
+
+/* A file range as records: pread into the staging buffer, one record each.
+ * A chunk OpenSSL could not finish is read again from the same offset next
+ * time (same bytes, as the retry needs). */
+static ssize_t file_records(struct eddy_transport *t, int fd, off_t *offset, size_t len,
+                            unsigned flags)
+{
+    struct tls_state *s = st(t);
+    size_t done = 0;
+    ssize_t r = 0;
+
+    while (done < len) {
+        size_t want = len - done < RECORD ? len - done : RECORD;
+        ssize_t n;
+
+        do
+            n = pread(fd, s->stage, want, *offset);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            r = n < 0 ? -errno : 0;
+            break;
+        }
+        r = write_once(t, s->stage, (size_t)n);
+        if (r <= 0)
+            break;
+        *offset += r;
+        done += (size_t)r;
+        __atomic_fetch_add(&stat_records_bytes, (unsigned long long)r, __ATOMIC_RELAXED);
+        if (!(flags & EDDY_TRANSPORT_ALL) && done >= 4 * RECORD)
+            break; /* level-triggered: let other connections have the loop */
+    }
+    if (done > 0) {
+        t->want = 0;
+        return (ssize_t)done;
+    }
+    return r;
+}
+
+static ssize_t tls_send_file(struct eddy_transport *t, int fd, off_t *offset, size_t len,
+                             unsigned flags)
+{
+    struct tls_state *s = st(t);
+    ossl_ssize_t n;
+
+    if (!ktls_on(s) || s->inflight > 0)
+        return file_records(t, fd, offset, len, flags);
+    ERR_clear_error();
+    n = SSL_sendfile(s->ssl, fd, *offset, len, 0);
+    if (n > 0) {
+        *offset += n;
+        __atomic_fetch_add(&stat_ktls_bytes, (unsigned long long)n, __ATOMIC_RELAXED);
+        return n;
+    }
+    return ssl_fail(t, (int)n, EDDY_EV_WRITE);
+}
+
+static size_t tls_pending(const struct eddy_transport *t)
+{
+    const struct tls_state *s = st(t);
+    int n;
+
+    if (s->flags & (S_EOF | S_FAILED))
+        return 0;
+    n = SSL_pending(s->ssl);
+    if (n > 0)
+        return (size_t)n;
+    return SSL_has_pending(s->ssl) ? 1 : 0; /* read ahead, not yet decrypted */
+}
+
+/* close_notify once, only on a healthy, established connection. */
+static void send_close_notify(struct tls_state *s)
+{
+    if ((s->flags & (S_SHUT | S_FAILED)) || !(s->flags & S_HANDSHAKE))
+        return;
+    s->flags |= S_SHUT;
+    ERR_clear_error();
+    SSL_shutdown(s->ssl); /* non-blocking: if the socket is full it is lost (rare) */
+    ERR_clear_error();
+}
+
+static int tls_shutdown_write(struct eddy_transport *t)
+{
+    send_close_notify(st(t));
+    return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void tls_close(struct eddy_transport *t)
+{
+    struct tls_state *s = st(t);
+
+    if (s != NULL) {
+        send_close_notify(s);
+        SSL_free(s->ssl);
+        free(s);
+        t->state = NULL;
+    }
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+static int tls_set_nodelay(struct eddy_transport *t, int on)
+{
+    return eddy_socket_set_nodelay(t->fd, on);
+}
+
+const struct eddy_transport_ops eddy_transport_tls = {
+    .name = "tls",
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
+    .open = tls_open,
+    .readv = tls_readv,
+    .writev = tls_writev,
+    .send_file = tls_send_file,
+    .shutdown_write = tls_shutdown_write,
+    .close = tls_close,
+    .pending = tls_pending,
+    .handshake = tls_handshake,
+    .set_nodelay = tls_set_nodelay,
+};
+
+SSL *eddy__tls_transport_ssl(const struct eddy_transport *t)
+{
+    return t != NULL && t->ops == &eddy_transport_tls && t->state != NULL ? st(t)->ssl : NULL;
+}
