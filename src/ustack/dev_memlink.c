@@ -6,13 +6,18 @@
  * its time. Every random choice comes from one xorshift generator seeded at creation,
  * so a run with the same seed and the same clock steps is the same run.
  *
+ * Each end has a kernel eventfd that a frame queued for it makes readable, so an event
+ * loop can wait for a memlink like for a TAP device.
+ *
  * Lock: a memlink has its own mutex (a leaf), since its two ends belong to two stacks
  * that may run in two threads.
  */
 #include "us_internal.h"
 
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct ml_frame {
     struct ml_frame *next;
@@ -26,6 +31,7 @@ struct ml_end {
     struct ue_dev dev;
     struct memlink *link;
     int side;
+    int efd; /* kernel eventfd, readable once frames were queued for this end */
 };
 
 struct ml_dir { /* frames travelling from end `side` to the other */
@@ -118,6 +124,9 @@ static int ml_enqueue(struct memlink *m, struct ml_dir *d, const void *frame, si
         d->s.lost_payload += eddy__us_frame_tcp_payload(frame, len);
     }
     ml_insert(d, f);
+    uint64_t one = 1;
+    if (write(m->end[d == &m->dir[0] ? 1 : 0].efd, &one, sizeof(one)) < 0)
+        return 0; /* already signalled (counter full): nothing lost */
     return 0;
 }
 
@@ -166,6 +175,9 @@ static int ml_rx_burst(struct ue_dev *dev, struct ue_frame *out, int n)
 {
     struct ml_end *e = (struct ml_end *)dev;
     struct memlink *m = e->link;
+    uint64_t junk;
+    if (read(e->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+        return 0;
     pthread_mutex_lock(&m->mu);
     struct ml_dir *d = &m->dir[!e->side];
     uint64_t now = ml_now(m);
@@ -197,8 +209,7 @@ static uint64_t ml_next_rx(struct ue_dev *dev)
 
 static int ml_fd(struct ue_dev *dev)
 {
-    (void)dev;
-    return -1;
+    return ((struct ml_end *)dev)->efd;
 }
 
 static void ml_free_dir(struct ml_dir *d)
@@ -224,6 +235,8 @@ static void ml_destroy(struct ue_dev *dev)
     pthread_mutex_unlock(&m->mu);
     if (!last)
         return;
+    close(m->end[0].efd);
+    close(m->end[1].efd);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -240,6 +253,15 @@ int ue_memlink_create(struct ue_dev **a, struct ue_dev **b, ue_clock_fn clock, v
     struct memlink *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
+    m->end[0].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    m->end[1].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->end[0].efd < 0 || m->end[1].efd < 0) {
+        int err = errno;
+        close(m->end[0].efd);
+        close(m->end[1].efd);
+        free(m);
+        return -err;
+    }
     pthread_mutex_init(&m->mu, NULL);
     m->clock = clock;
     m->clock_arg = clock_arg;

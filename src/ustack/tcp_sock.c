@@ -234,6 +234,18 @@ static ssize_t sendmsg_step(struct us_sock *sk, const struct ue_io *io, size_t n
     return put;
 }
 
+/* Set around a write that must not raise SIGPIPE (MSG_NOSIGNAL; the transport). */
+static _Thread_local int no_sigpipe;
+
+ssize_t eddy__us_writev_nosignal(int fd, const struct iovec *iov, int iovcnt);
+ssize_t eddy__us_writev_nosignal(int fd, const struct iovec *iov, int iovcnt)
+{
+    no_sigpipe = 1;
+    ssize_t r = ue_writev(fd, iov, iovcnt);
+    no_sigpipe = 0;
+    return r;
+}
+
 static ssize_t tcp_write(struct ue_file *f, const struct ue_io *io, size_t n)
 {
     struct us_sock *sk = f->priv;
@@ -253,7 +265,7 @@ static ssize_t tcp_write(struct ue_file *f, const struct ue_io *io, size_t n)
             break;
     }
     pthread_mutex_unlock(&st->lock);
-    if (r == -EPIPE)
+    if (r == -EPIPE && !no_sigpipe)
         pthread_kill(pthread_self(), SIGPIPE);
     return r;
 }
