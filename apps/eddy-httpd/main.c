@@ -22,6 +22,7 @@
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
 #include "listen.h"
+#include "user_stack.h"
 #include "log.h"
 #include "options.h"
 
@@ -29,6 +30,7 @@ struct httpd {
     struct httpd_options opt;
     struct eddy_event_loop *base;
     struct eddy_http_server *srv;
+    struct httpd_user_stack *ustack; /* --stack user */
     struct eddy_http_static *files;
     struct eddy_channel sig_ch;
     int sig_fd;
@@ -137,7 +139,8 @@ static int setup_signals(struct httpd *h)
     h->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (h->sig_fd < 0)
         return -1;
-    eddy_channel_init(&h->sig_ch, h->base, h->sig_fd, on_signal, h);
+    /* a kernel descriptor whatever the backend (uepoll backends watch it beside theirs) */
+    eddy_channel_init_kernel(&h->sig_ch, h->base, h->sig_fd, on_signal, h);
     return eddy_channel_enable_reading(&h->sig_ch) < 0 ? -1 : 0;
 }
 
@@ -237,10 +240,15 @@ static int run(struct httpd *h)
         fprintf(stderr, "eddy-httpd: cannot set up signals: %s\n", strerror(errno));
         return 1;
     }
-    if (make_server(h) < 0 || listen_all(h) < 0)
+    if (make_server(h) < 0 || (!h->opt.user_stack && listen_all(h) < 0))
         return 1;
     if ((rc = eddy_http_server_start(h->srv)) < 0) {
         fprintf(stderr, "eddy-httpd: cannot start: %s\n", strerror(-rc));
+        return 1;
+    }
+    if (h->opt.user_stack &&
+        httpd_user_stack_start(&h->ustack, eddy_http_server_tcp(h->srv), &h->opt) < 0) {
+        h->ustack = NULL;
         return 1;
     }
     if (httpd_log_enabled()) {
@@ -280,8 +288,10 @@ int main(int argc, char **argv)
         return 1;
     }
     int status = run(&h);
+    httpd_user_stack_stop_accepting(h.ustack);
     if (h.srv)
         eddy_http_server_free(h.srv);
+    httpd_user_stack_free(h.ustack); /* its connections are closed by now */
     if (h.sig_fd >= 0) {
         eddy_channel_remove(&h.sig_ch);
         close(h.sig_fd);

@@ -28,6 +28,10 @@ enum {
     OPT_REUSEPORT,
     OPT_FOLLOW,
     OPT_DIR_LISTING,
+    OPT_STACK,
+    OPT_TAP,
+    OPT_IP,
+    OPT_GATEWAY,
 };
 
 static const struct option long_opts[] = {
@@ -46,6 +50,10 @@ static const struct option long_opts[] = {
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
     {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
+    {"stack", required_argument, NULL, OPT_STACK},
+    {"tap", required_argument, NULL, OPT_TAP},
+    {"ip", required_argument, NULL, OPT_IP},
+    {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -80,6 +88,13 @@ static void usage(void)
            "      --reuseport              set SO_REUSEPORT on listening sockets\n"
            "      --follow-symlinks        follow symlinks even when they leave the root\n"
            "      --dir-listing            list directories that have no index.html\n"
+           "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
+           "                               own (ustack) on a TAP device: needs --tap and\n"
+           "                               --ip, runs one loop on the uepoll backend and\n"
+           "                               listens on the port of --listen\n"
+           "      --tap NAME               TAP device for --stack user (created or attached)\n"
+           "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
+           "      --gateway ADDR           ustack's next hop beyond the prefix\n"
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
@@ -197,6 +212,22 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     case OPT_DIR_LISTING:
         o->dir_listing = 1;
         return 0;
+    case OPT_STACK:
+        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
+            return bad("--stack", arg, "expected kernel or user");
+        o->user_stack = strcmp(arg, "user") == 0;
+        return 0;
+    case OPT_TAP:
+        if (!*arg || strlen(arg) >= 16)
+            return bad("--tap", arg, "expected a device name of 1 to 15 characters");
+        o->tap = arg;
+        return 0;
+    case OPT_IP:
+        o->ip = arg;
+        return 0;
+    case OPT_GATEWAY:
+        o->gateway = arg;
+        return 0;
     default:
         return -1;
     }
@@ -218,6 +249,28 @@ static void bad_option(const char *arg, int opt)
     } else {
         fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", arg);
     }
+}
+
+/* --stack user: one loop (one stack) on a uepoll backend, a TAP and an address. */
+static int user_stack_options(struct httpd_options *o, int argc, char **argv)
+{
+    int threads_given = 0, backend_given = 0;
+    for (int i = 1; i < argc; i++) {
+        threads_given |= !strncmp(argv[i], "--threads", 9) || !strncmp(argv[i], "-t", 2);
+        backend_given |= !strncmp(argv[i], "--backend", 9) || !strncmp(argv[i], "-b", 2);
+    }
+    if (!o->tap || !o->ip) {
+        fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
+        return -1;
+    }
+    if (threads_given && o->threads != 0)
+        return bad("--threads", "N", "--stack user runs one stack in one loop: use 0");
+    o->threads = 0;
+    if (!backend_given)
+        o->backend = "uepoll";
+    else if (strncmp(o->backend, "uepoll", 6) != 0)
+        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
+    return 0;
 }
 
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
@@ -253,5 +306,5 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
     }
     if (o->nlisten == 0)
         o->listen[o->nlisten++] = "127.0.0.1:8080";
-    return 0;
+    return o->user_stack ? user_stack_options(o, argc, argv) : 0;
 }

@@ -22,6 +22,9 @@ struct httpd_options {
     int reuseport;
     int follow_symlinks;
     int dir_listing;
+    /* --stack user: serve on ustack over a TAP device (apps/eddy-httpd/user_stack.c) */
+    int user_stack;
+    const char *tap, *ip, *gateway;
 };
 
 /* Parses argv into o. Returns 0 to run, 1 when --help/--version was handled (exit 0),
