@@ -75,7 +75,7 @@ static void start_clients(int n, int races)
         memset(c, 0, sizeof(*c));
         c->mode = races ? i % 4 : 0;
         c->e.tx_stream = c->e.rx_stream = 100 + (uint32_t)i;
-        c->e.total = 1000 + (uint64_t)(i * 7919) % 150000;
+        c->e.total = 1000 + (uint64_t)(i * 7919) % 60000;
         c->e.fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         ue_connect(c->e.fd, (struct sockaddr *)&a, sizeof(a));
         if (c->mode == 1) {
