@@ -155,14 +155,7 @@ static void drain(struct world *w, int l)
             ue_close(echoes[i].fd);
             echoes[i].closed = 1;
         }
-    for (int i = 0; i < 400000; i++) {
-        w_poll(w);
-        if (!w->s1->stats.tcp_conns && !w->s2->stats.tcp_conns && !w->s1->stats.tcp_time_wait &&
-            !w->s2->stats.tcp_time_wait)
-            return;
-        if (!w_advance(w, 5000))
-            return;
-    }
+    w_drain(w);
 }
 
 static void setup(struct world *w, int *l, uint64_t seed)
