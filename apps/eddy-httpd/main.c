@@ -22,6 +22,7 @@
 #include "eddy/inet.h"
 #include "eddy/signal.h"
 #include "listen.h"
+#include "user_stack.h"
 #include "log.h"
 #include "operate.h"
 #include "options.h"
@@ -31,6 +32,7 @@ struct httpd {
     struct httpd_options opt;
     struct eddy_event_loop *base;
     struct eddy_http_server *srv;
+    struct httpd_user_stack *ustack; /* --stack user */
     struct eddy_http_static *files;
     int signals_watched;
     int stopping;
@@ -312,12 +314,17 @@ static int run(struct httpd *h)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(-rc));
         return 1;
     }
-    if (make_server(h) < 0 || listen_all(h) < 0)
+    if (make_server(h) < 0 || (!h->opt.user_stack && listen_all(h) < 0))
         return 1;
     if (h->conf && start_as_configured(h) < 0)
         return 1;
     if ((rc = eddy_http_server_start(h->srv)) < 0) {
         httpd_log_error(HTTPD_LOG_EMERG, "cannot start: %s", strerror(-rc));
+        return 1;
+    }
+    if (h->opt.user_stack &&
+        httpd_user_stack_start(&h->ustack, eddy_http_server_tcp(h->srv), &h->opt) < 0) {
+        h->ustack = NULL;
         return 1;
     }
     if (httpd_log_enabled()) {
@@ -410,8 +417,10 @@ static int open_logs_and_files(struct httpd *h)
 
 static void cleanup(struct httpd *h)
 {
+    httpd_user_stack_stop_accepting(h->ustack);
     if (h->srv)
         eddy_http_server_free(h->srv);
+    httpd_user_stack_free(h->ustack); /* its connections are closed by now */
     while (h->signals_watched > 0)
         eddy_signal_unwatch(h->base, httpd_signals[--h->signals_watched]);
     if (h->base)

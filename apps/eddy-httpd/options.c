@@ -30,6 +30,10 @@ enum {
     OPT_DIR_LISTING,
     OPT_TEST,
     OPT_KA_REQUESTS,
+    OPT_STACK,
+    OPT_TAP,
+    OPT_IP,
+    OPT_GATEWAY,
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +55,10 @@ static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"test", no_argument, NULL, OPT_TEST},
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
+    {"stack", required_argument, NULL, OPT_STACK},
+    {"tap", required_argument, NULL, OPT_TAP},
+    {"ip", required_argument, NULL, OPT_IP},
+    {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -91,6 +99,13 @@ static void usage(void)
            "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
            "                               flags given with it override its globals\n"
            "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
+           "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
+           "                               own (ustack) on a TAP device: needs --tap and\n"
+           "                               --ip, runs one loop on the uepoll backend and\n"
+           "                               listens on the port of --listen\n"
+           "      --tap NAME               TAP device for --stack user (created or attached)\n"
+           "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
+           "      --gateway ADDR           ustack's next hop beyond the prefix\n"
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
@@ -230,6 +245,22 @@ static int handle(struct httpd_options *o, int c, const char *arg)
             return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
         o->keepalive_requests = (unsigned)v;
         return 0;
+    case OPT_STACK:
+        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
+            return bad("--stack", arg, "expected kernel or user");
+        o->user_stack = strcmp(arg, "user") == 0;
+        return 0;
+    case OPT_TAP:
+        if (!*arg || strlen(arg) >= 16)
+            return bad("--tap", arg, "expected a device name of 1 to 15 characters");
+        o->tap = arg;
+        return 0;
+    case OPT_IP:
+        o->ip = arg;
+        return 0;
+    case OPT_GATEWAY:
+        o->gateway = arg;
+        return 0;
     default:
         return -1;
     }
@@ -266,6 +297,29 @@ static void bad_option(const char *arg, int opt)
     } else {
         fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", arg);
     }
+}
+
+/* --stack user: one loop (one stack) on a uepoll backend, a TAP and an address. */
+static int user_stack_options(struct httpd_options *o)
+{
+    int threads_given = httpd_option_given(o, "threads");
+    int backend_given = httpd_option_given(o, "backend");
+    if (o->config) {
+        fprintf(stderr, "eddy-httpd: --stack user does not take a configuration file yet\n");
+        return -1;
+    }
+    if (!o->tap || !o->ip) {
+        fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
+        return -1;
+    }
+    if (threads_given && o->threads != 0)
+        return bad("--threads", "N", "--stack user runs one stack in one loop: use 0");
+    o->threads = 0;
+    if (!backend_given)
+        o->backend = "uepoll";
+    else if (strncmp(o->backend, "uepoll", 6) != 0)
+        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
+    return 0;
 }
 
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
@@ -317,5 +371,5 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
     }
     if (o->nlisten == 0)
         o->listen[o->nlisten++] = "127.0.0.1:8080";
-    return 0;
+    return o->user_stack ? user_stack_options(o) : 0;
 }

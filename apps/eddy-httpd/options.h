@@ -26,6 +26,9 @@ struct httpd_options {
     const char *config;       /* -c FILE */
     int test_only;            /* -t without a number (nginx's -t), or --test */
     unsigned long long given; /* bit i: long_opts[i] was on the command line */
+    /* --stack user: serve on ustack over a TAP device (apps/eddy-httpd/user_stack.c) */
+    int user_stack;
+    const char *tap, *ip, *gateway;
 };
 
 /* Whether the option with this long name ("threads") was given. */
