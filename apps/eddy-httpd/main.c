@@ -21,6 +21,7 @@
 #include "eddy/http.h"
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
+#include "httpd_tls.h"
 #include "listen.h"
 #include "log.h"
 #include "options.h"
@@ -39,6 +40,9 @@ struct httpd {
     int pending;
     union eddy_sockaddr bound[HTTPD_MAX_BOUND]; /* a host name may give several */
     int nbound;
+    struct httpd_tls tls;
+    union eddy_sockaddr bound_tls[HTTPD_MAX_BOUND];
+    int nbound_tls;
 };
 
 static void flusher_start_task(void *arg)
@@ -117,6 +121,7 @@ static void on_signal(struct eddy_channel *ch, int revents)
                 httpd_err("error", "reopening the access log: %s", strerror(-rc));
             else
                 httpd_err("info", "SIGHUP: access log reopened");
+            httpd_tls_reload(&h->tls);
         } else {
             begin_shutdown(h, (int)si.ssi_signo);
         }
@@ -200,6 +205,7 @@ static int make_server(struct httpd *h)
     o.tcp.max_connections = h->opt.max_connections;
     o.tcp.defer_accept = 1; /* seconds; the request comes with the accept (nginx: deferred) */
     o.tcp.delayed_ack = 1;  /* the ACK of a request rides on the response */
+    o.tcp.handshake_timeout_ms = h->opt.tls_handshake_timeout_ms;
     o.max_body = h->opt.max_body;
     o.header_timeout_ms = h->opt.header_timeout_ms;
     o.body_timeout_ms = h->opt.body_timeout_ms;
@@ -210,9 +216,15 @@ static int make_server(struct httpd *h)
         o.access_log_data = h;
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
-    if (rc == 0)
+    /* With HTTPS the front handler adds HSTS or redirects, then serves files. */
+    h->tls.inner = eddy_http_static_handler;
+    h->tls.inner_data = h->files;
+    if (rc == 0 && h->tls.ctx == NULL)
         rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
                                           eddy_http_static_handler, h->files);
+    else if (rc == 0)
+        rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
+                                          httpd_tls_front, &h->tls);
     if (rc < 0)
         fprintf(stderr, "eddy-httpd: cannot create the server: %s\n", strerror(-rc));
     return rc;
@@ -221,8 +233,14 @@ static int make_server(struct httpd *h)
 static int listen_all(struct httpd *h)
 {
     for (int i = 0; i < h->opt.nlisten; i++)
-        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+        if (httpd_listen(h->srv, h->opt.listen[i], NULL, h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
             return -1;
+    for (int i = 0; i < h->opt.nlisten_tls; i++)
+        if (httpd_listen(h->srv, h->opt.listen_tls[i], h->tls.ctx, h->bound_tls, &h->nbound_tls,
+                         HTTPD_MAX_BOUND) < 0)
+            return -1;
+    if (h->nbound_tls > 0)
+        httpd_tls_set_port(&h->tls, eddy_sockaddr_port(&h->bound_tls[0].sa));
     return 0;
 }
 
@@ -254,6 +272,11 @@ static int run(struct httpd *h)
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);
     }
+    for (int i = 0; i < h->nbound_tls; i++) {
+        char a[128];
+        if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
+    }
     rc = eddy_event_loop_run(h->base);
     stop_flushers(h);
     if (rc < 0) {
@@ -274,6 +297,10 @@ int main(int argc, char **argv)
     h.sig_fd = -1;
     if (open_files(&h) < 0)
         return 1;
+    if (httpd_tls_setup(&h.tls, &h.opt) < 0) {
+        eddy_http_static_free(h.files);
+        return 1;
+    }
     if ((rc = httpd_log_open(h.opt.access_log)) < 0) {
         fprintf(stderr, "eddy-httpd: access log '%s': %s\n", h.opt.access_log, strerror(-rc));
         eddy_http_static_free(h.files);
@@ -289,6 +316,7 @@ int main(int argc, char **argv)
     if (h.base)
         eddy_event_loop_free(h.base);
     eddy_http_static_free(h.files);
+    httpd_tls_free(&h.tls);
     httpd_log_close();
     return status;
 }

@@ -22,6 +22,14 @@ struct httpd_options {
     int reuseport;
     int follow_symlinks;
     int dir_listing;
+    /* HTTPS (httpd_tls.c) */
+    const char *listen_tls[HTTPD_MAX_LISTEN];
+    int nlisten_tls;
+    const char *tls_cert[HTTPD_MAX_LISTEN], *tls_key[HTTPD_MAX_LISTEN];
+    int ntls_cert, ntls_key;
+    unsigned tls_handshake_timeout_ms;
+    long long hsts_seconds; /* -1: no Strict-Transport-Security */
+    int redirect_https;
 };
 
 /* Parses argv into o. Returns 0 to run, 1 when --help/--version was handled (exit 0),

@@ -46,7 +46,8 @@ struct eddy__net_loop {
     size_t high_water_mark;
     int nodelay;    /* TCP_NODELAY before a connection's second write */
     int read_first; /* read a new connection before registering it (data is likely there) */
-    int wake_due;   /* base loop thread: establish tasks queued since the last wake-up */
+    unsigned handshake_timeout_ms; /* for transports with a handshake; 0: none */
+    int wake_due; /* base loop thread: establish tasks queued since the last wake-up */
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;

@@ -482,6 +482,31 @@ void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c)
 
 static void connected(struct eddy_tcp_connection *c, int read_first);
 
+/* The handshake deadline takes the connection's timer slot (c->linger): a
+ * lingering close only comes after on_connected, so the two never overlap, and
+ * do_close frees whichever is there. Expiry closes, like a linger's. */
+static void handshake_deadline(struct eddy_tcp_connection *c, int on)
+{
+    if (!on) {
+        if (c->linger != NULL) {
+            eddy_timer_stop(c->linger);
+            free(c->linger);
+            c->linger = NULL;
+        }
+        return;
+    }
+    if (c->nl->handshake_timeout_ms == 0)
+        return;
+    c->linger = malloc(sizeof *c->linger);
+    if (c->linger == NULL) {
+        request_close(c);
+        return;
+    }
+    eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
+    if (eddy_timer_start(c->linger, c->nl->handshake_timeout_ms, 0) < 0)
+        request_close(c);
+}
+
 /* Runs the transport's handshake step; on_connected once it is done. */
 static void handshake_step(struct eddy_tcp_connection *c)
 {
@@ -497,6 +522,7 @@ static void handshake_step(struct eddy_tcp_connection *c)
         return;
     }
     c->flags &= ~F_HANDSHAKE;
+    handshake_deadline(c, 0);
     if (eddy_channel_set_events(&c->ch, EDDY_EV_READ) < 0) {
         request_close(c);
         return;
@@ -667,8 +693,10 @@ void eddy__tcp_connection_establish(void *arg)
     list_add(c);
     eddy__tcp_conn_enter(c);
     if (handshake)
+        handshake_deadline(c, 1);
+    if (handshake && is_live(c))
         handshake_step(c);
-    else
+    else if (!handshake)
         connected(c, read_first);
     eddy__tcp_conn_leave(c);
 }

@@ -56,7 +56,6 @@ void eddy_tls_options_init(struct eddy_tls_options *o)
     o->ticket_key_seconds = 3600;
     o->session_cache_size = 20480;
     o->session_timeout = 7200;
-    o->handshake_timeout_ms = 10000;
 }
 
 int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
@@ -248,8 +247,15 @@ static int load_pair(SSL_CTX *s, const char *cert, const char *key, char *err, s
         return fail(err, errlen, -EINVAL, "certificate", cert, 0);
     if (SSL_CTX_use_PrivateKey_file(s, key, SSL_FILETYPE_PEM) != 1)
         return fail(err, errlen, -EINVAL, "private key", key, 0);
-    if (SSL_CTX_check_private_key(s) != 1)
-        return fail(err, errlen, -EINVAL, "private key does not match certificate", cert, 0);
+    /* A key of another type than the certificate's lands in another slot unchecked:
+     * this check catches it (OpenSSL then only says "no certificate assigned"). */
+    if (SSL_CTX_check_private_key(s) != 1) {
+        ERR_clear_error();
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "tls: private key '%s' does not match certificate '%s'", key,
+                     cert);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -412,11 +418,6 @@ void eddy_tls_context_free(struct eddy_tls_context *ctx)
     eddy__tls_tickets_destroy(&ctx->tickets);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
-}
-
-unsigned eddy_tls_context_handshake_timeout_ms(const struct eddy_tls_context *ctx)
-{
-    return ctx->o.handshake_timeout_ms;
 }
 
 unsigned eddy_tls_context_generation(const struct eddy_tls_context *ctx)
