@@ -12,8 +12,8 @@ import subprocess
 import time
 
 from httpd_blackbox import BINARY, Reader, done, make_site, ok, rmtree, time_limit
-from tls_blackbox import (NO_TLS, SLOW, TlsServer, cert_args, check_not_built, curl, make_certs,
-                          s_client, tls_connect)
+from tls_blackbox import (NO_TLS, SLOW, TlsServer, cert_args, check_not_built, client_hello, curl,
+                          make_certs, s_client, tls_connect)
 
 time_limit(240)
 base, root, files = make_site()
@@ -140,18 +140,6 @@ def handshake_timeout():
     rc, out, _ = curl(srv.tport, certs, "/hello.txt")
     ok(rc == 0 and out == files["hello.txt"], "serves_after_timeouts")
     srv.stop()
-
-
-def client_hello():
-    """The first bytes a real client sends (captured from Python's ssl through a memory BIO)."""
-    ctx = ssl.create_default_context()
-    inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outg.read()
 
 
 def hostile(srv):

@@ -79,3 +79,15 @@ def check_not_built(ok, binary, root, certs):
                        stderr=subprocess.PIPE, timeout=10)
     ok(p.returncode != 0 and b"without TLS" in p.stderr, "tls_not_built_refused",
        p.stderr.decode())
+
+
+def client_hello():
+    """The first bytes a real client sends (Python's ssl through a memory BIO)."""
+    ctx = ssl.create_default_context()
+    inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, outg, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outg.read()
