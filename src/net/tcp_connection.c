@@ -162,6 +162,30 @@ static void linger_expired(struct eddy_timer *t)
     request_close(c);
 }
 
+/* The connection's one timer: a lingering close's, or before on_connected the
+ * handshake's (the two never overlap); expiry closes. 0, or -1 once the close
+ * is asked for. */
+static int arm_timer(struct eddy_tcp_connection *c, unsigned ms)
+{
+    c->linger = malloc(sizeof *c->linger);
+    if (c->linger != NULL) {
+        eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
+        if (eddy_timer_start(c->linger, ms, 0) == 0)
+            return 0;
+    }
+    request_close(c);
+    return -1;
+}
+
+static void drop_timer(struct eddy_tcp_connection *c)
+{
+    if (c->linger != NULL) {
+        eddy_timer_stop(c->linger);
+        free(c->linger);
+        c->linger = NULL;
+    }
+}
+
 /* The output of a lingering close is written: shut our side, then read and
  * discard until the peer's FIN or linger_ms, so request bytes still in flight
  * never turn our close into a reset that destroys the response. */
@@ -173,22 +197,14 @@ static void linger_start(struct eddy_tcp_connection *c)
     }
     shut_write(c);
     c->flags |= F_LINGERING;
-    c->linger = malloc(sizeof *c->linger);
-    if (c->linger == NULL) {
-        request_close(c);
+    if (arm_timer(c, c->linger_ms) < 0)
         return;
-    }
-    eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
-    if (eddy_timer_start(c->linger, c->linger_ms, 0) < 0) {
-        request_close(c);
-        return;
-    }
     eddy_buffer_retrieve_all(&c->in);
     eddy__net_buf_put(c->nl, &c->in);
     if (!eddy_channel_is_reading(&c->ch))
         enable_or_close(c, EDDY_EV_READ);
     if (is_live(c) && eddy_transport_pending(&c->tr) > 0)
-        handle_read(c);
+        eddy__tcp_conn_schedule_read(c); /* no fd event announces those bytes */
 }
 
 /* The queue drained: release memory, then the deferred half-close or close. */
@@ -217,6 +233,9 @@ static void wait_writable(struct eddy_tcp_connection *c)
 {
     if (c->tr.want & EDDY_EV_READ) {
         c->flags |= F_WR_WANTS_RD;
+        /* Write readiness is not what this write waits for: level-triggered, it would spin. */
+        if (eddy_channel_is_writing(&c->ch) && !(c->flags & F_RD_WANTS_WR))
+            eddy_channel_disable_writing(&c->ch);
         if (!eddy_channel_is_reading(&c->ch))
             enable_or_close(c, EDDY_EV_READ);
     } else if (!eddy_channel_is_writing(&c->ch)) {
@@ -293,6 +312,7 @@ static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
     if (n > 0) {
         p += n;
         len -= (size_t)n;
+        c->sent += (uint64_t)n;
     }
     if (len == 0) {
         notify_write_complete(c);
@@ -470,42 +490,39 @@ static void handle_read(struct eddy_tcp_connection *c)
     }
 }
 
-void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c)
+static void redeliver_task(void *arg)
 {
-    if (eddy_buffer_readable(&c->in) > 0)
+    struct eddy_tcp_connection *c = arg;
+
+    c->flags &= ~F_REDELIVER;
+    if (!is_live(c)) {
+        eddy_tcp_connection_unref(c);
+        return;
+    }
+    eddy__tcp_conn_enter(c);
+    /* Input read before the peer's EOF is still delivered, as before a pause. */
+    if ((c->flags & F_WANT_READ) && eddy_buffer_readable(&c->in) > 0)
         deliver(c, &c->in);
     if (is_live(c) && wants_input(c) && eddy_transport_pending(&c->tr) > 0)
         handle_read(c);
+    eddy__tcp_conn_leave(c);
+    eddy_tcp_connection_unref(c);
+}
+
+void eddy__tcp_conn_schedule_read(struct eddy_tcp_connection *c)
+{
+    if (c->flags & F_REDELIVER)
+        return;
+    eddy_tcp_connection_ref(c);
+    if (eddy_event_loop_queue_in_loop(c->nl->loop, redeliver_task, c) < 0)
+        eddy_tcp_connection_unref(c);
+    else
+        c->flags |= F_REDELIVER;
 }
 
 /* ---- events ---- */
 
 static void connected(struct eddy_tcp_connection *c, int read_first);
-
-/* The handshake deadline takes the connection's timer slot (c->linger): a
- * lingering close only comes after on_connected, so the two never overlap, and
- * do_close frees whichever is there. Expiry closes, like a linger's. */
-static void handshake_deadline(struct eddy_tcp_connection *c, int on)
-{
-    if (!on) {
-        if (c->linger != NULL) {
-            eddy_timer_stop(c->linger);
-            free(c->linger);
-            c->linger = NULL;
-        }
-        return;
-    }
-    if (c->nl->handshake_timeout_ms == 0)
-        return;
-    c->linger = malloc(sizeof *c->linger);
-    if (c->linger == NULL) {
-        request_close(c);
-        return;
-    }
-    eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
-    if (eddy_timer_start(c->linger, c->nl->handshake_timeout_ms, 0) < 0)
-        request_close(c);
-}
 
 /* Runs the transport's handshake step; on_connected once it is done. */
 static void handshake_step(struct eddy_tcp_connection *c)
@@ -522,7 +539,7 @@ static void handshake_step(struct eddy_tcp_connection *c)
         return;
     }
     c->flags &= ~F_HANDSHAKE;
-    handshake_deadline(c, 0);
+    drop_timer(c);
     if (eddy_channel_set_events(&c->ch, EDDY_EV_READ) < 0) {
         request_close(c);
         return;
@@ -644,6 +661,8 @@ void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
 {
     c->tr.ops->close(&c->tr);
     eddy__net_loop_count_out(c->nl);
+    if (c->nl->on_abandon != NULL)
+        c->nl->on_abandon(c);
     free_conn(c);
 }
 
@@ -677,14 +696,32 @@ static void connected(struct eddy_tcp_connection *c, int read_first)
         handle_read(c); /* e.g. application data that came with the handshake */
 }
 
+/* The channel for tr.fd: a uepoll descriptor needs a loop on a uepoll
+ * backend; a kernel one is watched beside uepoll ones there. */
+static int init_channel(struct eddy_tcp_connection *c)
+{
+    struct eddy_event_loop *loop = c->nl->loop;
+    int loop_ue = eddy_event_loop_dispatcher(loop)->kind == EDDY_FD_UEPOLL;
+
+    if (c->tr.ops->caps & EDDY_TRANSPORT_FD_UEPOLL) {
+        eddy_channel_init(&c->ch, loop, c->tr.fd, on_event, c);
+        return loop_ue ? 0 : -EINVAL;
+    }
+    if (loop_ue)
+        eddy_channel_init_kernel(&c->ch, loop, c->tr.fd, on_event, c);
+    else
+        eddy_channel_init(&c->ch, loop, c->tr.fd, on_event, c);
+    return 0;
+}
+
 void eddy__tcp_connection_establish(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     int handshake = c->tr.ops->handshake != NULL;
     int read_first = c->nl->read_first && !handshake;
 
-    eddy_channel_init(&c->ch, c->nl->loop, c->tr.fd, on_event, c);
-    if (!read_first && eddy_channel_enable_reading(&c->ch) < 0) { /* select, fd >= FD_SETSIZE */
+    if (init_channel(c) < 0 ||
+        (!read_first && eddy_channel_enable_reading(&c->ch) < 0)) { /* select, fd >= FD_SETSIZE */
         eddy_channel_remove(&c->ch);
         eddy__tcp_connection_discard(c);
         return;
@@ -692,8 +729,8 @@ void eddy__tcp_connection_establish(void *arg)
     c->flags |= F_ESTABLISHED | F_WANT_READ | (handshake ? F_HANDSHAKE : 0);
     list_add(c);
     eddy__tcp_conn_enter(c);
-    if (handshake)
-        handshake_deadline(c, 1);
+    if (handshake && c->nl->handshake_timeout_ms > 0)
+        arm_timer(c, c->nl->handshake_timeout_ms); /* closed by the deadline if not done */
     if (handshake && is_live(c))
         handshake_step(c);
     else if (!handshake)
@@ -714,11 +751,7 @@ static void do_close(struct eddy_tcp_connection *c)
         return;
     __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
-    if (c->linger != NULL) {
-        eddy_timer_stop(c->linger);
-        free(c->linger);
-        c->linger = NULL;
-    }
+    drop_timer(c);
     /* A descriptor that is ours alone (accept4 with CLOEXEC) leaves an epoll
      * set by itself when closed: the EPOLL_CTL_DEL syscall can be skipped. */
     if (c->tr.ops->caps & EDDY_TRANSPORT_CLOSE_FORGETS)
@@ -736,6 +769,10 @@ static void do_close(struct eddy_tcp_connection *c)
     if (nl->cb->on_close != NULL && (c->flags & F_CONNECTED)) {
         c->busy++;
         nl->cb->on_close(c);
+        c->busy--;
+    } else if (nl->on_abandon != NULL && !(c->flags & F_CONNECTED)) {
+        c->busy++;
+        nl->on_abandon(c);
         c->busy--;
     }
     eddy_tcp_connection_unref(c);
