@@ -505,7 +505,7 @@ static int hello_handshake(struct eddy_transport *t)
 
         if (r == -EAGAIN)
             return EDDY_EV_READ;
-        if (r <= 0 || memcmp(buf, "HELLO" + hello_got, (size_t)r) != 0)
+        if (r <= 0 || memcmp(buf, &"HELLO"[hello_got], (size_t)r) != 0)
             return r < 0 ? (int)r : -EPROTO;
         hello_got += (int)r;
     }
