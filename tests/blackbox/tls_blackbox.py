@@ -1,6 +1,7 @@
 """Helpers for the HTTPS black-box tests: certificates made at test time by
 tests/lib/gen_certs.sh (openssl CLI), an eddy-httpd with a TLS listener, and clients
 (Python's ssl, curl, openssl s_client). Servers listen on 127.0.0.1 only."""
+import atexit
 import os
 import socket
 import ssl
@@ -14,6 +15,8 @@ ROOT = os.environ.get("EDDY_ROOT") or os.path.join(os.path.dirname(os.path.abspa
 # Sanitizer builds are several times slower: smaller bulk transfers there.
 SLOW = os.path.basename(os.path.normpath(BUILD)).startswith(("build-san", "build-tsan"))
 NO_TLS = os.path.basename(os.path.normpath(BUILD)).endswith("-notls")
+# A test that dies on an exception must not leave its servers running.
+atexit.register(Server.kill_all)
 
 
 def make_certs():
