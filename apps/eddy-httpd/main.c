@@ -21,6 +21,7 @@
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
 #include "eddy/signal.h"
+#include "httpd_tls.h"
 #include "listen.h"
 #include "user_stack.h"
 #include "log.h"
@@ -45,6 +46,9 @@ struct httpd {
     struct httpd_conf *conf; /* with -c: the config loaded at start */
     struct httpd_reload_ctx reload;
     int pid_written;
+    struct httpd_tls tls;
+    union eddy_sockaddr bound_tls[HTTPD_MAX_BOUND];
+    int nbound_tls;
 };
 
 static void flusher_start_task(void *arg)
@@ -126,6 +130,7 @@ static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
             httpd_err("info", "SIGHUP: logs reopened");
         if (h->conf)
             httpd_reload(&h->reload);
+        httpd_tls_reload(&h->tls);
     } else {
         begin_shutdown(h, signo);
     }
@@ -205,6 +210,7 @@ static int make_server(struct httpd *h)
     o.tcp.max_connections = h->opt.max_connections;
     o.tcp.defer_accept = 1; /* seconds; the request comes with the accept (nginx: deferred) */
     o.tcp.delayed_ack = 1;  /* the ACK of a request rides on the response */
+    o.tcp.handshake_timeout_ms = h->opt.tls_handshake_timeout_ms;
     o.max_body = h->opt.max_body;
     o.header_timeout_ms = h->opt.header_timeout_ms;
     o.body_timeout_ms = h->opt.body_timeout_ms;
@@ -216,10 +222,17 @@ static int make_server(struct httpd *h)
         o.access_log_data = h;
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
+    eddy_http_handler_fn handler = h->conf ? httpd_site_handler : eddy_http_static_handler;
+    void *data = h->files;
+    if (h->tls.ctx != NULL) { /* HSTS or the redirect first, then the files */
+        h->tls.inner = handler;
+        h->tls.inner_data = data;
+        handler = httpd_tls_front;
+        data = &h->tls;
+    }
     if (rc == 0)
         rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
-                                          h->conf ? httpd_site_handler : eddy_http_static_handler,
-                                          h->files);
+                                          handler, data);
     if (rc < 0)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot create the server: %s", strerror(-rc));
     return rc;
@@ -228,8 +241,14 @@ static int make_server(struct httpd *h)
 static int listen_all(struct httpd *h)
 {
     for (int i = 0; i < h->opt.nlisten; i++)
-        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+        if (httpd_listen(h->srv, h->opt.listen[i], NULL, h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
             return -1;
+    for (int i = 0; i < h->opt.nlisten_tls; i++)
+        if (httpd_listen(h->srv, h->opt.listen_tls[i], h->tls.ctx, h->bound_tls, &h->nbound_tls,
+                         HTTPD_MAX_BOUND) < 0)
+            return -1;
+    if (h->nbound_tls > 0)
+        httpd_tls_set_port(&h->tls, eddy_sockaddr_port(&h->bound_tls[0].sa));
     return 0;
 }
 
@@ -338,6 +357,11 @@ static int run(struct httpd *h)
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);
     }
+    for (int i = 0; i < h->nbound_tls; i++) {
+        char a[128];
+        if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
+    }
     rc = eddy_event_loop_run(h->base);
     stop_flushers(h);
     if (rc < 0) {
@@ -430,6 +454,7 @@ static void cleanup(struct httpd *h)
     if (h->pid_written)
         unlink(h->conf->g.pid); /* may fail after the privilege drop; nginx's is the same */
     httpd_conf_unref(h->conf);
+    httpd_tls_free(&h->tls);
     httpd_log_close();
     httpd_errlog_close();
 }
@@ -443,6 +468,8 @@ int main(int argc, char **argv)
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
     rc = open_logs_and_files(&h);
+    if (rc == 0 && httpd_tls_setup(&h.tls, &h.opt) < 0)
+        rc = -1;
     int status = rc == 0 ? run(&h) : rc > 0 ? 0 : 1;
     cleanup(&h);
     return status;
