@@ -170,7 +170,7 @@ int ue_shmlink_open(struct ue_dev **out, const struct ue_shmlink *l, int side)
     if (!e)
         return -ENOMEM;
     e->size = map_size(l->slots);
-    e->map = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED, l->memfd, 0);
+    e->map = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, l->memfd, 0);
     e->my_bell = fcntl(l->bell[side], F_DUPFD_CLOEXEC, 0);
     e->peer_bell = fcntl(l->bell[!side], F_DUPFD_CLOEXEC, 0);
     if (e->map == MAP_FAILED || e->my_bell < 0 || e->peer_bell < 0) {
