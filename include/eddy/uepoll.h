@@ -48,6 +48,10 @@ int ue_dup(int fd);
 int ue_dup2(int oldfd, int newfd);
 int ue_dup3(int oldfd, int newfd, int flags);
 int ue_close(int fd);
+/* poll(2) over uepoll descriptors: walks every entry on every call, as the kernel's poll
+ * does (src/uepoll/poll.c). struct pollfd and nfds_t come from <poll.h>. */
+struct pollfd;
+int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms);
 
 /*
  * eddy extensions, no Linux counterpart: waiting for a uepoll epoll and kernel

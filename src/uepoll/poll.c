@@ -1,0 +1,182 @@
+/*
+ * ue_poll: poll(2) over uepoll descriptors, the way the kernel's do_sys_poll works, so
+ * its cost can be set beside epoll's: every call walks every entry and calls each file's
+ * poll method; a call that must wait hooks an entry on the wait queue of every file
+ * (the kernel's poll_table_entry, here in pages of ENTRIES_PER_PAGE), sleeps until one
+ * of them wakes it or the timeout passes, then walks everything again. Nothing is kept
+ * between calls: that is the cost the ready list of an eventpoll removes.
+ *
+ * As in the kernel: a negative fd is skipped (revents 0); a closed one reports POLLNVAL;
+ * POLLERR and POLLHUP are always reported; once one entry is ready the rest of the first
+ * walk no longer hooks wait queues; after the timeout the entries are walked once more.
+ *
+ * Locking: the caller's wake-up entries sit on the files' wait queues (their locks);
+ * the wake function takes the call's own queue lock inside one of those (a leaf, as
+ * ep->lock is for ep_poll_callback).
+ */
+#include "ue_internal.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define ENTRIES_PER_PAGE 128
+
+struct poll_wqueues;
+struct poll_entry {
+    struct ue_wait_entry we;
+    struct ue_waitqueue *wq;
+    struct ue_file *f;
+    struct poll_wqueues *pw;
+    uint32_t key;
+};
+
+struct poll_page {
+    struct poll_page *next;
+    int used;
+    struct poll_entry e[ENTRIES_PER_PAGE];
+};
+
+struct poll_wqueues {
+    struct ue_poll_table pt;
+    struct ue_waitqueue wq; /* the sleeping caller */
+    atomic_int triggered;
+    struct poll_page *pages;
+    int error;
+};
+
+static int pollwake(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key)
+{
+    struct poll_entry *e = ue_container_of(we, struct poll_entry, we);
+    (void)wq;
+    if (key && !(key & e->key))
+        return 0;
+    atomic_store(&e->pw->triggered, 1);
+    eddy__ue_wake_up(&e->pw->wq, 0, key);
+    return 1;
+}
+
+static void poll_queue(struct ue_file *f, struct ue_waitqueue *wq, struct ue_poll_table *pt)
+{
+    struct poll_wqueues *pw = ue_container_of(pt, struct poll_wqueues, pt);
+    struct poll_page *p = pw->pages;
+    if (!p || p->used == ENTRIES_PER_PAGE) {
+        p = malloc(sizeof(*p));
+        if (!p) {
+            pw->error = ENOMEM;
+            return;
+        }
+        p->used = 0;
+        p->next = pw->pages;
+        pw->pages = p;
+    }
+    struct poll_entry *e = &p->e[p->used++];
+    eddy__ue_file_get(f);
+    e->f = f;
+    e->wq = wq;
+    e->pw = pw;
+    e->key = pt->key;
+    ue_list_init(&e->we.link);
+    e->we.flags = 0;
+    e->we.func = pollwake;
+    eddy__ue_wq_add(wq, &e->we);
+}
+
+static void poll_freewait(struct poll_wqueues *pw)
+{
+    while (pw->pages) {
+        struct poll_page *p = pw->pages;
+        for (int i = 0; i < p->used; i++) {
+            eddy__ue_wq_remove(p->e[i].wq, &p->e[i].we);
+            eddy__ue_fput(p->e[i].f);
+        }
+        pw->pages = p->next;
+        free(p);
+    }
+}
+
+static short do_pollfd(struct pollfd *p, struct ue_poll_table *pt)
+{
+    if (p->fd < 0)
+        return p->revents = 0;
+    struct ue_file *f = eddy__ue_fget(p->fd);
+    if (!f)
+        return p->revents = POLLNVAL;
+    uint32_t want = (uint32_t)(uint16_t)p->events | POLLERR | POLLHUP;
+    if (pt)
+        pt->key = want;
+    uint32_t mask = f->ops->poll(f, pt, 0);
+    eddy__ue_fput(f);
+    return p->revents = (short)(mask & want);
+}
+
+/* One walk over every entry; the first ready one stops the hooking (as the kernel). */
+static int poll_walk(struct pollfd *fds, nfds_t n, struct poll_wqueues *pw)
+{
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if (do_pollfd(&fds[i], pw->pt.qproc ? &pw->pt : NULL)) {
+            count++;
+            pw->pt.qproc = NULL;
+        }
+    }
+    pw->pt.qproc = NULL;
+    return count;
+}
+
+static int poll_sleep(struct poll_wqueues *pw, const struct timespec *deadline)
+{
+    struct ue_waiter w;
+    eddy__ue_waiter_init(&w, eddy__ue_waiter_wake_autoremove);
+    eddy__ue_prepare_to_wait(&pw->wq, &w, 0);
+    int rc = 0;
+    if (!atomic_exchange(&pw->triggered, 0))
+        rc = eddy__ue_waiter_sleep(&w, deadline);
+    eddy__ue_finish_wait(&pw->wq, &w);
+    atomic_store(&pw->triggered, 0);
+    return rc;
+}
+
+int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
+{
+    if (nfds > UE_NR_OPEN) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct timespec dl, *deadline = NULL;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        deadline = &dl;
+    }
+    struct poll_wqueues pw = {.pt = {.qproc = timeout_ms ? poll_queue : NULL}};
+    eddy__ue_wq_init(&pw.wq);
+    atomic_init(&pw.triggered, 0);
+    int count, timed_out = timeout_ms == 0, err = 0;
+    for (;;) {
+        count = poll_walk(fds, nfds, &pw);
+        if (count || timed_out || pw.error)
+            break;
+        int rc = poll_sleep(&pw, deadline);
+        if (rc == EINTR) {
+            err = EINTR;
+            break;
+        }
+        timed_out = rc == ETIMEDOUT;
+    }
+    poll_freewait(&pw);
+    eddy__ue_wq_destroy(&pw.wq);
+    eddy__ue_wake_flush();
+    if (!err && !count && pw.error)
+        err = pw.error;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return count;
+}
