@@ -181,21 +181,26 @@ struct srv_stat {
     size_t http_conns, tcp_conns;
 };
 
-static int ask_server(struct client *cl, struct srv_stat *out)
+/* One reply line of the server (byte by byte: never a part of the next line). */
+static int read_line(int fd, char *buf, size_t cap)
 {
-    char buf[256];
     size_t got = 0;
-    if (write(cl->ctl, "m", 1) != 1)
-        return -1;
-    while (got < sizeof(buf) - 1) {
-        ssize_t r = read(cl->ctl, buf + got, sizeof(buf) - 1 - got);
+    while (got < cap - 1) {
+        ssize_t r = read(fd, buf + got, 1);
         if (r <= 0)
             return -1;
-        got += (size_t)r;
-        if (buf[got - 1] == '\n')
+        if (buf[got++] == '\n')
             break;
     }
     buf[got] = 0;
+    return 0;
+}
+
+static int ask_server(struct client *cl, struct srv_stat *out)
+{
+    char buf[256];
+    if (write(cl->ctl, "m", 1) != 1 || read_line(cl->ctl, buf, sizeof(buf)) < 0)
+        return -1;
     return sscanf(buf, "%lf %lf %zu %zu", &out->rss, &out->cpu, &out->http_conns,
                   &out->tcp_conns) == 4
                ? 0
@@ -485,7 +490,8 @@ int main(int argc, char **argv)
     }
     close(sv[1]);
     cl.ctl = sv[0];
-    if (pid < 0 || client_setup(&cl, &l) < 0)
+    char ready[256];
+    if (pid < 0 || client_setup(&cl, &l) < 0 || read_line(cl.ctl, ready, sizeof(ready)) < 0)
         return 1;
     ue_shmlink_close(&l);
     run_client(&cl, n_idle, ks, nk, dur);

@@ -28,6 +28,7 @@ static const struct eddy_event_dispatcher *const backends[] = {
     &eddy_dispatcher_select,
     &eddy_dispatcher_uepoll,
     &eddy_dispatcher_uepoll_et,
+    &eddy_dispatcher_upoll,
     NULL,
 };
 

@@ -18,7 +18,10 @@
 
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ENTRIES_PER_PAGE 128
 
@@ -43,6 +46,7 @@ struct poll_wqueues {
     atomic_int triggered;
     struct poll_page *pages;
     int error;
+    int bridge; /* ue_poll_kernel: a kernel eventfd a wake-up writes, or -1 */
 };
 
 static int pollwake(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t key)
@@ -52,6 +56,12 @@ static int pollwake(struct ue_waitqueue *wq, struct ue_wait_entry *we, uint32_t 
     if (key && !(key & e->key))
         return 0;
     atomic_store(&e->pw->triggered, 1);
+    if (e->pw->bridge >= 0) {
+        uint64_t one = 1;
+        if (write(e->pw->bridge, &one, sizeof(one)) < 0)
+            return 1; /* the counter is already set: the sleeper wakes anyway */
+        return 1;
+    }
     eddy__ue_wake_up(&e->pw->wq, 0, key);
     return 1;
 }
@@ -154,7 +164,7 @@ int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
         }
         deadline = &dl;
     }
-    struct poll_wqueues pw = {.pt = {.qproc = timeout_ms ? poll_queue : NULL}};
+    struct poll_wqueues pw = {.pt = {.qproc = timeout_ms ? poll_queue : NULL}, .bridge = -1};
     eddy__ue_wq_init(&pw.wq);
     atomic_init(&pw.triggered, 0);
     int count, timed_out = timeout_ms == 0, err = 0;
@@ -168,6 +178,72 @@ int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
             break;
         }
         timed_out = rc == ETIMEDOUT;
+    }
+    poll_freewait(&pw);
+    eddy__ue_wq_destroy(&pw.wq);
+    eddy__ue_wake_flush();
+    if (!err && !count && pw.error)
+        err = pw.error;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return count;
+}
+
+/* The kernel side of ue_poll_kernel: kfds plus the bridge, blocking up to timeout_ms. */
+static int kernel_wait(struct pollfd *kfds, unsigned long nk, int bridge, int timeout_ms)
+{
+    struct pollfd *all = malloc((nk + 1) * sizeof(*all));
+    if (!all)
+        return -ENOMEM;
+    memcpy(all, kfds, nk * sizeof(*all));
+    all[nk] = (struct pollfd){.fd = bridge, .events = POLLIN};
+    int n = poll(all, nk + 1, timeout_ms);
+    int err = n < 0 ? errno : 0;
+    for (unsigned long i = 0; i < nk; i++)
+        kfds[i].revents = all[i].revents;
+    if (n > 0 && all[nk].revents) {
+        uint64_t v;
+        if (read(bridge, &v, sizeof(v)) < 0)
+            err = 0; /* drained by nobody else; nothing to do */
+    }
+    free(all);
+    return err == EINTR ? 0 : -err;
+}
+
+static int count_ready(const struct pollfd *f, unsigned long n)
+{
+    int c = 0;
+    for (unsigned long i = 0; i < n; i++)
+        c += f[i].revents != 0;
+    return c;
+}
+
+int ue_poll_kernel(struct pollfd *fds, unsigned long nfds, struct pollfd *kfds, unsigned long nk,
+                   int timeout_ms)
+{
+    static __thread int bridge = -1;
+    if (nfds > UE_NR_OPEN || nk > UE_NR_OPEN) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (bridge < 0 && timeout_ms != 0 && (bridge = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        return -1;
+    struct poll_wqueues pw = {.pt = {.qproc = timeout_ms ? poll_queue : NULL}, .bridge = bridge};
+    eddy__ue_wq_init(&pw.wq);
+    atomic_init(&pw.triggered, 0);
+    int count = poll_walk(fds, nfds, &pw), err = 0;
+    int kn = nk ? poll(kfds, nk, 0) : 0;
+    if (kn < 0)
+        err = errno == EINTR ? 0 : errno;
+    else
+        count += kn;
+    if (!count && !err && timeout_ms != 0 && !pw.error) {
+        int rc = kernel_wait(kfds, nk, bridge, timeout_ms);
+        pw.pt.qproc = NULL;
+        err = rc < 0 ? -rc : 0;
+        count = poll_walk(fds, nfds, &pw) + count_ready(kfds, nk);
     }
     poll_freewait(&pw);
     eddy__ue_wq_destroy(&pw.wq);
