@@ -4,6 +4,7 @@
 #   N=1000000 bench/million.sh          # N idle connections, then K active among them
 #   N=20000 K=100,1000 D=1 bench/million.sh
 #   WAIT=poll N=100000 bench/million.sh # the server waits with ue_poll (a scan of every entry)
+#   MODE=kernel bench/million.sh        # eddy-httpd on kernel sockets up to the descriptor cap
 #
 # Runs build/bench/million twice: with no idle connection (the baseline) and with N, and
 # prints both runs' result lines, then one summary line (the last line):
@@ -12,6 +13,9 @@
 # R compares K = 1000 (or the first K when 1000 is not in K).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${MODE:-ustack}" = kernel ]; then
+    exec bash bench/million_kernel.sh
+fi
 N=${N:-1000000}
 K=${K:-100,1000,10000}
 D=${D:-3}
