@@ -41,15 +41,18 @@ for b in $BACKENDS; do
     for n in $NS; do
         idle=""
         if [ "$n" -gt 0 ]; then
-            "$BUILD/bench/idle_conns" -p "$port" -n "$n" -d 3600 >"$tmp/idle.log" 2>&1 &
+            stdbuf -oL "$BUILD/bench/idle_conns" -p "$port" -n "$n" -r /f1.html -d 3600 \
+                >"$tmp/idle.log" 2>&1 &
             idle=$!
             pids+=("$idle")
-            for _ in $(seq 600); do grep -q holding "$tmp/idle.log" && break; sleep 0.1; done
+            for _ in $(seq 600); do grep -qs holding "$tmp/idle.log" && break; sleep 0.1; done
         fi
-        held=$(grep -o 'holding [0-9]*' "$tmp/idle.log" 2>/dev/null | awk '{ print $2 }' || true)
+        held=0
+        [ -z "$idle" ] || held=$(grep -o 'holding [0-9]*' "$tmp/idle.log" | awk '{ print $2 }' || true)
         rss=$(rss_bytes "$srv")
         per=$([ "$n" -gt 0 ] && echo $(((rss - rss0) / n)) || echo 0)
-        echo "kernel backend=$b idle=$n held=${held:-0} server_rss=$rss rss_per_idle=$per"
+        # the kernel's socket memory is slab, not the server's RSS: this is eddy's share only
+        echo "kernel backend=$b idle=$n held=${held:-0} server_rss=$rss rss_per_idle_user=$per"
         for k in ${K//,/ }; do
             if [ $((n + k + 16)) -gt "$cap" ]; then
                 echo "kernel backend=$b idle=$n k=$k: over the descriptor cap ($cap)"

@@ -197,7 +197,8 @@ static int kernel_wait(struct pollfd *kfds, unsigned long nk, int bridge, int ti
     struct pollfd *all = malloc((nk + 1) * sizeof(*all));
     if (!all)
         return -ENOMEM;
-    memcpy(all, kfds, nk * sizeof(*all));
+    if (nk)
+        memcpy(all, kfds, nk * sizeof(*all));
     all[nk] = (struct pollfd){.fd = bridge, .events = POLLIN};
     int n = poll(all, nk + 1, timeout_ms);
     int err = n < 0 ? errno : 0;
