@@ -4,13 +4,15 @@
 #   make TSAN=1       the same with TSan                       -> build-tsan/
 #   make test         every test: plain, ASan+UBSan, and the threaded ones under TSan
 #   make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="http_parser ..."]   libFuzzer, see tests/fuzz/run.sh
-#   make run          build and start eddy-httpd on ./www (the echo example until it exists)
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make run          build only eddy-httpd (in parallel) and start it on ./www
+#   make install PREFIX=/usr/local DESTDIR=...   (make uninstall with the same variables)
 #   make TLS=0        without OpenSSL (TLS compiled out; TLS options fail clearly) -> build-notls/
 # Sources are discovered by directory, so adding a module or a test needs no edit here.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+# Parallel jobs of the builds that make run and make test start themselves.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 VERSION := 0.1.0
 
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fPIC -pthread -Iinclude -Isrc \
@@ -71,7 +73,7 @@ HTTPD     := $(if $(HTTPD_SRCS),$(BUILD)/eddy-httpd)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TESTS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all lib test test-plain test-san test-tsan run install clean fuzz format
+.PHONY: all lib test test-plain test-san test-tsan tsan-targets run install uninstall clean fuzz format
 all: lib $(EXAMPLES) $(HTTPD) $(BENCHES) $(TESTS) $(FUZZ_TESTS)
 
 lib: $(BUILD)/libeddy.a $(BUILD)/libeddy.so
@@ -92,7 +94,7 @@ $(BUILD)/%: $(BUILD)/obj/apps/examples/%.o $(BUILD)/libeddy.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/eddy-httpd: $(HTTPD_OBJS) $(BUILD)/libeddy.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lz
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libeddy.a
 	@mkdir -p $(dir $@)
@@ -126,41 +128,75 @@ test:
 
 # A build that fails counts as a failed test, so it can never look green.
 test-plain:
-	@$(MAKE) --no-print-directory -j2 all || { echo "plain build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) all || { echo "plain build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build --label plain --results build-results.txt
 
 test-san:
-	@$(MAKE) --no-print-directory -j2 SAN=1 all || { echo "asan build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 all || { echo "asan build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build-san --label asan --results build-results.txt
 
+# Under TSan only the threaded tests run: build those, the library and eddy-httpd (which
+# test_httpd_threads_mt.py drives), not every test, bench and example once more.
+TSAN_TARGETS = lib $(HTTPD) $(filter %_mt,$(TESTS))
+
 test-tsan:
-	@$(MAKE) --no-print-directory -j2 TSAN=1 all || { echo "tsan build 0 1" >>build-results.txt; exit 1; }
+	@$(MAKE) --no-print-directory -j$(JOBS) TSAN=1 tsan-targets || { echo "tsan build 0 1" >>build-results.txt; exit 1; }
 	@bash tests/run.sh --build build-tsan --label tsan --only-mt --results build-results.txt
 
-run: all
+tsan-targets: $(TSAN_TARGETS)
+
+# make run builds only the server it starts, in parallel (not every test, bench and fuzz
+# replay), then replaces itself with it.
+RUN_BIN := $(if $(HTTPD),$(HTTPD),$(BUILD)/echo_server)
+
+run:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(RUN_BIN)
 	@if [ -n "$(HTTPD)" ]; then exec $(BUILD)/eddy-httpd --root www; \
 	 else exec $(BUILD)/echo_server --listen 127.0.0.1:8080; fi
 
+# Installed paths. The examples get an eddy- prefix (echo_server -> eddy-echo-server) so
+# they cannot clash with other programs in bin/.
+LIBDIR       := $(PREFIX)/lib
+INST_HEADERS := $(notdir $(wildcard include/eddy/*.h))
+INST_EXAMPLES := $(foreach e,$(EXAMPLES),eddy-$(subst _,-,$(notdir $(e))))
+INST_LIBS    := libeddy.a libeddy.so libeddy.so.0 libeddy.so.$(VERSION) pkgconfig/eddy.pc
+# The dynamic loader finds libeddy.so.0 in these once ldconfig ran (install runs it when
+# it installs for real); for any other prefix eddy.pc adds an rpath, so a program built
+# with pkg-config runs without LD_LIBRARY_PATH.
+SYSTEM_LIBDIRS := /usr/lib /usr/local/lib /lib
+, := ,
+PC_RPATH     := $(if $(filter $(LIBDIR),$(SYSTEM_LIBDIRS)),, -Wl$(,)-rpath$(,)$${libdir})
+
 install: lib $(HTTPD) $(EXAMPLES)
-	install -d $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/eddy/*.h $(DESTDIR)$(PREFIX)/include/eddy/
-	install -m 644 $(BUILD)/libeddy.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(PREFIX)/lib/libeddy.so.$(VERSION)
-	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libeddy.so.0
-	ln -sf libeddy.so.0 $(DESTDIR)$(PREFIX)/lib/libeddy.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' eddy.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eddy.pc
+	install -m 644 $(BUILD)/libeddy.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libeddy.so $(DESTDIR)$(LIBDIR)/libeddy.so.$(VERSION)
+	ln -sf libeddy.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libeddy.so.0
+	ln -sf libeddy.so.0 $(DESTDIR)$(LIBDIR)/libeddy.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@RPATH@|$(PC_RPATH)|g' \
+	    -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' eddy.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/eddy.pc
 	$(if $(HTTPD),install -m 755 $(HTTPD) $(DESTDIR)$(PREFIX)/bin/)
-	$(if $(EXAMPLES),install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/)
+	$(foreach e,$(EXAMPLES),install -m 755 $(e) $(DESTDIR)$(PREFIX)/bin/eddy-$(subst _,-,$(notdir $(e)));)
+	$(if $(DESTDIR)$(PC_RPATH),,-ldconfig)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/eddy/,$(INST_HEADERS))
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(INST_LIBS))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,eddy-httpd $(INST_EXAMPLES))
+	-rmdir $(DESTDIR)$(PREFIX)/include/eddy $(DESTDIR)$(LIBDIR)/pkgconfig 2>/dev/null
+	$(if $(DESTDIR)$(PC_RPATH),,-ldconfig)
 
 fuzz:
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
 
+# The version the style check pins (tests/blackbox/test_format.sh).
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || echo clang-format)
+
 format:
-	clang-format -i $(FORMAT_FILES)
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-notls build-results.txt

@@ -5,8 +5,11 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v clang >/dev/null || need+=(clang)
-command -v clang-format >/dev/null || need+=(clang-format)
+# The style check is pinned to the clang-format the code was formatted with: other
+# versions format a few constructs differently (tests/blackbox/test_format.sh).
+command -v clang-format-14 >/dev/null || need+=(clang-format-14)
 command -v timeout >/dev/null || need+=(coreutils)
+[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v openssl >/dev/null || need+=(openssl)

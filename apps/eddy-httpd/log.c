@@ -46,16 +46,6 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tlog *all_logs;
 static _Thread_local struct tlog *me;
 
-void httpd_err(const char *level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "eddy-httpd: [%s] %s\n", level, msg);
-}
-
 static int open_file(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -107,6 +97,29 @@ int httpd_log_reopen(void)
     for (struct tlog *t = all_logs; t; t = t->next)
         pthread_mutex_unlock(&t->lock);
     pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
+int httpd_log_switch(const char *spec)
+{
+    if (!log_is_file || strcmp(spec, "off") == 0 || strcmp(spec, "-") == 0)
+        return 0; /* the hook is set at start; a path can change, off or stdout cannot */
+    if (strcmp(spec, log_path) == 0)
+        return httpd_log_reopen();
+    char *copy = strdup(spec);
+    int fd = copy ? open_file(spec) : -ENOMEM;
+    if (fd < 0) {
+        free(copy);
+        return fd;
+    }
+    int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+    close(fd);
+    if (rc == 0) {
+        free(log_path);
+        log_path = copy;
+    } else {
+        free(copy);
+    }
     return rc;
 }
 

@@ -19,13 +19,15 @@ void httpd_access_log(const struct eddy_http_log_entry *e, void *data);
  * one step for every thread: lines logged before it are in the old file, those after it
  * in the new one. 0 or -errno (the old file is kept then). */
 int httpd_log_reopen(void);
+/* Reload: the access log goes to the file spec from now on (when it was a file). */
+int httpd_log_switch(const char *spec);
 /* In the loop's own thread: starts (or stops, flushing first) its flush timer. */
 void httpd_log_start_flusher(struct eddy_event_loop *loop);
 void httpd_log_stop_flusher(void);
 /* Once no thread logs any more: flushes every buffer and closes the file. */
 void httpd_log_close(void);
 
-/* Error log: "eddy-httpd: [level] message" on stderr. */
+/* Error log by level name ("info", "error", ...): see errlog.h. */
 void httpd_err(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * eddy-httpd: a static-file HTTP/1.1 server on the eddy reactor.
  *
- * Signals are blocked in every thread and read from a signalfd watched by the base
- * loop, so SIGTERM, SIGINT and SIGHUP are handled as ordinary events in one thread,
+ * Signals are watched by the base loop (eddy_signal_watch: blocked in every thread, read
+ * from a signalfd), so SIGTERM, SIGINT and SIGHUP are handled as ordinary events in one thread,
  * never inside a signal handler.
  */
 #include <errno.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "eddy/channel.h"
@@ -21,10 +20,13 @@
 #include "eddy/http.h"
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
+#include "eddy/signal.h"
 #include "listen.h"
 #include "user_stack.h"
 #include "log.h"
+#include "operate.h"
 #include "options.h"
+#include "site.h"
 
 struct httpd {
     struct httpd_options opt;
@@ -32,8 +34,7 @@ struct httpd {
     struct eddy_http_server *srv;
     struct httpd_user_stack *ustack; /* --stack user */
     struct eddy_http_static *files;
-    struct eddy_channel sig_ch;
-    int sig_fd;
+    int signals_watched;
     int stopping;
     /* shutdown: loops that still have to stop their log flusher */
     pthread_mutex_t lock;
@@ -41,6 +42,9 @@ struct httpd {
     int pending;
     union eddy_sockaddr bound[HTTPD_MAX_BOUND]; /* a host name may give several */
     int nbound;
+    struct httpd_conf *conf; /* with -c: the config loaded at start */
+    struct httpd_reload_ctx reload;
+    int pid_written;
 };
 
 static void flusher_start_task(void *arg)
@@ -53,6 +57,7 @@ static void flusher_stop_task(void *arg)
 {
     struct httpd *h = arg;
     httpd_log_stop_flusher();
+    httpd_site_release_thread();
     pthread_mutex_lock(&h->lock);
     h->pending--;
     pthread_cond_broadcast(&h->cond);
@@ -72,7 +77,7 @@ static void for_each_loop(struct httpd *h, eddy_task_fn fn, int with_loop_arg)
 /* Flushes and stops every loop's log timer, waiting for the sub-reactors to do it. */
 static void stop_flushers(struct httpd *h)
 {
-    if (!httpd_log_enabled())
+    if (!httpd_log_enabled() && h->conf == NULL)
         return;
     struct eddy_tcp_server *tcp = eddy_http_server_tcp(h->srv);
     pthread_mutex_lock(&h->lock);
@@ -107,41 +112,38 @@ static void begin_shutdown(struct httpd *h, int sig)
         eddy_event_loop_stop(h->base);
 }
 
-static void on_signal(struct eddy_channel *ch, int revents)
+static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
 {
-    (void)revents;
-    struct httpd *h = ch->data;
-    struct signalfd_siginfo si;
-    while (read(h->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGHUP) {
-            int rc = httpd_log_reopen();
-            if (rc < 0)
-                httpd_err("error", "reopening the access log: %s", strerror(-rc));
-            else
-                httpd_err("info", "SIGHUP: access log reopened");
-        } else {
-            begin_shutdown(h, (int)si.ssi_signo);
-        }
+    (void)loop;
+    struct httpd *h = data;
+    if (signo == SIGHUP) {
+        int rc = httpd_log_reopen();
+        if (rc == 0)
+            rc = httpd_errlog_reopen();
+        if (rc < 0)
+            httpd_err("error", "reopening the logs: %s", strerror(-rc));
+        else
+            httpd_err("info", "SIGHUP: logs reopened");
+        if (h->conf)
+            httpd_reload(&h->reload);
+    } else {
+        begin_shutdown(h, signo);
     }
 }
 
-/* Blocks the signals in this thread and every thread created after, and reads them. */
+static const int httpd_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define HTTPD_NSIGNALS (int)(sizeof httpd_signals / sizeof httpd_signals[0])
+
+/* Watched before any thread starts, so every thread inherits them blocked. 0 or -errno. */
 static int setup_signals(struct httpd *h)
 {
     signal(SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-        return -1;
-    h->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (h->sig_fd < 0)
-        return -1;
-    /* a kernel descriptor whatever the backend (uepoll backends watch it beside theirs) */
-    eddy_channel_init_kernel(&h->sig_ch, h->base, h->sig_fd, on_signal, h);
-    return eddy_channel_enable_reading(&h->sig_ch) < 0 ? -1 : 0;
+    for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
+        int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Raises the descriptor limit to its hard maximum (connections and cached files both
@@ -189,7 +191,7 @@ static int open_files(struct httpd *h)
     so.dir_listing = h->opt.dir_listing;
     int rc = eddy_http_static_new(&h->files, &so);
     if (rc < 0)
-        fprintf(stderr, "eddy-httpd: root '%s': %s\n", h->opt.root, strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "root '%s': %s", h->opt.root, strerror(-rc));
     return rc;
 }
 
@@ -208,16 +210,18 @@ static int make_server(struct httpd *h)
     o.body_timeout_ms = h->opt.body_timeout_ms;
     o.keepalive_timeout_ms = h->opt.keepalive_timeout_ms;
     o.send_timeout_ms = h->opt.send_timeout_ms;
-    if (httpd_log_enabled()) {
-        o.access_log = httpd_access_log;
+    o.keepalive_requests = h->opt.keepalive_requests;
+    if (httpd_log_enabled() || h->conf) {
+        o.access_log = h->conf ? httpd_log_hook : httpd_access_log;
         o.access_log_data = h;
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
     if (rc == 0)
         rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
-                                          eddy_http_static_handler, h->files);
+                                          h->conf ? httpd_site_handler : eddy_http_static_handler,
+                                          h->files);
     if (rc < 0)
-        fprintf(stderr, "eddy-httpd: cannot create the server: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot create the server: %s", strerror(-rc));
     return rc;
 }
 
@@ -229,21 +233,93 @@ static int listen_all(struct httpd *h)
     return 0;
 }
 
+/* Once bound, before any thread serves: pid file, then the privilege drop. */
+static int start_as_configured(struct httpd *h)
+{
+    const struct httpd_globals *g = &h->conf->g;
+    if (g->pid) {
+        int rc = httpd_write_pid(g->pid);
+        if (rc < 0) {
+            httpd_log_error(HTTPD_LOG_EMERG, "pid \"%s\": %s", g->pid, strerror(-rc));
+            return -1;
+        }
+        h->pid_written = 1;
+    }
+    return g->user ? httpd_drop_privileges(g->user, g->group) : 0;
+}
+
+static int same_sockaddr(const union eddy_sockaddr *a, const union eddy_sockaddr *b)
+{
+    socklen_t n = eddy_sockaddr_len(&a->sa);
+    return n == eddy_sockaddr_len(&b->sa) && memcmp(a, b, n) == 0;
+}
+
+/* Reload, before c is published: closes the listeners c no longer names (their
+ * connections live on). */
+static void close_removed(struct httpd *h, const struct httpd_conf *c)
+{
+    for (int j = 0; j < h->nbound;) {
+        int keep = 0;
+        for (int i = 0; i < c->naddrs && !keep; i++)
+            keep = !c->addrs[i].tls && same_sockaddr(&h->bound[j], &c->addrs[i].sa);
+        if (keep) {
+            j++;
+            continue;
+        }
+        char a[128] = "?";
+        eddy_sockaddr_format(&h->bound[j].sa, a, sizeof a);
+        if (eddy_tcp_server_unlisten(eddy_http_server_tcp(h->srv), &h->bound[j]) == 0)
+            httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the listener on %s", a);
+        h->bound[j] = h->bound[--h->nbound];
+    }
+}
+
+/* Reload: opens the addresses of c not listened on yet, then closes the ones it dropped.
+ * 0, or -1 (logged) when one cannot be opened: the old config stays. */
+static int listen_new(const struct httpd_conf *c, void *arg)
+{
+    struct httpd *h = arg;
+    for (int i = 0; i < c->naddrs; i++) {
+        int j = 0;
+        while (j < h->nbound && !same_sockaddr(&h->bound[j], &c->addrs[i].sa))
+            j++;
+        if (j < h->nbound || c->addrs[i].tls)
+            continue;
+        if (h->nbound == HTTPD_MAX_BOUND) {
+            httpd_log_error(HTTPD_LOG_ERROR, "reload: more than %d listen addresses",
+                            HTTPD_MAX_BOUND);
+            return -1;
+        }
+        int rc = eddy_http_server_listen(h->srv, c->addrs[i].addr, &h->bound[h->nbound]);
+        if (rc < 0) {
+            httpd_log_error(HTTPD_LOG_ERROR, "reload: cannot listen on %s: %s", c->addrs[i].addr,
+                            strerror(-rc));
+            return -1;
+        }
+        h->nbound++;
+        httpd_log_error(HTTPD_LOG_NOTICE, "reload: listening on %s", c->addrs[i].addr);
+    }
+    close_removed(h, c);
+    return 0;
+}
+
 static int run(struct httpd *h)
 {
     int rc = eddy_event_loop_new(&h->base, h->opt.backend);
     if (rc < 0) {
-        fprintf(stderr, "eddy-httpd: cannot create the event loop: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot create the event loop: %s", strerror(-rc));
         return 1;
     }
-    if (setup_signals(h) < 0) {
-        fprintf(stderr, "eddy-httpd: cannot set up signals: %s\n", strerror(errno));
+    if ((rc = setup_signals(h)) < 0) {
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(-rc));
         return 1;
     }
     if (make_server(h) < 0 || (!h->opt.user_stack && listen_all(h) < 0))
         return 1;
+    if (h->conf && start_as_configured(h) < 0)
+        return 1;
     if ((rc = eddy_http_server_start(h->srv)) < 0) {
-        fprintf(stderr, "eddy-httpd: cannot start: %s\n", strerror(-rc));
+        httpd_log_error(HTTPD_LOG_EMERG, "cannot start: %s", strerror(-rc));
         return 1;
     }
     if (h->opt.user_stack &&
@@ -271,6 +347,93 @@ static int run(struct httpd *h)
     return 0;
 }
 
+/* The listen addresses of the file become the server's; TLS ones wait for HTTPS. */
+static int take_listeners(struct httpd *h)
+{
+    h->opt.nlisten = 0;
+    for (int i = 0; i < h->conf->naddrs; i++) {
+        const struct httpd_addr *a = &h->conf->addrs[i];
+        if (a->tls) {
+            httpd_log_error(HTTPD_LOG_WARN,
+                            "listen %s tls: HTTPS is not available yet; "
+                            "not listening there",
+                            a->addr);
+            continue;
+        }
+        if (h->opt.nlisten == HTTPD_MAX_LISTEN) {
+            httpd_log_error(HTTPD_LOG_EMERG, "more than %d listen addresses", HTTPD_MAX_LISTEN);
+            return -1;
+        }
+        h->opt.listen[h->opt.nlisten++] = a->addr;
+    }
+    if (h->opt.nlisten == 0)
+        httpd_log_error(HTTPD_LOG_EMERG, "no plain HTTP listen address in %s", h->opt.config);
+    return h->opt.nlisten ? 0 : -1;
+}
+
+/* -c FILE: 0 to run, 1 when -t checked it (exit 0), -1 on an error (exit 1). */
+static int load_config(struct httpd *h)
+{
+    char err[HTTPD_CONF_ERR_MAX];
+    struct httpd_reload_ctx *r = &h->reload;
+    r->path = h->opt.config;
+    r->load.follow_symlinks = h->opt.follow_symlinks;
+    r->load.root = httpd_option_given(&h->opt, "root") ? h->opt.root : NULL;
+    r->load.open_roots = 1;
+    r->listen = listen_new;
+    r->arg = h;
+    if (httpd_conf_load(r->path, &r->load, &h->conf, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    if (h->opt.test_only) {
+        fprintf(stderr,
+                "eddy-httpd: the configuration file %s syntax is ok\n"
+                "eddy-httpd: configuration file %s test is successful\n",
+                r->path, r->path);
+        return 1;
+    }
+    httpd_apply_globals(&h->opt, h->conf);
+    if (httpd_open_error_log(h->conf) < 0 || take_listeners(h) < 0)
+        return -1;
+    httpd_site_publish(h->conf);
+    return 0;
+}
+
+static int open_logs_and_files(struct httpd *h)
+{
+    if (h->opt.config) {
+        int rc = load_config(h);
+        if (rc != 0)
+            return rc;
+    } else if (open_files(h) < 0) {
+        return -1;
+    }
+    int rc = httpd_log_open(h->opt.access_log);
+    if (rc < 0)
+        httpd_log_error(HTTPD_LOG_EMERG, "access log '%s': %s", h->opt.access_log, strerror(-rc));
+    return rc < 0 ? -1 : 0;
+}
+
+static void cleanup(struct httpd *h)
+{
+    httpd_user_stack_stop_accepting(h->ustack);
+    if (h->srv)
+        eddy_http_server_free(h->srv);
+    httpd_user_stack_free(h->ustack); /* its connections are closed by now */
+    while (h->signals_watched > 0)
+        eddy_signal_unwatch(h->base, httpd_signals[--h->signals_watched]);
+    if (h->base)
+        eddy_event_loop_free(h->base);
+    eddy_http_static_free(h->files);
+    httpd_site_shutdown();
+    if (h->pid_written)
+        unlink(h->conf->g.pid); /* may fail after the privilege drop; nginx's is the same */
+    httpd_conf_unref(h->conf);
+    httpd_log_close();
+    httpd_errlog_close();
+}
+
 int main(int argc, char **argv)
 {
     static struct httpd h;
@@ -279,26 +442,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
-    h.sig_fd = -1;
-    if (open_files(&h) < 0)
-        return 1;
-    if ((rc = httpd_log_open(h.opt.access_log)) < 0) {
-        fprintf(stderr, "eddy-httpd: access log '%s': %s\n", h.opt.access_log, strerror(-rc));
-        eddy_http_static_free(h.files);
-        return 1;
-    }
-    int status = run(&h);
-    httpd_user_stack_stop_accepting(h.ustack);
-    if (h.srv)
-        eddy_http_server_free(h.srv);
-    httpd_user_stack_free(h.ustack); /* its connections are closed by now */
-    if (h.sig_fd >= 0) {
-        eddy_channel_remove(&h.sig_ch);
-        close(h.sig_fd);
-    }
-    if (h.base)
-        eddy_event_loop_free(h.base);
-    eddy_http_static_free(h.files);
-    httpd_log_close();
+    rc = open_logs_and_files(&h);
+    int status = rc == 0 ? run(&h) : rc > 0 ? 0 : 1;
+    cleanup(&h);
     return status;
 }

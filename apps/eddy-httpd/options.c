@@ -28,6 +28,8 @@ enum {
     OPT_REUSEPORT,
     OPT_FOLLOW,
     OPT_DIR_LISTING,
+    OPT_TEST,
+    OPT_KA_REQUESTS,
     OPT_STACK,
     OPT_TAP,
     OPT_IP,
@@ -50,6 +52,9 @@ static const struct option long_opts[] = {
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
     {"dir-listing", no_argument, NULL, OPT_DIR_LISTING},
+    {"config", required_argument, NULL, 'c'},
+    {"test", no_argument, NULL, OPT_TEST},
+    {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"stack", required_argument, NULL, OPT_STACK},
     {"tap", required_argument, NULL, OPT_TAP},
     {"ip", required_argument, NULL, OPT_IP},
@@ -67,7 +72,8 @@ static void usage(void)
            "                               127.0.0.1:8080; [::1]:8080 for IPv6; a host\n"
            "                               name is resolved at startup and every address\n"
            "                               bound; :PORT is all IPv4 addresses, [::]:PORT\n"
-           "                               all IPv6 addresses only)\n"
+           "                               all IPv6 addresses only;\n"
+           "                               unix:PATH or unix:@NAME: a Unix socket)\n"
            "  -r, --root DIR               document root (default ./www)\n"
            "  -t, --threads N              sub-reactor threads; 0 = one reactor\n"
            "                               (default: number of CPUs)\n"
@@ -77,6 +83,8 @@ static void usage(void)
     printf(" (default %s)\n", eddy_event_dispatcher_find(NULL)->name);
     printf("      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
            "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
+           "      --keepalive-requests N   requests per connection, the last answered with\n"
+           "                               Connection: close (default 1000)\n"
            "      --header-timeout S       time to receive a request head (default 10)\n"
            "      --body-timeout S         time between two reads of a body (default 30)\n"
            "      --send-timeout S         time without output progress (default 60)\n"
@@ -88,6 +96,9 @@ static void usage(void)
            "      --reuseport              set SO_REUSEPORT on listening sockets\n"
            "      --follow-symlinks        follow symlinks even when they leave the root\n"
            "      --dir-listing            list directories that have no index.html\n"
+           "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
+           "                               flags given with it override its globals\n"
+           "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
            "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
            "                               own (ustack) on a TAP device: needs --tap and\n"
            "                               --ip, runs one loop on the uepoll backend and\n"
@@ -98,7 +109,8 @@ static void usage(void)
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
-           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the access log.\n");
+           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
+           "it also reloads the file).\n");
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -140,6 +152,7 @@ static void defaults(struct httpd_options *o)
     o->backend = eddy_event_dispatcher_find(NULL)->name;
     o->access_log = "off";
     o->keepalive_timeout_ms = 75000;
+    o->keepalive_requests = 1000;
     o->header_timeout_ms = 10000;
     o->body_timeout_ms = 30000;
     o->send_timeout_ms = 60000;
@@ -159,6 +172,21 @@ static int set_backend(struct httpd_options *o, const char *v)
     for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
         snprintf(why + strlen(why), sizeof why - strlen(why), " %s", *n);
     return bad("--backend", v, why);
+}
+
+/* -c, --test, and -t when it is the test rather than a thread count: 1 if c was one. */
+static int config_flag(struct httpd_options *o, int c, const char *arg)
+{
+    if (c == 'c')
+        o->config = arg;
+    else if (c == OPT_TEST)
+        o->test_only = 1;
+    else if (c == 't' && arg[0] == '-') { /* "-t -c FILE": arg is the next option */
+        o->test_only = 1;
+        optind--;
+    } else
+        return 0;
+    return 1;
 }
 
 static int handle(struct httpd_options *o, int c, const char *arg)
@@ -212,6 +240,11 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     case OPT_DIR_LISTING:
         o->dir_listing = 1;
         return 0;
+    case OPT_KA_REQUESTS:
+        if (parse_long(arg, 1, UINT32_MAX, &v) < 0)
+            return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
+        o->keepalive_requests = (unsigned)v;
+        return 0;
     case OPT_STACK:
         if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
             return bad("--stack", arg, "expected kernel or user");
@@ -233,6 +266,21 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     }
 }
 
+int httpd_option_given(const struct httpd_options *o, const char *long_name)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (strcmp(long_opts[i].name, long_name) == 0)
+            return (o->given >> i) & 1;
+    return 0;
+}
+
+static void mark_given(struct httpd_options *o, int c)
+{
+    for (int i = 0; long_opts[i].name; i++)
+        if (long_opts[i].val == c)
+            o->given |= 1ULL << i;
+}
+
 /* getopt_long's '?': arg is the argument it stopped at, optopt the short option or the
  * long option's value (0 when unknown). optopt alone cannot name a long option (ours
  * are >= 256): the message quotes the argument's name instead. */
@@ -252,12 +300,13 @@ static void bad_option(const char *arg, int opt)
 }
 
 /* --stack user: one loop (one stack) on a uepoll backend, a TAP and an address. */
-static int user_stack_options(struct httpd_options *o, int argc, char **argv)
+static int user_stack_options(struct httpd_options *o)
 {
-    int threads_given = 0, backend_given = 0;
-    for (int i = 1; i < argc; i++) {
-        threads_given |= !strncmp(argv[i], "--threads", 9) || !strncmp(argv[i], "-t", 2);
-        backend_given |= !strncmp(argv[i], "--backend", 9) || !strncmp(argv[i], "-b", 2);
+    int threads_given = httpd_option_given(o, "threads");
+    int backend_given = httpd_option_given(o, "backend");
+    if (o->config) {
+        fprintf(stderr, "eddy-httpd: --stack user does not take a configuration file yet\n");
+        return -1;
     }
     if (!o->tap || !o->ip) {
         fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
@@ -279,7 +328,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
     opterr = 0; /* our own one-line messages */
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":l:r:t:b:hV", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":l:r:t:b:c:hV", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage();
             return 1;
@@ -287,6 +336,10 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
         if (c == 'V') {
             printf("eddy-httpd " VERSION "\n");
             return 1;
+        }
+        if (c == ':' && strcmp(argv[optind - 1], "-t") == 0) { /* "-c FILE -t" */
+            o->test_only = 1;
+            continue;
         }
         if (c == ':') {
             fprintf(stderr, "eddy-httpd: option '%s' needs a value (see --help)\n",
@@ -297,14 +350,26 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
             bad_option(argv[optind - 1], optopt);
             return -1;
         }
+        if (config_flag(o, c, optarg))
+            continue;
         if (handle(o, c, optarg) < 0)
             return -1;
+        mark_given(o, c);
     }
     if (optind < argc) {
         fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    if (o->test_only && o->config == NULL) {
+        fprintf(stderr, "eddy-httpd: -t needs -c FILE (see --help)\n");
+        return -1;
+    }
+    if (o->config && o->nlisten) {
+        fprintf(stderr, "eddy-httpd: --listen does not combine with -c; use \"listen\" in "
+                        "the file\n");
+        return -1;
+    }
     if (o->nlisten == 0)
         o->listen[o->nlisten++] = "127.0.0.1:8080";
-    return o->user_stack ? user_stack_options(o, argc, argv) : 0;
+    return o->user_stack ? user_stack_options(o) : 0;
 }

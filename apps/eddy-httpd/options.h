@@ -17,17 +17,25 @@ struct httpd_options {
     const char *access_log; /* path, "-" or "off" */
     unsigned keepalive_timeout_ms, header_timeout_ms, body_timeout_ms, send_timeout_ms;
     unsigned drain_timeout_ms;
+    unsigned keepalive_requests;
     int max_connections;
     uint64_t max_body;
     int reuseport;
     int follow_symlinks;
     int dir_listing;
+    const char *config;       /* -c FILE */
+    int test_only;            /* -t without a number (nginx's -t), or --test */
+    unsigned long long given; /* bit i: long_opts[i] was on the command line */
     /* --stack user: serve on ustack over a TAP device (apps/eddy-httpd/user_stack.c) */
     int user_stack;
     const char *tap, *ip, *gateway;
 };
 
-/* Parses argv into o. Returns 0 to run, 1 when --help/--version was handled (exit 0),
+/* Whether the option with this long name ("threads") was given. */
+int httpd_option_given(const struct httpd_options *o, const char *long_name);
+
+/* Parses argv into o. "-t" followed by another option or nothing is the config test;
+ * "-t N" the thread count. Returns 0 to run, 1 when --help/--version was handled (exit 0),
  * or -1 after printing a one-line error to stderr (exit 2). */
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv);
 

@@ -3,9 +3,9 @@
  *
  *   echo_server [-l ADDR:PORT] [-t THREADS] [-b BACKEND]
  *
- * SIGINT/SIGTERM stop it cleanly: the signals are blocked in every thread
- * and read from a signalfd watched by the base loop, so no work happens in a
- * signal handler and the shutdown runs in the loop's thread.
+ * SIGINT/SIGTERM stop it cleanly: the base loop watches them (eddy_signal_watch,
+ * a signalfd), so no work happens in a signal handler and the shutdown runs in
+ * the loop's thread.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,10 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "eddy/eddy.h"
+#include "eddy/signal.h"
 
 static void on_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
 {
@@ -29,13 +29,10 @@ static const struct eddy_tcp_callbacks echo_callbacks = {
     .on_message = on_message,
 };
 
-static void on_signal(struct eddy_channel *ch, int revents)
+static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
 {
-    struct signalfd_siginfo si;
-
-    (void)revents;
-    while (read(ch->fd, &si, sizeof si) == (ssize_t)sizeof si)
-        eddy_event_loop_stop(ch->loop);
+    (void)signo, (void)data;
+    eddy_event_loop_stop(loop);
 }
 
 static void usage(FILE *f)
@@ -43,7 +40,7 @@ static void usage(FILE *f)
     const char *const *n;
 
     fprintf(f, "usage: echo_server [-l ADDR:PORT] [-t THREADS] [-b BACKEND]\n"
-               "  -l, --listen ADDR:PORT  default 127.0.0.1:8080\n"
+               "  -l, --listen ADDR       default 127.0.0.1:8080; or unix:PATH, unix:@NAME\n"
                "  -t, --threads N         sub-reactors, default 0 (one loop does everything)\n"
                "  -b, --backend NAME      one of:");
     for (n = eddy_event_dispatcher_names(); *n != NULL; n++)
@@ -102,11 +99,10 @@ static int parse_args(int argc, char **argv, struct config *cfg)
     return 0;
 }
 
-static int serve(struct eddy_event_loop *loop, const struct config *cfg, int sfd)
+static int serve(struct eddy_event_loop *loop, const struct config *cfg)
 {
     struct eddy_tcp_server_options opts;
     struct eddy_tcp_server *server;
-    struct eddy_channel sig;
     union eddy_sockaddr bound;
     char text[64];
     int r;
@@ -119,15 +115,11 @@ static int serve(struct eddy_event_loop *loop, const struct config *cfg, int sfd
     r = eddy_tcp_server_listen(server, cfg->listen, &bound);
     if (r == 0)
         r = eddy_tcp_server_start(server);
-    eddy_channel_init(&sig, loop, sfd, on_signal, NULL);
-    if (r == 0)
-        r = eddy_channel_enable_reading(&sig);
     if (r == 0) {
         eddy_sockaddr_format(&bound.sa, text, sizeof text);
         fprintf(stderr, "echo_server listening on %s\n", text);
         r = eddy_event_loop_run(loop);
     }
-    eddy_channel_remove(&sig);
     eddy_tcp_server_free(server);
     return r;
 }
@@ -136,31 +128,27 @@ int main(int argc, char **argv)
 {
     struct config cfg = {"127.0.0.1:8080", "epoll", 0};
     struct eddy_event_loop *loop;
-    sigset_t mask;
-    int sfd, r;
+    int r;
 
     if (parse_args(argc, argv, &cfg) < 0)
         return 2;
-    /* Before any thread exists, so every sub-reactor inherits the mask. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0) {
-        perror("echo_server: signalfd");
-        return 1;
-    }
+    signal(SIGPIPE, SIG_IGN);
     r = eddy_event_loop_new(&loop, cfg.backend);
     if (r < 0) {
         fprintf(stderr, "echo_server: event loop: %s\n", strerror(-r));
-        close(sfd);
         return 1;
     }
-    r = serve(loop, &cfg, sfd);
+    /* Before any thread exists, so every sub-reactor inherits them blocked. */
+    if ((r = eddy_signal_watch(loop, SIGINT, on_signal, NULL)) < 0 ||
+        (r = eddy_signal_watch(loop, SIGTERM, on_signal, NULL)) < 0) {
+        fprintf(stderr, "echo_server: signals: %s\n", strerror(-r));
+        return 1;
+    }
+    r = serve(loop, &cfg);
     if (r < 0)
         fprintf(stderr, "echo_server: %s: %s\n", cfg.listen, strerror(-r));
+    eddy_signal_unwatch(loop, SIGINT);
+    eddy_signal_unwatch(loop, SIGTERM);
     eddy_event_loop_free(loop);
-    close(sfd);
     return r < 0 ? 1 : 0;
 }

@@ -13,6 +13,7 @@
  */
 #include "eddy/event_loop.h"
 #include "eddy/http.h"
+#include "eddy/signal.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -22,7 +23,6 @@
 #include <unistd.h>
 
 static struct eddy_event_loop *g_loop;
-static volatile sig_atomic_t g_signalled;
 
 static void plaintext(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
 {
@@ -49,8 +49,7 @@ static void bytes(struct eddy_http_request *req, struct eddy_http_response *res,
 {
     (void)d;
     static char block[65536];
-    const char *p = eddy_http_request_path(req) + 6; /* "/bytes" */
-    unsigned long n = *p == '/' ? strtoul(p + 1, NULL, 10) : 0;
+    unsigned long n = strtoul(eddy_http_request_param(req, "n").p, NULL, 10); /* "/bytes/:n" */
     if (n > 16u << 20)
         n = 16u << 20;
     if (block[0] != 'x')
@@ -64,11 +63,10 @@ static void bytes(struct eddy_http_request *req, struct eddy_http_response *res,
     eddy_http_response_end(res);
 }
 
-static void on_signal(int sig)
+static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
 {
-    (void)sig;
-    g_signalled = 1;
-    eddy_event_loop_stop(g_loop);
+    (void)signo, (void)data;
+    eddy_event_loop_stop(loop);
 }
 
 static void usage(FILE *f)
@@ -109,6 +107,8 @@ int main(int argc, char **argv)
     int nlisten = 0, opt, rc;
     struct eddy_http_server_options o;
     eddy_http_server_options_init(&o);
+    /* bench/hello_cpu.sh runs its peers with unlimited requests per connection too. */
+    o.keepalive_requests = UINT32_MAX;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     o.tcp.threads = cpus > 0 ? (int)cpus : 1; /* like eddy-httpd: one sub-reactor per CPU */
     while ((opt = getopt_long(argc, argv, "l:t:b:h", longs, NULL)) != -1) {
@@ -154,6 +154,13 @@ int main(int argc, char **argv)
                 strerror(-rc));
         return 1;
     }
+    signal(SIGPIPE, SIG_IGN);
+    /* Before the sub-reactors start, so they inherit the signals blocked. */
+    if ((rc = eddy_signal_watch(g_loop, SIGINT, on_signal, NULL)) < 0 ||
+        (rc = eddy_signal_watch(g_loop, SIGTERM, on_signal, NULL)) < 0) {
+        fprintf(stderr, "hello_server: signals: %s\n", strerror(-rc));
+        return 1;
+    }
     struct eddy_http_server *srv;
     if ((rc = eddy_http_server_new(&srv, g_loop, &o)) < 0) {
         fprintf(stderr, "hello_server: %s\n", strerror(-rc));
@@ -163,7 +170,8 @@ int main(int argc, char **argv)
                                  NULL);
     eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/json", EDDY_HTTP_ROUTE_EXACT, json, NULL);
     eddy_http_server_route_flags(srv, EDDY_HTTP_POST, "/echo", EDDY_HTTP_ROUTE_EXACT, echo, NULL);
-    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes", EDDY_HTTP_ROUTE_PREFIX, bytes, NULL);
+    eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/bytes/:n", EDDY_HTTP_ROUTE_EXACT, bytes,
+                                 NULL);
     for (int i = 0; i < nlisten; i++) {
         union eddy_sockaddr bound;
         char text[64];
@@ -178,11 +186,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "hello_server: start: %s\n", strerror(-rc));
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     eddy_event_loop_run(g_loop);
     eddy_http_server_free(srv);
+    eddy_signal_unwatch(g_loop, SIGINT);
+    eddy_signal_unwatch(g_loop, SIGTERM);
     eddy_event_loop_free(g_loop);
     return 0;
 }

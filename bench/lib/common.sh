@@ -248,10 +248,11 @@ start_server() {
         cmd=("$CANNED_SERVER" -p "$port" -f "$dir/response")
         ;;
     eddy | eddy0)
-        local bin=$EDDY_HTTPD
-        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE
+        local bin=$EDDY_HTTPD more=(--keepalive-requests 4294967295)
+        # The binary from before keepalive_requests has no limit and no such option.
+        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE more=()
         cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
-            --access-log off --keepalive-timeout 3600 --max-connections "$MAXCONN")
+            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN")
         ;;
     *) die "unknown server kind $kind" ;;
     esac

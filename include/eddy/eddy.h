@@ -13,7 +13,10 @@
 #include "eddy/inet.h"
 #include "eddy/acceptor.h"
 #include "eddy/transport.h"
+#include "eddy/transport_mem.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/tcp_server.h"
+#include "eddy/tcp_client.h"
+#include "eddy/signal.h"
 
 #endif

@@ -72,13 +72,16 @@ struct eddy_http_log_entry {
     struct eddy_http_str referer;    /* empty if absent */
     int status;                      /* final status sent */
     int minor_version;               /* HTTP/1.x of the request (1 if unknown) */
-    uint64_t body_bytes;             /* body bytes of the response (0 for HEAD, 304, ...) */
+    uint64_t body_bytes;             /* body bytes sent (0 for HEAD, 304, ...): fewer than
+                                        the body's length if the connection closed first */
     const union eddy_sockaddr *peer; /* the client */
     time_t time;                     /* wall clock (seconds) when the response completed */
     struct eddy_event_loop *loop;    /* the calling thread's loop, to buffer per thread */
 };
 
-/* Called once per response, in the connection's loop thread; must not block. */
+/* Called once per response, in the connection's loop thread, when its last byte was
+ * written or the connection closed under it (so a client may see the response a moment
+ * before it is logged); must not block. */
 typedef void (*eddy_http_log_fn)(const struct eddy_http_log_entry *e, void *data);
 
 /* ---- server ------------------------------------------------------------------------- */
@@ -91,13 +94,16 @@ struct eddy_http_server_options {
     struct eddy_tcp_server_options tcp;
 
     /* Limits; 0 means the default. */
-    size_t max_request_line; /* 414 beyond; default 8 KiB */
-    size_t max_header_bytes; /* 431 beyond; default 16 KiB */
-    unsigned max_headers;    /* 431 beyond; default and maximum 100 */
-    uint64_t max_body;       /* request body (held in memory, or dropped for routes that
-                                take none); 413 beyond; default 1 MiB */
-    unsigned max_pipelined;  /* complete requests queued behind an unfinished response
-                                before the connection stops reading; default 32 */
+    size_t max_request_line;     /* 414 beyond; default 8 KiB */
+    size_t max_header_bytes;     /* 431 beyond; default 16 KiB */
+    unsigned max_headers;        /* 431 beyond; default and maximum 100 */
+    uint64_t max_body;           /* request body (held in memory, or dropped for routes that
+                                    take none); 413 beyond; default 1 MiB */
+    unsigned max_pipelined;      /* complete requests queued behind an unfinished response
+                                    before the connection stops reading; default 32 */
+    unsigned keepalive_requests; /* requests answered on one connection: the last one's
+                                    response carries Connection: close; default 1000
+                                    (nginx's keepalive_requests) */
 
     /* Timeouts in ms; 0 disables one. */
     unsigned header_timeout_ms;    /* first byte to end of head, then 408 + close; 10000 */
@@ -291,6 +297,11 @@ int eddy_http_response_send_error(struct eddy_http_response *res, int status);
  * -EINVAL (more bytes than the declared length). */
 int eddy_http_response_start(struct eddy_http_response *res, int64_t content_length);
 int eddy_http_response_write(struct eddy_http_response *res, const void *data, size_t len);
+/* Streams len bytes of fd from offset with sendfile, after what was written before (a
+ * multipart body mixes it with writes). close_fd as for send_file (also on failure).
+ * Not with a chunked body (-EINVAL): start with the length. Same results as write. */
+int eddy_http_response_write_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                  int close_fd);
 int eddy_http_response_end(struct eddy_http_response *res);
 
 /*

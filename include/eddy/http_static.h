@@ -9,9 +9,10 @@
  *
  * All functions here are pure or work on caller-owned objects; none keeps global state.
  * Choices where the RFC leaves room:
- *  - Range: only single byte ranges are served (206). A Range with several ranges is
- *    answered with the whole representation (200), as RFC 9110 14.2 allows a server to
- *    ignore Range. A malformed Range or another unit is ignored (200).
+ *  - Range: one range gives 206 with Content-Range; several give 206
+ *    multipart/byteranges, after ranges that overlap or touch were merged (parts in the
+ *    order of their first range-spec). More than EDDY_HTTP_MAX_RANGES range-specs, a
+ *    malformed Range or another unit is ignored (200), as RFC 9110 14.2 allows.
  *  - If-Range: an entity-tag must match strongly; a date must equal Last-Modified exactly.
  *  - ETag: strong, "MTIME-SIZE" in lowercase hex (mtime in seconds), nginx's form: copies
  *    of a file on several servers (same mtime and size, other inodes) share their tag. A
@@ -77,9 +78,25 @@ struct eddy_http_range {
     uint64_t first, last; /* inclusive, first <= last < size */
 };
 
-/* Parses a Range field value for a representation of `size` bytes. */
+/* Range-specs in one Range field beyond which the field is ignored (RFC 9110 14.2). */
+#define EDDY_HTTP_MAX_RANGES 32
+
+/* Parses a Range field value for a representation of `size` bytes into out[0..*n),
+ * *n <= max: the satisfiable ranges, those that overlap or touch merged into one that
+ * takes the place of the earliest. NONE for another unit, a malformed value, or more
+ * than max range-specs; UNSATISFIABLE when no range-spec is; else OK. */
+enum eddy_http_range_result eddy_http_ranges_parse(const char *v, size_t len, uint64_t size,
+                                                   struct eddy_http_range *out, size_t max,
+                                                   size_t *n);
+/* The same, for callers that serve one range only: OK only when the set is one range
+ * after merging (several: NONE). */
 enum eddy_http_range_result eddy_http_range_parse(const char *v, size_t len, uint64_t size,
                                                   struct eddy_http_range *out);
+/* Sends a 206 multipart/byteranges response of the ranges r[0..n) of f (after the
+ * fields set so far), the parts from memory or with sendfile. For the static handler. */
+struct eddy_http_file;
+void eddy_http_send_byteranges(struct eddy_http_response *res, const struct eddy_http_file *f,
+                               const struct eddy_http_range *r, size_t n);
 /* Nonzero if an If-Range value v allows the range: a strong etag equal to etag, or an
  * HTTP-date equal to mtime. */
 int eddy_http_if_range_ok(const char *v, size_t len, const char *etag, time_t mtime);
@@ -219,6 +236,17 @@ void eddy_http_static_options_init(struct eddy_http_static_options *o);
 int eddy_http_static_new(struct eddy_http_static **out, const struct eddy_http_static_options *o);
 /* After every thread that used it stopped serving (after eddy_http_server_free). */
 void eddy_http_static_free(struct eddy_http_static *s);
+/* The HTTP status for a negative errno of eddy_http_root_openat / eddy_http_fcache_get:
+ * 404 (missing, dotfile, leaving the root), 403 (permission, not a regular file), 503 (out
+ * of descriptors or memory), else 500. */
+int eddy_http_status_for_errno(int err);
+/* Finishes res with bytes [off, off+len) of f as its body: from memory when the cache holds
+ * the content, else sendfile on a dup of the fd (the cache may close its own first). */
+void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                         uint64_t off, uint64_t len);
+/* The calling thread's open-file cache of s (made on first use; freed with s), for
+ * handlers of one's own built on these pieces. Loop threads only. NULL on -ENOMEM. */
+struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *s);
 /* The handler; data is the struct eddy_http_static. */
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
                               void *data);

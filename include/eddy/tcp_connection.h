@@ -79,6 +79,19 @@ struct eddy_tcp_callbacks {
     void (*on_close)(struct eddy_tcp_connection *c);
 };
 
+/* Any thread: makes the opened transport instance *t (moved in: a memory end,
+ * a connected socket opened with eddy_transport_open, a ustack socket) a
+ * connection of loop outside any tcp_server, with callbacks cb (kept by
+ * pointer) and a zeroed context of context_size bytes. It is registered and
+ * on_connected runs in the loop's thread, from a queued task. *out (may be
+ * NULL) gets the connection, valid while the caller holds a reference taken
+ * before the loop can run the task, or from the callbacks on. It has its own
+ * per-loop state (scratch buffer, free lists), so it suits a few client or
+ * test connections per loop, not thousands. 0 or -errno (t is closed). */
+int eddy_tcp_connection_adopt(struct eddy_tcp_connection **out, struct eddy_event_loop *loop,
+                              struct eddy_transport *t, const struct eddy_tcp_callbacks *cb,
+                              size_t context_size);
+
 /* Any thread (with a reference when not the owner). Copies the bytes.
  * 0, -EPIPE once the connection is closing or closed, -ENOMEM. */
 int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, size_t len);
@@ -95,6 +108,9 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
                                   int close_fd);
 /* Bytes (memory and file) queued and not yet written. Owner thread. */
 size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
+/* Bytes (memory and file) written so far, for an access log's "bytes sent". Owner thread;
+ * in on_close too, where the output queue is already gone. */
+uint64_t eddy_tcp_connection_bytes_sent(const struct eddy_tcp_connection *c);
 
 /* What a queued file range counts for against the high-water mark: it holds no memory,
  * but a descriptor (often a dup), which is scarcer; at a 256 KiB mark a connection that is

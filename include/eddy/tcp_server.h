@@ -65,6 +65,9 @@ int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
                           const struct sockaddr *peer, socklen_t peer_len);
 /* Base loop thread: starts the sub-reactors (waiting until they run), then accepting. */
 int eddy_tcp_server_start(struct eddy_tcp_server *s);
+/* Base loop thread, before or after start: closes the listener bound to addr (as
+ * returned in bound by listen); its connections live on. 0 or -ENOENT. */
+int eddy_tcp_server_unlisten(struct eddy_tcp_server *s, const union eddy_sockaddr *addr);
 /* Base loop thread: closes the listening sockets; connections live on. */
 void eddy_tcp_server_stop_accepting(struct eddy_tcp_server *s);
 /* Open connections, any thread. */

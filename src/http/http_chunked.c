@@ -79,27 +79,11 @@ static int after_size(struct eddy_http_chunked_decoder *d, unsigned char c)
     return size_done(d);
 }
 
-static int size_line_byte(struct eddy_http_chunked_decoder *d, unsigned char c)
+/* One byte of a chunk extension (";name=value" after the size), which is checked and
+ * ignored. */
+static int ext_byte(struct eddy_http_chunked_decoder *d, unsigned char c)
 {
-    if (++d->line_bytes > EDDY_HTTP_CHUNK_MAX_LINE)
-        return ERR400;
     switch (d->state) {
-    case S_SIZE_START:
-    case S_SIZE:
-        if (eddy__hc(c, EDDY__HC_HEX)) {
-            if (d->size > (UINT64_MAX >> 4))
-                return ERR400;
-            d->size = (d->size << 4) | hexval(c);
-            d->state = S_SIZE;
-            return 0;
-        }
-        return d->state == S_SIZE ? after_size(d, c) : ERR400;
-    case S_SIZE_WS:
-        if (c == ';')
-            d->state = S_EXT_PRE_NAME;
-        else if (!is_ws(c))
-            return ERR400;
-        return 0;
     case S_EXT_PRE_NAME:
         if (is_tok(c))
             d->state = S_EXT_NAME;
@@ -156,6 +140,32 @@ static int size_line_byte(struct eddy_http_chunked_decoder *d, unsigned char c)
         return 0;
     }
     return ERR400;
+}
+
+static int size_line_byte(struct eddy_http_chunked_decoder *d, unsigned char c)
+{
+    if (++d->line_bytes > EDDY_HTTP_CHUNK_MAX_LINE)
+        return ERR400;
+    switch (d->state) {
+    case S_SIZE_START:
+    case S_SIZE:
+        if (eddy__hc(c, EDDY__HC_HEX)) {
+            if (d->size > (UINT64_MAX >> 4))
+                return ERR400;
+            d->size = (d->size << 4) | hexval(c);
+            d->state = S_SIZE;
+            return 0;
+        }
+        return d->state == S_SIZE ? after_size(d, c) : ERR400;
+    case S_SIZE_WS:
+        if (c == ';')
+            d->state = S_EXT_PRE_NAME;
+        else if (!is_ws(c))
+            return ERR400;
+        return 0;
+    default:
+        return ext_byte(d, c);
+    }
 }
 
 static int trailer_byte(struct eddy_http_chunked_decoder *d, unsigned char c)

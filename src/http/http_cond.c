@@ -1,7 +1,7 @@
 /*
- * Entity tags, conditional requests (RFC 9110 13) and byte ranges
- * (RFC 9110 14). Pure functions over the field values; see http_static.h for the
- * choices made where the RFC leaves room.
+ * Entity tags, conditional requests (RFC 9110 13) and If-Range (RFC 9110 13.1.5; the
+ * Range field itself is parsed in http_ranges.c). Pure functions over the field values;
+ * see http_static.h for the choices made where the RFC leaves room.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -87,67 +87,6 @@ int eddy_http_cond_evaluate(const struct eddy_http_cond_fields *f, const char *e
         eddy_http_date_parse(f->if_modified_since, f->if_modified_since_len, &t) == 0 && mtime <= t)
         return 304;
     return 0;
-}
-
-/* Reads a run of digits, saturating at UINT64_MAX. Returns the count of digits. */
-static size_t digits(const char **pp, const char *end, uint64_t *v)
-{
-    const char *p = *pp;
-    uint64_t x = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
-        unsigned d = (unsigned)(*p++ - '0');
-        x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
-    }
-    size_t n = (size_t)(p - *pp);
-    *pp = p;
-    *v = x;
-    return n;
-}
-
-enum eddy_http_range_result eddy_http_range_parse(const char *v, size_t len, uint64_t size,
-                                                  struct eddy_http_range *out)
-{
-    const char *p = v, *end = v + len;
-    if (len < 6 || strncasecmp(v, "bytes", 5) != 0)
-        return EDDY_HTTP_RANGE_NONE;
-    p += 5;
-    while (p < end && is_ows(*p))
-        p++;
-    if (p == end || *p++ != '=')
-        return EDDY_HTTP_RANGE_NONE;
-    while (p < end && is_ows(*p))
-        p++;
-    uint64_t a = 0, b = 0;
-    int suffix = p < end && *p == '-';
-    if (suffix) {
-        p++;
-        if (digits(&p, end, &b) == 0)
-            return EDDY_HTTP_RANGE_NONE;
-    } else {
-        if (digits(&p, end, &a) == 0 || p == end || *p++ != '-')
-            return EDDY_HTTP_RANGE_NONE;
-        int has_last = digits(&p, end, &b) > 0;
-        if (!has_last)
-            b = UINT64_MAX;
-        else if (b < a)
-            return EDDY_HTTP_RANGE_NONE; /* invalid range-spec: ignore the field */
-    }
-    while (p < end && is_ows(*p))
-        p++;
-    if (p < end) /* a second range (or garbage): answer with the whole file */
-        return EDDY_HTTP_RANGE_NONE;
-    if (suffix) {
-        if (b == 0 || size == 0)
-            return EDDY_HTTP_RANGE_UNSATISFIABLE;
-        out->first = b >= size ? 0 : size - b;
-        out->last = size - 1;
-        return EDDY_HTTP_RANGE_OK;
-    }
-    if (a >= size)
-        return EDDY_HTTP_RANGE_UNSATISFIABLE;
-    out->first = a;
-    out->last = b >= size ? size - 1 : b;
-    return EDDY_HTTP_RANGE_OK;
 }
 
 int eddy_http_if_range_ok(const char *v, size_t len, const char *etag, time_t mtime)

@@ -1,13 +1,15 @@
 /*
- * HTML directory listing. Names are collected, sorted bytewise (stable output for
- * clients and tests), then written with every name URL-escaped in the href and
- * HTML-escaped in the text, so a file called "<script>" is shown, never run.
+ * HTML directory listing, with sizes and dates. Names are collected, sorted bytewise (stable output
+ * for clients and tests), then written with every name URL-escaped in the href and HTML-escaped in
+ * the text, so a file called "<script>" is shown, never run.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eddy/http_static.h"
@@ -17,6 +19,8 @@
 struct name {
     char *s;
     int dir;
+    long long size; /* -1: unknown */
+    time_t mtime;
 };
 
 static int cmp_name(const void *a, const void *b)
@@ -31,12 +35,19 @@ static void free_names(struct name *v, size_t n)
     free(v);
 }
 
-static int is_dir_entry(DIR *d, const struct dirent *e)
+/* Type, size and date of an entry (symlinks followed, as a click on it would). */
+static void stat_entry(DIR *d, const struct dirent *e, struct name *out)
 {
-    if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
-        return e->d_type == DT_DIR;
     struct stat st;
-    return fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+    if (fstatat(dirfd(d), e->d_name, &st, 0) == 0) {
+        out->dir = S_ISDIR(st.st_mode);
+        out->size = st.st_size;
+        out->mtime = st.st_mtime;
+    } else {
+        out->dir = e->d_type == DT_DIR;
+        out->size = -1;
+        out->mtime = 0;
+    }
 }
 
 static int collect(DIR *d, int show_dot, struct name **out, size_t *count)
@@ -55,7 +66,7 @@ static int collect(DIR *d, int show_dot, struct name **out, size_t *count)
                 return free_names(v, n), -ENOMEM;
             v = nv, cap = nc;
         }
-        v[n].dir = is_dir_entry(d, e);
+        stat_entry(d, e, &v[n]);
         if ((v[n].s = strdup(e->d_name)) == NULL)
             return free_names(v, n), -ENOMEM;
         n++;
@@ -111,6 +122,19 @@ static int append_escaped(struct sbuf *b, const char *s,
     return 0;
 }
 
+/* Date (UTC, nginx's format) and size in bytes ("-" for a directory). */
+static int append_details(struct sbuf *b, const struct name *e)
+{
+    char when[32] = "-", size[32] = "-", line[128];
+    struct tm tm;
+    if (e->mtime && gmtime_r(&e->mtime, &tm))
+        strftime(when, sizeof when, "%d-%b-%Y %H:%M", &tm);
+    if (!e->dir && e->size >= 0)
+        snprintf(size, sizeof size, "%lld", e->size);
+    snprintf(line, sizeof line, " <time>%s</time> <data>%s</data></li>\n", when, size);
+    return append_str(b, line);
+}
+
 static int render(struct sbuf *b, const char *path, const struct name *v, size_t n)
 {
     int rc = append_str(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -126,7 +150,8 @@ static int render(struct sbuf *b, const char *path, const struct name *v, size_t
         rc |= append_escaped(b, v[i].s, eddy_http_url_escape);
         rc |= append_str(b, v[i].dir ? "/\">" : "\">");
         rc |= append_escaped(b, v[i].s, eddy_http_html_escape);
-        rc |= append_str(b, v[i].dir ? "/</a></li>\n" : "</a></li>\n");
+        rc |= append_str(b, v[i].dir ? "/</a>" : "</a>");
+        rc |= append_details(b, &v[i]);
     }
     rc |= append_str(b, "</ul>\n</body></html>\n");
     return rc ? -ENOMEM : 0;

@@ -28,6 +28,9 @@
 
 #define HTTP_DEFAULT_MAX_BODY      (1024 * 1024)
 #define HTTP_DEFAULT_MAX_PIPELINED 32
+/* nginx's keepalive_requests: long-lived connections give back their per-connection
+ * memory now and then, and a balancer's clients get spread again. */
+#define HTTP_DEFAULT_KEEPALIVE_REQUESTS 1000
 /* Output held in memory (file ranges count EDDY_TCP_FILE_RANGE_COST) past which a
  * connection stops reading requests. 256 KiB holds the answers to a full 64 KiB read of
  * small pipelined requests (~1,600 of ~40 bytes, ~150 bytes each answered), so a
@@ -93,9 +96,23 @@ struct eddy_http_request {
 
 enum { RES_NEW = 0, RES_STREAMING, RES_DONE };
 
+/* What a response tells the one that made it (http_conn, for the requests of a
+ * connection), so http_response.c need not know about connections' state. */
+struct http_response_owner {
+    /* The response finished (or was aborted); a deferred one is freed right after. */
+    void (*done)(struct eddy_http_response *res);
+    /* d, a heap copy of the handler's res, now carries the response. 0 or -ENOMEM. */
+    int (*adopt)(struct eddy_http_response *res, struct eddy_http_response *d);
+    /* The deferred handle of res's connection, or NULL. */
+    struct eddy_http_response *(*deferred)(struct eddy_http_response *res);
+    /* The application aborts res: its connection closes now. */
+    void (*abort)(struct eddy_http_response *res);
+};
+
 struct eddy_http_response {
     struct eddy_tcp_connection *c; /* NULL once the connection closed (aborted) */
     struct http_loop *ls;
+    const struct http_response_owner *owner;
     struct eddy_buffer hdrs; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint8_t state;
@@ -108,7 +125,9 @@ struct eddy_http_response {
     uint8_t in_handler;  /* the handler is still running (finish must not resume) */
     uint8_t in_write;    /* flushing a write of its own: no drain callback */
     int64_t remaining;   /* streaming with Content-Length: bytes still due; else -1 */
-    uint64_t body_bytes; /* for the access log */
+    uint64_t body_bytes; /* for the access log: body bytes queued */
+    uint64_t body_off;   /* access log on: eddy_tcp_connection_bytes_sent at which the body
+                            starts, so a cut-off response logs the bytes actually sent */
     struct eddy_http_res_log {
         struct eddy_http_str method, target, user_agent, referer;
     } log;
@@ -177,7 +196,8 @@ struct http_conn {
     uint64_t deadline; /* loop ms; 0: none (the timer does nothing when it fires) */
     struct http_loop *ls;
     struct http_slow *slow;
-    size_t last_queued; /* output bytes queued at the last send-timeout check */
+    struct http_logrec *logq; /* access log lines waiting for their bytes to be sent */
+    size_t last_queued;       /* output bytes queued at the last send-timeout check */
     uint32_t nreq;
     uint16_t flags;
     uint8_t phase;
@@ -191,6 +211,17 @@ static inline struct http_conn *http_conn_of(struct eddy_tcp_connection *c)
     return (struct http_conn *)eddy_tcp_connection_context(c);
 }
 
+static inline struct eddy_http_server *http_srv_of(const struct http_conn *hc)
+{
+    return hc->ls->srv;
+}
+
+/* Not processing requests: output past the high-water mark, or a deferred response. */
+static inline int http_paused(const struct http_conn *hc)
+{
+    return (hc->flags & HC_PAUSED_HW) || hc->phase == PH_WAIT;
+}
+
 /* http_server.c */
 struct http_loop *eddy__http_loop_get(struct eddy_http_server *s, struct eddy_event_loop *loop);
 const char *eddy__http_date_line(struct http_loop *ls); /* 37 bytes, refreshed lazily */
@@ -200,24 +231,78 @@ const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
                                                size_t len, unsigned *allow);
 int eddy__http_allow_header(unsigned allow, char *out, size_t cap);
 
-/* http_conn.c */
+/* http_conn.c: the callbacks and the request loop */
 extern const struct eddy_tcp_callbacks eddy__http_callbacks;
+/* The owner of the responses http_conn makes (see struct http_response_owner). */
+extern const struct http_response_owner eddy__http_conn_owner;
 void eddy__http_conn_drain(struct eddy_tcp_connection *c, void *arg);
 /* The connection's slow-path state, created on demand; NULL on -ENOMEM. */
 struct http_slow *eddy__http_slow(struct http_conn *hc);
-/* A response finished (called by http_response.c). */
-void eddy__http_response_done(struct eddy_http_response *res);
+/* Reading on or off, as far as http_conn is concerned (HC_NOT_READING). */
+void eddy__http_set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on);
+
+/* http_dispatch.c: running a request */
+/* The request h (with its body, if any) goes to its route or gets the library's answer;
+ * close_after: the connection closes after the response whatever the request says. */
+void eddy__http_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc,
+                         const struct eddy_http_request_head *h, const char *body, size_t blen,
+                         int close_after);
+/* The route of the head in ls->head (NULL: none takes it); *plen and *allow as for
+ * eddy__http_answer_unrouted. */
+const struct http_route *eddy__http_find_route(struct http_loop *ls, ssize_t *plen,
+                                               unsigned *allow);
+/* Answers requests no handler takes: OPTIONS *, CONNECT, bad paths (plen < 0), 404, 405
+ * (allow: the methods routes take for this path). */
+void eddy__http_answer_unrouted(struct eddy_http_response *res,
+                                const struct eddy_http_request_head *h, ssize_t plen,
+                                unsigned allow);
+
+/* http_body.c: request bodies */
+/* The head (n bytes of src) is complete and a body follows that is not all here. */
+void eddy__http_body_start(struct eddy_tcp_connection *c, struct http_conn *hc,
+                           struct eddy_buffer *src, size_t n);
+/* Takes body bytes from src. 1: body complete; 0: need more; -1: failed (rejected). */
+int eddy__http_body_feed(struct eddy_tcp_connection *c, struct http_conn *hc,
+                         struct eddy_buffer *src);
+/* The body in slow->msg is complete: runs its request. */
+void eddy__http_body_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc);
+
+/* http_close.c: deadlines and closes */
+enum { HTTP_CLOSE_NOW, HTTP_CLOSE_FLUSHED, HTTP_CLOSE_LINGER };
+/* The deadline that the connection's state calls for, counted from now. */
+void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc);
+void eddy__http_on_timer(struct eddy_timer *t);
+/* Ends the connection (HTTP_CLOSE_*): the only place that does. */
+void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int how);
+/* The last response is queued: linger, then close. */
+void eddy__http_begin_close(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* A library-made error response (framing error, limit, timeout), then close. */
+void eddy__http_reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status);
+/* A response is complete: close (close, or a graceful stop), or wait for the next. */
+void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *hc, int close);
+void eddy__http_close_after_process(struct eddy_tcp_connection *c, struct http_conn *hc,
+                                    struct eddy_buffer *src);
+/* Writes what is queued; output left behind starts the send timeout. */
+void eddy__http_flush(struct eddy_tcp_connection *c, struct http_conn *hc);
+void eddy__http_note_progress(struct eddy_tcp_connection *c, struct http_conn *hc);
+
+/* http_log.c: the access log, written once a response's bytes were sent (or cut off). */
+/* res finished: logs it now if all its bytes are out, else when they are. */
+void eddy__http_log_response(struct eddy_http_response *res);
+/* Output was written: logs the responses now sent whole. */
+void eddy__http_log_progress(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* c closes: logs what is left, with the body bytes that were sent. */
+void eddy__http_log_close(struct eddy_tcp_connection *c, struct http_conn *hc);
+/* Body bytes of a response sent by now. */
+uint64_t eddy__http_body_sent(struct eddy_tcp_connection *c, const struct eddy_http_response *res);
 
 /* http_response.c */
 void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_connection *c,
-                               struct http_loop *ls, const struct eddy_http_request_head *h,
-                               int keep_alive);
-void eddy__http_response_log(struct eddy_http_response *res);
+                               struct http_loop *ls, const struct http_response_owner *owner,
+                               const struct eddy_http_request_head *h, int keep_alive);
 /* Appends whole "Name: value\r\n" lines the library built itself (no checks: none of them
  * may be a reserved or a Server field). 0 or -errno. */
 int eddy__http_response_add_fields(struct eddy_http_response *res, const char *p, size_t len);
-/* Library-generated error on a connection outside any handler; closes after it. */
-void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status);
 void eddy__http_response_abandon(struct eddy_http_response *res); /* connection closed */
 void eddy__http_response_drained(struct eddy_http_response *res);
 

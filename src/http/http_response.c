@@ -92,11 +92,12 @@ static size_t fmt_u64(char *p, uint64_t v)
 }
 
 void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_connection *c,
-                               struct http_loop *ls, const struct eddy_http_request_head *h,
-                               int keep_alive)
+                               struct http_loop *ls, const struct http_response_owner *owner,
+                               const struct eddy_http_request_head *h, int keep_alive)
 {
     res->c = c;
     res->ls = ls;
+    res->owner = owner;
     eddy_buffer_retrieve_all(&res->hdrs);
     res->status = 200;
     res->state = RES_NEW;
@@ -106,7 +107,7 @@ void eddy__http_response_reset(struct eddy_http_response *res, struct eddy_tcp_c
     res->close = !keep_alive;
     res->server_set = res->chunked = res->in_handler = res->in_write = 0;
     res->remaining = -1;
-    res->body_bytes = 0;
+    res->body_bytes = res->body_off = 0;
     memset(&res->log, 0, sizeof(res->log));
     res->log_copy = NULL;
     res->drain_cb = res->gone_cb = NULL;
@@ -284,6 +285,9 @@ static char *write_head(struct eddy_http_response *res, int64_t body_len, size_t
     }
     *p++ = '\r', *p++ = '\n';
     eddy_buffer_has_written(out, (size_t)(p - p0));
+    if (s->opt.access_log)
+        res->body_off =
+            eddy_tcp_connection_bytes_sent(res->c) + eddy_tcp_connection_output_queued(res->c);
     return p;
 }
 
@@ -291,7 +295,7 @@ static char *write_head(struct eddy_http_response *res, int64_t body_len, size_t
 static int finish(struct eddy_http_response *res, int rc)
 {
     res->state = RES_DONE;
-    eddy__http_response_done(res);
+    res->owner->done(res);
     return rc;
 }
 
@@ -445,6 +449,31 @@ int eddy_http_response_write(struct eddy_http_response *res, const void *data, s
     return flush_if_deferred(res);
 }
 
+int eddy_http_response_write_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                  int close_fd)
+{
+    int rc = 0;
+    if (res->state != RES_STREAMING)
+        rc = -EALREADY;
+    else if (!res->c || !eddy_tcp_connection_is_connected(res->c))
+        rc = -EPIPE;
+    else if (res->chunked || (res->remaining >= 0 && (uint64_t)res->remaining < len))
+        rc = -EINVAL;
+    else if (len > 0 && !res->head_only && status_has_body(res->status)) {
+        rc = eddy_tcp_connection_send_file(res->c, fd, offset, len, close_fd);
+        close_fd = 0; /* send_file owns it now, also on failure */
+        if (rc == 0) {
+            res->body_bytes += len;
+            if (res->remaining >= 0)
+                res->remaining -= (int64_t)len;
+            rc = flush_if_deferred(res);
+        }
+    }
+    if (close_fd)
+        close(fd);
+    return rc;
+}
+
 int eddy_http_response_end(struct eddy_http_response *res)
 {
     if (res->state == RES_NEW)
@@ -491,7 +520,7 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
     if (res->deferred && res != &res->ls->res)
         return res;    /* already the long-lived handle */
     if (res->deferred) /* deferred twice by its handler: the same handle */
-        return res->c && http_conn_of(res->c)->slow ? http_conn_of(res->c)->slow->deferred : NULL;
+        return res->c ? res->owner->deferred(res) : NULL;
     if (res->state == RES_DONE)
         return NULL;
     struct eddy_http_response *d = malloc(sizeof(*d));
@@ -506,18 +535,16 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
         free(d);
         return NULL;
     }
-    struct http_slow *sl = eddy__http_slow(http_conn_of(res->c));
-    if (!sl) {
+    d->deferred = 1;
+    d->peer = *eddy_tcp_connection_peer(res->c);
+    if (res->owner->adopt(res, d) < 0) {
         free(d->log_copy);
         eddy_buffer_free(&d->hdrs);
         free(d);
         return NULL;
     }
-    d->deferred = 1;
-    d->peer = *eddy_tcp_connection_peer(res->c);
     res->deferred = 1;     /* tells the caller of the handler that d now carries the response */
     res->state = RES_DONE; /* the old handle answers -EALREADY from now on */
-    sl->deferred = d;
     return d;
 }
 
@@ -541,7 +568,7 @@ void eddy_http_response_abort(struct eddy_http_response *res)
     if (res->state == RES_DONE)
         return;
     if (res->c) {
-        eddy_tcp_connection_close(res->c);
+        res->owner->abort(res);
         res->close = 1;
     }
     res->status = res->state == RES_NEW ? 499 : res->status; /* for the log: never sent */
@@ -561,6 +588,8 @@ void eddy_http_response_set_callbacks(struct eddy_http_response *res, eddy_http_
 /* The connection closed under a deferred response: the app still holds the handle. */
 void eddy__http_response_abandon(struct eddy_http_response *res)
 {
+    if (res->c && res->ls->srv->opt.access_log)
+        res->body_bytes = eddy__http_body_sent(res->c, res); /* for the log */
     res->c = NULL;
     if (res->gone_cb && res->state != RES_DONE && !res->in_write)
         res->gone_cb(res, res->cb_arg); /* may finish (free) res */
@@ -570,33 +599,4 @@ void eddy__http_response_drained(struct eddy_http_response *res)
 {
     if (res->drain_cb && res->state != RES_DONE && !res->in_write)
         res->drain_cb(res, res->cb_arg); /* may finish (free) res */
-}
-
-void eddy__http_response_log(struct eddy_http_response *res)
-{
-    struct eddy_http_server *s = res->ls->srv;
-    if (!s->opt.access_log)
-        return;
-    eddy__http_date_line(res->ls); /* refreshes date_sec */
-    struct eddy_http_log_entry e = {
-        .method = res->log.method,
-        .target = res->log.target,
-        .user_agent = res->log.user_agent,
-        .referer = res->log.referer,
-        .status = res->status,
-        .minor_version = res->minor,
-        .body_bytes = res->body_bytes,
-        .peer = NULL,
-        .time = res->ls->date_sec,
-        .loop = res->ls->loop,
-    };
-    e.peer = res->deferred ? &res->peer : eddy_tcp_connection_peer(res->c);
-    s->opt.access_log(&e, s->opt.access_log_data);
-}
-
-void eddy__http_conn_error(struct eddy_tcp_connection *c, struct http_loop *ls, int status)
-{
-    struct eddy_http_response *res = &ls->res;
-    eddy__http_response_reset(res, c, ls, NULL, 0);
-    eddy_http_response_send_error(res, status);
 }

@@ -37,6 +37,8 @@ static int resolve_options(struct eddy_http_server *s, const struct eddy_http_se
         p->max_body = HTTP_DEFAULT_MAX_BODY;
     if (!p->max_pipelined)
         p->max_pipelined = HTTP_DEFAULT_MAX_PIPELINED;
+    if (!p->keepalive_requests)
+        p->keepalive_requests = HTTP_DEFAULT_KEEPALIVE_REQUESTS;
     s->lim.max_request_line = p->max_request_line;
     s->lim.max_header_bytes = p->max_header_bytes;
     s->lim.max_headers = p->max_headers;
@@ -175,7 +177,7 @@ const char *eddy__http_date_line(struct http_loop *ls)
 static void close_conn(struct eddy_tcp_connection *c, void *arg)
 {
     (void)arg;
-    eddy_tcp_connection_close(c);
+    eddy__http_close(c, http_conn_of(c), HTTP_CLOSE_NOW);
 }
 
 static void stop_tick(struct eddy_timer *t)

@@ -33,6 +33,7 @@ struct eddy_http_static {
     struct eddy_http_fcache_options cache;
     pthread_mutex_t lock; /* guards caches: one is added per thread, rarely */
     struct eddy_http_fcache **caches;
+    pthread_t *owners; /* the thread of each cache */
     size_t ncaches;
 };
 
@@ -85,28 +86,46 @@ void eddy_http_static_free(struct eddy_http_static *s)
     for (size_t i = 0; i < s->ncaches; i++)
         eddy_http_fcache_free(s->caches[i]);
     free(s->caches);
+    free(s->owners);
     pthread_mutex_destroy(&s->lock);
     eddy_http_root_close(&s->root);
     free(s->mount);
     free(s);
 }
 
-static struct eddy_http_fcache *new_thread_cache(struct eddy_http_static *s)
+/* The cache this thread made before (a thread using more handlers than TLS_SLOTS loses
+ * their slots in turn), else a new one. */
+static struct eddy_http_fcache *find_or_add_cache(struct eddy_http_static *s)
 {
-    struct eddy_http_fcache *c;
-    if (eddy_http_fcache_new(&c, &s->root, &s->cache) < 0)
-        return NULL;
+    pthread_t self = pthread_self();
+    struct eddy_http_fcache *c = NULL;
     pthread_mutex_lock(&s->lock);
-    struct eddy_http_fcache **v = realloc(s->caches, (s->ncaches + 1) * sizeof *v);
-    if (v != NULL) {
-        v[s->ncaches++] = c;
-        s->caches = v;
+    for (size_t i = 0; i < s->ncaches && c == NULL; i++)
+        if (pthread_equal(s->owners[i], self))
+            c = s->caches[i];
+    if (c == NULL && eddy_http_fcache_new(&c, &s->root, &s->cache) == 0) {
+        struct eddy_http_fcache **v = realloc(s->caches, (s->ncaches + 1) * sizeof *v);
+        pthread_t *o = v ? realloc(s->owners, (s->ncaches + 1) * sizeof *o) : NULL;
+        if (v)
+            s->caches = v;
+        if (o) {
+            s->owners = o;
+            v[s->ncaches] = c;
+            o[s->ncaches++] = self;
+        } else {
+            eddy_http_fcache_free(c);
+            c = NULL;
+        }
     }
     pthread_mutex_unlock(&s->lock);
-    if (v == NULL) {
-        eddy_http_fcache_free(c);
+    return c;
+}
+
+static struct eddy_http_fcache *new_thread_cache(struct eddy_http_static *s)
+{
+    struct eddy_http_fcache *c = find_or_add_cache(s);
+    if (c == NULL)
         return NULL;
-    }
     struct tls_slot *slot = &tls[tls_next++ % TLS_SLOTS];
     slot->id = s->id;
     slot->cache = c;
@@ -121,7 +140,12 @@ static struct eddy_http_fcache *thread_cache(struct eddy_http_static *s)
     return new_thread_cache(s);
 }
 
-static int status_for_errno(int err)
+struct eddy_http_fcache *eddy_http_static_thread_cache(struct eddy_http_static *s)
+{
+    return thread_cache(s);
+}
+
+int eddy_http_status_for_errno(int err)
 {
     switch (err) {
     case -ENOENT:
@@ -218,8 +242,8 @@ static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
 }
 
 /* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup. */
-static void send_body(struct eddy_http_response *res, const struct eddy_http_file *f, uint64_t off,
-                      uint64_t len)
+void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                         uint64_t off, uint64_t len)
 {
     if (f->body) {
         eddy_http_response_send(res, f->body + off, (size_t)len);
@@ -259,7 +283,7 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     scan_fields(req, &rf);
     if (!rf.any_cond && !rf.range.p) { /* the common case: one copy of prebuilt fields */
         add_file_fields(res, f, 0);
-        send_body(res, f, 0, (uint64_t)f->st.st_size);
+        eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
         return;
     }
     add_file_fields(res, f, 1);
@@ -278,28 +302,34 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     struct eddy_http_str range = rf.range, if_range = rf.if_range;
     if (range.p &&
         (!if_range.p || eddy_http_if_range_ok(if_range.p, if_range.len, f->etag, f->st.st_mtime))) {
-        struct eddy_http_range r;
+        struct eddy_http_range rs[EDDY_HTTP_MAX_RANGES], r;
+        size_t n;
         char cr[96];
-        switch (eddy_http_range_parse(range.p, range.len, size, &r)) {
+        switch (eddy_http_ranges_parse(range.p, range.len, size, rs, EDDY_HTTP_MAX_RANGES, &n)) {
         case EDDY_HTTP_RANGE_UNSATISFIABLE:
             snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
             eddy_http_response_add_header(res, "Content-Range", cr);
             eddy_http_response_send_error(res, 416);
             return;
         case EDDY_HTTP_RANGE_OK:
+            if (n > 1) {
+                eddy_http_send_byteranges(res, f, rs, n);
+                return;
+            }
+            r = rs[0];
             snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, r.first, r.last,
                      size);
             eddy_http_response_add_header(res, "Content-Range", cr);
             eddy_http_response_add_header(res, "Content-Type", f->mime);
             eddy_http_response_set_status(res, 206);
-            send_body(res, f, r.first, r.last - r.first + 1);
+            eddy_http_file_send(res, f, r.first, r.last - r.first + 1);
             return;
         default:
             break;
         }
     }
     eddy_http_response_add_header(res, "Content-Type", f->mime);
-    send_body(res, f, 0, size);
+    eddy_http_file_send(res, f, 0, size);
 }
 
 static void serve_listing(struct eddy_http_response *res, const struct eddy_http_file *dir,
@@ -309,7 +339,7 @@ static void serve_listing(struct eddy_http_response *res, const struct eddy_http
     size_t len;
     int rc = eddy_http_dir_listing(dir->fd, path, show_dot, &html, &len);
     if (rc < 0) {
-        eddy_http_response_send_error(res, status_for_errno(rc));
+        eddy_http_response_send_error(res, eddy_http_status_for_errno(rc));
         return;
     }
     eddy_http_response_reply(res, 200, "text/html; charset=utf-8", html, len);
@@ -344,7 +374,8 @@ static void serve_directory(struct eddy_http_static *s, struct eddy_http_fcache 
         serve_listing(res, f, url, s->root.flags & EDDY_HTTP_RESOLVE_DOTFILES);
         return;
     }
-    eddy_http_response_send_error(res, rc == 0 || rc == -ENOENT ? 403 : status_for_errno(rc));
+    eddy_http_response_send_error(res,
+                                  rc == 0 || rc == -ENOENT ? 403 : eddy_http_status_for_errno(rc));
 }
 
 void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_response *res,
@@ -385,7 +416,7 @@ void eddy_http_static_handler(struct eddy_http_request *req, struct eddy_http_re
     const struct eddy_http_file *f;
     int rc = eddy_http_fcache_get(c, path, now, &f);
     if (rc < 0)
-        eddy_http_response_send_error(res, status_for_errno(rc));
+        eddy_http_response_send_error(res, eddy_http_status_for_errno(rc));
     else if (f->is_dir)
         serve_directory(s, c, now, req, res, path, len);
     else if (path[len - 1] == '/')

@@ -25,6 +25,7 @@
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
 #include "eddy/timer.h"
+#include "unix_socket.h"
 
 #define DEFAULT_BACKLOG     511
 #define DEFAULT_MAX_ACCEPTS 64
@@ -43,6 +44,7 @@ struct eddy_acceptor {
     void *data;
     unsigned long dropped; /* atomic: read from any thread */
     union eddy_sockaddr local;
+    uint64_t unix_ino; /* a Unix socket file we bound: removed on stop */
 };
 
 static int open_reserve(void)
@@ -64,14 +66,16 @@ static int open_listener(const struct sockaddr *addr, socklen_t len,
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int r;
 
+    int tcp = addr->sa_family != AF_UNIX;
+
     if (fd < 0)
         return -errno;
-    r = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    r = tcp ? set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) : eddy__unix_reclaim_stale(addr, len);
     if (r == 0 && o && o->reuseport)
         r = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
     /* The wake-up then comes with the request: the first read finds it, and a
      * connection that never sends costs no descriptor before the timeout. */
-    if (r == 0 && o && o->defer_accept > 0)
+    if (r == 0 && tcp && o && o->defer_accept > 0)
         r = set_int_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, o->defer_accept);
     if (r == 0 && addr->sa_family == AF_INET6)
         r = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
@@ -83,7 +87,7 @@ static int open_listener(const struct sockaddr *addr, socklen_t len,
      * own right before the response. Delayed ACKs (set after listen(), which resets them) let the
      * ACK ride on the response (the kernel leaves that mode by itself after a delayed ACK that
      * found nothing to ride on). */
-    if (r == 0 && o && o->delayed_ack)
+    if (r == 0 && tcp && o && o->delayed_ack)
         r = set_int_opt(fd, IPPROTO_TCP, TCP_QUICKACK, 0);
     if (r < 0) {
         close(fd);
@@ -216,13 +220,18 @@ int eddy_acceptor_new(struct eddy_acceptor **out, struct eddy_event_loop *loop,
     }
     if (getsockname(a->fd, &a->local.sa, &llen) < 0)
         memcpy(&a->local, addr, len < llen ? len : llen);
+    a->unix_ino = eddy__unix_inode(&a->local.sa);
     a->reserve_fd = open_reserve();
     a->loop = loop;
     a->max_accepts = opts && opts->max_accepts > 0 ? opts->max_accepts : DEFAULT_MAX_ACCEPTS;
     a->cb = cb;
     a->burst_end = opts ? opts->on_burst_end : NULL;
     a->data = data;
-    eddy_channel_init(&a->ch, loop, a->fd, on_readable, a);
+    /* A kernel socket, also on a loop whose backend watches uepoll descriptors. */
+    if (eddy_event_loop_dispatcher(loop)->kind == EDDY_FD_UEPOLL)
+        eddy_channel_init_kernel(&a->ch, loop, a->fd, on_readable, a);
+    else
+        eddy_channel_init(&a->ch, loop, a->fd, on_readable, a);
     eddy_timer_init(&a->resume, loop, on_resume, a);
     *out = a;
     return 0;
@@ -252,6 +261,7 @@ void eddy_acceptor_stop(struct eddy_acceptor *a)
     a->started = 0;
     close(a->fd);
     a->fd = -1;
+    eddy__unix_unlink_own(&a->local.sa, a->unix_ino);
     if (a->reserve_fd >= 0)
         close(a->reserve_fd);
     a->reserve_fd = -1;

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,24 @@ static int parse_v4(const char *text, union eddy_sockaddr *out, socklen_t *len)
     return 0;
 }
 
+/* "unix:PATH" or "unix:@NAME"; the abstract name is kept without a trailing NUL. */
+static int parse_unix(const char *name, union eddy_sockaddr *out, socklen_t *len)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || (name[0] == '@' && n == 1))
+        return -EINVAL;
+    if (n >= sizeof out->un.sun_path)
+        return -ENAMETOOLONG;
+    memset(out, 0, sizeof *out);
+    out->un.sun_family = AF_UNIX;
+    memcpy(out->un.sun_path, name, n);
+    if (name[0] == '@')
+        out->un.sun_path[0] = '\0';
+    *len = eddy_sockaddr_len(&out->sa);
+    return 0;
+}
+
 int eddy_sockaddr_parse(const char *text, union eddy_sockaddr *out, socklen_t *len)
 {
     union eddy_sockaddr tmp;
@@ -88,13 +107,33 @@ int eddy_sockaddr_parse(const char *text, union eddy_sockaddr *out, socklen_t *l
 
     if (text == NULL || out == NULL)
         return -EINVAL;
-    r = text[0] == '[' ? parse_v6(text, &tmp, &tlen) : parse_v4(text, &tmp, &tlen);
+    if (strncmp(text, "unix:", 5) == 0)
+        r = parse_unix(text + 5, &tmp, &tlen);
+    else
+        r = text[0] == '[' ? parse_v6(text, &tmp, &tlen) : parse_v4(text, &tmp, &tlen);
     if (r < 0)
         return r;
     *out = tmp;
     if (len != NULL)
         *len = tlen;
     return 0;
+}
+
+/* "unix:PATH", "unix:@NAME" or "unix:" (unnamed). */
+static int format_unix(const struct sockaddr_un *un, char *out, size_t cap)
+{
+    const char *p = un->sun_path;
+    size_t max = sizeof un->sun_path;
+    int abstract = p[0] == '\0' && p[1] != '\0';
+    int n = snprintf(out, cap, "unix:%s%.*s", abstract ? "@" : "", (int)(max - (size_t)abstract),
+                     p + abstract);
+
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap > 0)
+            out[0] = '\0';
+        return -ENOSPC;
+    }
+    return n;
 }
 
 int eddy_sockaddr_format_ip(const struct sockaddr *sa, char *out, size_t cap)
@@ -105,6 +144,8 @@ int eddy_sockaddr_format_ip(const struct sockaddr *sa, char *out, size_t cap)
 
     if (sa == NULL || out == NULL)
         return -EINVAL;
+    if (sa->sa_family == AF_UNIX)
+        return format_unix((const struct sockaddr_un *)(const void *)sa, out, cap);
     if (sa->sa_family == AF_INET)
         src = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
     else if (sa->sa_family == AF_INET6)
@@ -123,9 +164,11 @@ int eddy_sockaddr_format_ip(const struct sockaddr *sa, char *out, size_t cap)
 int eddy_sockaddr_format(const struct sockaddr *sa, char *out, size_t cap)
 {
     char ip[INET6_ADDRSTRLEN];
-    int r = eddy_sockaddr_format_ip(sa, ip, sizeof ip);
-    int n;
+    int r, n;
 
+    if (sa != NULL && sa->sa_family == AF_UNIX)
+        return eddy_sockaddr_format_ip(sa, out, cap);
+    r = eddy_sockaddr_format_ip(sa, ip, sizeof ip);
     if (r < 0)
         return r;
     if (sa->sa_family == AF_INET6)
@@ -159,6 +202,15 @@ socklen_t eddy_sockaddr_len(const struct sockaddr *sa)
         return sizeof(struct sockaddr_in);
     if (sa->sa_family == AF_INET6)
         return sizeof(struct sockaddr_in6);
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)sa;
+        size_t max = sizeof un->sun_path;
+        size_t base = offsetof(struct sockaddr_un, sun_path);
+        if (un->sun_path[0] == '\0') /* abstract: the name, no NUL; or unnamed */
+            return (socklen_t)(base +
+                               (un->sun_path[1] ? 1 + strnlen(un->sun_path + 1, max - 1) : 0));
+        return (socklen_t)(base + strnlen(un->sun_path, max) + 1);
+    }
     return 0;
 }
 

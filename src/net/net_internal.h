@@ -43,6 +43,9 @@ struct eddy__net_loop {
     struct eddy_event_loop *loop;
     struct eddy_tcp_server *server;
     const struct eddy_tcp_callbacks *cb;
+    /* Optional: a connection closed without on_connected having run (a failed handshake,
+     * a failed registration), so no on_close follows either: tcp_client's hook. */
+    void (*on_abandon)(struct eddy_tcp_connection *c);
     size_t high_water_mark;
     int nodelay;    /* TCP_NODELAY before a connection's second write */
     int read_first; /* read a new connection before registering it (data is likely there) */
@@ -101,8 +104,9 @@ struct eddy_tcp_connection {
     struct eddy_buffer out;
     struct eddy__out_seg *seg_head, *seg_tail;
     uint64_t id;
-    int refs;  /* atomic */
-    int state; /* atomic: ST_* */
+    uint64_t sent; /* bytes written, for eddy_tcp_connection_bytes_sent */
+    int refs;      /* atomic */
+    int state;     /* atomic: ST_* */
     unsigned flags;
     unsigned busy;
     unsigned linger_ms;
@@ -152,8 +156,9 @@ void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c);
 /* Writes now unless inside on_message/on_connected (busy > 0). */
 void eddy__tcp_conn_write_unless_batched(struct eddy_tcp_connection *c);
 void eddy__tcp_conn_check_high_water(struct eddy_tcp_connection *c);
-/* Owner thread: hands leftover input (and what the transport holds) to on_message. */
-void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c);
+/* Owner thread: a task will hand leftover input, and what the transport
+ * holds, to on_message (no fd event announces either). */
+void eddy__tcp_conn_schedule_read(struct eddy_tcp_connection *c);
 /* Owner thread, busy > 0: sends p now or queues it. 0, -EPIPE, -ENOMEM. */
 int eddy__tcp_conn_send(struct eddy_tcp_connection *c, const char *p, size_t len);
 

@@ -188,7 +188,7 @@ static void linger_start(struct eddy_tcp_connection *c)
     if (!eddy_channel_is_reading(&c->ch))
         enable_or_close(c, EDDY_EV_READ);
     if (is_live(c) && eddy_transport_pending(&c->tr) > 0)
-        handle_read(c);
+        eddy__tcp_conn_schedule_read(c); /* no fd event announces those bytes */
 }
 
 /* The queue drained: release memory, then the deferred half-close or close. */
@@ -217,6 +217,9 @@ static void wait_writable(struct eddy_tcp_connection *c)
 {
     if (c->tr.want & EDDY_EV_READ) {
         c->flags |= F_WR_WANTS_RD;
+        /* Write readiness is not what this write waits for: level-triggered, it would spin. */
+        if (eddy_channel_is_writing(&c->ch) && !(c->flags & F_RD_WANTS_WR))
+            eddy_channel_disable_writing(&c->ch);
         if (!eddy_channel_is_reading(&c->ch))
             enable_or_close(c, EDDY_EV_READ);
     } else if (!eddy_channel_is_writing(&c->ch)) {
@@ -293,6 +296,7 @@ static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
     if (n > 0) {
         p += n;
         len -= (size_t)n;
+        c->sent += (uint64_t)n;
     }
     if (len == 0) {
         notify_write_complete(c);
@@ -470,12 +474,34 @@ static void handle_read(struct eddy_tcp_connection *c)
     }
 }
 
-void eddy__tcp_conn_redeliver(struct eddy_tcp_connection *c)
+static void redeliver_task(void *arg)
 {
-    if (eddy_buffer_readable(&c->in) > 0)
+    struct eddy_tcp_connection *c = arg;
+
+    c->flags &= ~F_REDELIVER;
+    if (!is_live(c)) {
+        eddy_tcp_connection_unref(c);
+        return;
+    }
+    eddy__tcp_conn_enter(c);
+    /* Input read before the peer's EOF is still delivered, as before a pause. */
+    if ((c->flags & F_WANT_READ) && eddy_buffer_readable(&c->in) > 0)
         deliver(c, &c->in);
     if (is_live(c) && wants_input(c) && eddy_transport_pending(&c->tr) > 0)
         handle_read(c);
+    eddy__tcp_conn_leave(c);
+    eddy_tcp_connection_unref(c);
+}
+
+void eddy__tcp_conn_schedule_read(struct eddy_tcp_connection *c)
+{
+    if (c->flags & F_REDELIVER)
+        return;
+    eddy_tcp_connection_ref(c);
+    if (eddy_event_loop_queue_in_loop(c->nl->loop, redeliver_task, c) < 0)
+        eddy_tcp_connection_unref(c);
+    else
+        c->flags |= F_REDELIVER;
 }
 
 /* ---- events ---- */
@@ -618,6 +644,8 @@ void eddy__tcp_connection_discard(struct eddy_tcp_connection *c)
 {
     c->tr.ops->close(&c->tr);
     eddy__net_loop_count_out(c->nl);
+    if (c->nl->on_abandon != NULL)
+        c->nl->on_abandon(c);
     free_conn(c);
 }
 
@@ -651,14 +679,32 @@ static void connected(struct eddy_tcp_connection *c, int read_first)
         handle_read(c); /* e.g. application data that came with the handshake */
 }
 
+/* The channel for tr.fd: a uepoll descriptor needs a loop on a uepoll
+ * backend; a kernel one is watched beside uepoll ones there. */
+static int init_channel(struct eddy_tcp_connection *c)
+{
+    struct eddy_event_loop *loop = c->nl->loop;
+    int loop_ue = eddy_event_loop_dispatcher(loop)->kind == EDDY_FD_UEPOLL;
+
+    if (c->tr.ops->caps & EDDY_TRANSPORT_FD_UEPOLL) {
+        eddy_channel_init(&c->ch, loop, c->tr.fd, on_event, c);
+        return loop_ue ? 0 : -EINVAL;
+    }
+    if (loop_ue)
+        eddy_channel_init_kernel(&c->ch, loop, c->tr.fd, on_event, c);
+    else
+        eddy_channel_init(&c->ch, loop, c->tr.fd, on_event, c);
+    return 0;
+}
+
 void eddy__tcp_connection_establish(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     int handshake = c->tr.ops->handshake != NULL;
     int read_first = c->nl->read_first && !handshake;
 
-    eddy_channel_init(&c->ch, c->nl->loop, c->tr.fd, on_event, c);
-    if (!read_first && eddy_channel_enable_reading(&c->ch) < 0) { /* select, fd >= FD_SETSIZE */
+    if (init_channel(c) < 0 ||
+        (!read_first && eddy_channel_enable_reading(&c->ch) < 0)) { /* select, fd >= FD_SETSIZE */
         eddy_channel_remove(&c->ch);
         eddy__tcp_connection_discard(c);
         return;
@@ -708,6 +754,10 @@ static void do_close(struct eddy_tcp_connection *c)
     if (nl->cb->on_close != NULL && (c->flags & F_CONNECTED)) {
         c->busy++;
         nl->cb->on_close(c);
+        c->busy--;
+    } else if (nl->on_abandon != NULL && !(c->flags & F_CONNECTED)) {
+        c->busy++;
+        nl->on_abandon(c);
         c->busy--;
     }
     eddy_tcp_connection_unref(c);

@@ -19,6 +19,37 @@
 #define enter   eddy__tcp_conn_enter
 #define leave   eddy__tcp_conn_leave
 
+int eddy_tcp_connection_adopt(struct eddy_tcp_connection **out, struct eddy_event_loop *loop,
+                              struct eddy_transport *t, const struct eddy_tcp_callbacks *cb,
+                              size_t context_size)
+{
+    struct eddy__net_loop *nl = eddy__net_loop_new(loop, NULL, cb, (size_t)4 << 20);
+    struct eddy_tcp_connection *c;
+    int r;
+
+    if (nl == NULL) {
+        t->ops->close(t);
+        return -ENOMEM;
+    }
+    nl->nodelay = 1;
+    r = eddy__tcp_connection_new(&c, nl, t, NULL, 0, 0, context_size);
+    if (r < 0) {
+        eddy__net_loop_free(nl);
+        return r;
+    }
+    c->flags |= F_OWN_NL;
+    eddy__net_loop_count_in(nl);
+    if (out != NULL)
+        *out = c;
+    r = eddy_event_loop_queue_in_loop(loop, eddy__tcp_connection_establish, c);
+    if (r < 0) {
+        eddy__tcp_connection_discard(c);
+        if (out != NULL)
+            *out = NULL;
+    }
+    return r;
+}
+
 struct send_task {
     struct eddy_tcp_connection *c;
     size_t len;
@@ -227,19 +258,6 @@ void eddy_tcp_connection_close(struct eddy_tcp_connection *c)
         run_owned(c, eddy__tcp_conn_request_close, close_task);
 }
 
-static void redeliver_task(void *arg)
-{
-    struct eddy_tcp_connection *c = arg;
-
-    c->flags &= ~F_REDELIVER;
-    if (is_live(c) && (c->flags & F_WANT_READ)) {
-        enter(c);
-        eddy__tcp_conn_redeliver(c);
-        leave(c);
-    }
-    eddy_tcp_connection_unref(c);
-}
-
 void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on)
 {
     if (!is_live(c) || (c->flags & (F_LINGERING | F_HANDSHAKE)))
@@ -255,14 +273,8 @@ void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on)
         eddy_channel_enable_reading(&c->ch);
     /* Input read before the pause (or held by the transport) would otherwise
      * wait for more bytes. */
-    if ((eddy_buffer_readable(&c->in) > 0 || eddy_transport_pending(&c->tr) > 0) &&
-        !(c->flags & F_REDELIVER)) {
-        eddy_tcp_connection_ref(c);
-        if (eddy_event_loop_queue_in_loop(c->nl->loop, redeliver_task, c) < 0)
-            eddy_tcp_connection_unref(c);
-        else
-            c->flags |= F_REDELIVER;
-    }
+    if (eddy_buffer_readable(&c->in) > 0 || eddy_transport_pending(&c->tr) > 0)
+        eddy__tcp_conn_schedule_read(c);
 }
 
 int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c)

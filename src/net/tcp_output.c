@@ -29,6 +29,11 @@ size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c)
     return n;
 }
 
+uint64_t eddy_tcp_connection_bytes_sent(const struct eddy_tcp_connection *c)
+{
+    return c->sent;
+}
+
 size_t eddy_tcp_connection_output_held(const struct eddy_tcp_connection *c)
 {
     size_t n = eddy_buffer_readable(&c->out);
@@ -107,6 +112,7 @@ static int send_segment(struct eddy_tcp_connection *c, int et, unsigned more, in
         if (n <= 0)
             break;
         s->len -= (size_t)n;
+        c->sent += (uint64_t)n;
         *wrote = 1;
         if ((size_t)n < want && !et) {
             n = -EAGAIN;
@@ -145,6 +151,7 @@ int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, 
             if (n < 0)
                 return n == -EAGAIN ? 0 : (int)n;
             eddy_buffer_retrieve(&c->out, (size_t)n);
+            c->sent += (uint64_t)n;
             *wrote = 1;
             if ((size_t)n < want && !et)
                 return 0;

@@ -226,6 +226,25 @@ int eddy_tcp_server_listen_transport(struct eddy_tcp_server *s, const char *addr
     return 0;
 }
 
+int eddy_tcp_server_unlisten(struct eddy_tcp_server *s, const union eddy_sockaddr *addr)
+{
+    union eddy_sockaddr local;
+    int i;
+
+    for (i = 0; i < s->nlisteners; i++) {
+        struct listener *l = s->listeners[i];
+        if (eddy_acceptor_local_addr(l->acceptor, &local) < 0 ||
+            eddy_sockaddr_len(&local.sa) != eddy_sockaddr_len(&addr->sa) ||
+            memcmp(&local, addr, eddy_sockaddr_len(&addr->sa)) != 0)
+            continue;
+        eddy_acceptor_free(l->acceptor);
+        free(l);
+        s->listeners[i] = s->listeners[--s->nlisteners];
+        return 0;
+    }
+    return -ENOENT;
+}
+
 static int make_loops(struct eddy_tcp_server *s)
 {
     const struct eddy_event_dispatcher *disp = eddy_event_dispatcher_find(s->backend);

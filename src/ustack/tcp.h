@@ -169,6 +169,7 @@ void eddy__us_tcp_done(struct us_sock *sk, int err);
 
 /* tcp_out.c */
 void eddy__us_tcp_output(struct us_sock *sk);
+void eddy__us_send_fin(struct us_sock *sk); /* close or shutdown(SHUT_WR) */
 void eddy__us_send_ack(struct us_sock *sk);
 void eddy__us_send_syn(struct us_sock *sk); /* SYN or SYN-ACK, by state */
 void eddy__us_send_rst_for(struct ue_stack *st, const struct us_seg *s);

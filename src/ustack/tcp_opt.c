@@ -51,15 +51,8 @@ static int tcp_shutdown(struct us_sock *sk, int how)
         return -ENOTCONN;
     int mask = how + 1; /* SHUT_RD 0 -> 1, SHUT_WR 1 -> 2, SHUT_RDWR 2 -> 3 */
     sk->shut |= (uint8_t)mask;
-    if (mask & SEND_SHUTDOWN && !(sk->fl & SKF_FIN_QUEUED)) {
-        if (sk->state == TCPS_ESTABLISHED || sk->state == TCPS_SYN_RECV)
-            eddy__us_set_state(sk, TCPS_FIN_WAIT1);
-        else if (sk->state == TCPS_CLOSE_WAIT)
-            eddy__us_set_state(sk, TCPS_LAST_ACK);
-        sk->fl |= SKF_FIN_QUEUED;
-        eddy__us_tcp_output(sk);
-        eddy__us_timer_update(sk);
-    }
+    if (mask & SEND_SHUTDOWN)
+        eddy__us_send_fin(sk);
     eddy__us_wake(sk, 0);
     return 0;
 }
@@ -78,7 +71,8 @@ int ue_shutdown(int fd, int how)
     return sock_done(f, sk, r);
 }
 
-static int put_int(void *val, socklen_t *len, int v)
+int eddy__us_put_int(void *val, socklen_t *len, int v);
+int eddy__us_put_int(void *val, socklen_t *len, int v)
 {
     if (!val || !len)
         return -EFAULT;
@@ -93,9 +87,9 @@ static int tcp_getsockopt(struct us_sock *sk, int level, int name, void *val, so
 {
     if (level == IPPROTO_TCP) {
         if (name == TCP_NODELAY)
-            return put_int(val, len, !!(sk->fl & SKF_NODELAY));
+            return eddy__us_put_int(val, len, !!(sk->fl & SKF_NODELAY));
         if (name == TCP_MAXSEG)
-            return put_int(val, len, sk->mss);
+            return eddy__us_put_int(val, len, sk->mss);
         return -ENOPROTOOPT;
     }
     if (level != SOL_SOCKET)
@@ -104,20 +98,20 @@ static int tcp_getsockopt(struct us_sock *sk, int level, int name, void *val, so
     case SO_ERROR: {
         int e = sk->err ? sk->err : sk->err_soft;
         sk->err = sk->err_soft = 0;
-        return put_int(val, len, e);
+        return eddy__us_put_int(val, len, e);
     }
     case SO_SNDBUF:
-        return put_int(val, len, (int)sk->sndbuf);
+        return eddy__us_put_int(val, len, (int)sk->sndbuf);
     case SO_RCVBUF:
-        return put_int(val, len, (int)sk->rcvbuf);
+        return eddy__us_put_int(val, len, (int)sk->rcvbuf);
     case SO_KEEPALIVE:
-        return put_int(val, len, !!(sk->fl & SKF_KEEPALIVE));
+        return eddy__us_put_int(val, len, !!(sk->fl & SKF_KEEPALIVE));
     case SO_REUSEADDR:
-        return put_int(val, len, !!(sk->fl & SKF_REUSEADDR));
+        return eddy__us_put_int(val, len, !!(sk->fl & SKF_REUSEADDR));
     case SO_TYPE:
-        return put_int(val, len, SOCK_STREAM);
+        return eddy__us_put_int(val, len, SOCK_STREAM);
     case SO_ACCEPTCONN:
-        return put_int(val, len, sk->state == TCPS_LISTEN);
+        return eddy__us_put_int(val, len, sk->state == TCPS_LISTEN);
     case SO_LINGER: {
         struct linger l = {!!(sk->fl & SKF_LINGER0), 0};
         if (!val || !len)

@@ -362,3 +362,19 @@ void eddy__us_tcp_output(struct us_sock *sk)
         eddy__us_send_ack(sk);
     eddy__us_timer_update(sk);
 }
+
+/* tcp_close_state + tcp_send_fin: the one place the send side closes. The state moves
+ * (ESTABLISHED/SYN_RECV -> FIN_WAIT1, CLOSE_WAIT -> LAST_ACK) and the FIN follows the
+ * queued data. Once only. */
+void eddy__us_send_fin(struct us_sock *sk)
+{
+    if (sk->fl & SKF_FIN_QUEUED)
+        return;
+    if (sk->state == TCPS_ESTABLISHED || sk->state == TCPS_SYN_RECV)
+        eddy__us_set_state(sk, TCPS_FIN_WAIT1);
+    else if (sk->state == TCPS_CLOSE_WAIT)
+        eddy__us_set_state(sk, TCPS_LAST_ACK);
+    sk->fl |= SKF_FIN_QUEUED;
+    eddy__us_tcp_output(sk);
+    eddy__us_timer_update(sk);
+}

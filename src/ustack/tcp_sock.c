@@ -314,13 +314,8 @@ static void tcp_close_locked(struct us_sock *sk)
         eddy__us_tcp_done(sk, 0);
     } else {
         sk->shut = RCV_SHUTDOWN | SEND_SHUTDOWN;
-        if (sk->state == TCPS_ESTABLISHED || sk->state == TCPS_SYN_RECV)
-            eddy__us_set_state(sk, TCPS_FIN_WAIT1);
-        else if (sk->state == TCPS_CLOSE_WAIT)
-            eddy__us_set_state(sk, TCPS_LAST_ACK);
-        sk->fl |= SKF_FIN_QUEUED;
-        eddy__us_tcp_output(sk);
-        eddy__us_timer_update(sk);
+        eddy__us_send_fin(sk);
+        eddy__us_timer_update(sk); /* an orphan already in FIN_WAIT2 gets its timeout */
     }
 }
 

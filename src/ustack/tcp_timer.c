@@ -76,6 +76,8 @@ void eddy__us_timer_update(struct us_sock *sk)
 
 void eddy__us_rtt_sample(struct us_sock *sk, uint32_t m)
 {
+    if (m > TCP_MAX_RTO_MS)
+        return; /* an echo from no recent segment of ours (a forged or ancient TSecr) */
     if (!m)
         m = 1;
     if (!sk->srtt8) {

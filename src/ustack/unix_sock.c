@@ -158,6 +158,7 @@ int eddy__us_unix_shutdown(struct ue_file *f, int how)
     return 0;
 }
 
+int eddy__us_put_int(void *val, socklen_t *len, int v);
 int eddy__us_unix_getsockopt(struct ue_file *f, int level, int name, void *val, socklen_t *len);
 int eddy__us_unix_getsockopt(struct ue_file *f, int level, int name, void *val, socklen_t *len)
 {
@@ -173,13 +174,7 @@ int eddy__us_unix_getsockopt(struct ue_file *f, int level, int name, void *val, 
         v = (int)UNIX_BUF;
     else
         return -ENOPROTOOPT;
-    if (!val || !len)
-        return -EFAULT;
-    if (*len < (socklen_t)sizeof(int))
-        return -EINVAL;
-    memcpy(val, &v, sizeof(v));
-    *len = sizeof(v);
-    return 0;
+    return eddy__us_put_int(val, len, v);
 }
 
 static void unix_release(struct ue_file *f)

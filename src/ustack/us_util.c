@@ -110,24 +110,6 @@ static int ring_grow(struct us_ring **rp, uint32_t need, uint32_t limit)
     return 0;
 }
 
-uint32_t eddy__us_ring_put(struct us_ring **rp, const void *src, uint32_t n, uint32_t limit)
-{
-    uint32_t have = us_ring_len(*rp);
-    if (have >= limit)
-        return 0;
-    if (n > limit - have)
-        n = limit - have;
-    if (!n || ring_grow(rp, have + n, limit) < 0)
-        return 0;
-    struct us_ring *r = *rp;
-    uint32_t tail = (r->head + r->len) % r->cap;
-    uint32_t first = r->cap - tail < n ? r->cap - tail : n;
-    memcpy(r->data + tail, src, first);
-    memcpy(r->data, (const unsigned char *)src + first, n - first);
-    r->len += n;
-    return n;
-}
-
 uint32_t eddy__us_ring_put_io(struct us_ring **rp, const struct ue_io *io, uint32_t n,
                               uint32_t limit)
 {
@@ -145,6 +127,13 @@ uint32_t eddy__us_ring_put_io(struct us_ring **rp, const struct ue_io *io, uint3
     eddy__ue_io_copy_in(io, first, r->data, n - first);
     r->len += n;
     return n;
+}
+
+uint32_t eddy__us_ring_put(struct us_ring **rp, const void *src, uint32_t n, uint32_t limit)
+{
+    struct iovec v = {(void *)src, n};
+    struct ue_io io = {&v, 1, n};
+    return eddy__us_ring_put_io(rp, &io, n, limit);
 }
 
 void eddy__us_ring_peek_io(const struct us_ring *r, const struct ue_io *io, uint32_t n)

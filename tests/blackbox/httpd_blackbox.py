@@ -68,6 +68,10 @@ class Server:
         self.port = port or free_port()
         self.root = root
         self.args = ["-l", "127.0.0.1:%d" % self.port, "-r", root] + list(args)
+        self.spawn(wait)
+
+    def spawn(self, wait):
+        """Starts BINARY with self.args (and waits for its listening line)."""
         self.proc = subprocess.Popen([BINARY] + self.args, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         Server.running.append(self)

@@ -128,6 +128,29 @@ def expect_unread(port, tag):
         s.close()
 
 
+def keepalive_requests(root):
+    """--keepalive-requests 3: the third response on a connection carries Connection: close
+    and the connection closes after it, one request at a time and pipelined."""
+    srv = Server(root, "-t", "0", "--keepalive-requests", "3")
+    for pipelined in (False, True):
+        s = connect(srv.port)
+        rd = Reader(s)
+        req = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+        if pipelined:
+            s.sendall(req * 4)
+        got = []
+        for _ in range(3):
+            if not pipelined:
+                s.sendall(req)
+            r = rd.read_response()
+            got.append((r.status, r.header("Connection")))
+        ok(got == [(200, None), (200, None), (200, "close")] and rd.closed(),
+           "--keepalive-requests 3%s: the 3rd response says close, then the connection closes"
+           % (" (pipelined)" if pipelined else ""), str(got))
+        s.close()
+    ok(srv.stop() == 0, "--keepalive-requests server exits 0")
+
+
 def concurrent(port, tag, n=16):
     errors = []
 
@@ -164,6 +187,7 @@ try:
             expect_unread(srv.port, tag)
             concurrent(srv.port, tag)
             ok(srv.stop() == 0, "%s: exits 0 on SIGTERM" % tag)
+    keepalive_requests(root)
 finally:
     Server.kill_all()
     rmtree(base)

@@ -86,6 +86,10 @@ def run_server(root):
         if subprocess.run(["ip", "-n", NS, "link", "show", TAP], capture_output=True).returncode == 0:
             break
         time.sleep(0.05)
+    if subprocess.run(["ip", "-n", NS, "link", "show", TAP], capture_output=True).returncode:
+        log.seek(0)
+        ok(False, "server_started", log.read().decode(errors="replace")[-300:].replace("\n", " "))
+        sys.exit(1)
     subprocess.run(["ip", "-n", NS, "addr", "add", "198.18.0.1/24", "dev", TAP], check=True)
     subprocess.run(["ip", "-n", NS, "link", "set", TAP, "up"], check=True)
     return srv, log

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for uepoll: the input is a program of API calls on a few descriptors
- * (epolls, pipes, eventfds, dups), all non-blocking. After every call the invariants of
+ * (epolls, pipes, eventfds, dup/dup2/dup3, fcntl status flags and pipe sizes, readv/writev
+ * with faulting pieces), all non-blocking. After every call the invariants of
  * every eventpoll are checked (tree shape and order, ready list holding only registered
  * items and each once, counts, ovflist idle, no ready level-triggered item left off a
  * ready list), and each epoll_wait result is checked for shape. At the end of the input
@@ -96,10 +97,39 @@ static void do_io(struct prog *g, int write_op)
     }
 }
 
+/* readv/writev of two pieces, either of which may be NULL (a fault at an offset). */
+static void do_vec(struct prog *g)
+{
+    static uint8_t buf[70000];
+    uint8_t l = next(g), m = next(g);
+    struct iovec v[2] = {{buf, l < 128 ? l : (size_t)(l - 127) * 512},
+                         {buf + 35000, (size_t)m * 100}};
+    int fd = slot_fd(g), how = next(g);
+    if (how & 2)
+        v[how & 4 ? 1 : 0].iov_base = NULL;
+    if (how & 1)
+        ue_writev(fd, v, 2);
+    else
+        ue_readv(fd, v, 2);
+}
+
+/* Status flags (O_NONBLOCK stays set: a blocking call would hang the run) and the
+ * pipe size. */
+static void do_fcntl(struct prog *g)
+{
+    int fd = slot_fd(g), how = next(g);
+    if (how & 1)
+        ue_fcntl(fd, F_SETFL, O_NONBLOCK | (how & 2 ? O_DIRECT : 0));
+    else if (how & 2)
+        ue_fcntl(fd, F_SETPIPE_SZ, how & 4 ? (long)next(g) * 4096 : (long)next(g) - 8);
+    else
+        ue_fcntl(fd, how & 4 ? F_GETPIPE_SZ : F_GETFL);
+}
+
 static void step(struct prog *g)
 {
     struct epoll_event ev, out[8];
-    int p[2], a, b, op = next(g) % 12;
+    int p[2], a, b, op = next(g) % 15;
     switch (op) {
     case 0:
         put(g, ue_epoll_create1(0));
@@ -148,6 +178,26 @@ static void step(struct prog *g)
         ev.events = events_from(g);
         ev.data.u64 = 0;
         ue_epoll_ctl(slot_fd(g), (int8_t)next(g), slot_fd(g), &ev);
+        break;
+    case 12: /* onto a slot's number, -1, or a free one (then closed: no slot owns it).
+              * Free numbers stay below 1000: the table never shrinks, and the invariant
+              * check walks all of it after every step. */
+        a = slot_fd(g);
+        b = slot_fd(g);
+        if (b >= 100000)
+            b = 900 + b % 64;
+        if (next(g) & 1)
+            a = ue_dup2(a, b);
+        else
+            a = ue_dup3(a, b, next(g) & 1 ? O_CLOEXEC : 0);
+        if (a >= 900)
+            ue_close(a);
+        break;
+    case 13:
+        do_fcntl(g);
+        break;
+    case 14:
+        do_vec(g);
         break;
     }
 }

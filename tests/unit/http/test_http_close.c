@@ -152,6 +152,38 @@ static void test_many_short_connections(void)
     test_server_stop(&T);
 }
 
+/* keepalive_requests 3: the third response, also pipelined, says Connection: close and the
+ * connection ends after it (the server decided, so it lingers until our FIN); what was
+ * pipelined behind it is never answered. */
+static void test_keepalive_requests(void)
+{
+    memset(&T, 0, sizeof(T));
+    eddy_http_server_options_init(&T.opt);
+    T.opt.keepalive_requests = 3;
+    T.setup = setup;
+    ASSERT(test_server_start(&T) > 0);
+    for (int pipelined = 0; pipelined < 2; pipelined++) {
+        struct cli c;
+        struct resp r;
+        const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        ASSERT_EQ(cli_connect(&c, T.port), 0);
+        for (int i = 0; pipelined && i < 4; i++)
+            ASSERT_EQ(cli_sends(&c, req), 0);
+        for (int i = 1; i <= 3; i++) {
+            if (!pipelined)
+                ASSERT_EQ(cli_sends(&c, req), 0);
+            ASSERT_EQ(cli_read(&c, &r, 0), 0);
+            ASSERT_EQ(r.status, 200);
+            ASSERT_EQ(strcasestr(r.head, "Connection: close") != NULL, i == 3);
+            resp_free(&r);
+        }
+        ASSERT(cli_closed(&c, 2000));
+        cli_close(&c);
+        ASSERT(server_conns_zero(2000));
+    }
+    test_server_stop(&T);
+}
+
 int main(void)
 {
     (void)count_of; /* a helper of http_test_util.h this file has no use for */
@@ -159,5 +191,6 @@ int main(void)
     RUN(test_single_loop_defer_accept);
     RUN(test_sub_reactors_defer_accept);
     RUN(test_many_short_connections);
+    RUN(test_keepalive_requests);
     return eddy_test_done();
 }

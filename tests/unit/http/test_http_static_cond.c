@@ -166,7 +166,8 @@ static const struct range_case {
     {"bytes=0-", 0, EDDY_HTTP_RANGE_UNSATISFIABLE, 0, 0},
     {"bytes=-5", 0, EDDY_HTTP_RANGE_UNSATISFIABLE, 0, 0},
     {"bytes=99999999999999999999999-", 10, EDDY_HTTP_RANGE_UNSATISFIABLE, 0, 0},
-    {"bytes=0-1,5-6", 1000, EDDY_HTTP_RANGE_NONE, 0, 0}, /* several */
+    {"bytes=0-1,5-6", 1000, EDDY_HTTP_RANGE_NONE, 0, 0}, /* several: the one-range API */
+    {"bytes=0-1,2-3", 1000, EDDY_HTTP_RANGE_OK, 0, 3},   /* touching: merged into one */
     {"bytes=5-1", 1000, EDDY_HTTP_RANGE_NONE, 0, 0},     /* last < first */
     {"items=0-1", 1000, EDDY_HTTP_RANGE_NONE, 0, 0},
     {"bytes=", 1000, EDDY_HTTP_RANGE_NONE, 0, 0},
@@ -208,6 +209,80 @@ static void test_range_single_forms(void)
 static void test_range_unsatisfiable(void)
 {
     check_ranges(EDDY_HTTP_RANGE_UNSATISFIABLE);
+}
+
+/* Range sets: "FIRST-LAST ..." of the expected parts, in order, or the verdict. */
+static const struct set_case {
+    const char *v;
+    uint64_t size;
+    int rc;
+    const char *parts;
+} sets[] = {
+    {"bytes=0-1,3-4", 10, EDDY_HTTP_RANGE_OK, "0-1 3-4"},
+    {"bytes=3-4,0-1", 10, EDDY_HTTP_RANGE_OK, "3-4 0-1"}, /* request order kept */
+    {"bytes=0-1,2-4", 10, EDDY_HTTP_RANGE_OK, "0-4"},     /* adjacent: merged */
+    {"bytes=0-5,2-3", 10, EDDY_HTTP_RANGE_OK, "0-5"},     /* contained */
+    {"bytes=0-1,2-4,1-3", 10, EDDY_HTTP_RANGE_OK, "0-4"},
+    {"bytes=5-6,0-1,3-3,2-2", 10, EDDY_HTTP_RANGE_OK, "5-6 0-3"}, /* a bridge joins two */
+    {"bytes=0-1,5-6,2-4", 10, EDDY_HTTP_RANGE_OK, "0-6"},
+    {"bytes=8-,-3", 10, EDDY_HTTP_RANGE_OK, "7-9"},
+    {"bytes=0-0,-1", 10, EDDY_HTTP_RANGE_OK, "0-0 9-9"},
+    {"bytes= 0-1 , , 4-5 ,", 10, EDDY_HTTP_RANGE_OK, "0-1 4-5"}, /* empty elements */
+    {"bytes=0-1,20-30", 10, EDDY_HTTP_RANGE_OK, "0-1"},          /* unsatisfiable dropped */
+    {"bytes=20-30,40-", 10, EDDY_HTTP_RANGE_UNSATISFIABLE, ""},
+    {"bytes=0-1,5-1", 10, EDDY_HTTP_RANGE_NONE, ""}, /* one invalid spec: ignored */
+    {"bytes=0-1;3-4", 10, EDDY_HTTP_RANGE_NONE, ""},
+    {"bytes=,", 10, EDDY_HTTP_RANGE_NONE, ""},
+};
+
+static void format_parts(const struct eddy_http_range *r, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%llu-%llu", i ? " " : "",
+                              (unsigned long long)r[i].first, (unsigned long long)r[i].last);
+}
+
+static void test_range_sets(void)
+{
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        const struct set_case *c = &sets[i];
+        struct eddy_http_range r[EDDY_HTTP_MAX_RANGES];
+        size_t n = 99;
+        char got[256];
+        int rc = eddy_http_ranges_parse(c->v, strlen(c->v), c->size, r, EDDY_HTTP_MAX_RANGES, &n);
+        format_parts(r, rc == EDDY_HTTP_RANGE_OK ? n : 0, got, sizeof got);
+        if (rc != c->rc || strcmp(got, c->parts) != 0)
+            printf("#   case \"%s\": %d \"%s\"\n", c->v, rc, got);
+        ASSERT_EQ(rc, c->rc);
+        ASSERT_STR_EQ(got, c->parts);
+    }
+}
+
+/* RFC 9110 14.2: a bounded number of range-specs; many tiny or overlapping ones cannot
+ * make the answer larger than the file. */
+static void test_range_set_limits(void)
+{
+    char v[1024] = "bytes=";
+    struct eddy_http_range r[EDDY_HTTP_MAX_RANGES];
+    size_t n;
+    for (int i = 0; i < EDDY_HTTP_MAX_RANGES; i++)
+        sprintf(v + strlen(v), "%s%d-%d", i ? "," : "", i * 3, i * 3);
+    ASSERT_EQ(eddy_http_ranges_parse(v, strlen(v), 1000, r, EDDY_HTTP_MAX_RANGES, &n),
+              EDDY_HTTP_RANGE_OK);
+    ASSERT_EQ(n, EDDY_HTTP_MAX_RANGES);
+    strcat(v, ",999-999");
+    ASSERT_EQ(eddy_http_ranges_parse(v, strlen(v), 1000, r, EDDY_HTTP_MAX_RANGES, &n),
+              EDDY_HTTP_RANGE_NONE);
+    strcpy(v, "bytes=");
+    for (int i = 0; i < EDDY_HTTP_MAX_RANGES; i++) /* every one the whole file */
+        strcat(v, i ? ",0-" : "0-");
+    ASSERT_EQ(eddy_http_ranges_parse(v, strlen(v), 1000, r, EDDY_HTTP_MAX_RANGES, &n),
+              EDDY_HTTP_RANGE_OK);
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(r[0].first, 0);
+    ASSERT_EQ(r[0].last, 999);
 }
 
 static void test_range_ignored(void)
@@ -259,6 +334,8 @@ int main(void)
 {
     RUN(test_etag_shape);
     RUN(test_etag_ignores_inode);
+    RUN(test_range_sets);
+    RUN(test_range_set_limits);
     RUN(test_etag_list_match);
     RUN(test_cond_none);
     RUN(test_cond_if_none_match);

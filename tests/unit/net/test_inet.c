@@ -119,16 +119,21 @@ static void test_format_errors(void)
 {
     union eddy_sockaddr a;
     char out[64];
-    struct sockaddr un = {.sa_family = AF_UNIX};
+    struct sockaddr un = {.sa_family = AF_UNIX}; /* unnamed (Unix addresses: test_unix_socket) */
+    struct sockaddr pk = {.sa_family = AF_PACKET};
 
     ASSERT_EQ(eddy_sockaddr_parse("127.0.0.1:8080", &a, NULL), 0);
     ASSERT_EQ(eddy_sockaddr_format(&a.sa, out, 14), -ENOSPC); /* needs 15 with the NUL */
     ASSERT_EQ(eddy_sockaddr_format(&a.sa, out, 15), 14);
     ASSERT_EQ(eddy_sockaddr_format_ip(&a.sa, out, 9), -ENOSPC);
     ASSERT_EQ(eddy_sockaddr_format_ip(&a.sa, out, 10), 9);
-    ASSERT_EQ(eddy_sockaddr_format(&un, out, sizeof out), -EAFNOSUPPORT);
+    ASSERT_EQ(eddy_sockaddr_format(&pk, out, sizeof out), -EAFNOSUPPORT);
+    ASSERT_EQ(eddy_sockaddr_port(&pk), -EAFNOSUPPORT);
+    ASSERT_EQ(eddy_sockaddr_len(&pk), 0);
+    ASSERT_EQ(eddy_sockaddr_format(&un, out, sizeof out), 5);
+    ASSERT_STR_EQ(out, "unix:");
     ASSERT_EQ(eddy_sockaddr_port(&un), -EAFNOSUPPORT);
-    ASSERT_EQ(eddy_sockaddr_len(&un), 0);
+    ASSERT_EQ(eddy_sockaddr_len(&un), sizeof(sa_family_t));
 }
 
 static void test_nodelay(void)

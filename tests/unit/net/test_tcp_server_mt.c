@@ -53,6 +53,78 @@ static void test_max_connections(void)
     ASSERT_EQ(fx_load(&fx_n.connected), 3);
 }
 
+/* ---- adopt ---- */
+
+struct adopt_ctx {
+    struct fx *f;
+    struct eddy_transport ends[3]; /* the server's ends, moved in by adopt */
+    int r[3];
+};
+
+static void adopt_in_base(void *arg)
+{
+    struct adopt_ctx *a = arg;
+
+    for (int i = 0; i < 3; i++)
+        a->r[i] = eddy_tcp_server_adopt(a->f->server, &a->ends[i], NULL, 0);
+}
+
+static int mem_echo_ok(struct eddy_transport *t, const char *msg)
+{
+    size_t n = strlen(msg), got = 0;
+    char buf[64];
+    double end = eddy_test_now() + 5;
+
+    if (eddy_transport_write(t, msg, n, 0) != (ssize_t)n)
+        return 0;
+    while (got < n && eddy_test_now() < end) {
+        struct iovec v = {buf + got, sizeof buf - got};
+        ssize_t r = eddy_transport_readv(t, &v, 1);
+        if (r > 0)
+            got += (size_t)r;
+        else if (r != -EAGAIN)
+            return 0;
+        else
+            fx_sleep_ms(1);
+    }
+    return got == n && memcmp(buf, msg, n) == 0;
+}
+
+/* Ready-made transports (memory ends) become connections of the server as if
+ * accepted: spread over the sub-reactors, counted per loop (the server's count
+ * is their sum), past max_connections refused. */
+static void test_adopt_memory_ends(void)
+{
+    struct eddy_tcp_server_options o = fx_options_threads(2);
+    struct eddy_transport peers[3];
+    struct adopt_ctx a;
+    struct fx f;
+
+    o.max_connections = 2;
+    ASSERT_EQ(fx_start(&f, "epoll", &o, &fx_counting_echo, NULL), 0);
+    memset(&a, 0, sizeof a);
+    a.f = &f;
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(eddy_mem_transport_pair(&a.ends[i], &peers[i], EDDY_FD_KERNEL, 0), 0);
+    ASSERT(fx_call(f.loop, adopt_in_base, &a));
+    ASSERT_EQ(a.r[0], 0);
+    ASSERT_EQ(a.r[1], 0);
+    ASSERT_EQ(a.r[2], -EMFILE); /* closed by adopt: its peer reads the end */
+    ASSERT(fx_wait_ge(&fx_n.connected, 2, 5));
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 2);
+    ASSERT(mem_echo_ok(&peers[0], "one") && mem_echo_ok(&peers[1], "two"));
+    struct eddy_mem_stats st;
+    eddy_mem_stats(&peers[2], &st);
+    ASSERT(st.peer_closed);
+    peers[0].ops->close(&peers[0]);
+    ASSERT(fx_wait_ge(&fx_n.closed, 1, 5));
+    ASSERT_EQ(eddy_tcp_server_connection_count(f.server), 1);
+    fx_stop(&f);
+    ASSERT_EQ(fx_load(&fx_n.closed), 2);
+    peers[1].ops->close(&peers[1]);
+    peers[2].ops->close(&peers[2]);
+}
+
 /* ---- EMFILE ---- */
 
 /* The client side runs in a child process with its own descriptor limit;
@@ -428,6 +500,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the library must not need SIGPIPE ignored */
     RUN(test_max_connections);
+    RUN(test_adopt_memory_ends);
     RUN(test_emfile_keeps_serving_without_spinning);
     RUN(test_select_refuses_fd_beyond_fd_setsize);
     RUN(test_free_with_live_connections);

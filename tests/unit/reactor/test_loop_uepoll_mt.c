@@ -6,7 +6,10 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include "eddy/uepoll.h"
+#include "reactor/loop_hooks.h"
 #include "reactor_test_util.h"
 
 static const char *const ue_backends[] = {"uepoll", "uepoll-et"};
@@ -16,13 +19,34 @@ struct runner {
     pthread_t th;
     struct eddy_event_loop *loop;
     int result;
+    atomic_int tid;
 };
 
 static void *run_thread(void *arg)
 {
     struct runner *r = arg;
+    atomic_store(&r->tid, (int)gettid());
     r->result = eddy_event_loop_run(r->loop);
     return NULL;
+}
+
+/* The system call thread tid is blocked in (its first field in /proc), once it
+ * has been asleep a while; -1 if it could not be read. */
+static long blocked_syscall(atomic_int *tid)
+{
+    char path[64];
+    long nr = -1;
+    for (int i = 0; i < 200 && atomic_load(tid) == 0; i++)
+        usleep(1000);
+    usleep(50000);
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", atomic_load(tid));
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &nr) != 1)
+            nr = -1;
+        fclose(f);
+    }
+    return nr;
 }
 
 /* The loop is handed to its thread before run: run binds it there. */
@@ -201,12 +225,36 @@ static void woken_by_timer(const char *b)
     blocked_close(&t);
 }
 
+/* While a kernel fd is registered the loop blocks in epoll_wait; once the last one
+ * is removed (also right before its close) it blocks on uepoll's futex again. */
+static void kernel_side_only_while_needed(const char *b)
+{
+    struct blocked t;
+    blocked_open(&t, b);
+    runner_start(&t.r);
+    long nr = blocked_syscall(&t.r.tid);
+    ASSERT(nr == SYS_epoll_wait || nr == SYS_epoll_pwait);
+    eddy_event_loop_stop(t.loop);
+    runner_join(&t.r);
+    eddy__channel_remove_before_close(&t.k.ch);
+    close(t.kp[0]);
+    close(t.kp[1]);
+    ASSERT_EQ(pipe2(t.kp, O_NONBLOCK), 0); /* blocked_close closes a pair */
+    atomic_store(&t.r.tid, 0);
+    runner_start(&t.r);
+    ASSERT_EQ(blocked_syscall(&t.r.tid), SYS_futex);
+    eddy_event_loop_stop(t.loop);
+    runner_join(&t.r);
+    blocked_close(&t);
+}
+
 static void test_blocked_in_kernel_woken_from_uepoll(void)
 {
     for (int i = 0; i < NUE && !eddy_test_failed(); i++) {
         woken_by_uepoll_write(ue_backends[i]);
         woken_by_task(ue_backends[i]);
         woken_by_timer(ue_backends[i]);
+        kernel_side_only_while_needed(ue_backends[i]);
         if (eddy_test_failed())
             printf("#   on backend %s\n", ue_backends[i]);
     }

@@ -113,10 +113,8 @@ static void test_connect_refused(void)
 {
     struct peer p;
     peer_init(&p);
-    int fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
-    a.sin_addr.s_addr = htonl(PEER_IP);
-    ue_connect(fd, (struct sockaddr *)&a, sizeof(a));
+    struct sockaddr_in a = u_addr(PEER_IP, 9000);
+    int fd = u_connect(&a);
     struct pkt syn;
     ASSERT(peer_rx_tcp(&p, &syn));
     struct seg s = {.sport = 9000, .dport = syn.sport, .seq = 0, .ack = syn.seq + 1};
@@ -250,10 +248,8 @@ static void test_simultaneous_open(void)
 {
     struct peer p;
     peer_init(&p);
-    int fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
-    a.sin_addr.s_addr = htonl(PEER_IP);
-    ue_connect(fd, (struct sockaddr *)&a, sizeof(a));
+    struct sockaddr_in a = u_addr(PEER_IP, 9000);
+    int fd = u_connect(&a);
     struct pkt syn, r;
     ASSERT(peer_rx_tcp(&p, &syn));
     struct seg s = {.sport = 9000, .dport = syn.sport, .seq = 500, .flags = TH_SYN, .win = 8192};

@@ -92,10 +92,8 @@ static void test_icmp_error_fails_connect(void)
 {
     struct peer p;
     peer_init(&p);
-    int fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
-    a.sin_addr.s_addr = htonl(PEER_IP);
-    ue_connect(fd, (struct sockaddr *)&a, sizeof(a));
+    struct sockaddr_in a = u_addr(PEER_IP, 9000);
+    int fd = u_connect(&a);
     unsigned char fr[UE_FRAME_MAX];
     ASSERT_EQ(p.b->ops->rx_burst(p.b, (struct ue_frame *)fr, 1), 1);
     const unsigned char *ip = ((struct ue_frame *)fr)->data + 14;

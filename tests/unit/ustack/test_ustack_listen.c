@@ -255,6 +255,49 @@ static void test_api_errors(void)
     peer_fini(&p);
 }
 
+/* 100,000 SYNs from random ports: half-open state stays within the SYN backlog (the
+ * rest get cookies and cost nothing), and an established connection is still served. */
+static void test_syn_flood(void)
+{
+    struct peer p;
+    struct conn c;
+    peer_init_cfg(&p, 64);
+    ASSERT_GE(c_open_passive(&p, &c, 7, 1), 0);
+    uint32_t x = 12345;
+    size_t max_conns = 0;
+    for (int i = 0; i < 100000; i++) {
+        x = x * 1103515245u + 12345u;
+        struct seg s = {.sport = (uint16_t)(1024 + (x >> 8) % 60000), .dport = 80, .seq = x};
+        s.flags = TH_SYN, s.win = 65535;
+        if (s.sport == c.pport)
+            continue;
+        peer_send(&p, &s);
+        if (i % 256 == 0) {
+            peer_drain(&p);
+            if (p.st->stats.tcp_conns > max_conns)
+                max_conns = p.st->stats.tcp_conns;
+        }
+    }
+    peer_drain(&p);
+    ASSERT_LE(max_conns, 64 + 1);
+    ASSERT_GE(p.st->stats.tcp_syn_cookies_sent, 99000);
+    c_send(&p, &c, TH_ACK | TH_PSH, "still here", 10, 65535);
+    char b[16];
+    ASSERT_EQ(ue_read(c.fd, b, sizeof(b)), 10);
+    ASSERT_EQ(ue_write(c.fd, "yes", 3), 3);
+    int data = 0;
+    while (c_recv(&p, &c)) /* a window update may come first */
+        data += (int)c.last.len;
+    ASSERT_EQ(data, 3);
+    for (int i = 0; i < 70; i++) { /* embryos give up after 5 SYN-ACK retries (63 s) */
+        peer_advance(&p, 1000);
+        peer_drain(&p);
+    }
+    ASSERT_EQ(p.st->stats.tcp_conns, 1);
+    c_close_all(&p, &c);
+    peer_fini(&p);
+}
+
 int main(void)
 {
     RUN(test_time_wait_reuse_by_timestamp);
@@ -265,5 +308,6 @@ int main(void)
     RUN(test_listener_close_resets_queue);
     RUN(test_synack_retransmit);
     RUN(test_api_errors);
+    RUN(test_syn_flood);
     return eddy_test_done();
 }

@@ -63,14 +63,7 @@ static void drain(struct world *w, struct endp *c, struct endp *s)
 {
     ue_close(c->fd);
     ue_close(s->fd);
-    for (int i = 0; i < 200000; i++) {
-        w_poll(w);
-        if (!w->s1->stats.tcp_conns && !w->s2->stats.tcp_conns && !w->s1->stats.tcp_time_wait &&
-            !w->s2->stats.tcp_time_wait)
-            return;
-        if (!w_advance(w, 5000))
-            return;
-    }
+    w_drain(w);
 }
 
 static void transfer(uint32_t loss_ppm, uint64_t seed, struct run *r)

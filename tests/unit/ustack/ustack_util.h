@@ -308,6 +308,22 @@ static inline int u_listen(uint16_t port, int nonblock)
     return l;
 }
 
+static inline struct sockaddr_in u_addr(uint32_t ip, uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(ip);
+    return a;
+}
+
+/* A non-blocking socket of the current stack connecting to a; errno from ue_connect. */
+static inline int u_connect(const struct sockaddr_in *a)
+{
+    int fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int err = ue_connect(fd, (const struct sockaddr *)a, sizeof(*a)) < 0 ? errno : 0;
+    errno = err;
+    return fd;
+}
+
 /* Polled mask of one descriptor through a fresh epoll (what epoll_wait would report). */
 static inline uint32_t u_mask(int fd)
 {

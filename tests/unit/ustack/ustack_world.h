@@ -79,6 +79,19 @@ static inline int w_advance(struct world *w, uint64_t max_ms)
     return 1;
 }
 
+/* Runs the world until neither stack holds a connection or a TIME_WAIT record. */
+static inline void w_drain(struct world *w)
+{
+    for (int i = 0; i < 400000; i++) {
+        w_poll(w);
+        if (!w->s1->stats.tcp_conns && !w->s2->stats.tcp_conns && !w->s1->stats.tcp_time_wait &&
+            !w->s2->stats.tcp_time_wait)
+            return;
+        if (!w_advance(w, 5000))
+            return;
+    }
+}
+
 static inline unsigned char gen_byte(uint32_t stream, uint64_t i)
 {
     uint64_t x = (i >> 3) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)stream << 40);
