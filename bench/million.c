@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,8 @@ static int server_setup(struct server *s, const struct ue_shmlink *l, const char
         return -1;
     struct eddy_http_server_options o;
     eddy_http_server_options_init(&o);
-    o.keepalive_timeout_ms = 0; /* held open for the whole run */
+    o.keepalive_timeout_ms = 0;        /* held open for the whole run */
+    o.keepalive_requests = UINT32_MAX; /* an active connection is never closed by the server */
     o.tcp.max_connections = 0;
     struct eddy_http_static_options so;
     eddy_http_static_options_init(&so);
