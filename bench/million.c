@@ -482,7 +482,10 @@ int main(int argc, char **argv)
                         "[-w epoll|poll]\n");
         return 2;
     }
-    struct client cl = {.nfiles = nfiles, .total = n_idle + kmax};
+    /* static: the connections live until exit (the server sees them to the end) */
+    static struct client cl;
+    cl.nfiles = nfiles;
+    cl.total = n_idle + kmax;
     cl.nports = (int)(cl.total / PORT_LOAD + 1);
     int sv[2];
     struct ue_shmlink l;
