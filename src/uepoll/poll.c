@@ -147,6 +147,21 @@ static int poll_sleep(struct poll_wqueues *pw, const struct timespec *deadline)
     return rc;
 }
 
+/* Unhooks every entry and turns the outcome into poll's return value. */
+static int poll_end(struct poll_wqueues *pw, int count, int err)
+{
+    poll_freewait(pw);
+    eddy__ue_wq_destroy(&pw->wq);
+    eddy__ue_wake_flush();
+    if (!err && !count && pw->error)
+        err = pw->error;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return count;
+}
+
 int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
 {
     if (nfds > UE_NR_OPEN) {
@@ -179,16 +194,7 @@ int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
         }
         timed_out = rc == ETIMEDOUT;
     }
-    poll_freewait(&pw);
-    eddy__ue_wq_destroy(&pw.wq);
-    eddy__ue_wake_flush();
-    if (!err && !count && pw.error)
-        err = pw.error;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return count;
+    return poll_end(&pw, count, err);
 }
 
 /* The kernel side of ue_poll_kernel: kfds plus the bridge, blocking up to timeout_ms. */
@@ -246,14 +252,5 @@ int ue_poll_kernel(struct pollfd *fds, unsigned long nfds, struct pollfd *kfds, 
         err = rc < 0 ? -rc : 0;
         count = poll_walk(fds, nfds, &pw) + count_ready(kfds, nk);
     }
-    poll_freewait(&pw);
-    eddy__ue_wq_destroy(&pw.wq);
-    eddy__ue_wake_flush();
-    if (!err && !count && pw.error)
-        err = pw.error;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return count;
+    return poll_end(&pw, count, err);
 }
