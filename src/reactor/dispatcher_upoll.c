@@ -6,29 +6,20 @@
  * Kernel descriptors beside them (EDDY_DISP_KERNEL_FDS: a TAP or shmlink doorbell, a
  * signalfd) sit in a second array that the same call polls in the kernel.
  *
- * Bookkeeping is dispatcher_poll's: a dense pollfd array per kind and an fd -> slot
- * index, so add/mod/del are O(1) and only the wait walks everything.
+ * Bookkeeping is dispatcher_poll's (reactor/pollfd_set.h), one set per kind.
  */
 #include "eddy/event_dispatcher.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "eddy/channel.h"
 #include "eddy/uepoll.h"
-
-struct pset {
-    struct pollfd *pfds;
-    int n, cap;
-    int *slot; /* fd -> index, -1 if absent */
-    int nslots;
-};
+#include "reactor/pollfd_set.h"
 
 struct upoll_state {
-    struct pset ue, kernel;
+    struct eddy__pollfd_set ue, kernel;
 };
 
 static int up_init(void **state)
@@ -43,10 +34,8 @@ static int up_init(void **state)
 static void up_destroy(void *state)
 {
     struct upoll_state *s = state;
-    free(s->ue.pfds);
-    free(s->ue.slot);
-    free(s->kernel.pfds);
-    free(s->kernel.slot);
+    eddy__pollfd_set_free(&s->ue);
+    eddy__pollfd_set_free(&s->kernel);
     free(s);
 }
 
@@ -62,81 +51,28 @@ static int from_poll(short e)
            ((e & (POLLERR | POLLNVAL)) ? EDDY_EV_ERROR : 0) | ((e & POLLHUP) ? EDDY_EV_HUP : 0);
 }
 
-static int slot_of(const struct pset *p, int fd)
-{
-    return fd >= 0 && fd < p->nslots ? p->slot[fd] : -1;
-}
-
-static int reserve(struct pset *p, int fd)
-{
-    if (fd >= p->nslots) {
-        size_t n = p->nslots > 0 ? (size_t)p->nslots : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        int *t = realloc(p->slot, n * sizeof(*t));
-        if (t == NULL)
-            return -ENOMEM;
-        memset(t + p->nslots, 0xff, (n - (size_t)p->nslots) * sizeof(*t));
-        p->slot = t;
-        p->nslots = (int)n;
-    }
-    if (p->n == p->cap) {
-        int cap = p->cap ? p->cap * 2 : 64;
-        struct pollfd *t = realloc(p->pfds, (size_t)cap * sizeof(*t));
-        if (t == NULL)
-            return -ENOMEM;
-        p->pfds = t;
-        p->cap = cap;
-    }
-    return 0;
-}
-
-static struct pset *set_for(struct upoll_state *s, int events)
+static struct eddy__pollfd_set *set_for(struct upoll_state *s, int events)
 {
     return (events & EDDY_DISP_KERNEL_FD) ? &s->kernel : &s->ue;
 }
 
 static int up_add(void *state, int fd, int events)
 {
-    struct pset *p = set_for(state, events);
-    if (fd < 0)
-        return -EBADF;
-    if (slot_of(p, fd) >= 0)
-        return -EEXIST;
-    int r = reserve(p, fd);
-    if (r < 0)
-        return r;
-    p->pfds[p->n] = (struct pollfd){.fd = fd, .events = to_poll(events)};
-    p->slot[fd] = p->n++;
-    return 0;
+    return eddy__pollfd_set_add(set_for(state, events), fd, to_poll(events));
 }
 
 static int up_mod(void *state, int fd, int old_events, int events)
 {
-    struct pset *p = set_for(state, old_events);
-    int i = slot_of(p, fd);
-    if (i < 0)
-        return -ENOENT;
-    p->pfds[i].events = to_poll(events);
-    return 0;
+    return eddy__pollfd_set_mod(set_for(state, old_events), fd, to_poll(events));
 }
 
 static int up_del(void *state, int fd, int old_events)
 {
-    struct pset *p = set_for(state, old_events);
-    int i = slot_of(p, fd);
-    if (i < 0)
-        return -ENOENT;
-    int last = --p->n;
-    if (i != last) {
-        p->pfds[i] = p->pfds[last];
-        p->slot[p->pfds[i].fd] = i;
-    }
-    p->slot[fd] = -1;
-    return 0;
+    return eddy__pollfd_set_del(set_for(state, old_events), fd);
 }
 
-static int harvest(const struct pset *p, int kernel, struct eddy_fired_event *out, int k, int max)
+static int harvest(const struct eddy__pollfd_set *p, int kernel, struct eddy_fired_event *out,
+                   int k, int max)
 {
     for (int i = 0; i < p->n && k < max; i++) {
         if (p->pfds[i].revents == 0)
