@@ -80,6 +80,8 @@ extern const struct eddy_event_dispatcher eddy_dispatcher_poll;      /* "poll" *
 extern const struct eddy_event_dispatcher eddy_dispatcher_select;    /* "select" */
 extern const struct eddy_event_dispatcher eddy_dispatcher_uepoll;    /* "uepoll", level-triggered */
 extern const struct eddy_event_dispatcher eddy_dispatcher_uepoll_et; /* "uepoll-et" */
+/* "upoll": ue_poll over uepoll descriptors (every wait walks every entry) */
+extern const struct eddy_event_dispatcher eddy_dispatcher_upoll;
 
 /* The one list of backends, the default first, NULL-terminated. */
 const struct eddy_event_dispatcher *const *eddy_event_dispatcher_list(void);

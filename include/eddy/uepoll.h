@@ -48,6 +48,10 @@ int ue_dup(int fd);
 int ue_dup2(int oldfd, int newfd);
 int ue_dup3(int oldfd, int newfd, int flags);
 int ue_close(int fd);
+/* poll(2) over uepoll descriptors: walks every entry on every call, as the kernel's poll
+ * does (src/uepoll/poll.c). struct pollfd and nfds_t come from <poll.h>. */
+struct pollfd;
+int ue_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms);
 
 /*
  * eddy extensions, no Linux counterpart: waiting for a uepoll epoll and kernel
@@ -60,6 +64,11 @@ int ue_close(int fd);
  */
 int ue_epoll_notify_arm(int epfd, int kernel_eventfd);
 int ue_epoll_notify_disarm(int epfd);
+/* ue_poll over uepoll descriptors (fds) and kernel descriptors (kfds) at once: a wait
+ * that finds nothing blocks in the kernel on kfds plus an eventfd that any uepoll
+ * wake-up of fds writes. Returns the entries ready in both arrays, or -1 with errno. */
+int ue_poll_kernel(struct pollfd *fds, unsigned long nfds, struct pollfd *kfds, unsigned long nk,
+                   int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -9,19 +9,14 @@
 #include "eddy/event_dispatcher.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "eddy/channel.h"
+#include "reactor/pollfd_set.h"
 
 struct poll_state {
-    struct pollfd *pfds;
-    int npfds;
-    int cap;
-    int *slot; /* fd -> index in pfds, -1 if absent */
-    int nslots;
+    struct eddy__pollfd_set set;
 };
 
 static int poll_init(void **state)
@@ -36,8 +31,7 @@ static int poll_init(void **state)
 static void poll_destroy(void *state)
 {
     struct poll_state *s = state;
-    free(s->pfds);
-    free(s->slot);
+    eddy__pollfd_set_free(&s->set);
     free(s);
 }
 
@@ -51,83 +45,21 @@ static short to_poll(int events)
     return e;
 }
 
-static int slot_of(const struct poll_state *s, int fd)
-{
-    return fd >= 0 && fd < s->nslots ? s->slot[fd] : -1;
-}
-
-static int reserve(struct poll_state *s, int fd)
-{
-    if (fd >= s->nslots) {
-        size_t n = s->nslots > 0 ? (size_t)s->nslots : 64;
-        int *p;
-        while (n <= (size_t)fd)
-            n *= 2;
-        if (n > INT_MAX)
-            n = (size_t)fd + 1;
-        p = realloc(s->slot, n * sizeof(*p));
-        if (p == NULL)
-            return -ENOMEM;
-        memset(p + s->nslots, 0xff, (n - (size_t)s->nslots) * sizeof(*p));
-        s->slot = p;
-        s->nslots = (int)n;
-    }
-    if (s->npfds == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 64;
-        struct pollfd *p = realloc(s->pfds, (size_t)cap * sizeof(*p));
-        if (p == NULL)
-            return -ENOMEM;
-        s->pfds = p;
-        s->cap = cap;
-    }
-    return 0;
-}
-
 static int poll_add(void *state, int fd, int events)
 {
-    struct poll_state *s = state;
-    int r;
-
-    if (fd < 0)
-        return -EBADF;
-    if (slot_of(s, fd) >= 0)
-        return -EEXIST;
-    r = reserve(s, fd);
-    if (r < 0)
-        return r;
-    s->pfds[s->npfds].fd = fd;
-    s->pfds[s->npfds].events = to_poll(events);
-    s->pfds[s->npfds].revents = 0;
-    s->slot[fd] = s->npfds++;
-    return 0;
+    return eddy__pollfd_set_add(&((struct poll_state *)state)->set, fd, to_poll(events));
 }
 
 static int poll_mod(void *state, int fd, int old_events, int events)
 {
-    struct poll_state *s = state;
-    int i = slot_of(s, fd);
     (void)old_events;
-    if (i < 0)
-        return -ENOENT;
-    s->pfds[i].events = to_poll(events);
-    return 0;
+    return eddy__pollfd_set_mod(&((struct poll_state *)state)->set, fd, to_poll(events));
 }
 
 static int poll_del(void *state, int fd, int old_events)
 {
-    struct poll_state *s = state;
-    int i = slot_of(s, fd);
-    int last;
     (void)old_events;
-    if (i < 0)
-        return -ENOENT;
-    last = --s->npfds;
-    if (i != last) {
-        s->pfds[i] = s->pfds[last];
-        s->slot[s->pfds[i].fd] = i;
-    }
-    s->slot[fd] = -1;
-    return 0;
+    return eddy__pollfd_set_del(&((struct poll_state *)state)->set, fd);
 }
 
 static int from_poll(short e)
@@ -149,15 +81,15 @@ static int poll_dispatch(void *state, int timeout_ms, struct eddy_fired_event *o
     struct poll_state *s = state;
     int n, i, k = 0;
 
-    n = poll(s->pfds, (nfds_t)s->npfds, timeout_ms);
+    n = poll(s->set.pfds, (nfds_t)s->set.n, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     /* Fired entries past max are reported by the next (level-triggered) poll. */
-    for (i = 0; i < s->npfds && k < n && k < max; i++) {
-        if (s->pfds[i].revents == 0)
+    for (i = 0; i < s->set.n && k < n && k < max; i++) {
+        if (s->set.pfds[i].revents == 0)
             continue;
-        out[k].fd = s->pfds[i].fd;
-        out[k].revents = from_poll(s->pfds[i].revents);
+        out[k].fd = s->set.pfds[i].fd;
+        out[k].revents = from_poll(s->set.pfds[i].revents);
         k++;
     }
     return k;

@@ -22,13 +22,10 @@ const struct eddy_fd_io eddy_fd_io_uepoll = {.pipe2 = ue_pipe2,
                                              .close = ue_close};
 
 static const struct eddy_event_dispatcher *const backends[] = {
-    &eddy_dispatcher_epoll,
-    &eddy_dispatcher_epoll_et,
-    &eddy_dispatcher_poll,
-    &eddy_dispatcher_select,
-    &eddy_dispatcher_uepoll,
-    &eddy_dispatcher_uepoll_et,
-    NULL,
+    &eddy_dispatcher_epoll,  &eddy_dispatcher_epoll_et,
+    &eddy_dispatcher_poll,   &eddy_dispatcher_select,
+    &eddy_dispatcher_uepoll, &eddy_dispatcher_uepoll_et,
+    &eddy_dispatcher_upoll,  NULL,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]) - 1)

@@ -297,7 +297,7 @@ static void test_dispatcher_registry(void)
     ASSERT(eddy_event_dispatcher_find("kqueue") == NULL);
     for (i = 0; names[i] != NULL; i++)
         ASSERT_STR_EQ(eddy_event_dispatcher_find(names[i])->name, names[i]);
-    ASSERT_EQ(i, 6);
+    ASSERT_EQ(i, 7); /* epoll, epoll-et, poll, select, uepoll, uepoll-et, upoll */
     ASSERT_EQ(eddy_event_dispatcher_list()[0], eddy_event_dispatcher_find(NULL));
     ASSERT_STR_EQ(eddy_event_dispatcher_find(NULL)->name, "epoll");
     ASSERT_EQ(eddy_event_loop_new(&loop, "nope"), -EINVAL);
