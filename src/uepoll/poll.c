@@ -227,15 +227,46 @@ static int count_ready(const struct pollfd *f, unsigned long n)
     return c;
 }
 
+/* The calling thread's bridge eventfd, made on first need and closed when the thread
+ * exits (a loop thread that ends must not leave a descriptor behind). -1 with errno. */
+static pthread_key_t bridge_key;
+static pthread_once_t bridge_once = PTHREAD_ONCE_INIT;
+static __thread int bridge_fd = -1;
+
+static void bridge_close(void *unused)
+{
+    (void)unused;
+    if (bridge_fd >= 0)
+        close(bridge_fd);
+    bridge_fd = -1;
+}
+
+static void bridge_key_init(void)
+{
+    if (pthread_key_create(&bridge_key, bridge_close) != 0)
+        abort(); /* no key: a broken invariant of the process, not of this call */
+}
+
+static int thread_bridge(void)
+{
+    if (bridge_fd >= 0)
+        return bridge_fd;
+    pthread_once(&bridge_once, bridge_key_init);
+    bridge_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (bridge_fd >= 0)
+        pthread_setspecific(bridge_key, &bridge_fd); /* non-NULL: the destructor runs */
+    return bridge_fd;
+}
+
 int ue_poll_kernel(struct pollfd *fds, unsigned long nfds, struct pollfd *kfds, unsigned long nk,
                    int timeout_ms)
 {
-    static __thread int bridge = -1;
+    int bridge = -1;
     if (nfds > UE_NR_OPEN || nk > UE_NR_OPEN) {
         errno = EINVAL;
         return -1;
     }
-    if (bridge < 0 && timeout_ms != 0 && (bridge = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    if (timeout_ms != 0 && (bridge = thread_bridge()) < 0)
         return -1;
     struct poll_wqueues pw = {.pt = {.qproc = timeout_ms ? poll_queue : NULL}, .bridge = bridge};
     eddy__ue_wq_init(&pw.wq);
