@@ -259,7 +259,7 @@ void httpd_access_log(const struct eddy_http_log_entry *e, void *data)
     update_time(t, e->time);
     char ip[64] = "-";
     if (e->peer)
-        eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof ip);
+        eddy_sockaddr_format_ip(e->peer, ip, sizeof ip);
     char *p = t->buf + t->len;
     p += sprintf(p, "%s - - [%s] \"", ip, t->when);
     if (e->method.len) {

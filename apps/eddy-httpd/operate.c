@@ -68,7 +68,7 @@ void httpd_log_hook(const struct eddy_http_log_entry *e, void *data)
         return;
     char ip[64] = "-";
     if (e->peer)
-        eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof ip);
+        eddy_sockaddr_format_ip(e->peer, ip, sizeof ip);
     const char *what = e->status == 408   ? "client timed out"
                        : e->status == 400 ? "bad request"
                                           : "server error";

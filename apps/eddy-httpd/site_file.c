@@ -57,7 +57,7 @@ static void log_failure(struct httpd_rq *q, const char *uri, int rc, int status)
     if (!httpd_errlog_wants(level))
         return;
     char ip[64] = "-";
-    eddy_sockaddr_format_ip(&eddy_http_request_peer(q->req)->sa, ip, sizeof ip);
+    eddy_sockaddr_format_ip(eddy_http_request_peer(q->req), ip, sizeof ip);
     httpd_log_error(level, "open \"%s\" under \"%s\" failed (%s): %d, client %s", uri, q->r->root,
                     strerror(-rc), status, ip);
 }

@@ -74,7 +74,7 @@ struct eddy_http_log_entry {
     int minor_version;               /* HTTP/1.x of the request (1 if unknown) */
     uint64_t body_bytes;             /* body bytes sent (0 for HEAD, 304, ...): fewer than
                                         the body's length if the connection closed first */
-    const union eddy_sockaddr *peer; /* the client */
+    const struct sockaddr *peer;     /* the client; length eddy_sockaddr_len() */
     time_t time;                     /* wall clock (seconds) when the response completed */
     struct eddy_event_loop *loop;    /* the calling thread's loop, to buffer per thread */
 };
@@ -260,7 +260,10 @@ const struct eddy_http_request_head *eddy_http_request_head(const struct eddy_ht
  * the route was registered with EDDY_HTTP_ROUTE_NO_BODY. */
 struct eddy_http_str eddy_http_request_body(const struct eddy_http_request *r);
 
-const union eddy_sockaddr *eddy_http_request_peer(const struct eddy_http_request *r);
+/* The client's address: eddy_tcp_connection_peer() of the request's connection (its
+ * length is eddy_sockaddr_len(); valid while the connection lives, so copy it with
+ * memcpy(&u, sa, eddy_sockaddr_len(sa)) to keep it longer). */
+const struct sockaddr *eddy_http_request_peer(const struct eddy_http_request *r);
 struct eddy_tcp_connection *eddy_http_request_connection(const struct eddy_http_request *r);
 struct eddy_event_loop *eddy_http_request_loop(const struct eddy_http_request *r);
 struct eddy_http_server *eddy_http_request_server(const struct eddy_http_request *r);

@@ -163,8 +163,12 @@ int eddy_tcp_connection_fd(const struct eddy_tcp_connection *c);
 /* The connection's transport instance (its ops name what kind it is). Owner thread. */
 const struct eddy_transport *eddy_tcp_connection_transport(const struct eddy_tcp_connection *c);
 uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c);
-/* The peer's address as accepted (no syscall). */
-const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c);
+/* The peer's address as accepted or connected to (no syscall), valid while the
+ * connection lives; its length is eddy_sockaddr_len() of it (do not copy a whole
+ * union eddy_sockaddr out of it: the connection keeps an IP peer in 28 bytes). An
+ * unnamed Unix peer is its family alone (length sizeof(sa_family_t)); a connection made
+ * without an address gives family AF_UNSPEC (length 0). */
+const struct sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,7 @@ struct http_logrec {
     char text[];
 };
 
-static void emit(struct http_loop *ls, const union eddy_sockaddr *peer,
+static void emit(struct http_loop *ls, const struct sockaddr *peer,
                  const struct eddy_http_res_log *l, int status, int minor, uint64_t bytes)
 {
     struct eddy_http_server *s = ls->srv;
@@ -96,7 +96,7 @@ void eddy__http_log_response(struct eddy_http_response *res)
     struct eddy_tcp_connection *c = res->c;
     if (!res->ls->srv->opt.access_log)
         return;
-    const union eddy_sockaddr *peer = res->deferred ? &res->peer : eddy_tcp_connection_peer(c);
+    const struct sockaddr *peer = res->deferred ? &res->peer.sa : eddy_tcp_connection_peer(c);
     if (!c || !eddy_tcp_connection_is_connected(c)) {
         uint64_t bytes = c ? eddy__http_body_sent(c, res) : res->body_bytes;
         emit(res->ls, peer, &res->log, res->status, res->minor, bytes);

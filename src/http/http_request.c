@@ -81,7 +81,7 @@ struct eddy_http_str eddy_http_request_body(const struct eddy_http_request *r)
     return r->body;
 }
 
-const union eddy_sockaddr *eddy_http_request_peer(const struct eddy_http_request *r)
+const struct sockaddr *eddy_http_request_peer(const struct eddy_http_request *r)
 {
     return eddy_tcp_connection_peer(r->c);
 }

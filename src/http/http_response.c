@@ -536,7 +536,9 @@ struct eddy_http_response *eddy_http_response_defer(struct eddy_http_response *r
         return NULL;
     }
     d->deferred = 1;
-    d->peer = *eddy_tcp_connection_peer(res->c);
+    const struct sockaddr *peer = eddy_tcp_connection_peer(res->c);
+    memset(&d->peer, 0, sizeof d->peer); /* a Unix name is read up to its NUL or end */
+    memcpy(&d->peer, peer, eddy_sockaddr_len(peer));
     if (res->owner->adopt(res, d) < 0) {
         free(d->log_copy);
         eddy_buffer_free(&d->hdrs);

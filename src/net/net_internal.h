@@ -15,6 +15,7 @@
 
 #include "eddy/buffer.h"
 #include "eddy/channel.h"
+#include "eddy/inet.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/timer.h"
 #include "eddy/transport.h"
@@ -104,6 +105,20 @@ enum {
     F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED | F_LINGER_REQ, /* sends are refused */
 };
 
+/* The peer as stored in a connection, 28 bytes instead of union eddy_sockaddr's 110 (the
+ * size of an idle connection is what eddy is judged on): IP addresses inline; a Unix peer
+ * as its family alone when unnamed (as accepted peers almost always are), else as a heap
+ * copy whose pointer sits in un_ext (memcpy'd: the union keeps sockaddr_in6's alignment). */
+union eddy__peer {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    struct {
+        sa_family_t family;
+        unsigned char un_ext[sizeof(struct sockaddr_un *)];
+    } un;
+};
+
 /* One accepted connection; the fields belong to the owner loop's thread
  * except refs and state (atomics). See tcp_connection.c. */
 struct eddy_tcp_connection {
@@ -120,7 +135,7 @@ struct eddy_tcp_connection {
     int state;     /* atomic: ST_* */
     unsigned flags;
     unsigned busy;
-    union eddy_sockaddr peer;
+    union eddy__peer peer;
     uint32_t context_size;
 };
 
@@ -156,6 +171,10 @@ void eddy__net_loop_close_all(struct eddy__net_loop *nl);
 /* Any thread (the accepting one): allocates a connection owned by nl's loop,
  * moving the transport instance *t into it (on failure t is closed). The
  * caller counted it in nl (eddy__net_loop_count_in). */
+/* tcp_connection_api.c: store peer (len bytes) in c's peer, 0 or -ENOMEM; free what
+ * that allocated (with the connection). */
+int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *peer, socklen_t len);
+void eddy__tcp_peer_free(struct eddy_tcp_connection *c);
 int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_loop *nl,
                              struct eddy_transport *t, const struct sockaddr *peer,
                              socklen_t peer_len, uint64_t id, size_t context_size);

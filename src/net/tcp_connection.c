@@ -600,7 +600,8 @@ int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_
     struct eddy_tcp_connection *c =
         context_size <= UINT32_MAX ? calloc(1, CTX_OFFSET + context_size) : NULL;
 
-    if (c == NULL) {
+    if (c == NULL || eddy__tcp_peer_set(c, peer, peer_len) < 0) {
+        free(c);
         t->ops->close(t);
         return -ENOMEM;
     }
@@ -611,8 +612,6 @@ int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_
     c->refs = 1; /* the loop's own, dropped after on_close */
     c->state = 0;
     c->context_size = (uint32_t)context_size;
-    if (peer != NULL && peer_len > 0)
-        memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
     *out = c;
     return 0;
 }
@@ -652,6 +651,7 @@ static void free_conn(struct eddy_tcp_connection *c)
 {
     if (c->flags & F_OWN_NL)
         eddy__net_loop_free(c->nl);
+    eddy__tcp_peer_free(c);
     free(c);
 }
 

@@ -327,9 +327,49 @@ uint64_t eddy_tcp_connection_id(const struct eddy_tcp_connection *c)
     return c->id;
 }
 
-const union eddy_sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c)
+/* The heap copy of a named Unix peer, NULL for any other. */
+static struct sockaddr_un *peer_ext(const struct eddy_tcp_connection *c)
 {
-    return &c->peer;
+    struct sockaddr_un *un = NULL;
+
+    if (c->peer.sa.sa_family == AF_UNIX)
+        memcpy(&un, c->peer.un.un_ext, sizeof un);
+    return un;
+}
+
+int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *peer, socklen_t len)
+{
+    struct sockaddr_un tmp = {0}, *un;
+
+    if (peer == NULL || len < (socklen_t)sizeof(sa_family_t))
+        return 0;
+    if (peer->sa_family != AF_UNIX) {
+        memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
+        return 0;
+    }
+    memcpy(&tmp, peer, len < sizeof tmp ? len : sizeof tmp);
+    c->peer.un.family = AF_UNIX; /* un_ext stays NULL: unnamed, the family is all */
+    if (eddy_sockaddr_len((const struct sockaddr *)(const void *)&tmp) <=
+        offsetof(struct sockaddr_un, sun_path))
+        return 0;
+    un = malloc(sizeof *un);
+    if (un == NULL)
+        return -ENOMEM;
+    *un = tmp;
+    memcpy(c->peer.un.un_ext, &un, sizeof un);
+    return 0;
+}
+
+void eddy__tcp_peer_free(struct eddy_tcp_connection *c)
+{
+    free(peer_ext(c));
+}
+
+const struct sockaddr *eddy_tcp_connection_peer(const struct eddy_tcp_connection *c)
+{
+    const struct sockaddr_un *un = peer_ext(c);
+
+    return un != NULL ? (const struct sockaddr *)(const void *)un : &c->peer.sa;
 }
 
 const struct eddy_transport *eddy_tcp_connection_transport(const struct eddy_tcp_connection *c)

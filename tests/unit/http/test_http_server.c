@@ -29,7 +29,7 @@ static void access_log(const struct eddy_http_log_entry *e, void *data)
 {
     (void)data;
     char ip[64];
-    eddy_sockaddr_format_ip(&e->peer->sa, ip, sizeof(ip));
+    eddy_sockaddr_format_ip(e->peer, ip, sizeof(ip));
     pthread_mutex_lock(&log_mu);
     log_count++;
     log_status = e->status;

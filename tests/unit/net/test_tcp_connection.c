@@ -62,12 +62,12 @@ static void on_message_echo(struct eddy_tcp_connection *c, struct eddy_buffer *i
 
 static void on_connected_check(struct eddy_tcp_connection *c)
 {
-    const union eddy_sockaddr *p = eddy_tcp_connection_peer(c);
+    const struct sockaddr *p = eddy_tcp_connection_peer(c);
 
-    if (eddy_tcp_connection_id(c) > 0 && p->sa.sa_family == AF_INET &&
+    if (eddy_tcp_connection_id(c) > 0 && p->sa_family == AF_INET &&
         eddy_tcp_connection_fd(c) >= 0 && eddy_tcp_connection_is_connected(c) &&
         eddy_tcp_connection_context(c) == NULL)
-        fx_store(&st.round, eddy_sockaddr_port(&p->sa));
+        fx_store(&st.round, eddy_sockaddr_port(p));
     on_connected_record(c);
 }
 
@@ -604,7 +604,7 @@ static void on_message_close_other(struct eddy_tcp_connection *c, struct eddy_bu
     eddy_buffer_retrieve_all(in);
     if (st.closed_fd >= 0)
         return;
-    fx_store(&st.round, eddy_sockaddr_port(&eddy_tcp_connection_peer(c)->sa));
+    fx_store(&st.round, eddy_sockaddr_port(eddy_tcp_connection_peer(c)));
     fx_store(&st.closed_fd, eddy_tcp_connection_fd(other));
     eddy_tcp_connection_close(other);
     /* The lowest free number is the one just closed: a new channel on it

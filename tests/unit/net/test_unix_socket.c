@@ -1,7 +1,7 @@
 /* Unix domain stream sockets: "unix:" addresses parsed and formatted, a tcp_server
  * echoing over a socket file and over the abstract namespace on every backend, stale
- * socket files reclaimed, live sockets and other files left alone, and the file removed
- * when the server goes. */
+ * socket files reclaimed, live sockets and other files left alone, the file removed
+ * when the server goes, and an accepted connection's peer: named or unnamed. */
 #include "net_fixture.h"
 
 #include <stddef.h>
@@ -67,13 +67,15 @@ static void *usrv_main(void *arg)
     return NULL;
 }
 
+static const struct eddy_tcp_callbacks *g_cb = &fx_counting_echo;
+
 static int usrv_start(struct usrv *u, const char *backend, const char *addr, int threads)
 {
     struct eddy_tcp_server_options o = fx_options_threads(threads);
     memset(u, 0, sizeof *u);
     int r = eddy_event_loop_new(&u->loop, backend);
     if (r == 0)
-        r = eddy_tcp_server_new(&u->server, u->loop, &o, &fx_counting_echo, NULL);
+        r = eddy_tcp_server_new(&u->server, u->loop, &o, g_cb, NULL);
     if (r == 0)
         r = eddy_tcp_server_listen(u->server, addr, NULL);
     if (r == 0)
@@ -183,6 +185,73 @@ static void test_live_socket_and_other_files_kept(void)
     unlink(g_path);
 }
 
+/* The last accepted peer as on_connected (loop thread) saw it. */
+static pthread_mutex_t g_peer_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_peer[160];
+static socklen_t g_peer_len;
+
+static void on_connected_peer(struct eddy_tcp_connection *c)
+{
+    const struct sockaddr *p = eddy_tcp_connection_peer(c);
+    pthread_mutex_lock(&g_peer_mu);
+    g_peer_len = eddy_sockaddr_len(p);
+    if (eddy_sockaddr_format(p, g_peer, sizeof g_peer) < 0)
+        g_peer[0] = '\0';
+    pthread_mutex_unlock(&g_peer_mu);
+    fx_on_connected_count(c);
+}
+
+static const struct eddy_tcp_callbacks peer_echo = {.on_connected = on_connected_peer,
+                                                    .on_message = fx_on_message_echo,
+                                                    .on_close = fx_on_close_count};
+
+/* Echoes once over fd, then gives the peer the server saw for it. */
+static void echo_and_peer(int fd, char *out, size_t cap, socklen_t *len)
+{
+    ASSERT(fx_echo_ok(fd, "peer"));
+    pthread_mutex_lock(&g_peer_mu);
+    snprintf(out, cap, "%s", g_peer);
+    *len = g_peer_len;
+    pthread_mutex_unlock(&g_peer_mu);
+}
+
+/* The connection stores an unnamed Unix peer as its family alone and a named one (a
+ * client that bound a path) out of line: both read back whole. */
+static void test_accepted_peer(void)
+{
+    char cpath[96], want[112], got[160];
+    union eddy_sockaddr ca, sa;
+    socklen_t clen, len, glen = 0;
+    struct timeval tv = {10, 0};
+    snprintf(cpath, sizeof cpath, "%s.client", g_path);
+    snprintf(want, sizeof want, "unix:%s", cpath);
+    ASSERT_EQ(eddy_sockaddr_parse(want, &ca, &clen), 0);
+    ASSERT_EQ(eddy_sockaddr_parse(g_addr, &sa, &len), 0);
+    struct usrv u;
+    g_cb = &peer_echo;
+    ASSERT_EQ(usrv_start(&u, "epoll", g_addr, 0), 0);
+    int fd = unix_connect(g_addr);
+    ASSERT_GE(fd, 0);
+    echo_and_peer(fd, got, sizeof got, &glen);
+    ASSERT_EQ(glen, sizeof(sa_family_t));
+    ASSERT_STR_EQ(got, "unix:");
+    close(fd);
+
+    unlink(cpath);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(bind(fd, &ca.sa, clen), 0);
+    ASSERT_EQ(connect(fd, &sa.sa, len), 0);
+    echo_and_peer(fd, got, sizeof got, &glen);
+    ASSERT_EQ(glen, clen);
+    ASSERT_STR_EQ(got, want);
+    close(fd);
+    unlink(cpath);
+    usrv_stop(&u);
+    g_cb = &fx_counting_echo;
+}
+
 int main(void)
 {
     snprintf(g_path, sizeof g_path, "/tmp/eddy_unix_test_%d.sock", (int)getpid());
@@ -192,6 +261,7 @@ int main(void)
     RUN_EACH_BACKEND(echo_abstract);
     RUN(test_stale_file_reclaimed);
     RUN(test_live_socket_and_other_files_kept);
+    RUN(test_accepted_peer);
     unlink(g_path);
     return eddy_test_done();
 }
