@@ -117,13 +117,15 @@ stop_service_daemons() {
 
 # ---------------------------------------------------------------- docroot and binaries
 
-# hello.txt is 13 bytes ("Hello, world\n"); 4k.bin and 1m.bin are random bytes.
+# hello.txt is 13 bytes ("Hello, world\n"); 4k.bin, 64k.bin, 1m.bin and 20m.bin are random bytes.
 make_docroot() {
     local dir=$1
     mkdir -p "$dir"
     printf 'Hello, world\n' >"$dir/hello.txt"
     head -c 4096 /dev/urandom >"$dir/4k.bin"
+    head -c 65536 /dev/urandom >"$dir/64k.bin"
     head -c 1048576 /dev/urandom >"$dir/1m.bin"
+    head -c 20971520 /dev/urandom >"$dir/20m.bin"
 }
 
 # Builds eddy-httpd when its sources exist; sets HAVE_EDDY=1 when a usable binary results.
