@@ -21,6 +21,7 @@
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
 #include "eddy/signal.h"
+#include "eddy/transport.h"
 #include "listen.h"
 #include "log.h"
 #include "operate.h"
@@ -136,6 +137,8 @@ static const int httpd_signals[] = {SIGINT, SIGTERM, SIGHUP};
 static int setup_signals(struct httpd *h)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Ignored for good, so sendfile needs no SIGPIPE mask around it (2 syscalls per file). */
+    eddy_transport_socket_sigpipe_ignored(1);
     for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
         int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);
         if (rc < 0)

@@ -167,6 +167,14 @@ struct eddy_transport {
 /* Kernel sockets: open() wraps an accepted or connected socket; arg unused. */
 extern const struct eddy_transport_ops eddy_transport_socket;
 
+/* Process-wide, any thread: the application tells the socket transport that
+ * SIGPIPE is ignored (signal(SIGPIPE, SIG_IGN)) and will stay ignored, so
+ * send_file need not block SIGPIPE around sendfile (which has no
+ * MSG_NOSIGNAL): two rt_sigprocmask fewer per file range. on 1: 0, or
+ * -EINVAL when SIGPIPE is not ignored now (the guard stays). on 0: 0, the
+ * guard is back (call it before giving SIGPIPE a handler or SIG_DFL again). */
+int eddy_transport_socket_sigpipe_ignored(int on);
+
 /* Owner thread. Makes t an instance of ops over fd (see open); ops NULL means
  * eddy_transport_socket. 0 or -errno (fd is then closed). */
 int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_ops *ops, int fd,

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,12 +60,37 @@ static ssize_t sock_writev(struct eddy_transport *t, const struct iovec *iov, in
  * is consumed before the mask is restored. */
 struct pipe_guard {
     sigset_t old;
+    int on;
 };
+
+/* Set by eddy_transport_socket_sigpipe_ignored: the application ignores
+ * SIGPIPE process-wide, so sendfile cannot raise it and the guard (two
+ * rt_sigprocmask per file range) is skipped. */
+static atomic_int sigpipe_ignored;
+
+int eddy_transport_socket_sigpipe_ignored(int on)
+{
+    struct sigaction sa;
+
+    if (!on) {
+        atomic_store_explicit(&sigpipe_ignored, 0, memory_order_relaxed);
+        return 0;
+    }
+    if (sigaction(SIGPIPE, NULL, &sa) < 0)
+        return -errno;
+    if (sa.sa_handler != SIG_IGN)
+        return -EINVAL;
+    atomic_store_explicit(&sigpipe_ignored, 1, memory_order_relaxed);
+    return 0;
+}
 
 static void pipe_guard_on(struct pipe_guard *g)
 {
     sigset_t s;
 
+    g->on = !atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
+    if (!g->on)
+        return;
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &s, &g->old);
@@ -72,6 +98,8 @@ static void pipe_guard_on(struct pipe_guard *g)
 
 static void pipe_guard_off(struct pipe_guard *g, int got_epipe)
 {
+    if (!g->on)
+        return;
     if (got_epipe && !sigismember(&g->old, SIGPIPE)) {
         sigset_t s;
         struct timespec zero = {0, 0};
