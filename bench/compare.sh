@@ -22,6 +22,8 @@
 # BENCH_NICE (-10: servers and wrk get the CPU before other work on the machine; '' leaves it),
 # EDDY_BEFORE=/path/to/older/eddy-httpd (adds server 'eddy0': the same scenarios run against an
 # earlier build in the same run, for before/after comparisons of a change; not a peer),
+# EDDY_ARGS / EDDY0_ARGS (extra eddy-httpd flags for eddy / eddy0; EDDY_BEFORE=build/eddy-httpd
+# EDDY0_ARGS='--sendfile-chunk 262144' compares one flag on the same binary),
 # KEEP_TMP=1 (keep configs, server logs and wrk outputs). Everything started is stopped on exit.
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -159,7 +161,8 @@ print_header() {
     echo "# $(nginx -v 2>&1 | head -1); $(h2o --version | head -1); $(lighttpd -v | head -1);" \
         "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "# eddy: $([ "$HAVE_EDDY" = 1 ] && echo "$EDDY_HTTPD ($(git -C "$EDDY_ROOT" log -1 --format='%h %s' 2>/dev/null))" || echo 'NOT AVAILABLE (build/eddy-httpd missing): peers only')"
-    [ -n "${EDDY_BEFORE:-}" ] && echo "# eddy0 (before): $EDDY_BEFORE"
+    [ -n "${EDDY_BEFORE:-}" ] && echo "# eddy0 (before): $EDDY_BEFORE ${EDDY0_ARGS:-}"
+    [ -n "${EDDY_ARGS:-}" ] && echo "# eddy flags added: $EDDY_ARGS"
     echo "# at start: $(machine_load)"
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_N=$IDLE_N SCENARIOS='$SCENARIOS' SERVERS='$SERVERS'"
     echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU;" \

@@ -251,10 +251,16 @@ start_server() {
         ;;
     eddy | eddy0)
         local bin=$EDDY_HTTPD more=(--keepalive-requests 4294967295)
-        # The binary from before keepalive_requests has no limit and no such option.
-        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE more=()
+        # A binary from before keepalive_requests has no limit and no such option.
+        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE &&
+            ! "$bin" --help 2>&1 | grep -q -- --keepalive-requests && more=()
+        # EDDY_ARGS / EDDY0_ARGS: extra flags for eddy / eddy0 (an A/B of one flag, with
+        # EDDY_BEFORE=build/eddy-httpd: the same binary with and without it).
+        local extra=${EDDY_ARGS:-}
+        [ "$kind" = eddy0 ] && extra=${EDDY0_ARGS:-}
+        # shellcheck disable=SC2206
         cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
-            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN")
+            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN" $extra)
         ;;
     *) die "unknown server kind $kind" ;;
     esac

@@ -67,6 +67,13 @@ struct pipe_guard {
  * SIGPIPE process-wide, so sendfile cannot raise it and the guard (two
  * rt_sigprocmask per file range) is skipped. */
 static atomic_int sigpipe_ignored;
+/* eddy_transport_socket_set_file_chunk: bytes per sendfile call, 0 for no cap. */
+static atomic_size_t file_chunk;
+
+void eddy_transport_socket_set_file_chunk(size_t bytes)
+{
+    atomic_store_explicit(&file_chunk, bytes, memory_order_relaxed);
+}
 
 int eddy_transport_socket_sigpipe_ignored(int on)
 {
@@ -118,12 +125,12 @@ static ssize_t sock_send_file(struct eddy_transport *t, int fd, off_t *offset, s
                               unsigned flags)
 {
     struct pipe_guard g;
-    size_t done = 0;
+    size_t done = 0, chunk = atomic_load_explicit(&file_chunk, memory_order_relaxed);
     ssize_t n = 0;
 
     pipe_guard_on(&g);
     while (done < len) {
-        size_t want = len - done < MAX_CHUNK ? len - done : MAX_CHUNK;
+        size_t cap = chunk ? chunk : MAX_CHUNK, want = len - done < cap ? len - done : cap;
 
         do
             n = sendfile(t->fd, fd, offset, want);
@@ -133,7 +140,8 @@ static ssize_t sock_send_file(struct eddy_transport *t, int fd, off_t *offset, s
         if (n <= 0)
             break;
         done += (size_t)n;
-        if ((size_t)n < want && !(flags & EDDY_TRANSPORT_ALL))
+        /* A capped chunk hands the loop back even when it all went (level-triggered). */
+        if (((size_t)n < want || chunk) && !(flags & EDDY_TRANSPORT_ALL))
             break;
     }
     pipe_guard_off(&g, n == -EPIPE);

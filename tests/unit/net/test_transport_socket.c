@@ -137,11 +137,32 @@ static void test_declared_send_file_delivers(void)
     ASSERT_EQ(eddy_transport_socket_sigpipe_ignored(0), 0);
 }
 
+/* A chunk cap: one capped sendfile per call unless EDDY_TRANSPORT_ALL asks for more. */
+static void test_file_chunk_cap(void)
+{
+    struct eddy_transport t;
+    int sv[2], file = make_file();
+    off_t off = 0;
+
+    ASSERT(file >= 0);
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    eddy_transport_open(&t, NULL, sv[0], NULL, EDDY_TRANSPORT_ACCEPTED);
+    eddy_transport_socket_set_file_chunk(4096);
+    ASSERT_EQ(t.ops->send_file(&t, file, &off, FILE_LEN, 0), 4096);
+    ASSERT_EQ(off, 4096);
+    ASSERT_GT(t.ops->send_file(&t, file, &off, FILE_LEN - 4096, EDDY_TRANSPORT_ALL), 4096);
+    eddy_transport_socket_set_file_chunk(0);
+    t.ops->close(&t);
+    close(sv[1]);
+    close(file);
+}
+
 int main(void)
 {
     RUN(test_declaration_refused_unless_ignored);
     RUN(test_guarded_by_default);
     RUN(test_unguarded_once_declared);
     RUN(test_declared_send_file_delivers);
+    RUN(test_file_chunk_cap);
     return eddy_test_done();
 }
