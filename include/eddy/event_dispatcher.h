@@ -85,8 +85,9 @@ extern const struct eddy_event_dispatcher eddy_dispatcher_uepoll_et; /* "uepoll-
 const struct eddy_event_dispatcher *const *eddy_event_dispatcher_list(void);
 /* The backend called name; NULL or "" gives the default ("epoll"). NULL if unknown. */
 const struct eddy_event_dispatcher *eddy_event_dispatcher_find(const char *name);
-/* NULL-terminated names of the backends that watch kernel descriptors (the ones
- * a server on kernel sockets can use), in list order: for --help texts. */
+/* NULL-terminated names of the backends that can watch kernel descriptors (their
+ * own kind, or EDDY_DISP_KERNEL_FDS: every one a server on kernel sockets can
+ * use, uepoll included), in list order: for --help texts and option parsing. */
 const char *const *eddy_event_dispatcher_names(void);
 
 #ifdef __cplusplus

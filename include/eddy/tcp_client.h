@@ -82,8 +82,9 @@ int eddy_tcp_client_new(struct eddy_tcp_client **out, struct eddy_event_loop *lo
                         const char *addr, const struct eddy_tcp_client_options *o,
                         const struct eddy_tcp_callbacks *cb, eddy_tcp_client_error_cb on_error,
                         void *data);
-/* Starts connecting (queued to the loop when called from another thread). 0, -EALREADY
- * (connecting or connected), -ENOMEM. */
+/* Starts connecting. In the loop's thread: 0, or -EALREADY (connecting or connected).
+ * From another thread it is queued (0 or -ENOMEM), and ignored if the client is busy by
+ * the time it runs. */
 int eddy_tcp_client_connect(struct eddy_tcp_client *cl);
 /* The open connection, or NULL (loop thread). */
 struct eddy_tcp_connection *eddy_tcp_client_connection(const struct eddy_tcp_client *cl);

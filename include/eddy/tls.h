@@ -28,6 +28,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_tls_context;
 struct eddy_tcp_connection;
 
@@ -102,5 +106,9 @@ const char *eddy_tls_connection_version(const struct eddy_tcp_connection *c);
 const char *eddy_tls_connection_cipher(const struct eddy_tcp_connection *c);
 const char *eddy_tls_connection_server_name(const struct eddy_tcp_connection *c);
 int eddy_tls_connection_resumed(const struct eddy_tcp_connection *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -62,6 +62,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct eddy_transport;
 
 /* open() flags: which side of the connection this end is. */
@@ -209,5 +213,9 @@ static inline size_t eddy_transport_pending(const struct eddy_transport *t)
 {
     return t->ops->pending ? t->ops->pending(t) : 0;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -30,6 +30,10 @@
 #include "eddy/event_dispatcher.h"
 #include "eddy/transport.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A script step: > 0 caps the bytes one call moves; EDDY_MEM_AGAIN makes one
  * call return -EAGAIN (the doorbell rings again, as if the bytes came a moment
  * later); any other negative value is a -errno the call returns once
@@ -73,5 +77,9 @@ struct eddy_mem_stats {
     int closed;      /* this end was closed */
 };
 void eddy_mem_stats(const struct eddy_transport *t, struct eddy_mem_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -64,9 +64,10 @@ void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn
  * client may still be sending: FIN after the output, then read and discard until its FIN
  * or the linger deadline, so unread input never turns the close into a reset that could
  * destroy the response in flight (nginx's lingering close, done by tcp_connection; the
- * wait for the output itself is bounded by our send timeout, see timeout_of). After a
- * header or body timeout the linger is short: such a client is not one whose response
- * needs protecting for long, and a slowloris client must lose its slot.
+ * wait for the output itself is bounded by our send timeout, see timeout_of).
+ * LINGER_SHORT, after a header or body timeout's 408: the same for 1 s only, since such a
+ * client is not one whose response needs protecting for long, and a slowloris client
+ * must lose its slot.
  */
 void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int how)
 {
@@ -79,20 +80,25 @@ void eddy__http_close(struct eddy_tcp_connection *c, struct http_conn *hc, int h
          * stash process() is reading: process() closes at its end instead. */
         hc->flags |= HC_QUICK_CLOSE;
     } else {
-        eddy_tcp_connection_close_lingering(c, (hc->flags & HC_TIMED_OUT) ? HTTP_LINGER_TIMEOUT_MS
-                                                                          : HTTP_LINGER_MS);
+        eddy_tcp_connection_close_lingering(
+            c, how == HTTP_CLOSE_LINGER_SHORT ? HTTP_LINGER_TIMEOUT_MS : HTTP_LINGER_MS);
     }
 }
 
-/* The last response is queued. */
-void eddy__http_begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
+/* The last response is queued: close, lingering (how: HTTP_CLOSE_LINGER or _SHORT). */
+static void begin_close_how(struct eddy_tcp_connection *c, struct http_conn *hc, int how)
 {
     if (hc->phase == PH_CLOSING || hc->phase == PH_CLOSED)
         return;
     hc->phase = PH_CLOSING;
-    hc->flags &= (uint16_t)~HC_PAUSED_HW;
-    eddy__http_close(c, hc, HTTP_CLOSE_LINGER);
+    hc->flags &= (uint8_t)~HC_PAUSED_HW;
+    eddy__http_close(c, hc, how);
     eddy__http_restart_deadline(c, hc);
+}
+
+void eddy__http_begin_close(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    begin_close_how(c, hc, HTTP_CLOSE_LINGER);
 }
 
 /* process() is over on a closing connection: what it left in src is never read as a
@@ -106,20 +112,25 @@ void eddy__http_close_after_process(struct eddy_tcp_connection *c, struct http_c
     eddy_buffer_retrieve_all(src);
     if (!(hc->flags & HC_QUICK_CLOSE))
         return;
-    hc->flags &= (uint16_t)~HC_QUICK_CLOSE;
+    hc->flags &= (uint8_t)~HC_QUICK_CLOSE;
     /* The client asked for the close and sent nothing after its request, or its FIN was
      * read: close right after the last byte (as nginx does): no half-close, no wait for
      * its FIN, no lingering reads. */
     eddy__http_close(c, hc, quick ? HTTP_CLOSE_FLUSHED : HTTP_CLOSE_LINGER);
 }
 
-/* A library-made error response (framing error, limit, timeout), then close. */
-void eddy__http_reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status)
+static void reject_how(struct eddy_tcp_connection *c, struct http_conn *hc, int status, int how)
 {
     struct eddy_http_response *res = &hc->ls->res;
     eddy__http_response_reset(res, c, hc->ls, &eddy__http_conn_owner, NULL, 0);
     eddy_http_response_send_error(res, status);
-    eddy__http_begin_close(c, hc);
+    begin_close_how(c, hc, how);
+}
+
+/* A library-made error response (framing error, limit), then close. */
+void eddy__http_reject(struct eddy_tcp_connection *c, struct http_conn *hc, int status)
+{
+    reject_how(c, hc, status, HTTP_CLOSE_LINGER);
 }
 
 /* After a response is complete: close, or wait for the next request. */
@@ -132,8 +143,9 @@ void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *
             /* Lingering is for a client that may still be sending: process() knows at
              * its end whether this one left anything unread. */
             hc->phase = PH_CLOSING;
-            hc->flags = (uint16_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
-            eddy__http_restart_deadline(c, hc); /* bounds the wait for the output to drain */
+            hc->flags = (uint8_t)((hc->flags & ~HC_PAUSED_HW) | HC_QUICK_CLOSE);
+            /* The old phase's deadline ends; output the flush leaves starts the send timeout. */
+            eddy__http_restart_deadline(c, hc);
             return;
         }
         eddy__http_begin_close(c, hc);
@@ -152,9 +164,9 @@ void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *
  * Writes what is queued. Output a write leaves behind (a client reading slowly or not at
  * all) puts a connection that waits for nothing else (idle, closing) under the send
  * timeout from now, which progress renews (on_timer); on_write_complete starts the
- * keep-alive or linger deadline once it drained. A response written whole at once, the
- * common case, costs nothing here: on_write_complete has already run when the flush
- * returns and nothing is queued.
+ * keep-alive deadline once it drained (a closing connection's linger is tcp_connection's). A
+ * response written whole at once, the common case, costs nothing here: on_write_complete has
+ * already run when the flush returns and nothing is queued.
  */
 void eddy__http_flush(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
@@ -204,8 +216,7 @@ void eddy__http_on_timer(struct eddy_timer *t)
     if (hc->phase == PH_HEAD || hc->phase == PH_BODY) {
         /* Not a callback of c: a write failing in here closes and may free c. */
         eddy_tcp_connection_ref(c);
-        hc->flags |= HC_TIMED_OUT;
-        eddy__http_reject(c, hc, 408);
+        reject_how(c, hc, 408, HTTP_CLOSE_LINGER_SHORT);
         eddy__http_flush(c, hc);
         eddy_tcp_connection_unref(c);
     } else {

@@ -45,7 +45,7 @@ static void release_slow(struct http_conn *hc, int force)
 void eddy__http_set_reading(struct eddy_tcp_connection *c, struct http_conn *hc, int on)
 {
     if (on && (hc->flags & HC_NOT_READING)) {
-        hc->flags &= (uint16_t)~HC_NOT_READING;
+        hc->flags &= (uint8_t)~HC_NOT_READING;
         eddy_tcp_connection_set_reading(c, 1);
     } else if (!on && !(hc->flags & HC_NOT_READING)) {
         hc->flags |= HC_NOT_READING;
@@ -113,7 +113,7 @@ static void process(struct eddy_tcp_connection *c, struct http_conn *hc, struct 
     }
     if (hc->phase == PH_CLOSING)
         eddy__http_close_after_process(c, hc, src);
-    hc->flags &= (uint16_t)~HC_BUSY;
+    hc->flags &= (uint8_t)~HC_BUSY;
     if (hc->phase == PH_CLOSED) {
         /* A write outside c's callbacks failed and closed c: on_close left us what
          * src and the handlers were still using. */
@@ -210,7 +210,7 @@ static void resume_task(void *arg)
 {
     struct eddy_tcp_connection *c = arg;
     struct http_conn *hc = http_conn_of(c);
-    hc->flags &= (uint16_t)~HC_RESUME_QUEUED;
+    hc->flags &= (uint8_t)~HC_RESUME_QUEUED;
     if (hc->phase != PH_CLOSED)
         resume(c, hc);
     eddy_tcp_connection_unref(c);
@@ -325,7 +325,7 @@ static void on_write_complete(struct eddy_tcp_connection *c)
             eddy__http_restart_deadline(c, hc);
     }
     if (hc->flags & HC_PAUSED_HW) {
-        hc->flags &= (uint16_t)~HC_PAUSED_HW;
+        hc->flags &= (uint8_t)~HC_PAUSED_HW;
         eddy__http_restart_deadline(c, hc);
         schedule_resume(c, hc);
     }

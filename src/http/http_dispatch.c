@@ -74,7 +74,7 @@ static void run_handler(struct eddy_tcp_connection *c, struct http_conn *hc,
         }
         /* Deferred and finished within the handler. */
         eddy__http_after_response(c, hc, (hc->flags & HC_CLOSE_AFTER) != 0);
-        hc->flags &= (uint16_t)~HC_CLOSE_AFTER;
+        hc->flags &= (uint8_t)~HC_CLOSE_AFTER;
         return;
     }
     if (res->state == RES_STREAMING)

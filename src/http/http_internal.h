@@ -174,7 +174,6 @@ enum {
     HC_CLOSE_AFTER = 1 << 5,   /* a deferred response finished inside its handler, closing */
     HC_CLIENT_CLOSE = 1 << 6,  /* the client asked for the close (it sends nothing more) */
     HC_QUICK_CLOSE = 1 << 7,   /* closing; process() picks linger or plain close at its end */
-    HC_TIMED_OUT = 1 << 8,     /* closing after a header or body timeout: short linger */
 };
 
 /* The slow path: see the top of this file. */
@@ -199,8 +198,8 @@ struct http_conn {
     struct http_logrec *logq; /* access log lines waiting for their bytes to be sent */
     size_t last_queued;       /* output bytes queued at the last send-timeout check */
     uint32_t nreq;
-    uint16_t flags;
     uint8_t phase;
+    uint8_t flags;
     /* Bytes of an incomplete head already parsed (0: none, or too many to count), so a
      * head trickled in small reads is not re-parsed from its start on every read. */
     uint16_t head_seen;
@@ -268,7 +267,7 @@ int eddy__http_body_feed(struct eddy_tcp_connection *c, struct http_conn *hc,
 void eddy__http_body_dispatch(struct eddy_tcp_connection *c, struct http_conn *hc);
 
 /* http_close.c: deadlines and closes */
-enum { HTTP_CLOSE_NOW, HTTP_CLOSE_FLUSHED, HTTP_CLOSE_LINGER };
+enum { HTTP_CLOSE_NOW, HTTP_CLOSE_FLUSHED, HTTP_CLOSE_LINGER, HTTP_CLOSE_LINGER_SHORT };
 /* The deadline that the connection's state calls for, counted from now. */
 void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc);
 void eddy__http_on_timer(struct eddy_timer *t);

@@ -33,6 +33,15 @@ struct eddy__out_seg {
     struct eddy_buffer after;
 };
 
+/* A lingering close requested or running (see tcp_connection.c): kept by the
+ * loop, not in the connection, so idle connections do not pay for it. */
+struct eddy__linger {
+    struct eddy__linger *next;
+    struct eddy_tcp_connection *c;
+    unsigned ms;
+    struct eddy_timer timer;
+};
+
 /* Recycled buffer memory: a drained buffer returns its storage here instead
  * of to malloc, so a connection doing request/response churns no memory. */
 #define EDDY__NET_FREE_BUFS   32
@@ -67,6 +76,7 @@ struct eddy__net_loop {
     size_t free_cap[EDDY__NET_FREE_BUFS];
     int nfree_segs;
     struct eddy__out_seg *free_segs;
+    struct eddy__linger *lingers; /* few: the connections in a lingering close */
 };
 
 /* tcp_connection flags (owner thread). */
@@ -104,17 +114,15 @@ struct eddy_tcp_connection {
     struct eddy_tcp_connection *prev, *next;
     struct eddy_buffer in;
     struct eddy_buffer out;
-    struct eddy__out_seg *seg_head, *seg_tail;
+    struct eddy__out_seg *seg_head; /* file ranges (few): the tail is found by walking */
     uint64_t id;
     uint64_t sent; /* bytes written, for eddy_tcp_connection_bytes_sent */
     int refs;      /* atomic */
     int state;     /* atomic: ST_* */
     unsigned flags;
     unsigned busy;
-    unsigned linger_ms;
-    struct eddy_timer *linger; /* allocated while a lingering close waits */
     union eddy_sockaddr peer;
-    size_t context_size;
+    uint32_t context_size;
 };
 
 /* net_loop.c */
@@ -127,6 +135,12 @@ void eddy__net_loop_free(struct eddy__net_loop *nl);
 void eddy__net_loop_count_in(struct eddy__net_loop *nl);
 void eddy__net_loop_count_out(struct eddy__net_loop *nl);
 size_t eddy__net_loop_live(const struct eddy__net_loop *nl);
+/* The lingering-close entry of c, NULL if none; add one (0 or -ENOMEM);
+ * remove c's entry (stopping its timer) if it has one. Owner thread. */
+struct eddy__linger *eddy__net_linger_find(struct eddy__net_loop *nl,
+                                           const struct eddy_tcp_connection *c);
+int eddy__net_linger_add(struct eddy__net_loop *nl, struct eddy_tcp_connection *c, unsigned ms);
+void eddy__net_linger_remove(struct eddy__net_loop *nl, const struct eddy_tcp_connection *c);
 /* Gives an empty, memory-less buffer recycled storage if some is available. */
 void eddy__net_buf_get(struct eddy__net_loop *nl, struct eddy_buffer *b);
 /* Takes the storage of an empty buffer back (or frees it). */
@@ -181,6 +195,8 @@ struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_conn
 
 /* tcp_output.c: the output queue (owner thread). */
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c);
+/* Queues a file range after everything queued. */
+void eddy__tcp_output_append_seg(struct eddy_tcp_connection *c, struct eddy__out_seg *s);
 int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
 /* Writes what is queued: 1 when drained, 0 if bytes remain (socket full, or
  * level-triggered and a short write), -errno on error. et: write until EAGAIN.

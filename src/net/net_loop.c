@@ -6,6 +6,7 @@
  */
 #include "net_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "eddy/tcp_connection.h"
@@ -56,6 +57,44 @@ void eddy__net_loop_count_out(struct eddy__net_loop *nl)
 size_t eddy__net_loop_live(const struct eddy__net_loop *nl)
 {
     return __atomic_load_n(&nl->live, __ATOMIC_RELAXED);
+}
+
+struct eddy__linger *eddy__net_linger_find(struct eddy__net_loop *nl,
+                                           const struct eddy_tcp_connection *c)
+{
+    struct eddy__linger *l;
+
+    for (l = nl->lingers; l != NULL && l->c != c; l = l->next)
+        ;
+    return l;
+}
+
+int eddy__net_linger_add(struct eddy__net_loop *nl, struct eddy_tcp_connection *c, unsigned ms)
+{
+    struct eddy__linger *l = calloc(1, sizeof *l);
+
+    if (l == NULL)
+        return -ENOMEM;
+    l->c = c;
+    l->ms = ms;
+    eddy_timer_init(&l->timer, nl->loop, NULL, c);
+    l->next = nl->lingers;
+    nl->lingers = l;
+    return 0;
+}
+
+void eddy__net_linger_remove(struct eddy__net_loop *nl, const struct eddy_tcp_connection *c)
+{
+    struct eddy__linger **pp, *l;
+
+    for (pp = &nl->lingers; (l = *pp) != NULL; pp = &l->next) {
+        if (l->c == c) {
+            *pp = l->next;
+            eddy_timer_stop(&l->timer);
+            free(l);
+            return;
+        }
+    }
 }
 
 void eddy__net_buf_get(struct eddy__net_loop *nl, struct eddy_buffer *b)

@@ -233,7 +233,7 @@ static void attempt(struct eddy_tcp_client *cl)
         attempt_failed(cl, -errno);
         return;
     }
-    eddy_channel_init(&cl->ch, cl->loop, fd, on_connect_event, cl);
+    eddy_channel_init_kernel(&cl->ch, cl->loop, fd, on_connect_event, cl); /* a socket */
     int rc = 0;
     while ((rc = connect(fd, &a->sa, cl->lens[cl->ai])) < 0 && errno == EINTR) {
     }

@@ -157,29 +157,24 @@ static void shut_write(struct eddy_tcp_connection *c)
 
 static void linger_expired(struct eddy_timer *t)
 {
-    struct eddy_tcp_connection *c = t->data;
-
-    request_close(c);
+    request_close(t->data);
 }
 
 /* The output of a lingering close is written: shut our side, then read and
- * discard until the peer's FIN or linger_ms, so request bytes still in flight
- * never turn our close into a reset that destroys the response. */
+ * discard until the peer's FIN or the linger time, so request bytes still in
+ * flight never turn our close into a reset that destroys the response. */
 static void linger_start(struct eddy_tcp_connection *c)
 {
-    if (c->linger_ms == 0 || (c->flags & F_PEER_EOF)) {
+    struct eddy__linger *l = eddy__net_linger_find(c->nl, c);
+
+    if (l == NULL || (c->flags & F_PEER_EOF)) {
         request_close(c);
         return;
     }
     shut_write(c);
     c->flags |= F_LINGERING;
-    c->linger = malloc(sizeof *c->linger);
-    if (c->linger == NULL) {
-        request_close(c);
-        return;
-    }
-    eddy_timer_init(c->linger, c->nl->loop, linger_expired, c);
-    if (eddy_timer_start(c->linger, c->linger_ms, 0) < 0) {
+    l->timer.cb = linger_expired;
+    if (eddy_timer_start(&l->timer, l->ms, 0) < 0) {
         request_close(c);
         return;
     }
@@ -583,7 +578,8 @@ int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_
                              struct eddy_transport *t, const struct sockaddr *peer,
                              socklen_t peer_len, uint64_t id, size_t context_size)
 {
-    struct eddy_tcp_connection *c = calloc(1, CTX_OFFSET + context_size);
+    struct eddy_tcp_connection *c =
+        context_size <= UINT32_MAX ? calloc(1, CTX_OFFSET + context_size) : NULL;
 
     if (c == NULL) {
         t->ops->close(t);
@@ -595,7 +591,7 @@ int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_
     c->id = id;
     c->refs = 1; /* the loop's own, dropped after on_close */
     c->state = 0;
-    c->context_size = context_size;
+    c->context_size = (uint32_t)context_size;
     if (peer != NULL && peer_len > 0)
         memcpy(&c->peer, peer, peer_len < sizeof c->peer ? peer_len : sizeof c->peer);
     *out = c;
@@ -732,11 +728,8 @@ static void do_close(struct eddy_tcp_connection *c)
         return;
     __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
-    if (c->linger != NULL) {
-        eddy_timer_stop(c->linger);
-        free(c->linger);
-        c->linger = NULL;
-    }
+    if (c->flags & F_LINGER_REQ)
+        eddy__net_linger_remove(nl, c);
     /* A descriptor that is ours alone (accept4 with CLOEXEC) leaves an epoll
      * set by itself when closed: the EPOLL_CTL_DEL syscall can be skipped. */
     if (c->tr.ops->caps & EDDY_TRANSPORT_CLOSE_FORGETS)

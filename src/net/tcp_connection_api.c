@@ -140,7 +140,6 @@ static int queue_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_
         eddy__tcp_output_seg_done(&undo);
         return r;
     }
-    s->next = NULL;
     s->fd = fd;
     s->close_fd = close_fd != 0;
     s->release = release;
@@ -149,11 +148,7 @@ static int queue_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_
     s->offset = offset;
     s->len = len;
     eddy_buffer_init(&s->after);
-    if (c->seg_tail != NULL)
-        c->seg_tail->next = s;
-    else
-        c->seg_head = s;
-    c->seg_tail = s;
+    eddy__tcp_output_append_seg(c, s);
     enter(c);
     eddy__tcp_conn_check_high_water(c);
     eddy__tcp_conn_write_unless_batched(c);
@@ -192,18 +187,20 @@ static void shutdown_in_loop(struct eddy_tcp_connection *c)
 /* A plain close after the output overrides a lingering one not yet started. */
 static void close_flushed_in_loop(struct eddy_tcp_connection *c)
 {
-    if (!(c->flags & F_LINGERING))
+    if ((c->flags & (F_LINGER_REQ | F_LINGERING)) == F_LINGER_REQ) {
         c->flags &= ~F_LINGER_REQ;
+        eddy__net_linger_remove(c->nl, c);
+    }
     flag_and_write(c, F_CLOSE_FLUSHED);
 }
 
-/* linger_ms was stored before (by the calling thread); with 0 this is
- * close_flushed. A close already decided (flushed or lingering) stands. */
-static void close_lingering_in_loop(struct eddy_tcp_connection *c)
+/* With linger_ms 0 (or no memory for the entry) this is close_flushed. A
+ * close already decided (flushed or lingering) stands. */
+static void close_lingering_in_loop(struct eddy_tcp_connection *c, unsigned ms)
 {
-    if (c->flags & (F_CLOSE_FLUSHED | F_LINGER_REQ))
+    if (!is_live(c) || (c->flags & (F_CLOSE_FLUSHED | F_LINGER_REQ)))
         return;
-    if (__atomic_load_n(&c->linger_ms, __ATOMIC_RELAXED) == 0)
+    if (ms == 0 || eddy__net_linger_add(c->nl, c, ms) < 0)
         flag_and_write(c, F_CLOSE_FLUSHED);
     else
         flag_and_write(c, F_LINGER_REQ);
@@ -221,10 +218,18 @@ static void shutdown_task(void *arg)
     eddy_tcp_connection_unref(arg);
 }
 
+struct linger_task {
+    struct eddy_tcp_connection *c;
+    unsigned ms;
+};
+
 static void close_lingering_task(void *arg)
 {
-    close_lingering_in_loop(arg);
-    eddy_tcp_connection_unref(arg);
+    struct linger_task *t = arg;
+
+    close_lingering_in_loop(t->c, t->ms);
+    eddy_tcp_connection_unref(t->c);
+    free(t);
 }
 
 static void close_task(void *arg)
@@ -262,10 +267,24 @@ void eddy_tcp_connection_close_flushed(struct eddy_tcp_connection *c)
 
 void eddy_tcp_connection_close_lingering(struct eddy_tcp_connection *c, unsigned linger_ms)
 {
+    struct linger_task *t;
+
     if (!is_open(c))
         return;
-    __atomic_store_n(&c->linger_ms, linger_ms, __ATOMIC_RELAXED);
-    run_owned(c, close_lingering_in_loop, close_lingering_task);
+    if (eddy_event_loop_is_in_loop_thread(c->ch.loop)) {
+        close_lingering_in_loop(c, linger_ms);
+        return;
+    }
+    t = malloc(sizeof *t);
+    if (t == NULL)
+        return;
+    t->c = c;
+    t->ms = linger_ms;
+    eddy_tcp_connection_ref(c);
+    if (eddy_event_loop_queue_in_loop(c->ch.loop, close_lingering_task, t) < 0) {
+        eddy_tcp_connection_unref(c);
+        free(t);
+    }
 }
 
 void eddy_tcp_connection_close(struct eddy_tcp_connection *c)

@@ -9,9 +9,25 @@
 #include <errno.h>
 #include <unistd.h>
 
+void eddy__tcp_output_append_seg(struct eddy_tcp_connection *c, struct eddy__out_seg *s)
+{
+    struct eddy__out_seg **pp = &c->seg_head;
+
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    s->next = NULL;
+    *pp = s;
+}
+
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c)
 {
-    return c->seg_tail ? &c->seg_tail->after : &c->out;
+    struct eddy__out_seg *s = c->seg_head;
+
+    if (s == NULL)
+        return &c->out;
+    while (s->next != NULL)
+        s = s->next;
+    return &s->after;
 }
 
 int eddy__tcp_output_empty(const struct eddy_tcp_connection *c)
@@ -64,7 +80,7 @@ void eddy__tcp_output_drop(struct eddy_tcp_connection *c)
         eddy_buffer_retrieve_all(&s->after);
         eddy__net_seg_put(c->nl, s);
     }
-    c->seg_head = c->seg_tail = NULL;
+    c->seg_head = NULL;
 }
 
 /* The generic path for a file range: pread into a buffer and write it, for
@@ -135,8 +151,6 @@ static int send_segment(struct eddy_tcp_connection *c, int et, unsigned more, in
     if (n < 0)
         return (int)n;
     c->seg_head = s->next;
-    if (c->seg_head == NULL)
-        c->seg_tail = NULL;
     eddy__tcp_output_seg_done(s);
     /* out is empty here, so this swaps storage rather than copying. */
     if (eddy_buffer_move(&c->out, &s->after) < 0)

@@ -57,7 +57,7 @@ static void fill_names(void)
 {
     size_t i, n = 0;
     for (i = 0; i < NBACKENDS; i++)
-        if (backends[i]->kind == EDDY_FD_KERNEL)
+        if (backends[i]->kind == EDDY_FD_KERNEL || (backends[i]->flags & EDDY_DISP_KERNEL_FDS))
             kernel_names[n++] = backends[i]->name;
     kernel_names[n] = NULL;
 }

@@ -70,7 +70,7 @@ static int apply_mask(struct sig_source *s)
     if (fd < 0)
         return -errno;
     if (s->ch.fd < 0) {
-        eddy_channel_init(&s->ch, s->loop, fd, on_readable, s);
+        eddy_channel_init_kernel(&s->ch, s->loop, fd, on_readable, s); /* also on uepoll */
         int rc = eddy_channel_enable_reading(&s->ch);
         if (rc < 0) {
             close(fd);

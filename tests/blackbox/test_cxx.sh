@@ -17,8 +17,29 @@ if ! command -v g++ >/dev/null; then
     exit 1
 fi
 cxx=(g++ -std=c++11 -Wall -Wextra -Werror -pedantic "${san[@]}")
+ssl=$(pkg-config --libs openssl 2>/dev/null)
 
-if "${cxx[@]}" -I"$root/include" "$root/tests/cxx/cxx_embed.cpp" "$build/libeddy.a" -pthread \
+# Every header declaring something wraps it in extern "C" (eddy.h only includes others),
+# and all of them together compile as C++.
+missing=()
+for h in "$root"/include/eddy/*.h; do
+    [ "$(basename "$h")" = eddy.h ] && continue
+    grep -q 'extern "C"' "$h" || missing+=("$(basename "$h")")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "ok - every public header has extern \"C\""
+else
+    echo "not ok - no extern \"C\" in: ${missing[*]}"
+fi
+for h in "$root"/include/eddy/*.h; do echo "#include <eddy/$(basename "$h")>"; done >"$tmp/all.cpp"
+if "${cxx[@]}" -I"$root/include" -fsyntax-only "$tmp/all.cpp" 2>"$tmp/all.err"; then
+    echo "ok - every public header compiles as C++ (g++ -std=c++11 -pedantic)"
+else
+    echo "not ok - the public headers do not compile as C++"
+    sed 's/^/# /' "$tmp/all.err" | head -20
+fi
+
+if "${cxx[@]}" -I"$root/include" "$root/tests/cxx/cxx_embed.cpp" "$build/libeddy.a" -pthread $ssl \
     -o "$tmp/tree" 2>"$tmp/tree.err"; then
     echo "ok - g++ compiles and links a program against the build tree's libeddy.a"
     "$tmp/tree" | sed 's/c++:/tree:/'

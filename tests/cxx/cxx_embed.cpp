@@ -2,9 +2,16 @@
 // a missing extern "C" shows up as an undefined (mangled) symbol at link time.
 #include <eddy/eddy.h>
 #include <eddy/http.h>
+#include <eddy/http_form.h>
 #include <eddy/http_parser.h>
 #include <eddy/http_static.h>
+#include <eddy/signal.h>
+#include <eddy/tcp_client.h>
+#include <eddy/tls.h>
+#include <eddy/transport.h>
 #include <eddy/uepoll.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <cstring>
@@ -23,6 +30,8 @@ static void on_timer(struct eddy_timer *t)
     ++*fired;
     eddy_event_loop_stop(t->loop);
 }
+
+static void on_signal(struct eddy_event_loop *, int, void *) {}
 
 static void hello(struct eddy_http_request *, struct eddy_http_response *res, void *)
 {
@@ -70,6 +79,25 @@ int main()
         eddy_http_server_free(srv);
 
     check(std::strncmp(eddy_http_mime_type("a.css", 5), "text/css", 8) == 0, "mime type");
+
+    struct eddy_http_form *form = nullptr;
+    check(eddy_http_form_parse(&form, "a=1&a=2", 7) == 0 && eddy_http_form_count(form) == 2 &&
+              std::strcmp(eddy_http_form_get(form, "a"), "1") == 0,
+          "form decoded");
+    eddy_http_form_free(form);
+
+    check(eddy_signal_watch(loop, SIGUSR2, on_signal, nullptr) == 0 &&
+              eddy_signal_unwatch(loop, SIGUSR2) == 0,
+          "signal watched and unwatched");
+
+    static const struct eddy_tcp_callbacks cb = {};
+    struct eddy_tcp_client *cl = nullptr;
+    check(eddy_tcp_client_new(&cl, loop, "127.0.0.1:9", nullptr, &cb, nullptr, nullptr) == 0 &&
+              eddy_tcp_client_connection(cl) == nullptr,
+          "tcp client created");
+    eddy_tcp_client_free(cl);
+    check(eddy_transport_socket.name != nullptr && eddy_tls_available() >= 0,
+          "transport table and tls linked");
     int ep = ue_epoll_create1(0);
     check(ep >= 0 && ue_close(ep) == 0, "uepoll instance created and closed");
 

@@ -20,6 +20,11 @@
             abort();                                                                               \
     } while (0)
 
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
 static int expect_urlencoded(const char *v, size_t n)
 {
     static const char t[] = "application/x-www-form-urlencoded";
@@ -29,7 +34,7 @@ static int expect_urlencoded(const char *v, size_t n)
     if (n - i < tl)
         return 0;
     for (size_t j = 0; j < tl; j++)
-        if ((v[i + j] | 0x20) != t[j] && v[i + j] != t[j])
+        if (lower(v[i + j]) != t[j]) /* ASCII letters only: '\r' | 0x20 is '-' */
             return 0;
     for (i += tl; i < n && (v[i] == ' ' || v[i] == '\t');)
         i++;

@@ -28,7 +28,8 @@
 
 #define FX_UNUSED __attribute__((unused))
 
-/* The library's list of backends for kernel descriptors (sockets are kernel fds). */
+/* The library's list of backends that can watch kernel descriptors (sockets are
+ * kernel fds; on uepoll they sit beside the uepoll descriptors). */
 #define fx_backends (eddy_event_dispatcher_names())
 static FX_UNUSED int fx_nbackends(void)
 {

@@ -8,6 +8,7 @@
 #include "eddy/thread_pool.h"
 #include "eddy/transport.h"
 
+#include <dirent.h>
 #include <sys/un.h>
 
 /* ---- a client side: a base loop in its own thread and optional sub-loops ------------- */
@@ -111,6 +112,17 @@ static int closed_port(void)
     return ntohs(a.sin_port);
 }
 
+static int open_fds(void)
+{
+    int k = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        k++;
+    if (d)
+        closedir(d);
+    return k;
+}
+
 static void free_task(void *arg)
 {
     eddy_tcp_client_free(arg);
@@ -123,6 +135,7 @@ static void refused(const char *backend)
     struct eddy_tcp_client_options o;
     char addr[32];
     memset(&n, 0, sizeof n);
+    int fds_before = open_fds();
     ASSERT_EQ(side_start(&s, backend, 0), 0);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", closed_port());
     eddy_tcp_client_options_init(&o);
@@ -150,6 +163,7 @@ static void refused(const char *backend)
     ASSERT(fx_call(s.base, free_task, cl));
     ASSERT(fx_call(s.base, free_task, cl2));
     side_stop(&s);
+    ASSERT_EQ(open_fds(), fds_before); /* no socket of a failed attempt left open */
 }
 
 static void test_refused_reported_once(void)

@@ -610,7 +610,7 @@ static void on_message_close_other(struct eddy_tcp_connection *c, struct eddy_bu
     /* The lowest free number is the one just closed: a new channel on it
      * must not receive the closed connection's pending event. */
     fx_store(&st.new_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    eddy_channel_init(&st.stray, eddy_tcp_connection_loop(c), st.new_fd, on_stray, NULL);
+    eddy_channel_init_kernel(&st.stray, eddy_tcp_connection_loop(c), st.new_fd, on_stray, NULL);
     eddy_channel_enable_reading(&st.stray);
 }
 

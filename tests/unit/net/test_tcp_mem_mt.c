@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "eddy/eddy.h"
-#include "../../lib/test.h"
+#include "net_fixture.h"
 
 /* ---- the connection's side (loop thread) ---- */
 
@@ -157,9 +157,10 @@ static int peer_write(struct peer *p, const void *buf, size_t n)
 }
 
 /* Starts a loop on backend and a pair; the connection's end is prepared by
- * setup (scripts) and adopted. window: the peer's window (0: default). */
-static int start(struct peer *p, const char *backend, int mode, size_t window,
-                 void (*setup)(struct eddy_transport *conn_end))
+ * setup (scripts, a wrapper) and adopted; on_connected may come later.
+ * window: the peer's window (0: default). */
+static int open_pair(struct peer *p, const char *backend, int mode, size_t window,
+                     void (*setup)(struct eddy_transport *conn_end))
 {
     struct eddy_transport c;
     struct eddy_event_loop *loop;
@@ -181,7 +182,15 @@ static int start(struct peer *p, const char *backend, int mode, size_t window,
     if (setup != NULL)
         setup(&c);
     p->srv = c;
-    r = eddy_tcp_connection_adopt(NULL, loop, &c, &CB, 0);
+    return eddy_tcp_connection_adopt(NULL, loop, &c, &CB, 0);
+}
+
+/* open_pair, then waits for on_connected. */
+static int start(struct peer *p, const char *backend, int mode, size_t window,
+                 void (*setup)(struct eddy_transport *conn_end))
+{
+    int r = open_pair(p, backend, mode, window, setup);
+
     if (r == 0 && !wait_flag(&S.connected, 5))
         r = -ETIMEDOUT;
     return r;
@@ -299,21 +308,6 @@ static void big_output_small_window(const char *backend)
     free(got);
 }
 
-static int temp_file(const char *data, size_t n)
-{
-    char path[] = "/tmp/eddy-mem-test-XXXXXX";
-    int fd = mkstemp(path);
-
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    if (write(fd, data, n) != (ssize_t)n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* A file range between memory bytes goes by pread + write over a transport
  * without send_file, through a small window. */
 static void file_range_generic_path(const char *backend)
@@ -323,7 +317,7 @@ static void file_range_generic_path(const char *backend)
     struct peer p;
 
     ASSERT(want != NULL && got != NULL);
-    S.file_fd = temp_file(want, n);
+    S.file_fd = fx_temp_file(want, n);
     S.file_len = n;
     ASSERT(S.file_fd >= 0);
     ASSERT_EQ(start(&p, backend, M_SEND_FILE, 4096, NULL), 0);
@@ -353,7 +347,7 @@ static void reset_mid_file_range(const char *backend)
     struct peer p;
 
     ASSERT(data != NULL && got != NULL);
-    S.file_fd = temp_file(data, n);
+    S.file_fd = fx_temp_file(data, n);
     S.file_len = n;
     ASSERT(S.file_fd >= 0);
     ASSERT_EQ(start(&p, backend, M_SEND_FILE, 8192, reset_after_50000), 0);
@@ -535,21 +529,12 @@ static void wrap(struct eddy_transport *t)
  * for write readiness is retried when that fires. */
 static void handshake_then_want_write(const char *backend)
 {
-    struct eddy_event_loop *loop;
-    struct eddy_transport c;
     char buf[16];
     struct peer p;
 
-    memset(&p, 0, sizeof p);
-    memset(&S, 0, sizeof S);
-    S.mode = M_ECHO;
     hello_got = 0;
     want_write_once = 1;
-    ASSERT_EQ(eddy_event_loop_thread_start(&p.lt, backend), 0);
-    loop = eddy_event_loop_thread_loop(p.lt);
-    ASSERT_EQ(eddy_mem_transport_pair(&c, &p.t, eddy_event_loop_dispatcher(loop)->kind, 0), 0);
-    wrap(&c);
-    ASSERT_EQ(eddy_tcp_connection_adopt(NULL, loop, &c, &CB, 0), 0);
+    ASSERT_EQ(open_pair(&p, backend, M_ECHO, 0, wrap), 0);
     ASSERT_EQ(peer_write(&p, "HEL", 3), 0);
     sleep_ms(30);
     ASSERT_EQ(ld(&S.connected), 0);
@@ -567,20 +552,12 @@ static void handshake_then_want_write(const char *backend)
 /* A failed handshake closes without on_connected or on_close. */
 static void handshake_failure_is_silent(const char *backend)
 {
-    struct eddy_event_loop *loop;
-    struct eddy_transport c;
     struct eddy_mem_stats st;
     struct peer p;
 
-    memset(&p, 0, sizeof p);
-    memset(&S, 0, sizeof S);
     hello_got = 0;
     want_write_once = 0;
-    ASSERT_EQ(eddy_event_loop_thread_start(&p.lt, backend), 0);
-    loop = eddy_event_loop_thread_loop(p.lt);
-    ASSERT_EQ(eddy_mem_transport_pair(&c, &p.t, eddy_event_loop_dispatcher(loop)->kind, 0), 0);
-    wrap(&c);
-    ASSERT_EQ(eddy_tcp_connection_adopt(NULL, loop, &c, &CB, 0), 0);
+    ASSERT_EQ(open_pair(&p, backend, M_ECHO, 0, wrap), 0);
     ASSERT_EQ(peer_write(&p, "HELP!", 5), 0);
     double end = eddy_test_now() + 5;
     do {
