@@ -56,7 +56,7 @@ endif
 ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
 
 LIB_SRCS  := $(filter-out $(TLS_OUT),\
-             $(sort $(wildcard src/uepoll/*.c src/reactor/*.c src/net/*.c src/http/*.c)))
+             $(sort $(wildcard src/uepoll/*.c src/ustack/*.c src/reactor/*.c src/net/*.c src/http/*.c)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 HTTPD_SRCS := $(sort $(wildcard apps/eddy-httpd/*.c))
 HTTPD_OBJS := $(HTTPD_SRCS:%.c=$(BUILD)/obj/%.o)

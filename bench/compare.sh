@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh: eddy-httpd against nginx, h2o and lighttpd on this machine, side by side.
 #
-#   bench/compare.sh                     full run: 10 s per run, 3 rounds, 15000 idle conns (~19 min)
+#   bench/compare.sh                     full run: 10 s per run, 3 rounds, 15000 idle conns (~35 min: TLS rows ~14)
 #   QUICK=1 bench/compare.sh             smoke test: 2 s per run, 1 round, 2000 idle connections
 #   DURATION=10 ROUNDS=5 bench/compare.sh
 #   SERVERS="eddy nginx" SCENARIOS="ka pipe mem" bench/compare.sh
@@ -13,6 +13,12 @@
 # pipe2 (the same on both cores, unpinned, wrk -t2; eddy default threads, nginx 2 workers, h2o 2
 # threads; lighttpd has one process only and sits out); mem (RSS per idle keep-alive connection
 # with IDLE_N idle connections held by build/bench/idle_conns).
+# HTTPS (TLS scenarios, every server with the same certificate, key and Mozilla-intermediate
+# cipher lists; configs bench/lib/*_tls.conf.in): tka (HTTPS keep-alive 13 B, c100), t1m (HTTPS
+# 1 MiB file, c16), both with an ECDSA P-256 certificate; hs (new TLS 1.3 handshakes per second,
+# one GET each, openssl s_time -new) and hsr (the same resumed, s_time -reuse), each with
+# ECDSA P-256 (rows hs_ec, hsr_ec) and RSA 2048 (hs_rsa, hsr_rsa). s_time is one connection at a
+# time, pinned like wrk. Certificates come from tests/lib/gen_certs.sh.
 # Servers alternate within each round; the table gives medians over rounds.
 # With eddy, the pinned ka and pipe scenarios also run 'canned' (bench/canned_server.c): eddy's
 # own response bytes answered by a server that does no other work, a reference row showing how
@@ -36,7 +42,7 @@ fi
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 IDLE_N=${IDLE_N:-15000}
-SCENARIOS=${SCENARIOS:-ka pipe 1m 64k 20m close ka2 pipe2 mem}
+SCENARIOS=${SCENARIOS:-ka pipe 1m 64k 20m close ka2 pipe2 mem tka t1m hs hsr}
 
 # wrk arguments per scenario (URL appended by the caller).
 wrk_args() {
@@ -50,22 +56,25 @@ wrk_args() {
     close) echo "-t1 -c50 ${lua[*]} @hello.txt @close" ;;
     ka2) echo "-t2 -c100 ${lua[*]} @hello.txt" ;;
     pipe2) echo "-t2 -c256 -s $BENCH_LIB/pipeline.lua @hello.txt" ;;
+    tka) echo "-t1 -c100 ${lua[*]} @@hello.txt" ;;
+    t1m) echo "-t1 -c16 ${lua[*]} @@1m.bin" ;;
     esac
 }
 
 # one_run SCENARIO SERVER ROUND: one wrk run against a started server, appended to $RAW_FILE.
-one_run() {
-    local scen=$1 key=$2 round=$3 args=() a url res pinned=1 logf
+one_run() { # SCENARIO SERVER ROUND [SERVER_KEY: the started server, default SERVER]
+    local scen=$1 key=$2 round=$3 sk=${4:-$2} args=() a url res pinned=1 logf
     logf=$BENCH_TMP/wrk-$scen-$key-$round.log
     [[ $scen == *2 ]] && pinned=0
     for a in $(wrk_args "$scen"); do
         case $a in
         @close) args+=(-H 'Connection: close') ;;
-        @*) url="http://127.0.0.1:${SRV_PORT[$key]}/${a#@}" ;;
+        @@*) url="https://127.0.0.1:${SRV_TPORT[$sk]}/${a#@@}" ;;
+        @*) url="http://127.0.0.1:${SRV_PORT[$sk]}/${a#@}" ;;
         *) args+=("$a") ;;
         esac
     done
-    res=$(run_wrk "$key" "$logf" "$pinned" "${args[@]}" -d "${DURATION}s" "$url")
+    res=$(run_wrk "$sk" "$logf" "$pinned" "${args[@]}" -d "${DURATION}s" "$url")
     [ -n "$res" ] || {
         log "wrk failed for $scen/$key: $(tail -n 3 "$logf" | tr '\n' ' ')"
         res="0 0 0 1 0 0 0 -1"
@@ -77,6 +86,69 @@ one_run() {
         "$(awk -v b="$2" -v d="$3" 'BEGIN{print d ? b / (d / 1e6) / 1e6 : 0}')" \
         "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4" "${8:--1}")"
     sleep 1
+}
+
+# hs_run ROW SERVER ROUND MODE SERVER_KEY: openssl s_time (MODE -new or -reuse) for DURATION seconds, one
+# GET /hello.txt per connection, pinned on the client CPU; appended as a run line whose
+# requests are the connections made.
+hs_run() {
+    local row=$1 key=$2 round=$3 mode=$4 sk=$5 logf c0 c1 n secs
+    logf=$BENCH_TMP/stime-$row-$key-$round.log
+    c0=$(cpu_ticks "$sk")
+    "${PRIO[@]}" taskset -c "$CLIENT_CPU" openssl s_time -connect "127.0.0.1:${SRV_TPORT[$sk]}" \
+        "$mode" -tls1_3 -www /hello.txt -time "$DURATION" >"$logf" 2>&1
+    c1=$(cpu_ticks "$sk")
+    read -r n secs < <(awk '/connections in [0-9.]+ real seconds/ {print $1, $4}' "$logf" | tail -n 1)
+    if [ -z "${n:-}" ] || [ "${secs:-0}" = 0 ]; then
+        log "s_time failed for $row/$key: $(tail -n 2 "$logf" | tr '\n' ' ')"
+        n=0 secs=1
+    fi
+    echo "run $row $key $round $n 0 $((secs * 1000000)) 0 $(((c1 - c0) * 1000000 / CLK_TCK)) 0 0 -1" >>"$RAW_FILE"
+    log "$(printf 'round %s %-7s %-8s %8.0f handshakes/s' "$round" "$row" "$key" \
+        "$(awk -v n="$n" -v s="$secs" 'BEGIN{print n / s}')")"
+    sleep 1
+}
+
+# tls_phase "SCENARIOS" "SERVERS": the HTTPS rows, servers started with a TLS listener, once
+# with the ECDSA certificate (tka, t1m, hs, hsr) and once with the RSA one (hs, hsr).
+tls_phase() {
+    local scens=$1 servers=$2 kt s r scen started certs
+    [ -n "$scens" ] && [ -n "$servers" ] || return 0
+    certs=$BENCH_TMP/certs
+    if [[ " $servers " == *" lighttpd "* ]] && [ ! -e /usr/lib/lighttpd/mod_openssl.so ]; then
+        log "installing lighttpd-mod-openssl (lighttpd's TLS module)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lighttpd-mod-openssl >/dev/null 2>&1 ||
+            log "WARNING: lighttpd-mod-openssl did not install; lighttpd will fail to start with TLS"
+    fi
+    bash "$EDDY_ROOT/tests/lib/gen_certs.sh" "$certs" >/dev/null || die "cannot make certificates"
+    for kt in ec rsa; do
+        if [ $kt = ec ]; then
+            TLS_CERT=$certs/localhost.chain.pem TLS_KEY=$certs/localhost.key
+        else
+            TLS_CERT=$certs/rsa.chain.pem TLS_KEY=$certs/rsa.key
+        fi
+        started=()
+        for s in $servers; do
+            [ "$s" = canned ] || [ "$s" = eddy0 ] && continue
+            start_server "tls-$kt-$s" "$s" pinned && started+=("$s") ||
+                log "WARNING: $s did not start with TLS; left out"
+        done
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for scen in $scens; do
+                for s in $(rotated "$r" "${started[*]}"); do
+                    case $scen in
+                    tka | t1m) [ $kt = ec ] && one_run "$scen" "$s" "$r" "tls-$kt-$s" ;;
+                    hs) hs_run "hs_$kt" "$s" "$r" -new "tls-$kt-$s" ;;
+                    hsr) hs_run "hsr_$kt" "$s" "$r" -reuse "tls-$kt-$s" ;;
+                    esac
+                done
+            done
+        done
+        for s in "${started[@]}"; do
+            stop_server "tls-$kt-$s"
+        done
+    done
+    TLS_CERT= TLS_KEY=
 }
 
 # Rotates the server order by round so no server always runs first.
@@ -170,9 +242,9 @@ print_header() {
 }
 
 main() {
-    local pinned_scens="" multi_scens="" s multi_servers="" mem=0
+    local pinned_scens="" multi_scens="" tls_scens="" s multi_servers="" mem=0
     bench_init
-    ensure_tools nginx h2o lighttpd wrk curl taskset python3
+    ensure_tools nginx h2o lighttpd wrk curl taskset python3 openssl
     [ "$(nproc)" -ge 2 ] || log "WARNING: fewer than 2 CPUs: server and wrk share CPU $SERVER_CPU"
     DOCROOT=$BENCH_TMP/www
     make_docroot "$DOCROOT"
@@ -197,7 +269,8 @@ main() {
         ka | pipe | 1m | 64k | 20m | close) pinned_scens+="$s " ;;
         ka2 | pipe2) multi_scens+="$s " ;;
         mem) mem=1 ;;
-        *) die "unknown scenario $s (ka pipe 1m 64k 20m close ka2 pipe2 mem)" ;;
+        tka | t1m | hs | hsr) tls_scens+="$s " ;;
+        *) die "unknown scenario $s (ka pipe 1m 64k 20m close ka2 pipe2 mem tka t1m hs hsr)" ;;
         esac
     done
     for s in $SERVERS; do
@@ -206,6 +279,7 @@ main() {
     print_header
     run_phase pinned "$pinned_scens" "$SERVERS"
     run_phase multi "$multi_scens" "$multi_servers"
+    tls_phase "$tls_scens" "$SERVERS"
     [ "$mem" = 1 ] && mem_phase "$(echo " $SERVERS " | sed 's/ canned / /')"
     echo "# at end: $(machine_load)"
     echo

@@ -19,11 +19,12 @@ static int fail(const char *spec, const char *what)
 }
 
 static int listen_one(struct eddy_http_server *srv, const char *spec, const char *addr,
-                      union eddy_sockaddr *bound, int *n, int max)
+                      struct eddy_tls_context *tls, union eddy_sockaddr *bound, int *n, int max)
 {
     if (*n == max)
         return fail(spec, "too many addresses");
-    int rc = eddy_http_server_listen(srv, addr, &bound[*n]);
+    int rc = tls ? eddy_http_server_listen_tls(srv, addr, tls, &bound[*n])
+                 : eddy_http_server_listen(srv, addr, &bound[*n]);
     if (rc == -EINVAL)
         return fail(spec, "invalid address (expected ADDR:PORT, HOST:PORT or [V6]:PORT)");
     if (rc < 0) {
@@ -56,7 +57,8 @@ static int seen(const union eddy_sockaddr *from, const union eddy_sockaddr *to,
 }
 
 static int listen_resolved(struct eddy_http_server *srv, const char *spec, const char *host,
-                           const char *port, union eddy_sockaddr *bound, int *n, int max)
+                           const char *port, struct eddy_tls_context *tls,
+                           union eddy_sockaddr *bound, int *n, int max)
 {
     struct addrinfo hints, *res;
     memset(&hints, 0, sizeof hints);
@@ -74,7 +76,7 @@ static int listen_resolved(struct eddy_http_server *srv, const char *spec, const
             seen(bound + first, bound + *n, ai->ai_addr) ||
             eddy_sockaddr_format(ai->ai_addr, text, sizeof text) < 0)
             continue;
-        rc = listen_one(srv, spec, text, bound, n, max);
+        rc = listen_one(srv, spec, text, tls, bound, n, max);
     }
     freeaddrinfo(res);
     if (rc == 0 && *n == first)
@@ -82,15 +84,15 @@ static int listen_resolved(struct eddy_http_server *srv, const char *spec, const
     return rc;
 }
 
-int httpd_listen(struct eddy_http_server *srv, const char *spec, union eddy_sockaddr *bound, int *n,
-                 int max)
+int httpd_listen(struct eddy_http_server *srv, const char *spec, struct eddy_tls_context *tls,
+                 union eddy_sockaddr *bound, int *n, int max)
 {
     union eddy_sockaddr sa;
     socklen_t len;
     const char *colon = strrchr(spec, ':');
     if (eddy_sockaddr_parse(spec, &sa, &len) == 0 || colon == NULL || colon == spec ||
         spec[0] == '[')
-        return listen_one(srv, spec, spec, bound, n, max);
+        return listen_one(srv, spec, spec, tls, bound, n, max);
     if (!port_ok(colon + 1))
         return fail(spec, "invalid port (expected 1 to 65535)");
     char host[256];
@@ -99,5 +101,5 @@ int httpd_listen(struct eddy_http_server *srv, const char *spec, union eddy_sock
         return fail(spec, "host name too long");
     memcpy(host, spec, hl);
     host[hl] = '\0';
-    return listen_resolved(srv, spec, host, colon + 1, bound, n, max);
+    return listen_resolved(srv, spec, host, colon + 1, tls, bound, n, max);
 }

@@ -22,7 +22,9 @@
 #include "eddy/inet.h"
 #include "eddy/signal.h"
 #include "eddy/transport.h"
+#include "httpd_tls.h"
 #include "listen.h"
+#include "user_stack.h"
 #include "log.h"
 #include "operate.h"
 #include "options.h"
@@ -32,6 +34,7 @@ struct httpd {
     struct httpd_options opt;
     struct eddy_event_loop *base;
     struct eddy_http_server *srv;
+    struct httpd_user_stack *ustack; /* --stack user */
     struct eddy_http_static *files;
     int signals_watched;
     int stopping;
@@ -44,6 +47,9 @@ struct httpd {
     struct httpd_conf *conf; /* with -c: the config loaded at start */
     struct httpd_reload_ctx reload;
     int pid_written;
+    struct httpd_tls tls;
+    union eddy_sockaddr bound_tls[HTTPD_MAX_BOUND];
+    int nbound_tls;
 };
 
 static void flusher_start_task(void *arg)
@@ -125,6 +131,7 @@ static void on_signal(struct eddy_event_loop *loop, int signo, void *data)
             httpd_err("info", "SIGHUP: logs reopened");
         if (h->conf)
             httpd_reload(&h->reload);
+        httpd_tls_reload(&h->tls);
     } else {
         begin_shutdown(h, signo);
     }
@@ -207,6 +214,7 @@ static int make_server(struct httpd *h)
     o.tcp.max_connections = h->opt.max_connections;
     o.tcp.defer_accept = 1; /* seconds; the request comes with the accept (nginx: deferred) */
     o.tcp.delayed_ack = 1;  /* the ACK of a request rides on the response */
+    o.tcp.handshake_timeout_ms = h->opt.tls_handshake_timeout_ms;
     o.max_body = h->opt.max_body;
     o.header_timeout_ms = h->opt.header_timeout_ms;
     o.body_timeout_ms = h->opt.body_timeout_ms;
@@ -218,10 +226,17 @@ static int make_server(struct httpd *h)
         o.access_log_data = h;
     }
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
+    eddy_http_handler_fn handler = h->conf ? httpd_site_handler : eddy_http_static_handler;
+    void *data = h->files;
+    if (h->tls.ctx != NULL) { /* HSTS or the redirect first, then the files */
+        h->tls.inner = handler;
+        h->tls.inner_data = data;
+        handler = httpd_tls_front;
+        data = &h->tls;
+    }
     if (rc == 0)
         rc = eddy_http_server_route_flags(h->srv, EDDY_HTTP_ANY, "/", EDDY_HTTP_ROUTE_NO_BODY,
-                                          h->conf ? httpd_site_handler : eddy_http_static_handler,
-                                          h->files);
+                                          handler, data);
     if (rc < 0)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot create the server: %s", strerror(-rc));
     return rc;
@@ -230,8 +245,14 @@ static int make_server(struct httpd *h)
 static int listen_all(struct httpd *h)
 {
     for (int i = 0; i < h->opt.nlisten; i++)
-        if (httpd_listen(h->srv, h->opt.listen[i], h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
+        if (httpd_listen(h->srv, h->opt.listen[i], NULL, h->bound, &h->nbound, HTTPD_MAX_BOUND) < 0)
             return -1;
+    for (int i = 0; i < h->opt.nlisten_tls; i++)
+        if (httpd_listen(h->srv, h->opt.listen_tls[i], h->tls.ctx, h->bound_tls, &h->nbound_tls,
+                         HTTPD_MAX_BOUND) < 0)
+            return -1;
+    if (h->nbound_tls > 0)
+        httpd_tls_set_port(&h->tls, eddy_sockaddr_port(&h->bound_tls[0].sa));
     return 0;
 }
 
@@ -316,12 +337,17 @@ static int run(struct httpd *h)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(-rc));
         return 1;
     }
-    if (make_server(h) < 0 || listen_all(h) < 0)
+    if (make_server(h) < 0 || (!h->opt.user_stack && listen_all(h) < 0))
         return 1;
     if (h->conf && start_as_configured(h) < 0)
         return 1;
     if ((rc = eddy_http_server_start(h->srv)) < 0) {
         httpd_log_error(HTTPD_LOG_EMERG, "cannot start: %s", strerror(-rc));
+        return 1;
+    }
+    if (h->opt.user_stack &&
+        httpd_user_stack_start(&h->ustack, eddy_http_server_tcp(h->srv), &h->opt) < 0) {
+        h->ustack = NULL;
         return 1;
     }
     if (httpd_log_enabled()) {
@@ -334,6 +360,11 @@ static int run(struct httpd *h)
         char a[128];
         if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on http://%s\n", a);
+    }
+    for (int i = 0; i < h->nbound_tls; i++) {
+        char a[128];
+        if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
     }
     rc = eddy_event_loop_run(h->base);
     stop_flushers(h);
@@ -414,8 +445,10 @@ static int open_logs_and_files(struct httpd *h)
 
 static void cleanup(struct httpd *h)
 {
+    httpd_user_stack_stop_accepting(h->ustack);
     if (h->srv)
         eddy_http_server_free(h->srv);
+    httpd_user_stack_free(h->ustack); /* its connections are closed by now */
     while (h->signals_watched > 0)
         eddy_signal_unwatch(h->base, httpd_signals[--h->signals_watched]);
     if (h->base)
@@ -425,6 +458,7 @@ static void cleanup(struct httpd *h)
     if (h->pid_written)
         unlink(h->conf->g.pid); /* may fail after the privilege drop; nginx's is the same */
     httpd_conf_unref(h->conf);
+    httpd_tls_free(&h->tls);
     httpd_log_close();
     httpd_errlog_close();
 }
@@ -438,6 +472,8 @@ int main(int argc, char **argv)
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
     rc = open_logs_and_files(&h);
+    if (rc == 0 && httpd_tls_setup(&h.tls, &h.opt) < 0)
+        rc = -1;
     int status = rc == 0 ? run(&h) : rc > 0 ? 0 : 1;
     cleanup(&h);
     return status;

@@ -31,6 +31,16 @@ enum {
     OPT_TEST,
     OPT_KA_REQUESTS,
     OPT_SENDFILE_CHUNK,
+    OPT_STACK,
+    OPT_TAP,
+    OPT_IP,
+    OPT_GATEWAY,
+    OPT_LISTEN_TLS,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_HANDSHAKE,
+    OPT_HSTS,
+    OPT_REDIRECT_HTTPS,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +63,16 @@ static const struct option long_opts[] = {
     {"test", no_argument, NULL, OPT_TEST},
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"sendfile-chunk", required_argument, NULL, OPT_SENDFILE_CHUNK},
+    {"stack", required_argument, NULL, OPT_STACK},
+    {"tap", required_argument, NULL, OPT_TAP},
+    {"ip", required_argument, NULL, OPT_IP},
+    {"gateway", required_argument, NULL, OPT_GATEWAY},
+    {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-handshake-timeout", required_argument, NULL, OPT_TLS_HANDSHAKE},
+    {"hsts", required_argument, NULL, OPT_HSTS},
+    {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -92,14 +112,29 @@ static void usage(void)
            "      --dir-listing            list directories that have no index.html\n"
            "      --sendfile-chunk BYTES   at most BYTES per sendfile, then the next\n"
            "                               connection's turn (default 0: whole files)\n"
+           "      --listen-tls ADDR:PORT   address to serve HTTPS on (repeatable)\n"
+           "      --tls-cert FILE          PEM certificate chain, leaf first (repeatable,\n"
+           "                               paired in order with --tls-key; SNI picks by the\n"
+           "                               certificate's names, the first is the default)\n"
+           "      --tls-key FILE           PEM private key of the matching --tls-cert\n"
+           "      --tls-handshake-timeout S  time to finish the TLS handshake (default 10)\n"
+           "      --hsts SECONDS           send Strict-Transport-Security on HTTPS\n"
+           "      --redirect-https         plain listeners answer 301 to https://\n"
            "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
            "                               flags given with it override its globals\n"
            "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
+           "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
+           "                               own (ustack) on a TAP device: needs --tap and\n"
+           "                               --ip, runs one loop on the uepoll backend and\n"
+           "                               listens on the port of --listen\n"
+           "      --tap NAME               TAP device for --stack user (created or attached)\n"
+           "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
+           "      --gateway ADDR           ustack's next hop beyond the prefix\n"
            "  -h, --help                   show this help and exit\n"
            "  -V, --version                show the version and exit\n"
            "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
            "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
-           "it also reloads the file).\n");
+           "it also reloads the file) and the TLS certificates and keys.\n");
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -147,6 +182,61 @@ static void defaults(struct httpd_options *o)
     o->send_timeout_ms = 60000;
     o->drain_timeout_ms = 30000;
     o->max_body = 1024 * 1024;
+    o->tls_handshake_timeout_ms = 10000;
+    o->hsts_seconds = -1;
+}
+
+/* The HTTPS options: repeatable lists and switches. */
+static int handle_tls(struct httpd_options *o, int c, const char *arg)
+{
+    long long v;
+    switch (c) {
+    case OPT_LISTEN_TLS:
+        if (o->nlisten_tls == HTTPD_MAX_LISTEN)
+            return bad("--listen-tls", arg, "too many addresses");
+        o->listen_tls[o->nlisten_tls++] = arg;
+        return 0;
+    case OPT_TLS_CERT:
+        if (o->ntls_cert == HTTPD_MAX_LISTEN)
+            return bad("--tls-cert", arg, "too many certificates");
+        o->tls_cert[o->ntls_cert++] = arg;
+        return 0;
+    case OPT_TLS_KEY:
+        if (o->ntls_key == HTTPD_MAX_LISTEN)
+            return bad("--tls-key", arg, "too many keys");
+        o->tls_key[o->ntls_key++] = arg;
+        return 0;
+    case OPT_TLS_HANDSHAKE:
+        return parse_seconds("--tls-handshake-timeout", arg, &o->tls_handshake_timeout_ms);
+    case OPT_HSTS:
+        if (parse_long(arg, 0, 1LL << 40, &v) < 0)
+            return bad("--hsts", arg, "expected a number of seconds");
+        o->hsts_seconds = v;
+        return 0;
+    case OPT_REDIRECT_HTTPS:
+        o->redirect_https = 1;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static int check_tls(const struct httpd_options *o)
+{
+    const char *why = NULL;
+    if (o->ntls_cert != o->ntls_key)
+        why = "--tls-cert and --tls-key must come in pairs";
+    else if (o->nlisten_tls > 0 && o->ntls_cert == 0)
+        why = "--listen-tls needs --tls-cert and --tls-key";
+    else if (o->nlisten_tls == 0 && o->ntls_cert > 0)
+        why = "--tls-cert given without --listen-tls";
+    else if (o->nlisten_tls == 0 && (o->redirect_https || o->hsts_seconds >= 0))
+        why = "--redirect-https and --hsts need --listen-tls";
+    else if (o->redirect_https && o->nlisten == 0)
+        why = "--redirect-https needs a plain --listen address to redirect from";
+    if (why != NULL)
+        fprintf(stderr, "eddy-httpd: %s (see --help)\n", why);
+    return why != NULL ? -1 : 0;
 }
 
 static int set_backend(struct httpd_options *o, const char *v)
@@ -239,8 +329,24 @@ static int handle(struct httpd_options *o, int c, const char *arg)
             return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
         o->sendfile_chunk = (size_t)v;
         return 0;
+    case OPT_STACK:
+        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
+            return bad("--stack", arg, "expected kernel or user");
+        o->user_stack = strcmp(arg, "user") == 0;
+        return 0;
+    case OPT_TAP:
+        if (!*arg || strlen(arg) >= 16)
+            return bad("--tap", arg, "expected a device name of 1 to 15 characters");
+        o->tap = arg;
+        return 0;
+    case OPT_IP:
+        o->ip = arg;
+        return 0;
+    case OPT_GATEWAY:
+        o->gateway = arg;
+        return 0;
     default:
-        return -1;
+        return handle_tls(o, c, arg);
     }
 }
 
@@ -275,6 +381,29 @@ static void bad_option(const char *arg, int opt)
     } else {
         fprintf(stderr, "eddy-httpd: unknown option '%s' (see --help)\n", arg);
     }
+}
+
+/* --stack user: one loop (one stack) on a uepoll backend, a TAP and an address. */
+static int user_stack_options(struct httpd_options *o)
+{
+    int threads_given = httpd_option_given(o, "threads");
+    int backend_given = httpd_option_given(o, "backend");
+    if (o->config) {
+        fprintf(stderr, "eddy-httpd: --stack user does not take a configuration file yet\n");
+        return -1;
+    }
+    if (!o->tap || !o->ip) {
+        fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
+        return -1;
+    }
+    if (threads_given && o->threads != 0)
+        return bad("--threads", "N", "--stack user runs one stack in one loop: use 0");
+    o->threads = 0;
+    if (!backend_given)
+        o->backend = "uepoll";
+    else if (strncmp(o->backend, "uepoll", 6) != 0)
+        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
+    return 0;
 }
 
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
@@ -315,6 +444,8 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
         fprintf(stderr, "eddy-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    if (check_tls(o) < 0)
+        return -1;
     if (o->test_only && o->config == NULL) {
         fprintf(stderr, "eddy-httpd: -t needs -c FILE (see --help)\n");
         return -1;
@@ -324,7 +455,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
                         "the file\n");
         return -1;
     }
-    if (o->nlisten == 0)
+    if (o->nlisten == 0 && o->nlisten_tls == 0)
         o->listen[o->nlisten++] = "127.0.0.1:8080";
-    return 0;
+    return o->user_stack ? user_stack_options(o) : 0;
 }

@@ -27,6 +27,17 @@ struct httpd_options {
     const char *config;       /* -c FILE */
     int test_only;            /* -t without a number (nginx's -t), or --test */
     unsigned long long given; /* bit i: long_opts[i] was on the command line */
+    /* --stack user: serve on ustack over a TAP device (apps/eddy-httpd/user_stack.c) */
+    int user_stack;
+    const char *tap, *ip, *gateway;
+    /* HTTPS (httpd_tls.c) */
+    const char *listen_tls[HTTPD_MAX_LISTEN];
+    int nlisten_tls;
+    const char *tls_cert[HTTPD_MAX_LISTEN], *tls_key[HTTPD_MAX_LISTEN];
+    int ntls_cert, ntls_key;
+    unsigned tls_handshake_timeout_ms;
+    long long hsts_seconds; /* -1: no Strict-Transport-Security */
+    int redirect_https;
 };
 
 /* Whether the option with this long name ("threads") was given. */

@@ -205,11 +205,20 @@ free_port() {
     die "no free port found"
 }
 
-render() { # template dir port workers [event]
+render() { # template dir port workers [event]; TLS templates also get $TLS_PORT_NEXT, $TLS_CERT...
     sed -e "s|@DIR@|$2|g" -e "s|@PORT@|$3|g" -e "s|@WORKERS@|$4|g" -e "s|@EVENT@|${5:-}|g" \
+        -e "s|@TPORT@|${TLS_PORT_NEXT:-}|g" -e "s|@CERT@|${TLS_CERT:-}|g" -e "s|@KEY@|${TLS_KEY:-}|g" \
+        -e "s|@CIPHERS@|$TLS_CIPHERS|g" -e "s|@CIPHERS13@|$TLS_CIPHERS13|g" \
         -e "s|@MASTER@|${NGINX_MASTER:-on}|g" -e "s|@DOCROOT@|$DOCROOT|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$(ulimit -Hn)|g" \
         "$BENCH_LIB/$1"
 }
+
+# The TLS scenarios: every server gets the same certificate, key and cipher lists (Mozilla
+# intermediate, eddy's defaults). TLS_CERT/TLS_KEY set (by compare.sh) = start with a TLS
+# listener too, on SRV_TPORT[KEY].
+TLS_CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+TLS_CIPHERS13="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+declare -A SRV_TPORT
 
 # start_server KEY KIND MODE [BACKEND]
 #   KIND: eddy eddy0 (EDDY_BEFORE) nginx h2o lighttpd canned; MODE: pinned (one worker/thread on CPU $SERVER_CPU) or
@@ -217,8 +226,13 @@ render() { # template dir port workers [event]
 #   event-handler. Waits until the server answers GET /hello.txt with 200.
 start_server() {
     local key=$1 kind=$2 mode=$3 backend=${4:-} dir=$BENCH_TMP/srv-$1 port workers=1 pin
-    local cmd=() threads=(-t 0)
+    local cmd=() threads=(-t 0) tpl=""
     port=$(free_port)
+    TLS_PORT_NEXT=
+    if [ -n "${TLS_CERT:-}" ]; then
+        TLS_PORT_NEXT=$(free_port)
+        tpl=_tls
+    fi
     mkdir -p "$dir/tmp"
     pin=("${PRIO[@]}" taskset -c "$SERVER_CPU")
     if [ "$mode" = multi ]; then
@@ -228,15 +242,15 @@ start_server() {
     fi
     case $kind in
     nginx)
-        render nginx.conf.in "$dir" "$port" "$workers" >"$dir/nginx.conf"
+        render "nginx$tpl.conf.in" "$dir" "$port" "$workers" >"$dir/nginx.conf"
         cmd=(nginx -e stderr -p "$dir" -c "$dir/nginx.conf")
         ;;
     h2o)
-        render h2o.conf.in "$dir" "$port" "$workers" >"$dir/h2o.conf"
+        render "h2o$tpl.conf.in" "$dir" "$port" "$workers" >"$dir/h2o.conf"
         cmd=(h2o -c "$dir/h2o.conf")
         ;;
     lighttpd)
-        render lighttpd.conf.in "$dir" "$port" 1 "${backend:-linux-sysepoll}" >"$dir/lighttpd.conf"
+        render "lighttpd$tpl.conf.in" "$dir" "$port" 1 "${backend:-linux-sysepoll}" >"$dir/lighttpd.conf"
         cmd=(lighttpd -D -f "$dir/lighttpd.conf")
         ;;
     canned)
@@ -261,6 +275,8 @@ start_server() {
         # shellcheck disable=SC2206
         cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
             --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN" $extra)
+        [ -n "$tpl" ] && cmd+=(--listen-tls "127.0.0.1:$TLS_PORT_NEXT" --tls-cert "$TLS_CERT"
+            --tls-key "$TLS_KEY")
         ;;
     *) die "unknown server kind $kind" ;;
     esac
@@ -271,6 +287,7 @@ start_server() {
     "${pin[@]}" ${SERVER_WRAP:-} "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
     SRV_PID[$key]=$!
     SRV_PORT[$key]=$port
+    SRV_TPORT[$key]=$TLS_PORT_NEXT
     SRV_KIND[$key]=$kind
     SRV_DIR[$key]=$dir
     wait_ready "$key" && return 0

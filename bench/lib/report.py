@@ -24,8 +24,14 @@ SCENARIOS = [
     ("close", "Connection: close, c50, pinned"),
     ("ka2", "keep-alive 13 B, c100, 2 cores"),
     ("pipe2", "pipelined 16 deep, c256, 2 cores"),
+    ("tka", "HTTPS keep-alive 13 B, c100, pinned"),
+    ("t1m", "HTTPS 1 MiB file, c16, pinned"),
+    ("hs_ec", "TLS 1.3 new handshakes/s, ECDSA P-256"),
+    ("hsr_ec", "TLS 1.3 resumed handshakes/s, ECDSA"),
+    ("hs_rsa", "TLS 1.3 new handshakes/s, RSA 2048"),
+    ("hsr_rsa", "TLS 1.3 resumed handshakes/s, RSA"),
 ]
-SMALL = ("ka", "pipe", "close")
+SMALL = ("ka", "pipe", "close", "tka")
 ORDER = ["eddy", "eddy0", "nginx", "h2o", "lighttpd", "canned"]
 
 

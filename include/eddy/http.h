@@ -185,6 +185,14 @@ int eddy_http_server_route_flags(struct eddy_http_server *s, enum eddy_http_meth
 int eddy_http_server_listen(struct eddy_http_server *s, const char *addr,
                             union eddy_sockaddr *bound);
 
+/* eddy_http_server_listen serving HTTPS: every connection of this address runs TLS with
+ * ctx (eddy/tls.h: certificates, SNI, ALPN http/1.1) before its first request; the same
+ * routes and handlers serve it. ctx must outlive the server. -ENOTSUP in a build without
+ * TLS. */
+struct eddy_tls_context;
+int eddy_http_server_listen_tls(struct eddy_http_server *s, const char *addr,
+                                struct eddy_tls_context *ctx, union eddy_sockaddr *bound);
+
 /* Starts the sub-reactors and accepting. Base loop thread. 0 or -errno. */
 int eddy_http_server_start(struct eddy_http_server *s);
 

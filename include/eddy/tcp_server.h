@@ -21,20 +21,22 @@ struct eddy_event_loop;
 struct eddy_tcp_server;
 
 struct eddy_tcp_server_options {
-    const char *backend;    /* dispatcher of the sub-reactors; NULL: the base loop's */
-    int threads;            /* sub-reactors; 0: the base loop does everything */
-    int reuseport;          /* SO_REUSEPORT on listeners */
-    int backlog;            /* 0: 511 */
-    int max_connections;    /* 0: unlimited; past it, new connections are closed at once */
-    int tcp_nodelay;        /* TCP_NODELAY on accepted sockets, set before a connection's
-                             * second write (the first cannot be delayed by Nagle) */
-    size_t context_size;    /* per-connection user area, see eddy_tcp_connection_context */
-    size_t high_water_mark; /* queued output that triggers on_high_water, counted as
-                               eddy_tcp_connection_output_held does; 0: 4 MiB */
-    int defer_accept;       /* TCP_DEFER_ACCEPT seconds on listeners (0: off); with it a new
-                             * connection is read before it is registered with its loop */
-    int delayed_ack;        /* accepted sockets start with delayed ACKs (TCP_QUICKACK off),
-                             * so the ACK of a request rides on its response */
+    const char *backend;           /* dispatcher of the sub-reactors; NULL: the base loop's */
+    int threads;                   /* sub-reactors; 0: the base loop does everything */
+    int reuseport;                 /* SO_REUSEPORT on listeners */
+    int backlog;                   /* 0: 511 */
+    int max_connections;           /* 0: unlimited; past it, new connections are closed at once */
+    int tcp_nodelay;               /* TCP_NODELAY on accepted sockets, set before a connection's
+                                    * second write (the first cannot be delayed by Nagle) */
+    size_t context_size;           /* per-connection user area, see eddy_tcp_connection_context */
+    size_t high_water_mark;        /* queued output that triggers on_high_water, counted as
+                                      eddy_tcp_connection_output_held does; 0: 4 MiB */
+    int defer_accept;              /* TCP_DEFER_ACCEPT seconds on listeners (0: off); with it a new
+                                    * connection is read before it is registered with its loop */
+    unsigned handshake_timeout_ms; /* a connection whose transport handshake (TLS) has not
+                                    * finished by then is closed; 0: none. Default 10000 */
+    int delayed_ack;               /* accepted sockets start with delayed ACKs (TCP_QUICKACK off),
+                                    * so the ACK of a request rides on its response */
 };
 
 /* Defaults: backend NULL, threads 0, no reuseport, backlog 511, unlimited,

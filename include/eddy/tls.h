@@ -59,8 +59,6 @@ struct eddy_tls_options {
     unsigned ticket_key_seconds; /* how long a ticket key encrypts; 0: no tickets. Default 3600 */
     long session_cache_size;     /* sessions kept per certificate set; 0: no cache. Default 20480 */
     long session_timeout;        /* seconds a session may be resumed; default 7200 */
-    unsigned handshake_timeout_ms; /* a connection not through its handshake by then is
-                                    * closed; 0: none. Default 10000 */
 };
 
 /* The defaults above, no certificate. */
@@ -85,7 +83,6 @@ int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_op
 int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen);
 /* After every server using it was freed. NULL is fine. */
 void eddy_tls_context_free(struct eddy_tls_context *ctx);
-unsigned eddy_tls_context_handshake_timeout_ms(const struct eddy_tls_context *ctx);
 /* Reloads done so far (0 after new). */
 unsigned eddy_tls_context_generation(const struct eddy_tls_context *ctx);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eddy/tls.h"
+
 void eddy_http_server_options_init(struct eddy_http_server_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -114,6 +116,14 @@ int eddy_http_server_listen(struct eddy_http_server *s, const char *addr,
                             union eddy_sockaddr *bound)
 {
     return eddy_tcp_server_listen(s->tcp, addr, bound);
+}
+
+int eddy_http_server_listen_tls(struct eddy_http_server *s, const char *addr,
+                                struct eddy_tls_context *ctx, union eddy_sockaddr *bound)
+{
+    if (ctx == NULL || !eddy_tls_available())
+        return ctx == NULL ? -EINVAL : -ENOTSUP;
+    return eddy_tcp_server_listen_transport(s->tcp, addr, bound, &eddy_transport_tls, ctx);
 }
 
 int eddy_http_server_start(struct eddy_http_server *s)

@@ -60,7 +60,8 @@ struct eddy__net_loop {
     size_t high_water_mark;
     int nodelay;    /* TCP_NODELAY before a connection's second write */
     int read_first; /* read a new connection before registering it (data is likely there) */
-    int wake_due;   /* base loop thread: establish tasks queued since the last wake-up */
+    unsigned handshake_timeout_ms; /* for transports with a handshake; 0: none */
+    int wake_due; /* base loop thread: establish tasks queued since the last wake-up */
     /* Input of the connection being read when it had no leftover bytes. */
     struct eddy_buffer scratch;
     int scratch_busy;
@@ -76,7 +77,7 @@ struct eddy__net_loop {
     size_t free_cap[EDDY__NET_FREE_BUFS];
     int nfree_segs;
     struct eddy__out_seg *free_segs;
-    struct eddy__linger *lingers; /* few: the connections in a lingering close */
+    struct eddy__linger *lingers; /* connections in a lingering close or a handshake */
 };
 
 /* tcp_connection flags (owner thread). */

@@ -160,6 +160,23 @@ static void linger_expired(struct eddy_timer *t)
     request_close(t->data);
 }
 
+/* Before on_connected a transport's handshake is bounded. Its timer lives in the
+ * loop's list, as a lingering close's does, so established connections pay nothing. */
+static void handshake_deadline(struct eddy_tcp_connection *c, unsigned ms)
+{
+    struct eddy__linger *l = NULL;
+
+    if (eddy__net_linger_add(c->nl, c, ms) == 0)
+        l = eddy__net_linger_find(c->nl, c);
+    if (l == NULL) {
+        request_close(c);
+        return;
+    }
+    l->timer.cb = linger_expired;
+    if (eddy_timer_start(&l->timer, ms, 0) < 0)
+        request_close(c);
+}
+
 /* The output of a lingering close is written: shut our side, then read and
  * discard until the peer's FIN or the linger time, so request bytes still in
  * flight never turn our close into a reset that destroys the response. */
@@ -518,6 +535,8 @@ static void handshake_step(struct eddy_tcp_connection *c)
         return;
     }
     c->flags &= ~F_HANDSHAKE;
+    if (c->nl->handshake_timeout_ms > 0)
+        eddy__net_linger_remove(c->nl, c);
     if (eddy_channel_set_events(&c->ch, EDDY_EV_READ) < 0) {
         request_close(c);
         return;
@@ -708,9 +727,11 @@ void eddy__tcp_connection_establish(void *arg)
     c->flags |= F_ESTABLISHED | F_WANT_READ | (handshake ? F_HANDSHAKE : 0);
     list_add(c);
     eddy__tcp_conn_enter(c);
-    if (handshake)
+    if (handshake && c->nl->handshake_timeout_ms > 0)
+        handshake_deadline(c, c->nl->handshake_timeout_ms); /* closed then if not done */
+    if (handshake && is_live(c))
         handshake_step(c);
-    else
+    else if (!handshake)
         connected(c, read_first);
     eddy__tcp_conn_leave(c);
 }
@@ -728,7 +749,7 @@ static void do_close(struct eddy_tcp_connection *c)
         return;
     __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
-    if (c->flags & F_LINGER_REQ)
+    if (c->flags & (F_LINGER_REQ | F_HANDSHAKE))
         eddy__net_linger_remove(nl, c);
     /* A descriptor that is ours alone (accept4 with CLOEXEC) leaves an epoll
      * set by itself when closed: the EPOLL_CTL_DEL syscall can be skipped. */

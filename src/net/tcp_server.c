@@ -57,6 +57,7 @@ void eddy_tcp_server_options_init(struct eddy_tcp_server_options *o)
     o->backlog = 511;
     o->tcp_nodelay = 1;
     o->high_water_mark = DEFAULT_HWM;
+    o->handshake_timeout_ms = 10000;
 }
 
 /* The sum of the loops' counts: each loop counts its own connections, so
@@ -260,6 +261,7 @@ static int make_loops(struct eddy_tcp_server *s)
         if (s->loops[i] == NULL)
             return -ENOMEM;
         s->loops[i]->nodelay = s->opts.tcp_nodelay != 0;
+        s->loops[i]->handshake_timeout_ms = s->opts.handshake_timeout_ms;
         /* A backend that cannot watch every descriptor must refuse before on_connected. */
         s->loops[i]->read_first = s->opts.defer_accept > 0 && disp->max_fd < 0;
     }

@@ -54,12 +54,6 @@ void eddy_tls_context_free(struct eddy_tls_context *ctx)
     (void)ctx;
 }
 
-unsigned eddy_tls_context_handshake_timeout_ms(const struct eddy_tls_context *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 unsigned eddy_tls_context_generation(const struct eddy_tls_context *ctx)
 {
     (void)ctx;

@@ -36,6 +36,7 @@
 
 #include "eddy/channel.h"
 #include "eddy/inet.h"
+#include "eddy/tcp_connection.h"
 #include "eddy/transport.h"
 
 #define RECORD ((size_t)16384) /* TLS's largest plaintext record */
@@ -380,4 +381,33 @@ const struct eddy_transport_ops eddy_transport_tls = {
 SSL *eddy__tls_transport_ssl(const struct eddy_transport *t)
 {
     return t != NULL && t->ops == &eddy_transport_tls && t->state != NULL ? st(t)->ssl : NULL;
+}
+
+static SSL *conn_ssl(const struct eddy_tcp_connection *c)
+{
+    return eddy__tls_transport_ssl(eddy_tcp_connection_transport(c));
+}
+
+const char *eddy_tls_connection_version(const struct eddy_tcp_connection *c)
+{
+    SSL *s = conn_ssl(c);
+    return s != NULL ? SSL_get_version(s) : NULL;
+}
+
+const char *eddy_tls_connection_cipher(const struct eddy_tcp_connection *c)
+{
+    SSL *s = conn_ssl(c);
+    return s != NULL ? SSL_get_cipher_name(s) : NULL;
+}
+
+const char *eddy_tls_connection_server_name(const struct eddy_tcp_connection *c)
+{
+    SSL *s = conn_ssl(c);
+    return s != NULL ? SSL_get_servername(s, TLSEXT_NAMETYPE_host_name) : NULL;
+}
+
+int eddy_tls_connection_resumed(const struct eddy_tcp_connection *c)
+{
+    SSL *s = conn_ssl(c);
+    return s != NULL && SSL_session_reused(s);
 }

@@ -100,6 +100,17 @@ static void test_server_stop(struct test_server *t)
     pthread_cond_destroy(&t->cv);
 }
 
+/* 1 when t's server holds no connection within ms (inline: not every test uses it). */
+static inline int test_server_idle(struct test_server *t, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        if (eddy_http_server_connection_count(t->srv) == 0)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
 /* ---- client ------------------------------------------------------------------------- */
 
 struct cli {

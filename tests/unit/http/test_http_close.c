@@ -31,17 +31,6 @@ static void setup(struct eddy_http_server *srv)
     eddy_http_server_route(srv, EDDY_HTTP_GET, "/bye", h_server_close, NULL);
 }
 
-/* 1 when the server holds no connection within ms. */
-static int server_conns_zero(int ms)
-{
-    for (int i = 0; i < ms; i++) {
-        if (eddy_http_server_connection_count(T.srv) == 0)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
-}
-
 /* The response, then EOF; the server forgot the connection while ours is still open. */
 static void expect_quick_close(const char *req)
 {
@@ -54,7 +43,7 @@ static void expect_quick_close(const char *req)
     ASSERT(strcmp(r.body, "hello") == 0);
     ASSERT(strcasestr(r.head, "Connection: close") != NULL);
     ASSERT(cli_closed(&c, 2000));
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
     resp_free(&r);
     cli_close(&c);
 }
@@ -76,7 +65,7 @@ static void expect_linger(const char *req, const char *body)
     ASSERT_EQ(cli_sends(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
     resp_free(&r);
     cli_close(&c);
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
 }
 
 static void run_cases(int threads, int defer)
@@ -101,7 +90,7 @@ static void run_cases(int threads, int defer)
     ASSERT(strcmp(r.body, "hello") == 0);
     resp_free(&r);
     ASSERT(cli_closed(&c, 2000));
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
     cli_close(&c);
     /* A request pipelined behind the close: never answered, and we linger. */
     expect_linger(
@@ -148,7 +137,7 @@ static void test_many_short_connections(void)
         cli_close(&c);
     }
     ASSERT_EQ(good, 300);
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
     test_server_stop(&T);
 }
 
@@ -179,7 +168,7 @@ static void test_keepalive_requests(void)
         }
         ASSERT(cli_closed(&c, 2000));
         cli_close(&c);
-        ASSERT(server_conns_zero(2000));
+        ASSERT(test_server_idle(&T, 2000));
     }
     test_server_stop(&T);
 }

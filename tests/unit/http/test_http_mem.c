@@ -148,16 +148,6 @@ static size_t read_some(struct eddy_transport *t, char *buf, size_t want, size_t
     return got;
 }
 
-static int server_conns_zero(int ms)
-{
-    for (int i = 0; i < ms; i++) {
-        if (eddy_http_server_connection_count(T.srv) == 0)
-            return 1;
-        usleep(1000);
-    }
-    return 0;
-}
-
 /* ---- tests -------------------------------------------------------------------------- */
 
 static const char PIPELINE[] = "GET /t HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -201,7 +191,7 @@ static void test_pipeline_split_at_every_byte(void)
         bad += pipeline_case(first_read, k) < 0;
     ASSERT_EQ(bad, 0);
     ASSERT_EQ(pipeline_case(byte_reads, 0), 0); /* one byte per read, all along */
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
 }
 
 /* Reads a response head byte by byte; its length, or 0. */
@@ -251,7 +241,7 @@ static void test_response_larger_than_window(void)
     ASSERT_EQ(st.queued, 0);
     ASSERT_EQ(st.reset, 0);
     cl.ops->close(&cl);
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
 }
 
 static void fail_after(struct eddy_transport *sv, void *arg)
@@ -274,7 +264,7 @@ static void test_reset_in_file_range(void)
     ASSERT_EQ(end, -ECONNRESET);
     ASSERT_LE(n, cut);
     cl.ops->close(&cl);
-    ASSERT(server_conns_zero(2000));
+    ASSERT(test_server_idle(&T, 2000));
     for (int i = 0; i < 200 && atomic_load(&log_count) == before; i++)
         usleep(1000);
     ASSERT_EQ(atomic_load(&log_count), before + 1);

@@ -290,6 +290,18 @@ static void test_tls12_cipher_is_intermediate(void)
     ASSERT_EQ(handshake(&p), 1);
     ASSERT_STR_EQ(SSL_get_cipher_name(p.s), "ECDHE-ECDSA-AES256-GCM-SHA384");
     pair_close(&p);
+    /* Our order decides between AES-GCM suites... */
+    SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256");
+    pair_open(&p, ctx, c, "localhost");
+    ASSERT_EQ(handshake(&p), 1);
+    ASSERT_STR_EQ(SSL_get_cipher_name(p.s), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    pair_close(&p);
+    /* ...but a client that puts ChaCha20 first gets it. */
+    SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256");
+    pair_open(&p, ctx, c, "localhost");
+    ASSERT_EQ(handshake(&p), 1);
+    ASSERT_STR_EQ(SSL_get_cipher_name(p.s), "ECDHE-ECDSA-CHACHA20-POLY1305");
+    pair_close(&p);
     SSL_CTX_free(c);
     eddy_tls_context_free(ctx);
 }

@@ -1,0 +1,108 @@
+/*
+ * HTTPS in eddy-httpd: the TLS context built from --tls-cert/--tls-key, its
+ * reload on SIGHUP, and the front handler that adds Strict-Transport-Security
+ * to HTTPS responses and answers plain requests with a redirect to HTTPS.
+ */
+#include "httpd_tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eddy/tls.h"
+#include "log.h"
+
+int httpd_tls_setup(struct httpd_tls *t, const struct httpd_options *o)
+{
+    struct eddy_tls_options to;
+    char err[512];
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    t->hsts_seconds = o->hsts_seconds;
+    t->redirect = o->redirect_https;
+    if (o->nlisten_tls == 0)
+        return 0;
+    eddy_tls_options_init(&to);
+    for (int i = 0; i < o->ntls_cert; i++)
+        eddy_tls_options_add_cert(&to, o->tls_cert[i], o->tls_key[i]);
+    rc = eddy_tls_context_new(&t->ctx, &to, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "eddy-httpd: %s\n", err);
+    return rc;
+}
+
+void httpd_tls_reload(struct httpd_tls *t)
+{
+    char err[512];
+
+    if (t->ctx == NULL)
+        return;
+    if (eddy_tls_context_reload(t->ctx, err, sizeof err) < 0)
+        httpd_err("error", "SIGHUP: certificates not reloaded, the old ones stay: %s", err);
+    else
+        httpd_err("info", "SIGHUP: certificates reloaded (generation %u)",
+                  eddy_tls_context_generation(t->ctx));
+}
+
+void httpd_tls_free(struct httpd_tls *t)
+{
+    eddy_tls_context_free(t->ctx);
+    t->ctx = NULL;
+}
+
+void httpd_tls_set_port(struct httpd_tls *t, int port)
+{
+    if (t->https_port == 0)
+        t->https_port = port;
+}
+
+/* The host of a Host value, without its port ("[::1]:80" -> "[::1]"). */
+static size_t host_len(const char *h, size_t n)
+{
+    const char *end = h + n;
+
+    if (n > 0 && h[0] == '[') {
+        const char *rb = memchr(h, ']', n);
+        return rb ? (size_t)(rb - h) + 1 : n;
+    }
+    const char *colon = memchr(h, ':', n);
+    return colon ? (size_t)(colon - h) : (size_t)(end - h);
+}
+
+static int redirect(struct httpd_tls *t, struct eddy_http_request *req,
+                    struct eddy_http_response *res)
+{
+    struct eddy_http_str host = eddy_http_request_host(req);
+    struct eddy_http_str target = eddy_http_request_target(req);
+    char loc[4096], port[16] = "";
+    size_t hl = host.len ? host_len(host.p, host.len) : 0;
+
+    if (hl == 0 || target.len == 0 || target.p[0] != '/')
+        return eddy_http_response_send_error(res, 400);
+    if (t->https_port != 443)
+        snprintf(port, sizeof port, ":%d", t->https_port);
+    if (hl + target.len + 32 > sizeof loc)
+        return eddy_http_response_send_error(res, 414);
+    snprintf(loc, sizeof loc, "https://%.*s%s%.*s", (int)hl, host.p, port, (int)target.len,
+             target.p);
+    eddy_http_response_set_header(res, "Location", loc);
+    return eddy_http_response_send_error(res, 301);
+}
+
+void httpd_tls_front(struct eddy_http_request *req, struct eddy_http_response *res, void *data)
+{
+    struct httpd_tls *t = data;
+    int tls = eddy_tls_connection_version(eddy_http_request_connection(req)) != NULL;
+
+    if (!tls && t->redirect) {
+        redirect(t, req, res);
+        return;
+    }
+    if (tls && t->hsts_seconds >= 0) {
+        char v[64];
+        snprintf(v, sizeof v, "max-age=%lld", t->hsts_seconds);
+        eddy_http_response_add_header(res, "Strict-Transport-Security", v);
+    }
+    t->inner(req, res, t->inner_data);
+}

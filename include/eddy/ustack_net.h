@@ -1,0 +1,49 @@
+/*
+ * ustack under the reactor: the transport whose descriptors are ustack sockets, a
+ * driver that runs a stack inside an event loop, and a listener that hands accepted
+ * ustack sockets to a tcp_server.
+ *
+ * The loop must run on a uepoll dispatcher ("uepoll" or "uepoll-et"): connections
+ * are watched on their uepoll descriptors, the stack's device descriptor (TAP) as a
+ * kernel descriptor beside them. The driver is a prepare hook: at the start of every
+ * iteration it runs the stack (frames in, timers, frames out), so the events TCP
+ * raised are harvested by the wait that follows, and it bounds that wait by the
+ * stack's next deadline. One stack per loop: with a tcp_server, threads = 0.
+ */
+#ifndef EDDY_USTACK_NET_H
+#define EDDY_USTACK_NET_H
+
+#include <eddy/tcp_server.h>
+#include <eddy/transport.h>
+#include <eddy/ustack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct eddy_event_loop;
+
+/* open(t, fd, arg, flags): fd is a connected ustack socket (ue_ descriptor). */
+extern const struct eddy_transport_ops eddy_transport_ustack;
+
+struct eddy_ustack_driver;
+/* Loop thread. Runs st inside loop from now on. 0 or -errno. */
+int eddy_ustack_driver_start(struct eddy_ustack_driver **out, struct eddy_event_loop *loop,
+                             struct ue_stack *st);
+/* Loop thread. Stops driving (the stack is left as it is). */
+void eddy_ustack_driver_stop(struct eddy_ustack_driver *d);
+
+struct eddy_ustack_listener;
+/* Base loop thread, after eddy_tcp_server_start: listens on st at addr (port in
+ * network order as in any sockaddr_in; address 0: the stack's) and adopts every
+ * accepted connection into s. 0 or -errno. */
+int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server *s,
+                       struct ue_stack *st, const struct sockaddr_in *addr, int backlog);
+/* Base loop thread: closes the listening socket. */
+void eddy_ustack_listener_close(struct eddy_ustack_listener *l);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

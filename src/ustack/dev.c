@@ -1,0 +1,157 @@
+/*
+ * Devices: the pcap recorder that works on any device, and the TAP device.
+ *
+ * The pcap file is the classic format (magic a1b2c3d4, version 2.4, LINKTYPE_ETHERNET),
+ * which tcpdump and tshark read. The stack records every frame it receives from a
+ * device and every frame it hands to one, stamped with the stack's clock (virtual time
+ * in tests, so a capture of a simulated run shows simulated timing).
+ */
+#include "us_internal.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+void eddy__us_pcap_record(struct ue_dev *d, const void *frame, size_t len, uint64_t now_us);
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int ue_dev_pcap_open(struct ue_dev *d, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -errno;
+    unsigned char h[24] = {0};
+    put_le32(h, 0xa1b2c3d4u);
+    h[4] = 2; /* version 2.4 */
+    h[6] = 4;
+    put_le32(h + 16, 65535);
+    put_le32(h + 20, 1); /* LINKTYPE_ETHERNET */
+    if (fwrite(h, sizeof(h), 1, f) != 1) {
+        fclose(f);
+        return -EIO;
+    }
+    if (d->pcap)
+        fclose(d->pcap);
+    d->pcap = f;
+    return 0;
+}
+
+void eddy__us_pcap_record(struct ue_dev *d, const void *frame, size_t len, uint64_t now_us)
+{
+    if (!d->pcap)
+        return;
+    unsigned char h[16];
+    put_le32(h, (uint32_t)(now_us / 1000000u));
+    put_le32(h + 4, (uint32_t)(now_us % 1000000u));
+    put_le32(h + 8, (uint32_t)len);
+    put_le32(h + 12, (uint32_t)len);
+    fwrite(h, sizeof(h), 1, d->pcap);
+    fwrite(frame, len, 1, d->pcap);
+    fflush(d->pcap);
+}
+
+void ue_dev_destroy(struct ue_dev *d)
+{
+    if (!d)
+        return;
+    if (d->pcap)
+        fclose(d->pcap);
+    d->pcap = NULL;
+    d->ops->destroy(d);
+}
+
+/* ---- TAP ---- */
+struct tap_dev {
+    struct ue_dev dev;
+    int fd;
+};
+
+static int tap_rx_burst(struct ue_dev *d, struct ue_frame *f, int n)
+{
+    struct tap_dev *t = (struct tap_dev *)d;
+    int got = 0;
+    while (got < n) {
+        ssize_t r = read(t->fd, f[got].data, sizeof(f[got].data));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        f[got++].len = (uint16_t)r;
+    }
+    return got;
+}
+
+static int tap_tx(struct ue_dev *d, const void *frame, size_t len)
+{
+    struct tap_dev *t = (struct tap_dev *)d;
+    for (;;) {
+        ssize_t r = write(t->fd, frame, len);
+        if (r >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int tap_fd(struct ue_dev *d)
+{
+    return ((struct tap_dev *)d)->fd;
+}
+
+static uint64_t tap_next_rx(struct ue_dev *d)
+{
+    (void)d;
+    return UINT64_MAX;
+}
+
+static void tap_destroy(struct ue_dev *d)
+{
+    struct tap_dev *t = (struct tap_dev *)d;
+    close(t->fd);
+    free(t);
+}
+
+static const struct ue_dev_ops tap_ops = {.rx_burst = tap_rx_burst,
+                                          .tx = tap_tx,
+                                          .fd = tap_fd,
+                                          .next_rx = tap_next_rx,
+                                          .destroy = tap_destroy};
+
+int ue_tap_open(struct ue_dev **out, const char *name)
+{
+    if (!name || strlen(name) >= IFNAMSIZ)
+        return -EINVAL;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    memcpy(ifr.ifr_name, name, strlen(name));
+    struct tap_dev *t = calloc(1, sizeof(*t));
+    if (!t || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int err = t ? errno : ENOMEM;
+        free(t);
+        close(fd);
+        return -err;
+    }
+    t->fd = fd;
+    t->dev.ops = &tap_ops;
+    t->dev.mtu = 1500;
+    /* Our own address, not the kernel's TAP address: locally administered, from the name. */
+    uint64_t h = eddy__us_siphash((const uint8_t *)"eddy-ustack-tap!", name, strlen(name));
+    for (int i = 0; i < 6; i++)
+        t->dev.mac[i] = (unsigned char)(h >> (8 * i));
+    t->dev.mac[0] = (unsigned char)((t->dev.mac[0] & 0xfe) | 0x02);
+    *out = &t->dev;
+    return 0;
+}
