@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # bench/compare.sh: eddy-httpd against nginx, h2o and lighttpd on this machine, side by side.
 #
-#   bench/compare.sh                     full run: 10 s per run, 3 rounds, 15000 idle conns (~15 min)
+#   bench/compare.sh                     full run: 10 s per run, 3 rounds, 15000 idle conns (~35 min: TLS rows ~14)
 #   QUICK=1 bench/compare.sh             smoke test: 2 s per run, 1 round, 2000 idle connections
 #   DURATION=10 ROUNDS=5 bench/compare.sh
 #   SERVERS="eddy nginx" SCENARIOS="ka pipe mem" bench/compare.sh
 #   RAW=/tmp/raw.tsv bench/compare.sh    also keep the raw per-run numbers (see bench/lib/report.py)
 #
 # Scenarios: ka (keep-alive, 13 B, c100), pipe (16 requests per write, c256), 1m (1 MiB file,
-# c16), close (Connection: close, c50) with the server on CPU 0 and wrk -t1 on CPU 1; ka2 and
+# c16), 64k (64 KiB file, c50), 20m (20 MiB file, c4), close (Connection: close, c50) with the
+# server on CPU 0 and wrk -t1 on CPU 1; ka2 and
 # pipe2 (the same on both cores, unpinned, wrk -t2; eddy default threads, nginx 2 workers, h2o 2
 # threads; lighttpd has one process only and sits out); mem (RSS per idle keep-alive connection
 # with IDLE_N idle connections held by build/bench/idle_conns).
@@ -27,6 +28,8 @@
 # BENCH_NICE (-10: servers and wrk get the CPU before other work on the machine; '' leaves it),
 # EDDY_BEFORE=/path/to/older/eddy-httpd (adds server 'eddy0': the same scenarios run against an
 # earlier build in the same run, for before/after comparisons of a change; not a peer),
+# EDDY_ARGS / EDDY0_ARGS (extra eddy-httpd flags for eddy / eddy0; EDDY_BEFORE=build/eddy-httpd
+# EDDY0_ARGS='--sendfile-chunk 262144' compares one flag on the same binary),
 # KEEP_TMP=1 (keep configs, server logs and wrk outputs). Everything started is stopped on exit.
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -39,7 +42,7 @@ fi
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 IDLE_N=${IDLE_N:-15000}
-SCENARIOS=${SCENARIOS:-ka pipe 1m close ka2 pipe2 mem tka t1m hs hsr}
+SCENARIOS=${SCENARIOS:-ka pipe 1m 64k 20m close ka2 pipe2 mem tka t1m hs hsr}
 
 # wrk arguments per scenario (URL appended by the caller).
 wrk_args() {
@@ -48,6 +51,8 @@ wrk_args() {
     ka) echo "-t1 -c100 ${lua[*]} @hello.txt" ;;
     pipe) echo "-t1 -c256 -s $BENCH_LIB/pipeline.lua @hello.txt" ;;
     1m) echo "-t1 -c16 ${lua[*]} @1m.bin" ;;
+    64k) echo "-t1 -c50 ${lua[*]} @64k.bin" ;;
+    20m) echo "-t1 -c4 ${lua[*]} @20m.bin" ;;
     close) echo "-t1 -c50 ${lua[*]} @hello.txt @close" ;;
     ka2) echo "-t2 -c100 ${lua[*]} @hello.txt" ;;
     pipe2) echo "-t2 -c256 -s $BENCH_LIB/pipeline.lua @hello.txt" ;;
@@ -228,7 +233,8 @@ print_header() {
     echo "# $(nginx -v 2>&1 | head -1); $(h2o --version | head -1); $(lighttpd -v | head -1);" \
         "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "# eddy: $([ "$HAVE_EDDY" = 1 ] && echo "$EDDY_HTTPD ($(git -C "$EDDY_ROOT" log -1 --format='%h %s' 2>/dev/null))" || echo 'NOT AVAILABLE (build/eddy-httpd missing): peers only')"
-    [ -n "${EDDY_BEFORE:-}" ] && echo "# eddy0 (before): $EDDY_BEFORE"
+    [ -n "${EDDY_BEFORE:-}" ] && echo "# eddy0 (before): $EDDY_BEFORE ${EDDY0_ARGS:-}"
+    [ -n "${EDDY_ARGS:-}" ] && echo "# eddy flags added: $EDDY_ARGS"
     echo "# at start: $(machine_load)"
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_N=$IDLE_N SCENARIOS='$SCENARIOS' SERVERS='$SERVERS'"
     echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU;" \
@@ -260,11 +266,11 @@ main() {
     : >"$RAW_FILE"
     for s in $SCENARIOS; do
         case $s in
-        ka | pipe | 1m | close) pinned_scens+="$s " ;;
+        ka | pipe | 1m | 64k | 20m | close) pinned_scens+="$s " ;;
         ka2 | pipe2) multi_scens+="$s " ;;
         mem) mem=1 ;;
         tka | t1m | hs | hsr) tls_scens+="$s " ;;
-        *) die "unknown scenario $s (ka pipe 1m close ka2 pipe2 mem tka t1m hs hsr)" ;;
+        *) die "unknown scenario $s (ka pipe 1m 64k 20m close ka2 pipe2 mem tka t1m hs hsr)" ;;
         esac
     done
     for s in $SERVERS; do

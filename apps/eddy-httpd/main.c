@@ -21,6 +21,7 @@
 #include "eddy/http_static.h"
 #include "eddy/inet.h"
 #include "eddy/signal.h"
+#include "eddy/transport.h"
 #include "httpd_tls.h"
 #include "listen.h"
 #include "user_stack.h"
@@ -143,6 +144,9 @@ static const int httpd_signals[] = {SIGINT, SIGTERM, SIGHUP};
 static int setup_signals(struct httpd *h)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Ignored for good, so sendfile needs no SIGPIPE mask around it (2 syscalls per file). */
+    eddy_transport_socket_sigpipe_ignored(1);
+    eddy_transport_socket_set_file_chunk(h->opt.sendfile_chunk);
     for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
         int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);
         if (rc < 0)

@@ -30,6 +30,7 @@ enum {
     OPT_DIR_LISTING,
     OPT_TEST,
     OPT_KA_REQUESTS,
+    OPT_SENDFILE_CHUNK,
     OPT_STACK,
     OPT_TAP,
     OPT_IP,
@@ -61,6 +62,7 @@ static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"test", no_argument, NULL, OPT_TEST},
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
+    {"sendfile-chunk", required_argument, NULL, OPT_SENDFILE_CHUNK},
     {"stack", required_argument, NULL, OPT_STACK},
     {"tap", required_argument, NULL, OPT_TAP},
     {"ip", required_argument, NULL, OPT_IP},
@@ -108,6 +110,8 @@ static void usage(void)
            "      --reuseport              set SO_REUSEPORT on listening sockets\n"
            "      --follow-symlinks        follow symlinks even when they leave the root\n"
            "      --dir-listing            list directories that have no index.html\n"
+           "      --sendfile-chunk BYTES   at most BYTES per sendfile, then the next\n"
+           "                               connection's turn (default 0: whole files)\n"
            "      --listen-tls ADDR:PORT   address to serve HTTPS on (repeatable)\n"
            "      --tls-cert FILE          PEM certificate chain, leaf first (repeatable,\n"
            "                               paired in order with --tls-key; SNI picks by the\n"
@@ -319,6 +323,11 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         if (parse_long(arg, 1, UINT32_MAX, &v) < 0)
             return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
         o->keepalive_requests = (unsigned)v;
+        return 0;
+    case OPT_SENDFILE_CHUNK:
+        if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
+            return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
+        o->sendfile_chunk = (size_t)v;
         return 0;
     case OPT_STACK:
         if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)

@@ -18,6 +18,7 @@ struct httpd_options {
     unsigned keepalive_timeout_ms, header_timeout_ms, body_timeout_ms, send_timeout_ms;
     unsigned drain_timeout_ms;
     unsigned keepalive_requests;
+    size_t sendfile_chunk; /* --sendfile-chunk; 0: whole ranges */
     int max_connections;
     uint64_t max_body;
     int reuseport;

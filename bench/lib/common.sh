@@ -117,13 +117,15 @@ stop_service_daemons() {
 
 # ---------------------------------------------------------------- docroot and binaries
 
-# hello.txt is 13 bytes ("Hello, world\n"); 4k.bin and 1m.bin are random bytes.
+# hello.txt is 13 bytes ("Hello, world\n"); 4k.bin, 64k.bin, 1m.bin and 20m.bin are random bytes.
 make_docroot() {
     local dir=$1
     mkdir -p "$dir"
     printf 'Hello, world\n' >"$dir/hello.txt"
     head -c 4096 /dev/urandom >"$dir/4k.bin"
+    head -c 65536 /dev/urandom >"$dir/64k.bin"
     head -c 1048576 /dev/urandom >"$dir/1m.bin"
+    head -c 20971520 /dev/urandom >"$dir/20m.bin"
 }
 
 # Builds eddy-httpd when its sources exist; sets HAVE_EDDY=1 when a usable binary results.
@@ -263,10 +265,16 @@ start_server() {
         ;;
     eddy | eddy0)
         local bin=$EDDY_HTTPD more=(--keepalive-requests 4294967295)
-        # The binary from before keepalive_requests has no limit and no such option.
-        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE more=()
+        # A binary from before keepalive_requests has no limit and no such option.
+        [ "$kind" = eddy0 ] && bin=$EDDY_BEFORE &&
+            ! "$bin" --help 2>&1 | grep -q -- --keepalive-requests && more=()
+        # EDDY_ARGS / EDDY0_ARGS: extra flags for eddy / eddy0 (an A/B of one flag, with
+        # EDDY_BEFORE=build/eddy-httpd: the same binary with and without it).
+        local extra=${EDDY_ARGS:-}
+        [ "$kind" = eddy0 ] && extra=${EDDY0_ARGS:-}
+        # shellcheck disable=SC2206
         cmd=("$bin" -l "127.0.0.1:$port" -r "$DOCROOT" "${threads[@]}" -b "${backend:-epoll}"
-            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN")
+            --access-log off --keepalive-timeout 3600 "${more[@]}" --max-connections "$MAXCONN" $extra)
         [ -n "$tpl" ] && cmd+=(--listen-tls "127.0.0.1:$TLS_PORT_NEXT" --tls-cert "$TLS_CERT"
             --tls-key "$TLS_KEY")
         ;;

@@ -21,6 +21,8 @@ scen_wrk() { # scenario port -> wrk arguments
     ka) echo "-t1 -c100 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/hello.txt" ;;
     pipe) echo "-t1 -c256 -s $BENCH_LIB/pipeline.lua http://127.0.0.1:$2/hello.txt" ;;
     1m) echo "-t1 -c16 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/1m.bin" ;;
+    64k) echo "-t1 -c50 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/64k.bin" ;;
+    20m) echo "-t1 -c4 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/20m.bin" ;;
     close) echo "-t1 -c50 -s $BENCH_LIB/report.lua -H Connection:@close http://127.0.0.1:$2/hello.txt" ;;
     *) die "unknown scenario $1" ;;
     esac

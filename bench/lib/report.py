@@ -19,6 +19,8 @@ SCENARIOS = [
     ("ka", "keep-alive 13 B, c100, pinned"),
     ("pipe", "pipelined 16 deep, c256, pinned"),
     ("1m", "1 MiB file, c16, pinned"),
+    ("64k", "64 KiB file, c50, pinned"),
+    ("20m", "20 MiB file, c4, pinned"),
     ("close", "Connection: close, c50, pinned"),
     ("ka2", "keep-alive 13 B, c100, 2 cores"),
     ("pipe2", "pipelined 16 deep, c256, 2 cores"),

@@ -298,6 +298,11 @@ int eddy_http_response_send(struct eddy_http_response *res, const void *body, si
  * once sent, on error, or when the response is for HEAD. */
 int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
                                  int close_fd);
+/* The same for a shared descriptor the caller holds a reference on (a file cache's, see
+ * eddy_http_file_fd_ref): nothing closes or dups fd; release(arg) runs exactly once, when
+ * the range was sent, dropped, or at once when nothing is queued (error, HEAD, 304). */
+int eddy_http_response_send_file_ref(struct eddy_http_response *res, int fd, off_t offset,
+                                     size_t len, void (*release)(void *arg), void *arg);
 /* status with a small HTML body naming it ("404 Not Found"); headers set so far are kept. */
 int eddy_http_response_send_error(struct eddy_http_response *res, int status);
 

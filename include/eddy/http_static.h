@@ -158,8 +158,10 @@ int eddy_http_dir_listing(int dirfd, const char *path, int show_dot, char **out,
 #define EDDY_HTTP_FCACHE_DEFAULT_INACTIVE_MS 60000
 
 /* What the cache knows about one path. Valid until the next call on the same cache. */
+struct eddy_http_fd_ref;
+
 struct eddy_http_file {
-    int fd;     /* shared: never close; dup it to keep it past this call */
+    int fd;     /* shared: never close; take eddy_http_file_fd_ref (or dup) to keep it */
     int is_dir; /* a directory (the handler decides: index, listing, 301) */
     struct stat st;
     const char *mime;
@@ -172,7 +174,16 @@ struct eddy_http_file {
      * response copies them in one piece; NULL for a directory or if memory ran out. */
     const char *fields;
     size_t fields_len, validators_len;
+    struct eddy_http_fd_ref *fd_ref; /* fd's holder for files served by sendfile; else NULL */
 };
+
+/* A reference that keeps f->fd open past the cache entry (eviction, revalidation,
+ * eddy_http_fcache_free): the descriptor is closed when the entry and every reference
+ * let go of it. Any thread (the count is atomic). NULL when f has no such holder (a
+ * directory, a file held in memory): dup f->fd instead. */
+struct eddy_http_fd_ref *eddy_http_file_fd_ref(const struct eddy_http_file *f);
+/* Drops one reference (void * for eddy_http_response_send_file_ref's release). */
+void eddy_http_fd_unref(void *ref);
 
 struct eddy_http_fcache;
 

@@ -106,6 +106,12 @@ int eddy_tcp_connection_flush(struct eddy_tcp_connection *c);
  * connection closes (also when this call fails). 0, -EPIPE, -ENOMEM. */
 int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
                                   int close_fd);
+/* Owner thread: as send_file, for a descriptor the caller shares (a file cache's):
+ * the connection neither closes nor dups fd; it calls release(arg) exactly once when
+ * the range was sent, when the connection drops it (close), or at once when this call
+ * fails (also for len 0). fd must stay open until then: hold a reference on it. */
+int eddy_tcp_connection_send_file_ref(struct eddy_tcp_connection *c, int fd, off_t offset,
+                                      size_t len, void (*release)(void *arg), void *arg);
 /* Bytes (memory and file) queued and not yet written. Owner thread. */
 size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c);
 /* Bytes (memory and file) written so far, for an access log's "bytes sent". Owner thread;

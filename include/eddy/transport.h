@@ -171,6 +171,21 @@ struct eddy_transport {
 /* Kernel sockets: open() wraps an accepted or connected socket; arg unused. */
 extern const struct eddy_transport_ops eddy_transport_socket;
 
+/* Process-wide, any thread: the application tells the socket transport that
+ * SIGPIPE is ignored (signal(SIGPIPE, SIG_IGN)) and will stay ignored, so
+ * send_file need not block SIGPIPE around sendfile (which has no
+ * MSG_NOSIGNAL): two rt_sigprocmask fewer per file range. on 1: 0, or
+ * -EINVAL when SIGPIPE is not ignored now (the guard stays). on 0: 0, the
+ * guard is back (call it before giving SIGPIPE a handler or SIG_DFL again). */
+int eddy_transport_socket_sigpipe_ignored(int on);
+
+/* Process-wide, any thread: the socket transport's send_file sends at most bytes per
+ * sendfile call and, on a level-triggered loop (no EDDY_TRANSPORT_ALL), returns after
+ * each, so connections sending large files take turns through the loop (lighttpd
+ * writes 256 KiB per turn). Costs syscalls (sendfile, epoll_ctl, epoll_wait per
+ * chunk); docs/BENCHMARKS.md has the measurements. 0 (the default): the whole range. */
+void eddy_transport_socket_set_file_chunk(size_t bytes);
+
 /* Owner thread. Makes t an instance of ops over fd (see open); ops NULL means
  * eddy_transport_socket. 0 or -errno (fd is then closed). */
 int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_ops *ops, int fd,

@@ -9,10 +9,15 @@
  * is evicted when the table is full.
  *
  * The fd is shared by every response served from the entry: sendfile and pread take
- * explicit offsets, so sharing is safe, but a response that outlives this call must
- * dup() it, since eviction closes it.
+ * explicit offsets, so sharing is safe. A response that outlives this call takes a
+ * reference (eddy_http_file_fd_ref): for a file served by sendfile the entry holds the
+ * fd through a counted holder, and the fd is closed when the entry (eviction,
+ * revalidation, the cache's end) and the last in-flight response have let go, in
+ * whichever thread that happens. Other entries' fds (directories, files in memory) are
+ * the entry's alone: dup them.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,29 @@ struct eddy_http_fcache {
     int head, tail, free_list;
     uint64_t hits;
 };
+
+struct eddy_http_fd_ref {
+    atomic_uint refs;
+    int fd;
+};
+
+struct eddy_http_fd_ref *eddy_http_file_fd_ref(const struct eddy_http_file *f)
+{
+    if (f->fd_ref != NULL)
+        atomic_fetch_add_explicit(&f->fd_ref->refs, 1, memory_order_relaxed);
+    return f->fd_ref;
+}
+
+void eddy_http_fd_unref(void *ref)
+{
+    struct eddy_http_fd_ref *r = ref;
+
+    /* acq_rel: the last one sees every other user's sendfile done before it closes. */
+    if (r != NULL && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        close(r->fd);
+        free(r);
+    }
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -89,8 +117,11 @@ int eddy_http_fcache_new(struct eddy_http_fcache **out, const struct eddy_http_r
 
 static void release(struct entry *x)
 {
-    if (x->f.fd >= 0)
+    if (x->f.fd_ref != NULL)
+        eddy_http_fd_unref(x->f.fd_ref);
+    else if (x->f.fd >= 0)
         close(x->f.fd);
+    x->f.fd_ref = NULL;
     free(x->body);
     free(x->fields);
     x->body = x->fields = NULL;
@@ -235,6 +266,11 @@ static void fill(struct eddy_http_fcache *c, struct entry *x, int fd, const stru
     if (!f->is_dir && (size_t)st->st_size <= c->o.small_max)
         x->body = slurp(fd, st);
     f->body = x->body;
+    f->fd_ref = NULL;
+    if (!f->is_dir && x->body == NULL && (f->fd_ref = malloc(sizeof *f->fd_ref)) != NULL) {
+        atomic_init(&f->fd_ref->refs, 1); /* the entry's own */
+        f->fd_ref->fd = fd;
+    }
     x->fields = NULL;
     f->fields = NULL;
     if (!f->is_dir)

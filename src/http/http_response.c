@@ -359,10 +359,11 @@ int eddy_http_response_send_error(struct eddy_http_response *res, int status)
     return eddy_http_response_send(res, body, (size_t)n);
 }
 
-int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
-                                 int close_fd)
+/* send_file and send_file_ref: the file is given back (closed, released) on every path. */
+static int send_file_body(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                          int close_fd, void (*release)(void *), void *arg)
 {
-    int rc = 0;
+    int rc = 0, owned = 1;
     if (res->state != RES_NEW) {
         rc = -EALREADY;
     } else if (gone(res)) {
@@ -371,8 +372,9 @@ int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t o
         res->close = 1;
         rc = finish(res, -ENOMEM);
     } else if (!res->head_only && status_has_body(res->status) && len) {
-        rc = eddy_tcp_connection_send_file(res->c, fd, offset, len, close_fd);
-        close_fd = 0; /* send_file owns it now, also on failure */
+        rc = release ? eddy_tcp_connection_send_file_ref(res->c, fd, offset, len, release, arg)
+                     : eddy_tcp_connection_send_file(res->c, fd, offset, len, close_fd);
+        owned = 0; /* the connection gives it back now, also on failure */
         if (rc < 0)
             res->close = 1;
         else
@@ -381,9 +383,23 @@ int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t o
     } else {
         finish(res, 0);
     }
-    if (close_fd)
+    if (owned && release)
+        release(arg);
+    else if (owned && close_fd)
         close(fd);
     return rc;
+}
+
+int eddy_http_response_send_file(struct eddy_http_response *res, int fd, off_t offset, size_t len,
+                                 int close_fd)
+{
+    return send_file_body(res, fd, offset, len, close_fd, NULL, NULL);
+}
+
+int eddy_http_response_send_file_ref(struct eddy_http_response *res, int fd, off_t offset,
+                                     size_t len, void (*release)(void *arg), void *arg)
+{
+    return send_file_body(res, fd, offset, len, 0, release, arg);
 }
 
 /* ---- streaming ---------------------------------------------------------------------- */

@@ -241,12 +241,19 @@ static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
     }
 }
 
-/* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on a dup. */
+/* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on the cached
+ * descriptor under a reference (a dup only when the entry has no holder). */
 void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
                          uint64_t off, uint64_t len)
 {
     if (f->body) {
         eddy_http_response_send(res, f->body + off, (size_t)len);
+        return;
+    }
+    struct eddy_http_fd_ref *ref = eddy_http_file_fd_ref(f);
+    if (ref != NULL) {
+        eddy_http_response_send_file_ref(res, f->fd, (off_t)off, (size_t)len, eddy_http_fd_unref,
+                                         ref);
         return;
     }
     /* The cache may close its fd (eviction, revalidation) before the queued range is

@@ -26,7 +26,9 @@ struct eddy__out_seg {
     struct eddy__out_seg *next;
     int fd;
     unsigned close_fd : 1;
-    unsigned generic : 1; /* send by pread + write, not the transport's send_file */
+    unsigned generic : 1;       /* send by pread + write, not the transport's send_file */
+    void (*release)(void *arg); /* instead of close_fd: the owner's reference on fd */
+    void *release_arg;
     off_t offset;
     size_t len; /* file bytes still to send */
     struct eddy_buffer after;
@@ -221,6 +223,8 @@ int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
  * fin_next: the connection closes once drained, so the last bytes go with
  * MSG_MORE and wait in the kernel for the FIN of the close to share their segment. */
 int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, int *wrote);
+/* Gives the segment's file back: release(arg) or close(fd) per how it was queued. */
+void eddy__tcp_output_seg_done(struct eddy__out_seg *s);
 /* Drops everything queued, closing the close_fd files. */
 void eddy__tcp_output_drop(struct eddy_tcp_connection *c);
 

@@ -121,12 +121,15 @@ int eddy_tcp_connection_flush(struct eddy_tcp_connection *c)
     return r;
 }
 
-int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
-                                  int close_fd)
+/* Queues a file range; on failure the file is given back (closed or released). */
+static int queue_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len, int close_fd,
+                      void (*release)(void *), void *arg)
 {
-    struct eddy__out_seg *s = NULL;
+    struct eddy__out_seg *s = NULL, undo = {.fd = fd, .close_fd = close_fd != 0 && fd >= 0};
     int r = 0;
 
+    undo.release = release;
+    undo.release_arg = arg;
     if (!is_live(c) || (c->flags & F_NO_MORE))
         r = -EPIPE;
     else if (fd < 0 || offset < 0)
@@ -134,12 +137,13 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
     else if (len > 0 && (s = eddy__net_seg_get(c->nl)) == NULL)
         r = -ENOMEM;
     if (r < 0 || len == 0) {
-        if (close_fd && fd >= 0)
-            close(fd);
+        eddy__tcp_output_seg_done(&undo);
         return r;
     }
     s->fd = fd;
     s->close_fd = close_fd != 0;
+    s->release = release;
+    s->release_arg = arg;
     s->generic = 0;
     s->offset = offset;
     s->len = len;
@@ -150,6 +154,18 @@ int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t o
     eddy__tcp_conn_write_unless_batched(c);
     leave(c);
     return 0;
+}
+
+int eddy_tcp_connection_send_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_t len,
+                                  int close_fd)
+{
+    return queue_file(c, fd, offset, len, close_fd, NULL, NULL);
+}
+
+int eddy_tcp_connection_send_file_ref(struct eddy_tcp_connection *c, int fd, off_t offset,
+                                      size_t len, void (*release)(void *arg), void *arg)
+{
+    return queue_file(c, fd, offset, len, 0, release, arg);
 }
 
 /* Records what follows the queued output (half close or close), then writes. */

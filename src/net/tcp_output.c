@@ -60,14 +60,23 @@ size_t eddy_tcp_connection_output_held(const struct eddy_tcp_connection *c)
     return n;
 }
 
+void eddy__tcp_output_seg_done(struct eddy__out_seg *s)
+{
+    if (s->release != NULL)
+        s->release(s->release_arg);
+    else if (s->close_fd)
+        close(s->fd);
+    s->release = NULL;
+    s->close_fd = 0;
+}
+
 void eddy__tcp_output_drop(struct eddy_tcp_connection *c)
 {
     struct eddy__out_seg *s = c->seg_head, *next;
 
     for (; s != NULL; s = next) {
         next = s->next;
-        if (s->close_fd)
-            close(s->fd);
+        eddy__tcp_output_seg_done(s);
         eddy_buffer_retrieve_all(&s->after);
         eddy__net_seg_put(c->nl, s);
     }
@@ -142,8 +151,7 @@ static int send_segment(struct eddy_tcp_connection *c, int et, unsigned more, in
     if (n < 0)
         return (int)n;
     c->seg_head = s->next;
-    if (s->close_fd)
-        close(s->fd);
+    eddy__tcp_output_seg_done(s);
     /* out is empty here, so this swaps storage rather than copying. */
     if (eddy_buffer_move(&c->out, &s->after) < 0)
         return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,12 +60,44 @@ static ssize_t sock_writev(struct eddy_transport *t, const struct iovec *iov, in
  * is consumed before the mask is restored. */
 struct pipe_guard {
     sigset_t old;
+    int on;
 };
+
+/* Set by eddy_transport_socket_sigpipe_ignored: the application ignores
+ * SIGPIPE process-wide, so sendfile cannot raise it and the guard (two
+ * rt_sigprocmask per file range) is skipped. */
+static atomic_int sigpipe_ignored;
+/* eddy_transport_socket_set_file_chunk: bytes per sendfile call, 0 for no cap. */
+static atomic_size_t file_chunk;
+
+void eddy_transport_socket_set_file_chunk(size_t bytes)
+{
+    atomic_store_explicit(&file_chunk, bytes, memory_order_relaxed);
+}
+
+int eddy_transport_socket_sigpipe_ignored(int on)
+{
+    struct sigaction sa;
+
+    if (!on) {
+        atomic_store_explicit(&sigpipe_ignored, 0, memory_order_relaxed);
+        return 0;
+    }
+    if (sigaction(SIGPIPE, NULL, &sa) < 0)
+        return -errno;
+    if (sa.sa_handler != SIG_IGN)
+        return -EINVAL;
+    atomic_store_explicit(&sigpipe_ignored, 1, memory_order_relaxed);
+    return 0;
+}
 
 static void pipe_guard_on(struct pipe_guard *g)
 {
     sigset_t s;
 
+    g->on = !atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
+    if (!g->on)
+        return;
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &s, &g->old);
@@ -72,6 +105,8 @@ static void pipe_guard_on(struct pipe_guard *g)
 
 static void pipe_guard_off(struct pipe_guard *g, int got_epipe)
 {
+    if (!g->on)
+        return;
     if (got_epipe && !sigismember(&g->old, SIGPIPE)) {
         sigset_t s;
         struct timespec zero = {0, 0};
@@ -90,12 +125,12 @@ static ssize_t sock_send_file(struct eddy_transport *t, int fd, off_t *offset, s
                               unsigned flags)
 {
     struct pipe_guard g;
-    size_t done = 0;
+    size_t done = 0, chunk = atomic_load_explicit(&file_chunk, memory_order_relaxed);
     ssize_t n = 0;
 
     pipe_guard_on(&g);
     while (done < len) {
-        size_t want = len - done < MAX_CHUNK ? len - done : MAX_CHUNK;
+        size_t cap = chunk ? chunk : MAX_CHUNK, want = len - done < cap ? len - done : cap;
 
         do
             n = sendfile(t->fd, fd, offset, want);
@@ -105,7 +140,8 @@ static ssize_t sock_send_file(struct eddy_transport *t, int fd, off_t *offset, s
         if (n <= 0)
             break;
         done += (size_t)n;
-        if ((size_t)n < want && !(flags & EDDY_TRANSPORT_ALL))
+        /* A capped chunk hands the loop back even when it all went (level-triggered). */
+        if (((size_t)n < want || chunk) && !(flags & EDDY_TRANSPORT_ALL))
             break;
     }
     pipe_guard_off(&g, n == -EPIPE);

@@ -2,6 +2,7 @@
 dotfiles, traversal attempts, symlinks (with and without --follow-symlinks), listing."""
 import hashlib
 import os
+import socket
 import shutil
 import subprocess
 
@@ -277,6 +278,25 @@ try:
     r = get(srv.port, "/")
     ok(r.status == 200 and r.body == files["index.html"], "index.html wins over the listing")
     ok(srv.stop() == 0, "second server exits 0")
+
+    # --sendfile-chunk: 4 KiB per sendfile, connections taking turns; every byte arrives.
+    srv = Server(root, "-t", "0", "--sendfile-chunk", "4096")
+    conns = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
+    for c in conns:
+        c.sendall(b"GET /blob.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+    whole = True
+    for c in conns:
+        want = 2 * (len(files["blob.bin"]) + 200)
+        data = b""
+        while data.count(files["blob.bin"]) < 2 and len(data) < want:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        whole = whole and data.count(files["blob.bin"]) == 2 and data.count(b"200 OK") == 2
+        c.close()
+    ok(whole, "--sendfile-chunk 4096: two 256 KiB files on each of 4 connections, whole")
+    ok(srv.stop() == 0, "chunked-sendfile server exits 0")
 finally:
     Server.kill_all()
     rmtree(base)

@@ -207,6 +207,33 @@ static void h_file(struct eddy_http_request *req, struct eddy_http_response *res
     eddy_http_response_send_file(res, fd, 5, 20, 1);
 }
 
+/* send_file_ref: one shared descriptor, never closed by the library; each response
+ * gives its reference back exactly once (sent, HEAD, or dropped with the connection). */
+static int ref_fd = -1, big_fd = -1;
+static atomic_int ref_released;
+
+static void ref_release(void *arg)
+{
+    ASSERT(arg == &ref_fd);
+    atomic_fetch_add(&ref_released, 1);
+}
+
+/* The server thread gives the reference back just after the bytes left: wait for it. */
+static int released_within(int n)
+{
+    for (int i = 0; i < 200 && atomic_load(&ref_released) < n; i++)
+        usleep(10 * 1000);
+    return atomic_load(&ref_released);
+}
+
+static void h_file_ref(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
+{
+    (void)d;
+    int big = eddy_http_request_path(req)[5] == 'b'; /* "/fileb": 64 MiB, sparse */
+    eddy_http_response_send_file_ref(res, big ? big_fd : ref_fd, 5, big ? (64u << 20) - 5 : 20,
+                                     ref_release, &ref_fd);
+}
+
 static void h_forget(struct eddy_http_request *req, struct eddy_http_response *res, void *d)
 {
     (void)req, (void)res, (void)d;
@@ -288,6 +315,8 @@ static void setup(struct eddy_http_server *s)
     eddy_http_server_route(s, EDDY_HTTP_GET, "/stream", h_stream, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/streamcl", h_stream_cl, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/file", h_file, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/filer", h_file_ref, NULL);
+    eddy_http_server_route(s, EDDY_HTTP_GET, "/fileb", h_file_ref, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/forget", h_forget, NULL);
     eddy_http_server_route(s, EDDY_HTTP_GET, "/close", h_close, NULL);
 }
@@ -457,6 +486,32 @@ static void test_send_file(void)
     ASSERT_STR_EQ(r.body, "56789abcdefghijklmno");
     resp_free(&r);
     cli_close(&C1);
+}
+
+static void test_send_file_ref(void)
+{
+    struct resp r;
+    ASSERT_EQ(cli_connect(&C1, T.port), 0);
+    ASSERT_EQ(cli_sends(&C1, "GET /filer HTTP/1.1\r\nHost: h\r\n\r\nHEAD /filer HTTP/1.1\r\n"
+                             "Host: h\r\n\r\nGET /filer HTTP/1.1\r\nHost: h\r\n\r\n"),
+              0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(cli_read(&C1, &r, i == 1), 0);
+        ASSERT(strstr(r.head, "Content-Length: 20\r\n") != NULL);
+        if (i != 1)
+            ASSERT_STR_EQ(r.body, "56789abcdefghijklmno");
+        resp_free(&r);
+    }
+    ASSERT_EQ(released_within(3), 3);
+    ASSERT_GE(fcntl(ref_fd, F_GETFD), 0); /* the caller's descriptor, still open */
+    /* 64 MiB the client never reads, then it leaves: the queued range is dropped and its
+     * reference given back once. */
+    ASSERT_EQ(cli_sends(&C1, "GET /fileb HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    usleep(50 * 1000);
+    ASSERT_EQ(atomic_load(&ref_released), 3);
+    cli_close(&C1);
+    ASSERT_EQ(released_within(4), 4);
+    ASSERT_GE(fcntl(big_fd, F_GETFD), 0);
 }
 
 static void test_deferred_keeps_order(void)
@@ -705,6 +760,13 @@ int main(void)
     if (fd < 0 || write(fd, "0123456789abcdefghijklmnopqrstuvwxyz", 36) != 36)
         return 1;
     close(fd);
+    char big[80];
+    snprintf(big, sizeof big, "%s.big", g_file);
+    if ((ref_fd = open(g_file, O_RDONLY | O_CLOEXEC)) < 0 ||
+        (big_fd = open(big, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600)) < 0 ||
+        ftruncate(big_fd, 64 << 20) < 0)
+        return 1;
+    unlink(big);
     eddy_http_server_options_init(&T.opt);
     T.opt.tcp.threads = HTTP_TEST_THREADS;
     T.opt.access_log = access_log;
@@ -720,6 +782,7 @@ int main(void)
     RUN(test_response_headers);
     RUN(test_stream_chunked_and_http10);
     RUN(test_send_file);
+    RUN(test_send_file_ref);
     RUN(test_deferred_keeps_order);
     RUN(test_deferred_bounded_queue);
     RUN(test_deferred_access_log);

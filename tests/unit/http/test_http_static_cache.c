@@ -124,6 +124,50 @@ static void test_lru_bound_and_no_fd_leak(void)
     ASSERT_EQ(count_open_fds(), before);
 }
 
+/* A response's reference keeps the cached descriptor open past eviction, revalidation
+ * and the cache's end; the last one to let go closes it, and nothing is dup'ed. */
+static void test_fd_ref_outlives_entry(void)
+{
+    static char big[40000];
+    int before = count_open_fds();
+    struct eddy_http_fcache *c;
+    struct eddy_http_fcache_options o = {.max_entries = 1, .valid_ms = 10};
+    const struct eddy_http_file *f;
+    char b[4];
+    memset(big, 'r', sizeof big);
+    put("r1.bin", big, sizeof big);
+    put("r2.bin", big, sizeof big);
+    put("small.txt", "s", 1);
+    ASSERT_EQ(eddy_http_fcache_new(&c, &root, &o), 0);
+    ASSERT_EQ(eddy_http_fcache_get(c, "/small.txt", 0, &f), 0);
+    ASSERT(eddy_http_file_fd_ref(f) == NULL); /* in memory: no holder */
+    ASSERT_EQ(eddy_http_fcache_get(c, "/r1.bin", 0, &f), 0);
+    int fd1 = f->fd;
+    struct eddy_http_fd_ref *r1 = eddy_http_file_fd_ref(f), *r1b = eddy_http_file_fd_ref(f);
+    ASSERT(r1 != NULL && r1 == r1b);
+    ASSERT_EQ(eddy_http_fcache_get(c, "/r2.bin", 0, &f), 0); /* evicts r1 */
+    ASSERT_EQ(eddy_http_fcache_size(c), 1);
+    ASSERT_EQ(pread(fd1, b, 4, 30000), 4);
+    eddy_http_fd_unref(r1);
+    ASSERT_EQ(pread(fd1, b, 4, 30000), 4);
+    eddy_http_fd_unref(r1b); /* the last user: closed */
+    ASSERT_EQ(fcntl(fd1, F_GETFD), -1);
+    int fd2 = f->fd;
+    struct eddy_http_fd_ref *r2 = eddy_http_file_fd_ref(f);
+    put("r2.bin", "changed", 7); /* revalidation after 10 ms refills the entry */
+    ASSERT_EQ(eddy_http_fcache_get(c, "/r2.bin", 100, &f), 0);
+    ASSERT(f->body != NULL && f->fd != fd2);
+    ASSERT_EQ(pread(fd2, b, 4, 0), 4); /* the old file, still readable */
+    ASSERT_EQ(eddy_http_fcache_get(c, "/r1.bin", 100, &f), 0);
+    struct eddy_http_fd_ref *r3 = eddy_http_file_fd_ref(f);
+    int fd3 = f->fd;
+    eddy_http_fcache_free(c);
+    ASSERT_EQ(pread(fd3, b, 4, 0), 4);
+    eddy_http_fd_unref(r3);
+    eddy_http_fd_unref(r2);
+    ASSERT_EQ(count_open_fds(), before);
+}
+
 static const struct eddy_http_fcache_options inactive_5s = {.inactive_ms = 5000};
 
 static void test_inactive_entries_closed(struct eddy_http_fcache *c)
@@ -162,6 +206,7 @@ int main(void)
     RUN_WITH_FCACHE(test_unchanged_revalidation_keeps_entry, NULL);
     RUN_WITH_FCACHE(test_deleted_file_dropped, NULL);
     RUN(test_lru_bound_and_no_fd_leak);
+    RUN(test_fd_ref_outlives_entry);
     RUN_WITH_FCACHE(test_inactive_entries_closed, &inactive_5s);
     RUN_WITH_FCACHE(test_directory_entry, NULL);
     scratch_root_close();
