@@ -52,9 +52,15 @@ static unsigned timeout_of(struct eddy_tcp_connection *c, const struct http_conn
     }
 }
 
-void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc)
+/* Inlined where the state was just set (after_response), so the compiler folds timeout_of. */
+static inline void restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc)
 {
     set_deadline(hc, timeout_of(c, hc));
+}
+
+void eddy__http_restart_deadline(struct eddy_tcp_connection *c, struct http_conn *hc)
+{
+    restart_deadline(c, hc);
 }
 
 /*
@@ -153,7 +159,7 @@ void eddy__http_after_response(struct eddy_tcp_connection *c, struct http_conn *
     }
     hc->phase = PH_IDLE;
     if (!hc->last_queued) /* else the send timeout runs until the output drains */
-        eddy__http_restart_deadline(c, hc);
+        restart_deadline(c, hc);
     if (eddy_tcp_connection_output_held(c) >= hc->ls->high_water) {
         hc->flags |= HC_PAUSED_HW;
         eddy__http_set_reading(c, hc, 0);

@@ -53,6 +53,7 @@ struct http_route {
     char *key;      /* the pattern without parameter names: equal keys are one route */
     unsigned segs;  /* path segments in the pattern */
     uint32_t kinds; /* bit i: segment i is a parameter */
+    int params;     /* any parameter at all: else a lookup is one memcmp */
     enum eddy_http_method method;
     unsigned flags; /* EDDY_HTTP_ROUTE_* */
     eddy_http_handler_fn fn;

@@ -57,6 +57,7 @@ static int compile(struct http_route *r)
                 return -EINVAL;
         if (seg <= 32)
             r->kinds |= 1u << (seg - 1);
+        r->params = 1;
         *k++ = ':';
     }
     *k = '\0';
@@ -154,6 +155,16 @@ void eddy__http_routes_free(struct eddy_http_server *s)
     s->nroutes = 0;
 }
 
+/* match() for a route without parameters (params 0), small enough to inline in the
+ * lookup every request makes. */
+static inline int match_literal(const struct http_route *r, const char *path, size_t len)
+{
+    if (len < r->len || memcmp(path, r->prefix, r->len) != 0)
+        return 0;
+    return len == r->len || (!(r->flags & EDDY_HTTP_ROUTE_EXACT) &&
+                             (r->prefix[r->len - 1] == '/' || path[r->len] == '/'));
+}
+
 /* Whether r takes path; if want is set, *val gets the parameter of that name. */
 static int match(const struct http_route *r, const char *path, size_t len, const char *want,
                  size_t wlen, struct eddy_http_str *val)
@@ -191,7 +202,7 @@ const struct http_route *eddy__http_route_find(const struct eddy_http_server *s,
     *allow = 0;
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct http_route *r = &s->routes[i];
-        if (!match(r, path, len, NULL, 0, NULL))
+        if (!(r->params ? match(r, path, len, NULL, 0, NULL) : match_literal(r, path, len)))
             continue;
         if (r->method == EDDY_HTTP_ANY || r->method == m ||
             (r->method == EDDY_HTTP_GET && m == EDDY_HTTP_HEAD))

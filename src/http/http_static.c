@@ -132,7 +132,7 @@ static struct eddy_http_fcache *new_thread_cache(struct eddy_http_static *s)
     return c;
 }
 
-static struct eddy_http_fcache *thread_cache(struct eddy_http_static *s)
+static inline struct eddy_http_fcache *thread_cache(struct eddy_http_static *s)
 {
     for (int i = 0; i < TLS_SLOTS; i++)
         if (tls[i].id == s->id)
@@ -241,15 +241,11 @@ static void scan_fields(struct eddy_http_request *req, struct req_fields *f)
     }
 }
 
-/* Sends bytes [off, off+len) of f: from memory when cached, else sendfile on the cached
- * descriptor under a reference (a dup only when the entry has no holder). */
-void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+/* Bytes [off, off+len) of f not held in memory: sendfile on the cached descriptor under a
+ * reference (a dup only when the entry has no holder). */
+static void file_send_fd(struct eddy_http_response *res, const struct eddy_http_file *f,
                          uint64_t off, uint64_t len)
 {
-    if (f->body) {
-        eddy_http_response_send(res, f->body + off, (size_t)len);
-        return;
-    }
     struct eddy_http_fd_ref *ref = eddy_http_file_fd_ref(f);
     if (ref != NULL) {
         eddy_http_response_send_file_ref(res, f->fd, (off_t)off, (size_t)len, eddy_http_fd_unref,
@@ -264,6 +260,23 @@ void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_
         return;
     }
     eddy_http_response_send_file(res, fd, (off_t)off, (size_t)len, 1);
+}
+
+/* Sends bytes [off, off+len) of f, from memory when cached. Inline in serve_file: a small
+ * cached file is the common request. */
+static inline void file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                             uint64_t off, uint64_t len)
+{
+    if (f->body)
+        eddy_http_response_send(res, f->body + off, (size_t)len);
+    else
+        file_send_fd(res, f, off, len);
+}
+
+void eddy_http_file_send(struct eddy_http_response *res, const struct eddy_http_file *f,
+                         uint64_t off, uint64_t len)
+{
+    file_send(res, f, off, len);
 }
 
 /* ETag and Last-Modified (validators only), or those then Accept-Ranges and Content-Type. */
@@ -290,7 +303,7 @@ static void serve_file(struct eddy_http_request *req, struct eddy_http_response 
     scan_fields(req, &rf);
     if (!rf.any_cond && !rf.range.p) { /* the common case: one copy of prebuilt fields */
         add_file_fields(res, f, 0);
-        eddy_http_file_send(res, f, 0, (uint64_t)f->st.st_size);
+        file_send(res, f, 0, (uint64_t)f->st.st_size);
         return;
     }
     add_file_fields(res, f, 1);

@@ -19,6 +19,7 @@
 #include "eddy/tcp_connection.h"
 #include "eddy/timer.h"
 #include "eddy/transport.h"
+#include "socket_io.h"
 
 /* A file range in a connection's output queue; memory queued after it waits
  * in `after`, so bytes leave in the order they were queued. */
@@ -185,8 +186,6 @@ void eddy__tcp_connection_establish(void *conn);
 /* Owner thread, for tcp_connection_api.c. enter/leave bracket every use of c
  * (leave may free c); request_close closes now or once nothing of c is on the
  * stack; write_out writes what is queued (busy > 0). */
-void eddy__tcp_conn_enter(struct eddy_tcp_connection *c);
-void eddy__tcp_conn_leave(struct eddy_tcp_connection *c);
 void eddy__tcp_conn_request_close(struct eddy_tcp_connection *c);
 void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c);
 /* Writes now unless inside on_message/on_connected (busy > 0). */
@@ -208,6 +207,22 @@ static inline int eddy__tcp_conn_is_live(const struct eddy_tcp_connection *c)
 {
     return eddy__tcp_conn_is_open(c) && !(c->flags & F_CLOSE_PENDING);
 }
+/* Closes now: the connection must not be on the stack (busy == 0), or its callers be done. */
+void eddy__tcp_conn_do_close(struct eddy_tcp_connection *c);
+
+/* Inline: every event and API call of a connection brackets itself with these. */
+static inline void eddy__tcp_conn_enter(struct eddy_tcp_connection *c)
+{
+    c->busy++;
+}
+
+/* May free c: the caller must not touch c afterwards. */
+static inline void eddy__tcp_conn_leave(struct eddy_tcp_connection *c)
+{
+    if (--c->busy == 0 && (c->flags & F_CLOSE_PENDING))
+        eddy__tcp_conn_do_close(c);
+}
+
 /* Frees a connection that was never established (its transport is closed too). */
 void eddy__tcp_connection_discard(struct eddy_tcp_connection *c);
 /* Intrusive list links (owner thread). */
@@ -217,7 +232,10 @@ struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_conn
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c);
 /* Queues a file range after everything queued. */
 void eddy__tcp_output_append_seg(struct eddy_tcp_connection *c, struct eddy__out_seg *s);
-int eddy__tcp_output_empty(const struct eddy_tcp_connection *c);
+static inline int eddy__tcp_output_empty(const struct eddy_tcp_connection *c)
+{
+    return c->seg_head == NULL && eddy_buffer_readable(&c->out) == 0;
+}
 /* Writes what is queued: 1 when drained, 0 if bytes remain (socket full, or
  * level-triggered and a short write), -errno on error. et: write until EAGAIN.
  * fin_next: the connection closes once drained, so the last bytes go with

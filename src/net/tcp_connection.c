@@ -33,24 +33,12 @@
 #define is_open eddy__tcp_conn_is_open
 #define is_live eddy__tcp_conn_is_live
 
-static void do_close(struct eddy_tcp_connection *c);
+#define do_close eddy__tcp_conn_do_close
 static void handle_read(struct eddy_tcp_connection *c);
 
 static int edge_triggered(const struct eddy_tcp_connection *c)
 {
     return eddy_event_loop_is_edge_triggered(c->nl->loop);
-}
-
-void eddy__tcp_conn_enter(struct eddy_tcp_connection *c)
-{
-    c->busy++;
-}
-
-/* May free c: the caller must not touch c afterwards. */
-void eddy__tcp_conn_leave(struct eddy_tcp_connection *c)
-{
-    if (--c->busy == 0 && (c->flags & F_CLOSE_PENDING))
-        do_close(c);
 }
 
 /* Owner thread. May free c when nothing of c is on the stack. */
@@ -246,8 +234,11 @@ void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c)
     int r;
 
     c->flags &= ~F_WR_WANTS_RD;
-    if (!eddy__tcp_output_empty(c))
-        before_write(c);
+    if (eddy__tcp_output_empty(c)) { /* e.g. after on_message, whose flush wrote it all */
+        drained(c, 0);
+        return;
+    }
+    before_write(c);
     r = eddy__tcp_output_drain(c, edge_triggered(c), (c->flags & F_CLOSE_FLUSHED) != 0, &wrote);
 
     if (r < 0) {
@@ -300,7 +291,7 @@ static int send_direct(struct eddy_tcp_connection *c, const char *p, size_t len)
     int r;
 
     before_write(c);
-    n = eddy_transport_write(&c->tr, p, len, 0);
+    n = eddy__tr_write(&c->tr, p, len, 0);
     if (n < 0 && n != -EAGAIN) {
         request_close(c);
         return -EPIPE;
@@ -370,7 +361,7 @@ static ssize_t read_some(struct eddy_tcp_connection *c, struct eddy_buffer **int
     iov[niov].iov_base = eddy_buffer_begin_write(&nl->scratch);
     iov[niov++].iov_len = eddy_buffer_writable(&nl->scratch);
     *offered = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
-    n = eddy_transport_readv(&c->tr, iov, niov);
+    n = eddy__tr_readv(&c->tr, iov, niov);
     if (n <= 0)
         return n;
     if (niov == 1) {
@@ -741,7 +732,7 @@ struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_conn
     return c->next;
 }
 
-static void do_close(struct eddy_tcp_connection *c)
+void do_close(struct eddy_tcp_connection *c)
 {
     struct eddy__net_loop *nl = c->nl;
 

@@ -353,16 +353,11 @@ static struct sockaddr_un *peer_ext(const struct eddy_tcp_connection *c)
     return un;
 }
 
-int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *peer, socklen_t len)
+/* Apart from the IP case, which must not pay for zeroing a sockaddr_un per accept. */
+static int peer_set_unix(struct eddy_tcp_connection *c, const struct sockaddr *peer, socklen_t len)
 {
     struct sockaddr_un tmp = {0}, *un;
 
-    if (peer == NULL || len < (socklen_t)sizeof(sa_family_t))
-        return 0;
-    if (peer->sa_family != AF_UNIX) {
-        memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
-        return 0;
-    }
     memcpy(&tmp, peer, len < sizeof tmp ? len : sizeof tmp);
     c->peer.un.family = AF_UNIX; /* un_ext stays NULL: unnamed, the family is all */
     if (eddy_sockaddr_len((const struct sockaddr *)(const void *)&tmp) <=
@@ -373,6 +368,16 @@ int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *pee
         return -ENOMEM;
     *un = tmp;
     memcpy(c->peer.un.un_ext, &un, sizeof un);
+    return 0;
+}
+
+int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *peer, socklen_t len)
+{
+    if (peer == NULL || len < (socklen_t)sizeof(sa_family_t))
+        return 0;
+    if (peer->sa_family == AF_UNIX)
+        return peer_set_unix(c, peer, len);
+    memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
     return 0;
 }
 

@@ -30,11 +30,6 @@ struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c)
     return &s->after;
 }
 
-int eddy__tcp_output_empty(const struct eddy_tcp_connection *c)
-{
-    return c->seg_head == NULL && eddy_buffer_readable(&c->out) == 0;
-}
-
 size_t eddy_tcp_connection_output_queued(const struct eddy_tcp_connection *c)
 {
     size_t n = eddy_buffer_readable(&c->out);
@@ -101,7 +96,7 @@ static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
     /* "More follows" only with the range's last chunk, as for memory before a range. */
     if ((size_t)n < s->len)
         flags &= ~(unsigned)EDDY_TRANSPORT_MORE;
-    w = eddy_transport_write(&c->tr, tmp, (size_t)n, flags & EDDY_TRANSPORT_MORE);
+    w = eddy__tr_write(&c->tr, tmp, (size_t)n, flags & EDDY_TRANSPORT_MORE);
     if (w > 0)
         s->offset += w;
     return w;
@@ -168,7 +163,7 @@ int eddy__tcp_output_drain(struct eddy_tcp_connection *c, int et, int fin_next, 
 
         if (want > 0) {
             unsigned more = c->seg_head || fin_next ? EDDY_TRANSPORT_MORE : 0;
-            ssize_t n = eddy_transport_write(&c->tr, eddy_buffer_peek(&c->out), want, more);
+            ssize_t n = eddy__tr_write(&c->tr, eddy_buffer_peek(&c->out), want, more);
 
             if (n < 0)
                 return n == -EAGAIN ? 0 : (int)n;

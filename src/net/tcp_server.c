@@ -73,19 +73,26 @@ size_t eddy_tcp_server_connection_count(const struct eddy_tcp_server *s)
     return n;
 }
 
+static int at_max(const struct eddy_tcp_server *s)
+{
+    size_t max = (size_t)s->opts.max_connections;
+
+    return max > 0 && eddy_tcp_server_connection_count(s) >= max;
+}
+
 /* Base loop thread: t (an opened transport instance) becomes a connection of
- * the next loop in turn. 0 or -errno (t is then closed). */
+ * the next loop in turn; the caller checked max_connections. 0 or -errno (t is
+ * then closed). */
 static int hand_off(struct eddy_tcp_server *s, struct eddy_transport *t,
                     const struct sockaddr *peer, socklen_t peer_len)
 {
     struct eddy__net_loop *nl;
     struct eddy_tcp_connection *c;
-    size_t max = (size_t)s->opts.max_connections;
     int r;
 
-    if (s->loops == NULL || (max > 0 && eddy_tcp_server_connection_count(s) >= max)) {
+    if (s->loops == NULL) {
         t->ops->close(t);
-        return s->loops == NULL ? -EINVAL : -EMFILE;
+        return -EINVAL;
     }
     nl = s->loops[s->rr++ % (unsigned)s->nloops];
     r = eddy__tcp_connection_new(&c, nl, t, peer, peer_len, ++s->next_id, s->opts.context_size);
@@ -110,10 +117,9 @@ static void on_accept(struct eddy_acceptor *a, int fd, const struct sockaddr *pe
 {
     struct listener *l = data;
     struct eddy_transport t;
-    size_t max = (size_t)l->server->opts.max_connections;
 
     (void)a;
-    if (max > 0 && eddy_tcp_server_connection_count(l->server) >= max) {
+    if (at_max(l->server)) {
         close(fd); /* before the transport exists: nothing else to undo */
         return;
     }
@@ -144,8 +150,13 @@ static void on_burst_end(struct eddy_acceptor *a, void *data)
 int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
                           const struct sockaddr *peer, socklen_t peer_len)
 {
-    int r = hand_off(s, t, peer, peer_len);
+    int r;
 
+    if (at_max(s)) {
+        t->ops->close(t);
+        return -EMFILE;
+    }
+    r = hand_off(s, t, peer, peer_len);
     wake_due_loops(s);
     return r;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "eddy/inet.h"
+#include "socket_io.h"
 
 #define MAX_CHUNK ((size_t)1 << 30)
 
@@ -30,28 +31,12 @@ static int sock_open(struct eddy_transport *t, int fd, void *arg, unsigned flags
 
 static ssize_t sock_readv(struct eddy_transport *t, const struct iovec *iov, int n)
 {
-    ssize_t r;
-
-    do
-        r = readv(t->fd, iov, n);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    return eddy__sock_readv(t->fd, iov, n);
 }
 
 static ssize_t sock_writev(struct eddy_transport *t, const struct iovec *iov, int n, unsigned flags)
 {
-    int f = MSG_NOSIGNAL | (flags & EDDY_TRANSPORT_MORE ? MSG_MORE : 0);
-    ssize_t r;
-
-    do {
-        if (n == 1) {
-            r = send(t->fd, iov[0].iov_base, iov[0].iov_len, f);
-        } else {
-            struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-            r = sendmsg(t->fd, &m, f);
-        }
-    } while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    return eddy__sock_writev(t->fd, iov, n, flags);
 }
 
 /* sendfile, unlike send, has no MSG_NOSIGNAL: a peer reset raises SIGPIPE in
