@@ -46,29 +46,6 @@ struct eddy_tls_context {
 static int gen_index = -1;
 static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
 
-/* ---- options ---- */
-
-void eddy_tls_options_init(struct eddy_tls_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->min_version = 12;
-    o->alpn = "http/1.1";
-    o->ticket_key_seconds = 3600;
-    o->session_cache_size = 20480;
-    o->session_timeout = 7200;
-}
-
-int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
-                              const char *key_file)
-{
-    if (o->ncerts >= EDDY_TLS_MAX_CERTS)
-        return -ENOSPC;
-    o->cert_files[o->ncerts] = cert_file;
-    o->key_files[o->ncerts] = key_file;
-    o->ncerts++;
-    return 0;
-}
-
 int eddy_tls_available(void)
 {
     return 1;
