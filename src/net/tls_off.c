@@ -32,6 +32,13 @@ int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errl
     return eddy_tls_context_new(&ctx, NULL, err, errlen);
 }
 
+int eddy_tls_context_reconfigure(struct eddy_tls_context *ctx, const struct eddy_tls_options *o,
+                                 char *err, size_t errlen)
+{
+    (void)o;
+    return eddy_tls_context_new(&ctx, NULL, err, errlen);
+}
+
 void eddy_tls_context_free(struct eddy_tls_context *ctx)
 {
     (void)ctx;

@@ -18,13 +18,20 @@ void eddy_tls_options_init(struct eddy_tls_options *o)
     o->session_timeout = 7200;
 }
 
-int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
-                              const char *key_file)
+int eddy_tls_options_add_named_cert(struct eddy_tls_options *o, const char *cert_file,
+                                    const char *key_file, const char *names)
 {
     if (o->ncerts >= EDDY_TLS_MAX_CERTS)
         return -ENOSPC;
     o->cert_files[o->ncerts] = cert_file;
     o->key_files[o->ncerts] = key_file;
+    o->cert_names[o->ncerts] = names;
     o->ncerts++;
     return 0;
+}
+
+int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
+                              const char *key_file)
+{
+    return eddy_tls_options_add_named_cert(o, cert_file, key_file, NULL);
 }
