@@ -55,6 +55,7 @@ struct eddy_tls_options {
     const char *ciphersuites;    /* TLS 1.3; NULL: EDDY_TLS_CIPHERSUITES_13 */
     const char *groups;          /* key exchange groups; NULL: X25519:prime256v1:secp384r1 */
     int min_version;             /* 12 or 13; 0: 12 */
+    int max_version;             /* 12 or 13; 0: 13 */
     const char *alpn;            /* the one protocol ALPN answers; NULL: none. Default "http/1.1" */
     unsigned ticket_key_seconds; /* how long a ticket key encrypts; 0: no tickets. Default 3600 */
     long session_cache_size;     /* sessions kept per certificate set; 0: no cache. Default 20480 */

@@ -236,7 +236,7 @@ static int configure(SSL_CTX *s, const struct eddy_tls_options *o, char *err, si
     static const unsigned char sid_ctx[] = "eddy";
 
     if (!SSL_CTX_set_min_proto_version(s, o->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION) ||
-        !SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION))
+        !SSL_CTX_set_max_proto_version(s, o->max_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION))
         return fail(err, errlen, -EINVAL, "protocol versions", NULL, 0);
     if (!SSL_CTX_set_cipher_list(s, o->ciphers ? o->ciphers : EDDY_TLS_CIPHERS_INTERMEDIATE))
         return fail(err, errlen, -EINVAL, "cipher list", o->ciphers, 0);

@@ -267,11 +267,11 @@ static void test_sni_by_configured_names(void)
                                     "a.test *.deep.example");
     ASSERT_EQ(eddy_tls_context_new(&ctx, &o, err, sizeof err), 0);
     sni_case(ctx, "WWW.example", "a.test");
-    sni_case(ctx, "x.y.example", "a.test");     /* "*." covers any longer name */
-    sni_case(ctx, "x.deep.example", "b.test");  /* the longer suffix wins */
-    sni_case(ctx, "a.test", "b.test");          /* names, not the certificate */
-    sni_case(ctx, "example", "localhost");      /* "*.example" needs a label */
-    sni_case(ctx, "b.test", "localhost");       /* no name: the default */
+    sni_case(ctx, "x.y.example", "a.test");    /* "*." covers any longer name */
+    sni_case(ctx, "x.deep.example", "b.test"); /* the longer suffix wins */
+    sni_case(ctx, "a.test", "b.test");         /* names, not the certificate */
+    sni_case(ctx, "example", "localhost");     /* "*.example" needs a label */
+    sni_case(ctx, "b.test", "localhost");      /* no name: the default */
     sni_case(ctx, NULL, "localhost");
     eddy_tls_context_free(ctx);
 }
