@@ -216,6 +216,7 @@ static int listen_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
         return httpd_conf_fail(x, d, "invalid listen address \"%s\" (ADDR:PORT or [V6]:PORT)",
                                d->args[1]);
     l->addr = httpd_conf_strdup(x->conf, a);
+    l->file = d->file, l->line = d->line;
     for (int i = 2; i < d->nargs; i++) {
         if (strcmp(d->args[i], "default_server") == 0)
             l->default_server = 1;
@@ -259,18 +260,12 @@ static int server_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
     const char *n = d->args[0];
     if (strcmp(n, "listen") == 0)
         return listen_directive(x, d);
-    if (strcmp(n, "server_name") == 0)
-        return server_name_directive(x, d);
-    if (strcmp(n, "tls_certificate") == 0)
-        return set_str(x, &x->srv->tls_certificate, d->args[1]);
-    return set_str(x, &x->srv->tls_certificate_key, d->args[1]);
+    return server_name_directive(x, d);
 }
 
 static const struct dir_spec server_only[] = {
     {"listen", HTTPD_C_SRV, 1, 3},
     {"server_name", HTTPD_C_SRV, 1, 64},
-    {"tls_certificate", HTTPD_C_SRV, 1, 1},
-    {"tls_certificate_key", HTTPD_C_SRV, 1, 1},
 };
 
 static const struct dir_spec *find_spec(const struct dir_spec *t, size_t n, const char *name)
@@ -301,7 +296,9 @@ static int simple_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
     sp = find_spec(server_only, sizeof server_only / sizeof server_only[0], d->args[0]);
     if (sp)
         return check_spec(x, d, sp) ? -1 : server_directive(x, d) ? -1 : 0;
-    int rc = httpd_conf_rules_directive(x, d);
+    int rc = httpd_conf_tls_directive(x, d);
+    if (rc == 1)
+        rc = httpd_conf_rules_directive(x, d);
     if (rc == 1)
         return httpd_conf_fail(x, d, "unknown directive \"%s\"", d->args[0]);
     return rc;
@@ -505,6 +502,38 @@ static int add_to_addr(struct httpd_conf_ctx *x, struct httpd_server *srv,
     return 0;
 }
 
+static int is_wildcard(const union eddy_sockaddr *a)
+{
+    static const struct in6_addr any6;
+    return a->sa.sa_family == AF_INET ? a->in4.sin_addr.s_addr == 0
+                                      : memcmp(&a->in6.sin6_addr, &any6, sizeof any6) == 0;
+}
+
+/* Linux refuses to bind 127.0.0.1:P next to 0.0.0.0:P, so, as nginx does, only the
+ * wildcard is bound and the specific address is told apart by the accepted socket's
+ * local address (site.c). Both must then be TLS or both plain. */
+static int mark_wildcard_served(struct httpd_conf_ctx *x)
+{
+    struct httpd_conf *c = x->conf;
+    for (int i = 0; i < c->naddrs; i++)
+        for (int w = 0; w < c->naddrs; w++) {
+            struct httpd_addr *a = &c->addrs[i], *wa = &c->addrs[w];
+            if (w == i || is_wildcard(&a->sa) || !is_wildcard(&wa->sa) ||
+                a->sa.sa.sa_family != wa->sa.sa.sa_family ||
+                eddy_sockaddr_port(&a->sa.sa) != eddy_sockaddr_port(&wa->sa.sa))
+                continue;
+            if (a->tls != wa->tls) {
+                const struct httpd_server *s = a->servers[0];
+                struct httpd_conf_dir where = {.file = s->file, .line = s->line};
+                return httpd_conf_fail(x, &where,
+                                       "%s and %s share a port, one with TLS and one without",
+                                       a->addr, wa->addr);
+            }
+            a->via_wildcard = 1;
+        }
+    return 0;
+}
+
 static int build_addrs(struct httpd_conf_ctx *x)
 {
     struct httpd_conf *c = x->conf;
@@ -515,7 +544,7 @@ static int build_addrs(struct httpd_conf_ctx *x)
             if (add_to_addr(x, s, &s->listens[j], &where) < 0)
                 return -1;
     }
-    return 0;
+    return mark_wildcard_served(x);
 }
 
 static int open_root(struct httpd_conf_ctx *x, struct httpd_rules *r, int open_it)
@@ -571,6 +600,7 @@ static void init_globals(struct httpd_globals *g)
     g->worker_threads = g->keepalive_requests = g->max_connections = HTTPD_UNSET;
     g->client_max_body_size = g->keepalive_timeout_ms = HTTPD_UNSET;
     g->client_header_timeout_ms = g->client_body_timeout_ms = g->send_timeout_ms = HTTPD_UNSET;
+    httpd_conf_tls_init(&g->tls);
 }
 
 static void init_main_rules(struct httpd_rules *r, const char *root)
@@ -616,6 +646,8 @@ int httpd_conf_build(struct httpd_conf_tree *t, const struct httpd_conf_load_opt
     }
     if (rc == 0)
         rc = build_addrs(&x);
+    if (rc == 0)
+        rc = httpd_conf_tls_build(&x, o->open_roots);
     if (rc == 0)
         rc = open_roots(&x, o->open_roots);
     if (rc < 0) {

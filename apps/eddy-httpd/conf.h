@@ -92,6 +92,8 @@ struct httpd_listen {
     union eddy_sockaddr sa;
     int tls;
     int default_server;
+    const char *file; /* where it was written, for errors */
+    int line;
 };
 
 struct httpd_server {
@@ -99,13 +101,17 @@ struct httpd_server {
     int nlistens;
     const char **names; /* lowercase; "*.example.com" for a wildcard */
     int nnames;
-    const char *tls_certificate, *tls_certificate_key; /* reserved for HTTPS */
+    const char *tls_certificate, *tls_certificate_key; /* NULL: none */
+    const char *tls_file;                              /* where tls_certificate was written */
+    int tls_line;
     struct httpd_rules r;
     struct httpd_location *locs; /* exact ones first, then prefixes longest first */
     int nlocs;
     const char *file;
     int line;
 };
+
+struct eddy_tls_options;
 
 /* One distinct listening address and the servers on it (the default one first). */
 struct httpd_addr {
@@ -114,6 +120,17 @@ struct httpd_addr {
     int tls;
     struct httpd_server **servers;
     int nservers;
+    /* TLS: the servers' certificate/key pairs, the default server's first, each with
+     * the server_names SNI picks it for (conf_tls.c); NULL on a plain address. */
+    struct eddy_tls_options *tls_options;
+    int via_wildcard; /* not bound: served by the wildcard address of its port */
+};
+
+/* The ssl_* directives of the main level (HTTPD_UNSET / NULL when not written). */
+struct httpd_tls_globals {
+    int min_version, max_version; /* 12 or 13 */
+    const char *ciphers;
+    long long session_tickets, session_timeout_ms, handshake_timeout_ms;
 };
 
 struct httpd_globals {
@@ -122,6 +139,7 @@ struct httpd_globals {
     long long worker_threads, keepalive_requests, max_connections, client_max_body_size;
     long long keepalive_timeout_ms, client_header_timeout_ms, client_body_timeout_ms,
         send_timeout_ms;
+    struct httpd_tls_globals tls;
 };
 
 struct httpd_arena;
@@ -186,6 +204,14 @@ struct httpd_conf_ctx {
     char *err;
     size_t cap;
 };
+
+/* The TLS directives (conf_tls.c), server certificates and main-level ssl_*: 0, -1 with
+ * the error set, or 1 when d is not one of them. */
+int httpd_conf_tls_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d);
+/* After the addresses are built: every server on a TLS address has a certificate; the
+ * addresses' tls_options; with load, each context is loaded once to check the files. */
+int httpd_conf_tls_build(struct httpd_conf_ctx *x, int load);
+void httpd_conf_tls_init(struct httpd_tls_globals *t);
 
 /* Directive handlers of the per-request level (conf_rules.c): 0, -1 with the error set,
  * or 1 when d is not one of them. */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf.h"
 #include "eddy/tls.h"
+#include "errlog.h"
 #include "log.h"
 
 int httpd_tls_setup(struct httpd_tls *t, const struct httpd_options *o)
@@ -49,6 +51,96 @@ void httpd_tls_free(struct httpd_tls *t)
 {
     eddy_tls_context_free(t->ctx);
     t->ctx = NULL;
+    for (int i = 0; i < t->nconf; i++)
+        eddy_tls_context_free(t->conf[i].ctx);
+    t->nconf = 0;
+}
+
+static int same_sa(const union eddy_sockaddr *a, const union eddy_sockaddr *b)
+{
+    socklen_t n = eddy_sockaddr_len(&a->sa);
+    return n == eddy_sockaddr_len(&b->sa) && memcmp(a, b, n) == 0;
+}
+
+static struct httpd_tls_listener *conf_listener(struct httpd_tls *t, const union eddy_sockaddr *sa)
+{
+    for (int i = 0; i < t->nconf; i++)
+        if (same_sa(&t->conf[i].sa, sa))
+            return &t->conf[i];
+    return NULL;
+}
+
+/* A listener seen before keeps its context (a connection may still use it) and gets the
+ * new certificates; a new one gets a context. */
+static int conf_context(struct httpd_tls_listener *l, const struct httpd_addr *a)
+{
+    char err[512];
+    int rc = l->ctx ? eddy_tls_context_reconfigure(l->ctx, a->tls_options, err, sizeof err)
+                    : eddy_tls_context_new(&l->ctx, a->tls_options, err, sizeof err);
+    if (rc < 0)
+        httpd_log_error(HTTPD_LOG_ERROR, "listen %s tls: %s", a->addr, err);
+    return rc;
+}
+
+static int conf_open(struct httpd_tls *t, struct eddy_http_server *srv, const struct httpd_addr *a)
+{
+    struct httpd_tls_listener *l = conf_listener(t, &a->sa);
+    if (l == NULL) {
+        if (t->nconf == HTTPD_MAX_BOUND) {
+            httpd_log_error(HTTPD_LOG_ERROR, "more than %d TLS listen addresses", HTTPD_MAX_BOUND);
+            return -1;
+        }
+        l = &t->conf[t->nconf++];
+        memset(l, 0, sizeof *l);
+        l->sa = a->sa;
+    }
+    if (conf_context(l, a) < 0)
+        return -1;
+    if (l->open)
+        return 0;
+    int rc = eddy_http_server_listen_tls(srv, a->addr, l->ctx, &l->bound);
+    if (rc < 0) {
+        httpd_log_error(HTTPD_LOG_ERROR, "cannot listen on %s (tls): %s", a->addr, strerror(-rc));
+        return -1;
+    }
+    l->open = 1;
+    return 0;
+}
+
+int httpd_tls_conf_listen(struct httpd_tls *t, struct eddy_http_server *srv,
+                          const struct httpd_conf *c)
+{
+    for (int i = 0; i < c->naddrs; i++)
+        if (c->addrs[i].tls && !c->addrs[i].via_wildcard && conf_open(t, srv, &c->addrs[i]) < 0)
+            return -1;
+    return 0;
+}
+
+void httpd_tls_conf_close_removed(struct httpd_tls *t, struct eddy_http_server *srv,
+                                  const struct httpd_conf *c)
+{
+    for (int j = 0; j < t->nconf; j++) {
+        int keep = 0;
+        for (int i = 0; i < c->naddrs && !keep; i++)
+            keep = c->addrs[i].tls && !c->addrs[i].via_wildcard &&
+                   same_sa(&t->conf[j].sa, &c->addrs[i].sa);
+        if (keep || !t->conf[j].open)
+            continue;
+        char a[128] = "?";
+        eddy_sockaddr_format(&t->conf[j].bound.sa, a, sizeof a);
+        if (eddy_tcp_server_unlisten(eddy_http_server_tcp(srv), &t->conf[j].bound) == 0)
+            httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the TLS listener on %s", a);
+        t->conf[j].open = 0;
+    }
+}
+
+void httpd_tls_conf_announce(const struct httpd_tls *t)
+{
+    for (int i = 0; i < t->nconf; i++) {
+        char a[128];
+        if (t->conf[i].open && eddy_sockaddr_format(&t->conf[i].bound.sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
+    }
 }
 
 void httpd_tls_set_port(struct httpd_tls *t, int port)

@@ -253,7 +253,7 @@ static int listen_all(struct httpd *h)
             return -1;
     if (h->nbound_tls > 0)
         httpd_tls_set_port(&h->tls, eddy_sockaddr_port(&h->bound_tls[0].sa));
-    return 0;
+    return h->conf ? httpd_tls_conf_listen(&h->tls, h->srv, h->conf) : 0;
 }
 
 /* Once bound, before any thread serves: pid file, then the privilege drop. */
@@ -284,7 +284,8 @@ static void close_removed(struct httpd *h, const struct httpd_conf *c)
     for (int j = 0; j < h->nbound;) {
         int keep = 0;
         for (int i = 0; i < c->naddrs && !keep; i++)
-            keep = !c->addrs[i].tls && same_sockaddr(&h->bound[j], &c->addrs[i].sa);
+            keep = !c->addrs[i].tls && !c->addrs[i].via_wildcard &&
+                   same_sockaddr(&h->bound[j], &c->addrs[i].sa);
         if (keep) {
             j++;
             continue;
@@ -295,6 +296,7 @@ static void close_removed(struct httpd *h, const struct httpd_conf *c)
             httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the listener on %s", a);
         h->bound[j] = h->bound[--h->nbound];
     }
+    httpd_tls_conf_close_removed(&h->tls, h->srv, c);
 }
 
 /* Reload: opens the addresses of c not listened on yet, then closes the ones it dropped.
@@ -306,7 +308,7 @@ static int listen_new(const struct httpd_conf *c, void *arg)
         int j = 0;
         while (j < h->nbound && !same_sockaddr(&h->bound[j], &c->addrs[i].sa))
             j++;
-        if (j < h->nbound || c->addrs[i].tls)
+        if (j < h->nbound || c->addrs[i].tls || c->addrs[i].via_wildcard)
             continue;
         if (h->nbound == HTTPD_MAX_BOUND) {
             httpd_log_error(HTTPD_LOG_ERROR, "reload: more than %d listen addresses",
@@ -322,6 +324,8 @@ static int listen_new(const struct httpd_conf *c, void *arg)
         h->nbound++;
         httpd_log_error(HTTPD_LOG_NOTICE, "reload: listening on %s", c->addrs[i].addr);
     }
+    if (httpd_tls_conf_listen(&h->tls, h->srv, c) < 0)
+        return -1;
     close_removed(h, c);
     return 0;
 }
@@ -366,6 +370,7 @@ static int run(struct httpd *h)
         if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
             fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
     }
+    httpd_tls_conf_announce(&h->tls);
     rc = eddy_event_loop_run(h->base);
     stop_flushers(h);
     if (rc < 0) {
@@ -375,28 +380,22 @@ static int run(struct httpd *h)
     return 0;
 }
 
-/* The listen addresses of the file become the server's; TLS ones wait for HTTPS. */
+/* The plain listen addresses of the file become the server's (the TLS ones are opened
+ * by httpd_tls_conf_listen; one served through its port's wildcard is not bound). */
 static int take_listeners(struct httpd *h)
 {
     h->opt.nlisten = 0;
     for (int i = 0; i < h->conf->naddrs; i++) {
         const struct httpd_addr *a = &h->conf->addrs[i];
-        if (a->tls) {
-            httpd_log_error(HTTPD_LOG_WARN,
-                            "listen %s tls: HTTPS is not available yet; "
-                            "not listening there",
-                            a->addr);
+        if (a->tls || a->via_wildcard)
             continue;
-        }
         if (h->opt.nlisten == HTTPD_MAX_LISTEN) {
             httpd_log_error(HTTPD_LOG_EMERG, "more than %d listen addresses", HTTPD_MAX_LISTEN);
             return -1;
         }
         h->opt.listen[h->opt.nlisten++] = a->addr;
     }
-    if (h->opt.nlisten == 0)
-        httpd_log_error(HTTPD_LOG_EMERG, "no plain HTTP listen address in %s", h->opt.config);
-    return h->opt.nlisten ? 0 : -1;
+    return 0;
 }
 
 /* -c FILE: 0 to run, 1 when -t checked it (exit 0), -1 on an error (exit 1). */

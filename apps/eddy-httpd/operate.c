@@ -46,6 +46,9 @@ void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c)
         o->keepalive_requests = (unsigned)g->keepalive_requests;
     if (!httpd_option_given(o, "max-body") && g->client_max_body_size != HTTPD_UNSET)
         o->max_body = (uint64_t)g->client_max_body_size;
+    if (!httpd_option_given(o, "tls-handshake-timeout"))
+        o->tls_handshake_timeout_ms =
+            ms_or(g->tls.handshake_timeout_ms, o->tls_handshake_timeout_ms);
 }
 
 int httpd_open_error_log(const struct httpd_conf *c)

@@ -55,10 +55,17 @@ struct eddy_tls_options {
     const char *ciphersuites;    /* TLS 1.3; NULL: EDDY_TLS_CIPHERSUITES_13 */
     const char *groups;          /* key exchange groups; NULL: X25519:prime256v1:secp384r1 */
     int min_version;             /* 12 or 13; 0: 12 */
+    int max_version;             /* 12 or 13; 0: 13 */
     const char *alpn;            /* the one protocol ALPN answers; NULL: none. Default "http/1.1" */
     unsigned ticket_key_seconds; /* how long a ticket key encrypts; 0: no tickets. Default 3600 */
     long session_cache_size;     /* sessions kept per certificate set; 0: no cache. Default 20480 */
     long session_timeout;        /* seconds a session may be resumed; default 7200 */
+    /* Host names SNI picks pair i for, space-separated ("a.example *.b.example": exact,
+     * or "*." and a suffix matching any longer name, an exact one winning, then the
+     * longest suffix); NULL for pairs chosen by their certificate's names. When a pair
+     * has names, SNI looks only at these (as nginx does with server_name) and a name
+     * matching none gets the default pair. */
+    const char *cert_names[EDDY_TLS_MAX_CERTS];
 };
 
 /* The defaults above, no certificate. */
@@ -66,6 +73,9 @@ void eddy_tls_options_init(struct eddy_tls_options *o);
 /* Adds a certificate/key pair (the first added is the default). -ENOSPC past EDDY_TLS_MAX_CERTS. */
 int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
                               const char *key_file);
+/* The same with the names SNI picks the pair for (see cert_names; may be NULL). */
+int eddy_tls_options_add_named_cert(struct eddy_tls_options *o, const char *cert_file,
+                                    const char *key_file, const char *names);
 
 /* 1 if this build has TLS (OpenSSL), 0 if built with TLS=0. */
 int eddy_tls_available(void);
@@ -81,6 +91,12 @@ int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_op
  * err says why (as for new). Ticket keys survive a reload; the session cache
  * starts empty. */
 int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen);
+/* A reload with other options: other pairs, names, versions, ciphers (the
+ * strings are copied). As reload: new connections get them, open ones keep
+ * theirs, and on failure nothing changes. The ALPN protocol, the ticket key
+ * period and the session cache size stay those given to new. */
+int eddy_tls_context_reconfigure(struct eddy_tls_context *ctx, const struct eddy_tls_options *o,
+                                 char *err, size_t errlen);
 /* After every server using it was freed. NULL is fine. */
 void eddy_tls_context_free(struct eddy_tls_context *ctx);
 /* Reloads done so far (0 after new). */

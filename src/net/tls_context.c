@@ -24,17 +24,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct tls_gen {
     struct eddy_tls_context *ctx;
     int n;
     SSL_CTX *ssl_ctx[EDDY_TLS_MAX_CERTS];
+    /* Copies of cert_names: an SSL made before a reconfigure may still ask for SNI. */
+    char *names[EDDY_TLS_MAX_CERTS];
+    int named;
+};
+
+/* Options whose strings are owned (`owned`): reload reads them again long after
+ * the caller's copies are gone. */
+struct tls_conf {
+    struct eddy_tls_options o;
+    char *owned[3 * EDDY_TLS_MAX_CERTS + 3];
+    int nowned;
 };
 
 struct eddy_tls_context {
-    struct eddy_tls_options o; /* file names point into `files` */
-    char *files[2 * EDDY_TLS_MAX_CERTS];
+    struct tls_conf *conf;        /* the application's thread only */
     unsigned char alpn_wire[256]; /* the ALPN protocol, length-prefixed */
     unsigned alpn_len;
     pthread_mutex_t lock;
@@ -45,29 +56,6 @@ struct eddy_tls_context {
 
 static int gen_index = -1;
 static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
-
-/* ---- options ---- */
-
-void eddy_tls_options_init(struct eddy_tls_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->min_version = 12;
-    o->alpn = "http/1.1";
-    o->ticket_key_seconds = 3600;
-    o->session_cache_size = 20480;
-    o->session_timeout = 7200;
-}
-
-int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
-                              const char *key_file)
-{
-    if (o->ncerts >= EDDY_TLS_MAX_CERTS)
-        return -ENOSPC;
-    o->cert_files[o->ncerts] = cert_file;
-    o->key_files[o->ncerts] = key_file;
-    o->ncerts++;
-    return 0;
-}
 
 int eddy_tls_available(void)
 {
@@ -137,6 +125,8 @@ static void gen_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
         SSL_CTX_set_ex_data(g->ssl_ctx[i], gen_index, NULL);
         SSL_CTX_free(g->ssl_ctx[i]);
     }
+    for (i = 0; i < EDDY_TLS_MAX_CERTS; i++)
+        free(g->names[i]);
     free(g);
 }
 
@@ -145,8 +135,47 @@ static void make_index(void)
     gen_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, gen_free_cb);
 }
 
-/* SNI: the first certificate whose names match the requested one; the
- * default (first) for an unknown name or none, as nginx does. */
+/* How well host matches a cert_names list: 0 not at all, the suffix length
+ * for a "*.suffix", SIZE_MAX for an exact name. */
+static size_t names_score(const char *list, const char *host)
+{
+    size_t hl = strlen(host), best = 0;
+
+    for (const char *p = list; *p;) {
+        size_t n, score = 0;
+
+        p += strspn(p, " ");
+        n = strcspn(p, " ");
+        if (n == hl && strncasecmp(p, host, n) == 0)
+            score = SIZE_MAX;
+        else if (n > 2 && p[0] == '*' && p[1] == '.' && hl > n - 1 &&
+                 strncasecmp(host + hl - (n - 1), p + 1, n - 1) == 0)
+            score = n;
+        if (score > best)
+            best = score;
+        p += n;
+    }
+    return best;
+}
+
+/* With cert_names: the pair naming host best; the default (0) for none. */
+static int pick_by_names(const struct tls_gen *g, const char *host)
+{
+    size_t best = 0;
+    int at = 0;
+
+    for (int i = 0; i < g->n; i++) {
+        size_t sc = g->names[i] ? names_score(g->names[i], host) : 0;
+
+        if (sc > best)
+            best = sc, at = i;
+    }
+    return at;
+}
+
+/* SNI: the pair whose cert_names match best, else the first certificate whose
+ * names match the requested one; the default (first) for an unknown name or
+ * none, as nginx does. */
 static int sni_cb(SSL *ssl, int *alert, void *arg)
 {
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -156,6 +185,12 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     (void)alert, (void)arg;
     if (name == NULL || g == NULL)
         return SSL_TLSEXT_ERR_OK;
+    if (g->named) {
+        i = pick_by_names(g, name);
+        if (i > 0 && SSL_set_SSL_CTX(ssl, g->ssl_ctx[i]) == NULL)
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        return SSL_TLSEXT_ERR_OK;
+    }
     for (i = 0; i < g->n; i++) {
         X509 *x = SSL_CTX_get0_certificate(g->ssl_ctx[i]);
 
@@ -196,13 +231,12 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 
 /* ---- one SSL_CTX ---- */
 
-static int configure(SSL_CTX *s, const struct eddy_tls_context *ctx, char *err, size_t errlen)
+static int configure(SSL_CTX *s, const struct eddy_tls_options *o, char *err, size_t errlen)
 {
-    const struct eddy_tls_options *o = &ctx->o;
     static const unsigned char sid_ctx[] = "eddy";
 
     if (!SSL_CTX_set_min_proto_version(s, o->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION) ||
-        !SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION))
+        !SSL_CTX_set_max_proto_version(s, o->max_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION))
         return fail(err, errlen, -EINVAL, "protocol versions", NULL, 0);
     if (!SSL_CTX_set_cipher_list(s, o->ciphers ? o->ciphers : EDDY_TLS_CIPHERS_INTERMEDIATE))
         return fail(err, errlen, -EINVAL, "cipher list", o->ciphers, 0);
@@ -262,16 +296,17 @@ static int load_pair(SSL_CTX *s, const char *cert, const char *key, char *err, s
     return 0;
 }
 
-static int new_ssl_ctx(SSL_CTX **out, struct eddy_tls_context *ctx, int i, char *err, size_t errlen)
+static int new_ssl_ctx(SSL_CTX **out, const struct eddy_tls_options *o, int i, char *err,
+                       size_t errlen)
 {
     SSL_CTX *s = SSL_CTX_new(TLS_server_method());
     int r;
 
     if (s == NULL)
         return fail(err, errlen, -ENOMEM, "SSL_CTX_new", NULL, 0);
-    r = configure(s, ctx, err, errlen);
+    r = configure(s, o, err, errlen);
     if (r == 0)
-        r = load_pair(s, ctx->o.cert_files[i], ctx->o.key_files[i], err, errlen);
+        r = load_pair(s, o->cert_files[i], o->key_files[i], err, errlen);
     if (r < 0) {
         SSL_CTX_free(s);
         return r;
@@ -288,7 +323,18 @@ static void gen_drop(struct tls_gen *g)
     SSL_CTX_free(g->ssl_ctx[0]);
 }
 
-static int gen_load(struct tls_gen **out, struct eddy_tls_context *ctx, char *err, size_t errlen)
+static void gen_abandon(struct tls_gen *g)
+{
+    for (int i = 0; i < EDDY_TLS_MAX_CERTS; i++) {
+        if (i < g->n)
+            SSL_CTX_free(g->ssl_ctx[i]);
+        free(g->names[i]);
+    }
+    free(g);
+}
+
+static int gen_load(struct tls_gen **out, struct eddy_tls_context *ctx,
+                    const struct eddy_tls_options *o, char *err, size_t errlen)
 {
     struct tls_gen *g = calloc(1, sizeof *g);
     int i, r = 0;
@@ -296,15 +342,15 @@ static int gen_load(struct tls_gen **out, struct eddy_tls_context *ctx, char *er
     if (g == NULL)
         return fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
     g->ctx = ctx;
-    for (i = 0; i < ctx->o.ncerts && r == 0; i++) {
-        r = new_ssl_ctx(&g->ssl_ctx[i], ctx, i, err, errlen);
-        if (r == 0)
+    for (i = 0; i < o->ncerts && r == 0; i++) {
+        if (o->cert_names[i] != NULL && (g->names[i] = strdup(o->cert_names[i])) == NULL)
+            r = fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
+        g->named |= o->cert_names[i] != NULL;
+        if (r == 0 && (r = new_ssl_ctx(&g->ssl_ctx[i], o, i, err, errlen)) == 0)
             g->n++;
     }
     if (r < 0) {
-        for (i = 0; i < g->n; i++)
-            SSL_CTX_free(g->ssl_ctx[i]);
-        free(g);
+        gen_abandon(g);
         return r;
     }
     for (i = 0; i < g->n; i++)
@@ -332,22 +378,50 @@ SSL *eddy__tls_ssl_new(struct eddy_tls_context *ctx, int fd)
 
 /* ---- the context ---- */
 
-static int copy_options(struct eddy_tls_context *ctx, const struct eddy_tls_options *o)
+static void conf_free(struct tls_conf *c)
 {
-    int i;
+    if (c == NULL)
+        return;
+    for (int i = 0; i < c->nowned; i++)
+        free(c->owned[i]);
+    free(c);
+}
 
-    ctx->o = *o;
-    for (i = 0; i < o->ncerts; i++) {
-        ctx->files[2 * i] = strdup(o->cert_files[i]);
-        ctx->files[2 * i + 1] = strdup(o->key_files[i]);
-        if (ctx->files[2 * i] == NULL || ctx->files[2 * i + 1] == NULL)
-            return -ENOMEM;
-        ctx->o.cert_files[i] = ctx->files[2 * i];
-        ctx->o.key_files[i] = ctx->files[2 * i + 1];
+/* A copy of s owned by c (NULL stays NULL); sets *bad when out of memory. */
+static const char *own(struct tls_conf *c, const char *s, int *bad)
+{
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    if ((d = strdup(s)) == NULL)
+        *bad = 1;
+    c->owned[c->nowned++] = d;
+    return d;
+}
+
+static struct tls_conf *conf_new(const struct eddy_tls_options *o)
+{
+    struct tls_conf *c = calloc(1, sizeof *c);
+    int bad = 0;
+
+    if (c == NULL)
+        return NULL;
+    c->o = *o;
+    for (int i = 0; i < o->ncerts; i++) {
+        c->o.cert_files[i] = own(c, o->cert_files[i], &bad);
+        c->o.key_files[i] = own(c, o->key_files[i], &bad);
+        c->o.cert_names[i] = own(c, o->cert_names[i], &bad);
     }
-    /* The other strings are only read while loading, in this call and in
-     * reloads; they are the caller's constants, not copied. */
-    return 0;
+    c->o.ciphers = own(c, o->ciphers, &bad);
+    c->o.ciphersuites = own(c, o->ciphersuites, &bad);
+    c->o.groups = own(c, o->groups, &bad);
+    c->o.alpn = NULL; /* read once, by set_alpn */
+    if (bad) {
+        conf_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static int set_alpn(struct eddy_tls_context *ctx, const char *alpn)
@@ -378,12 +452,12 @@ int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_op
         return fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
     pthread_mutex_init(&ctx->lock, NULL);
     r = eddy__tls_tickets_init(&ctx->tickets, o->ticket_key_seconds);
-    if (r == 0 && (r = copy_options(ctx, o)) < 0)
-        fail(err, errlen, r, "out of memory", NULL, -r);
+    if (r == 0 && (ctx->conf = conf_new(o)) == NULL)
+        r = fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
     if (r == 0 && (r = set_alpn(ctx, o->alpn)) < 0)
         fail(err, errlen, r, "ALPN protocol name too long", o->alpn, 0);
     if (r == 0)
-        r = gen_load(&ctx->gen, ctx, err, errlen);
+        r = gen_load(&ctx->gen, ctx, &ctx->conf->o, err, errlen);
     if (r < 0) {
         eddy_tls_context_free(ctx);
         return r;
@@ -392,32 +466,59 @@ int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_op
     return 0;
 }
 
-int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen)
+static void gen_swap(struct eddy_tls_context *ctx, struct tls_gen *g)
 {
-    struct tls_gen *g, *old;
-    int r = gen_load(&g, ctx, err, errlen);
+    struct tls_gen *old;
 
-    if (r < 0)
-        return r;
     pthread_mutex_lock(&ctx->lock);
     old = ctx->gen;
     ctx->gen = g;
     ctx->generation++;
     pthread_mutex_unlock(&ctx->lock);
     gen_drop(old);
+}
+
+int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen)
+{
+    struct tls_gen *g;
+    int r = gen_load(&g, ctx, &ctx->conf->o, err, errlen);
+
+    if (r == 0)
+        gen_swap(ctx, g);
+    return r;
+}
+
+int eddy_tls_context_reconfigure(struct eddy_tls_context *ctx, const struct eddy_tls_options *o,
+                                 char *err, size_t errlen)
+{
+    struct tls_conf *c;
+    struct tls_gen *g;
+    int r;
+
+    if (o->ncerts < 1 || o->ncerts > EDDY_TLS_MAX_CERTS)
+        return fail(err, errlen, -EINVAL, "a TLS context needs 1 to 16 certificates", NULL, EINVAL);
+    if ((c = conf_new(o)) == NULL)
+        return fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
+    /* What the context was made with stays: the ticket ring and cache are set up once. */
+    c->o.ticket_key_seconds = ctx->conf->o.ticket_key_seconds;
+    c->o.session_cache_size = ctx->conf->o.session_cache_size;
+    if ((r = gen_load(&g, ctx, &c->o, err, errlen)) < 0) {
+        conf_free(c);
+        return r;
+    }
+    gen_swap(ctx, g);
+    conf_free(ctx->conf);
+    ctx->conf = c;
     return 0;
 }
 
 void eddy_tls_context_free(struct eddy_tls_context *ctx)
 {
-    int i;
-
     if (ctx == NULL)
         return;
     if (ctx->gen != NULL)
         gen_drop(ctx->gen);
-    for (i = 0; i < 2 * EDDY_TLS_MAX_CERTS; i++)
-        free(ctx->files[i]);
+    conf_free(ctx->conf);
     eddy__tls_tickets_destroy(&ctx->tickets);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);

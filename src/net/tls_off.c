@@ -5,27 +5,10 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "eddy/tls.h"
 #include "eddy/transport.h"
-
-void eddy_tls_options_init(struct eddy_tls_options *o)
-{
-    memset(o, 0, sizeof *o);
-}
-
-int eddy_tls_options_add_cert(struct eddy_tls_options *o, const char *cert_file,
-                              const char *key_file)
-{
-    if (o->ncerts >= EDDY_TLS_MAX_CERTS)
-        return -ENOSPC;
-    o->cert_files[o->ncerts] = cert_file;
-    o->key_files[o->ncerts] = key_file;
-    o->ncerts++;
-    return 0;
-}
 
 int eddy_tls_available(void)
 {
@@ -46,6 +29,13 @@ int eddy_tls_context_new(struct eddy_tls_context **out, const struct eddy_tls_op
 
 int eddy_tls_context_reload(struct eddy_tls_context *ctx, char *err, size_t errlen)
 {
+    return eddy_tls_context_new(&ctx, NULL, err, errlen);
+}
+
+int eddy_tls_context_reconfigure(struct eddy_tls_context *ctx, const struct eddy_tls_options *o,
+                                 char *err, size_t errlen)
+{
+    (void)o;
     return eddy_tls_context_new(&ctx, NULL, err, errlen);
 }
 

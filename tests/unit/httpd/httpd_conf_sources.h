@@ -3,3 +3,4 @@
 #include "../../../apps/eddy-httpd/conf.c"
 #include "../../../apps/eddy-httpd/conf_rules.c"
 #include "../../../apps/eddy-httpd/errlog.c"
+#include "../../../apps/eddy-httpd/conf_tls.c"

@@ -247,6 +247,65 @@ static void test_sni_picks_certificate(void)
     eddy_tls_context_free(ctx);
 }
 
+/* cert_names, as eddy-httpd passes server_name: they alone decide, the
+ * certificate's own names do not (a.test's certificate is not chosen for
+ * "a.test" when another pair names it). */
+static void test_sni_by_configured_names(void)
+{
+    struct eddy_tls_options o;
+    struct eddy_tls_context *ctx;
+    char err[512];
+    static char p5[512], p6[512];
+
+    eddy_tls_options_init(&o);
+    eddy_tls_options_add_named_cert(&o, CERT("localhost"), KEY("localhost"), "localhost");
+    eddy_tls_options_add_named_cert(&o, eddy_test_cert_path(p3, sizeof p3, "a.test.chain.pem"),
+                                    eddy_test_cert_path(p4, sizeof p4, "a.test.key"),
+                                    "  www.example  *.example ");
+    eddy_tls_options_add_named_cert(&o, eddy_test_cert_path(p5, sizeof p5, "b.test.chain.pem"),
+                                    eddy_test_cert_path(p6, sizeof p6, "b.test.key"),
+                                    "a.test *.deep.example");
+    ASSERT_EQ(eddy_tls_context_new(&ctx, &o, err, sizeof err), 0);
+    sni_case(ctx, "WWW.example", "a.test");
+    sni_case(ctx, "x.y.example", "a.test");    /* "*." covers any longer name */
+    sni_case(ctx, "x.deep.example", "b.test"); /* the longer suffix wins */
+    sni_case(ctx, "a.test", "b.test");         /* names, not the certificate */
+    sni_case(ctx, "example", "localhost");     /* "*.example" needs a label */
+    sni_case(ctx, "b.test", "localhost");      /* no name: the default */
+    sni_case(ctx, NULL, "localhost");
+    eddy_tls_context_free(ctx);
+}
+
+/* Reconfigure swaps pairs and names for new connections; a bad file changes nothing. */
+static void test_reconfigure(void)
+{
+    struct eddy_tls_options o;
+    struct eddy_tls_context *ctx;
+    char err[512], cert[512], key[512];
+
+    eddy_tls_options_init(&o);
+    eddy_tls_options_add_named_cert(&o, CERT("localhost"), KEY("localhost"), "localhost");
+    ASSERT_EQ(eddy_tls_context_new(&ctx, &o, err, sizeof err), 0);
+    sni_case(ctx, "a.test", "localhost");
+    eddy_tls_options_init(&o);
+    snprintf(cert, sizeof cert, "%s", CERT("localhost"));
+    snprintf(key, sizeof key, "%s", KEY("localhost"));
+    eddy_tls_options_add_named_cert(&o, cert, key, "localhost");
+    eddy_tls_options_add_named_cert(&o, CERT("a.test"), KEY("a.test"), "a.test");
+    ASSERT_EQ(eddy_tls_context_reconfigure(ctx, &o, err, sizeof err), 0);
+    memset(cert, 0, sizeof cert); /* the context keeps its own copies */
+    sni_case(ctx, "a.test", "a.test");
+    ASSERT_EQ(eddy_tls_context_generation(ctx), 1u);
+    eddy_tls_options_init(&o);
+    eddy_tls_options_add_cert(&o, "/nonexistent/cert.pem", KEY("localhost"));
+    ASSERT_EQ(eddy_tls_context_reconfigure(ctx, &o, err, sizeof err), -ENOENT);
+    ASSERT(strstr(err, "/nonexistent/cert.pem") != NULL);
+    sni_case(ctx, "a.test", "a.test");
+    ASSERT_EQ(eddy_tls_context_reload(ctx, err, sizeof err), 0); /* rereads the new files */
+    sni_case(ctx, "a.test", "a.test");
+    eddy_tls_context_free(ctx);
+}
+
 static void version_case(struct eddy_tls_context *ctx, int max, int ok, const char *want)
 {
     struct pair p;
@@ -492,6 +551,8 @@ int main(void)
     RUN(test_mismatched_key);
     RUN(test_no_cert);
     RUN(test_sni_picks_certificate);
+    RUN(test_sni_by_configured_names);
+    RUN(test_reconfigure);
     RUN(test_versions);
     RUN(test_tls12_cipher_is_intermediate);
     RUN(test_alpn_http11_only);

@@ -1,0 +1,232 @@
+"""eddy-httpd -c with HTTPS: `listen ... tls`, tls_certificate per server chosen by SNI
+against server_name (the default server's otherwise) while Host picks the server, the
+ssl_* directives, -t errors with their line, the redirect to HTTPS, and reload swapping a
+certificate and opening / closing TLS listeners. Certificates are made by gen_certs.sh."""
+import os
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
+from httpd_config_util import ConfServer, check_config, request, write_tree  # noqa: E402
+from tls_blackbox import NO_TLS, make_certs, s_client, curl, tls_connect  # noqa: E402
+
+
+def pair(certs, name):
+    return (os.path.join(certs, name + ".chain.pem"), os.path.join(certs, name + ".key"))
+
+
+def server_block(listen, names, root, cert, key, extra=""):
+    return ("server { listen %s; server_name %s; root %s; tls_certificate %s; "
+            "tls_certificate_key %s; %s }\n" % (listen, names, root, cert, key, extra))
+
+
+def subject(port, certs, name):
+    out = s_client(port, certs, *(["-servername", name] if name else ["-noservername"]))
+    for line in out.splitlines():
+        if line.startswith("subject="):
+            return line.split("CN", 1)[-1].strip(" =")
+    return out[-300:]
+
+
+def wait_for(cond, timeout=5):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def has_ticket(port, certs):
+    """Whether the session of one request/response carries a ticket (TLS 1.3 sends it
+    after the handshake, so a full exchange is read first)."""
+    c = tls_connect(port, certs)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    while c.recv(4096):
+        pass
+    t = c.session is not None and c.session.has_ticket
+    c.close()
+    return t
+
+
+def body(port, certs, host, path="/", *args):
+    rc, out, err = curl(port, certs, path, *args, host=host)
+    return out if rc == 0 else ("curl %d: %s" % (rc, err)).encode()
+
+
+def test_sni_vhosts(d, certs):
+    lc, lk = pair(certs, "localhost")
+    bc, bk = pair(certs, "b.test")
+    text = "error_log %s/e.log info;\nssl_protocols TLSv1.2 TLSv1.3;\n" % d
+    text += server_block("127.0.0.1:PORT tls default_server", "localhost", d + "/a", lc, lk)
+    text += server_block("127.0.0.1:PORT ssl", "b.test *.b.test", d + "/b", bc, bk).replace(
+        "tls_certificate", "ssl_certificate")
+    s = ConfServer(text)
+    ok(b"listening on https://127.0.0.1:%d" % s.port in s.err, "the TLS listener is announced",
+       s.err.decode("latin-1")[-300:])
+    ok(body(s.port, certs, "localhost") == b"A\n", "SNI localhost: the default server")
+    ok(body(s.port, certs, "b.test") == b"B\n", "SNI b.test: its server (ssl_certificate alias)")
+    ok(body(s.port, certs, "www.b.test") == b"B\n", "SNI www.b.test: the *.b.test server")
+    ok(subject(s.port, certs, "b.test") == "b.test", "s_client -servername b.test: b.test's cert")
+    ok(subject(s.port, certs, "x.y.b.test") == "b.test", "*.b.test covers deeper names (nginx)")
+    ok(subject(s.port, certs, "unknown.example") == "localhost",
+       "an unknown name gets the default server's certificate")
+    ok(subject(s.port, certs, None) == "localhost", "no SNI: the default server's certificate")
+    rc, out, _ = curl(s.port, certs, "/", "-H", "Host: localhost", host="b.test")
+    ok(rc == 0 and out == b"A\n", "Host picks the server, not SNI (nginx semantics)", repr(out))
+    ok(has_ticket(s.port, certs) is True, "tickets on by default (the check below can fail)")
+    ok(s.stop() == 0, "exit 0")
+
+
+def test_redirect_and_timeout(d, certs):
+    lc, lk = pair(certs, "localhost")
+    tport = free_port()
+    text = "ssl_handshake_timeout 400ms; ssl_session_tickets off;\n"
+    text += "server { listen 127.0.0.1:PORT; return 301 https://$host:%d$request_uri; }\n" % tport
+    text += server_block("127.0.0.1:%d tls" % tport, "localhost", d + "/a", lc, lk)
+    s = ConfServer(text)
+    st, hd, _ = request(s.port, "/x?y=1", host="localhost")
+    ok(st == 301 and hd.get("location") == "https://localhost:%d/x?y=1" % tport,
+       "plain -> 301 to https://$host$request_uri", "%s %s" % (st, hd.get("location")))
+    ok(body(tport, certs, "localhost") == b"A\n", "the HTTPS side serves")
+    c = socket.create_connection(("127.0.0.1", tport), timeout=5)
+    t0 = time.time()
+    try:
+        got = c.recv(100)
+    except OSError:
+        got = b""
+    waited = time.time() - t0
+    c.close()
+    ok(got == b"" and 0.2 < waited < 3, "ssl_handshake_timeout 400ms closes a silent client",
+       "%.2fs" % waited)
+    ok(has_ticket(tport, certs) is False, "ssl_session_tickets off: no ticket sent")
+    ok(s.stop() == 0, "exit 0")
+
+
+def check_error(d, name, text, want):
+    path = os.path.join(d, name + ".conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, err = check_config(path)
+    ok(rc == 1 and want % {"f": path} in err, "-t: " + name, err.strip()[-300:])
+
+
+def test_check_errors(d, certs):
+    lc, lk = pair(certs, "localhost")
+    check_error(d, "no_cert", "server {\n  root %s/a;\n  listen 127.0.0.1:8443 tls;\n}\n" % d,
+                '%(f)s:3: no "tls_certificate" and "tls_certificate_key" in the server of the '
+                'TLS listener 127.0.0.1:8443')
+    check_error(d, "one_server_without",
+                server_block("127.0.0.1:8443 tls", "a", d + "/a", lc, lk) +
+                "server {\n listen 127.0.0.1:8443 tls;\n server_name b; root %s/b; }\n" % d,
+                "%(f)s:3: no \"tls_certificate\"")
+    check_error(d, "missing_file",
+                "server { listen 127.0.0.1:8443 tls; root %s/a;\n"
+                "  tls_certificate %s/nope.pem;\n  tls_certificate_key %s; }\n" % (d, d, lk),
+                "%(f)s:2: tls: certificate '" + d + "/nope.pem': No such file")
+    check_error(d, "key_mismatch",
+                "server { listen 127.0.0.1:8443 tls; root %s/a;\n"
+                "  tls_certificate %s;\n  tls_certificate_key %s; }\n"
+                % (d, lc, pair(certs, "b.test")[1]), "%(f)s:2: tls: private key")
+    check_error(d, "protocols", "ssl_protocols TLSv1.2 TLSv9;\nserver { listen 127.0.0.1:80; }\n",
+                '%(f)s:1: ssl_protocols: unknown protocol "TLSv9"')
+    check_error(d, "ciphers_in_server", "server {\n listen 127.0.0.1:80;\n ssl_ciphers HIGH; }\n",
+                '%(f)s:3: "ssl_ciphers" is not allowed here')
+    check_error(d, "bad_ciphers",
+                "ssl_ciphers NOTACIPHER;\n" +
+                server_block("127.0.0.1:8443 tls", "a", d + "/a", lc, lk),
+                "tls: cipher list 'NOTACIPHER'")
+    check_error(d, "mixed_wildcard",
+                "server { listen 0.0.0.0:8443 tls; root %s/a; tls_certificate %s; "
+                "tls_certificate_key %s; }\nserver { listen 127.0.0.1:8443; }\n" % (d, lc, lk),
+                "%(f)s:2: 127.0.0.1:8443 and 0.0.0.0:8443 share a port, one with TLS")
+    check_error(d, "cert_outside_server", "tls_certificate %s;\nserver { listen 127.0.0.1:80; }\n"
+                % lc, '%(f)s:1: "tls_certificate" is not allowed here')
+    good = os.path.join(d, "good.conf")
+    with open(good, "w") as f:
+        f.write(server_block("127.0.0.1:8443 tls", "a", d + "/a", lc, lk))
+    rc, err = check_config(good)
+    ok(rc == 0 and "test is successful" in err, "-t: a valid TLS config", err)
+
+
+def test_reload(d, certs):
+    live_c, live_k = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
+    shutil.copy(pair(certs, "localhost")[0], live_c)
+    shutil.copy(pair(certs, "localhost")[1], live_k)
+    bc, bk = pair(certs, "b.test")
+    port2 = free_port()
+    base = "error_log %s/reload.log info;\n" % d
+    one = base + server_block("127.0.0.1:PORT tls", "localhost b.test", d + "/a", live_c, live_k)
+    s = ConfServer(one)
+    ok(subject(s.port, certs, "b.test") == "localhost", "before reload: the first certificate")
+    tls_conn = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    tls_conn = ctx.wrap_socket(tls_conn, server_hostname="localhost")
+    shutil.copy(bc, live_c)
+    shutil.copy(bk, live_k)
+    two = one + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc, bk)
+    s.write(two)
+    s.signal(signal.SIGHUP)
+    log = os.path.join(d, "reload.log")
+    ok(wait_for(lambda: b"configuration reloaded" in open(log, "rb").read()), "reloaded")
+    ok(subject(s.port, certs, "b.test") == "b.test", "after reload: the changed certificate file")
+    ok(body(port2, certs, "b.test") == b"B\n", "a TLS listener added by the reload serves")
+    tls_conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        chunk = tls_conn.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    tls_conn.close()
+    ok(got.startswith(b"HTTP/1.1 200") and got.endswith(b"A\n"),
+       "a connection opened before the reload still serves", got[:60])
+    s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc, bk))
+    s.signal(signal.SIGHUP)
+
+    def refused():
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+            return False
+        except OSError:
+            return True
+    ok(wait_for(refused), "a TLS listener removed by a reload is closed")
+    ok(body(port2, certs, "b.test") == b"B\n", "the remaining TLS listener serves")
+    s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc,
+                                d + "/missing.key"))
+    s.signal(signal.SIGHUP)
+    ok(wait_for(lambda: b"missing.key" in open(log, "rb").read()),
+       "a reload naming a missing key fails with the file in the error log")
+    ok(body(port2, certs, "b.test") == b"B\n", "... and the old certificates stay")
+    ok(s.stop() == 0, "exit 0 after reloads")
+
+
+def main():
+    time_limit(120)
+    d = tempfile.mkdtemp(prefix="eddy-conftls-")
+    write_tree(d, {"a/index.html": "A\n", "b/index.html": "B\n"})
+    certs = make_certs()
+    if NO_TLS:
+        path = os.path.join(d, "t.conf")
+        with open(path, "w") as f:
+            f.write(server_block("127.0.0.1:8443 tls", "a", d + "/a", *pair(certs, "localhost")))
+        rc, err = check_config(path)
+        ok(rc == 1 and "without TLS" in err, "TLS=0: a TLS listener is a -t error", err)
+        done()
+    test_sni_vhosts(d, certs)
+    test_redirect_and_timeout(d, certs)
+    test_check_errors(d, certs)
+    test_reload(d, certs)
+    shutil.rmtree(certs, ignore_errors=True)
+    shutil.rmtree(d, ignore_errors=True)
+    done()
+
+
+if __name__ == "__main__":
+    main()
