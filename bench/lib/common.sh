@@ -248,6 +248,10 @@ start_server() {
     h2o)
         render "h2o$tpl.conf.in" "$dir" "$port" "$workers" >"$dir/h2o.conf"
         cmd=(h2o -c "$dir/h2o.conf")
+        if [ -n "$tpl" ]; then # env execs h2o: $! stays the server
+            render h2o_openssl.cnf.in "$dir" "$port" "$workers" >"$dir/openssl.cnf"
+            cmd=(env "OPENSSL_CONF=$dir/openssl.cnf" "${cmd[@]}")
+        fi
         ;;
     lighttpd)
         render "lighttpd$tpl.conf.in" "$dir" "$port" 1 "${backend:-linux-sysepoll}" >"$dir/lighttpd.conf"

@@ -9,6 +9,9 @@
 # Settings: SERVERS (default eddy nginx h2o lighttpd; eddy only when built), PROF_SCENARIOS
 # (ka pipe), DURATION (5 s per measurement), OUT (/tmp/eddy-profile: strace outputs, perf.data,
 # callgrind.out and the reports stay there). Scenario wrk arguments are those of compare.sh.
+# HTTPS scenarios as in compare.sh: tka, t1m (wrk), hs, hsr (openssl s_time -new / -reuse, one
+# GET per connection: "requests" are handshakes); servers then start with a TLS listener too,
+# with the ECDSA P-256 certificate, or the RSA 2048 one with PROF_KEY=rsa.
 set -u
 . "$(dirname "$0")/common.sh"
 
@@ -16,8 +19,10 @@ DURATION=${DURATION:-5}
 PROF_SCENARIOS=${PROF_SCENARIOS:-ka pipe}
 OUT=${OUT:-/tmp/eddy-profile}
 
-scen_wrk() { # scenario port -> wrk arguments
+scen_wrk() { # scenario port tls_port -> wrk arguments
     case $1 in
+    tka) echo "-t1 -c100 -s $BENCH_LIB/report.lua https://127.0.0.1:$3/hello.txt" ;;
+    t1m) echo "-t1 -c16 -s $BENCH_LIB/report.lua https://127.0.0.1:$3/1m.bin" ;;
     ka) echo "-t1 -c100 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/hello.txt" ;;
     pipe) echo "-t1 -c256 -s $BENCH_LIB/pipeline.lua http://127.0.0.1:$2/hello.txt" ;;
     1m) echo "-t1 -c16 -s $BENCH_LIB/report.lua http://127.0.0.1:$2/1m.bin" ;;
@@ -28,10 +33,19 @@ scen_wrk() { # scenario port -> wrk arguments
     esac
 }
 
-# wrk_for KEY SCEN LOG: pinned wrk for DURATION; prints the request count.
+# wrk_for KEY SCEN LOG: pinned wrk (or s_time for hs, hsr) for DURATION; prints the request count.
 wrk_for() {
-    local args=() a
-    for a in $(scen_wrk "$2" "${SRV_PORT[$1]}"); do
+    local args=() a mode=-new
+    case $2 in
+    hs | hsr)
+        [ "$2" = hsr ] && mode=-reuse
+        "${PRIO[@]}" taskset -c "$CLIENT_CPU" openssl s_time -connect "127.0.0.1:${SRV_TPORT[$1]}" \
+            "$mode" -tls1_3 -www /hello.txt -time "$DURATION" >"$3" 2>&1
+        awk '/connections in [0-9.]+ real seconds/ {print $1}' "$3" | tail -n 1
+        return
+        ;;
+    esac
+    for a in $(scen_wrk "$2" "${SRV_PORT[$1]}" "${SRV_TPORT[$1]:-}"); do
         args+=("${a/Connection:@close/Connection: close}")
     done
     set -- "$(run_wrk "$1" "$3" 1 "${args[@]}" -d "${DURATION}s")"
@@ -122,6 +136,11 @@ main() {
     DOCROOT=$BENCH_TMP/www
     make_docroot "$DOCROOT"
     find_eddy
+    if [[ " $PROF_SCENARIOS " =~ \ (tka|t1m|hs|hsr)\  ]]; then
+        bash "$EDDY_ROOT/tests/lib/gen_certs.sh" "$BENCH_TMP/certs" >/dev/null || die "cannot make certificates"
+        TLS_CERT=$BENCH_TMP/certs/localhost.chain.pem TLS_KEY=$BENCH_TMP/certs/localhost.key
+        [ "${PROF_KEY:-ec}" = rsa ] && TLS_CERT=$BENCH_TMP/certs/rsa.chain.pem TLS_KEY=$BENCH_TMP/certs/rsa.key
+    fi
     if [ -z "${SERVERS:-}" ]; then
         SERVERS="nginx h2o lighttpd"
         [ "$HAVE_EDDY" = 1 ] && SERVERS="eddy $SERVERS"

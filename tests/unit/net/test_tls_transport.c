@@ -255,6 +255,50 @@ static void test_full_socket_write_retried(void)
     rig_close(&r);
 }
 
+/* A file range into a socket that fills: what the socket did not take is
+ * offered again from the same offset and arrives once, in order, before
+ * the bytes written after it. */
+static void test_full_socket_file_retried(void)
+{
+    static char big[1 << 20], got[(1 << 20) + 4];
+    char path[] = "/tmp/eddy-tls-file-XXXXXX";
+    int fd = mkstemp(path), eagain = 0;
+    struct rig r;
+    off_t off = 0;
+    size_t recvd = 0;
+
+    ASSERT(fd >= 0);
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 13 + (i >> 11));
+    ASSERT_EQ(write(fd, big, sizeof big), (ssize_t)sizeof big);
+    ASSERT_EQ(rig_open(&r), 0);
+    ASSERT_EQ(rig_handshake(&r), 0);
+    while ((size_t)off < sizeof big) {
+        off_t before = off;
+        ssize_t n = r.t.ops->send_file(&r.t, fd, &off, sizeof big - (size_t)off, 0);
+
+        if (n == -EAGAIN) {
+            ASSERT_EQ(off, before);
+            eagain++;
+            recvd += client_read(&r, got + recvd, sizeof got - recvd);
+            continue;
+        }
+        ASSERT_GT(n, 0);
+        ASSERT_EQ(off, before + n);
+    }
+    while (eddy_transport_write(&r.t, "tail", 4, 0) == -EAGAIN)
+        recvd += client_read(&r, got + recvd, sizeof got - recvd);
+    for (int i = 0; i < 1000 && recvd < sizeof got; i++)
+        recvd += client_read(&r, got + recvd, sizeof got - recvd);
+    ASSERT_GT(eagain, 0);
+    ASSERT_EQ(recvd, sizeof got);
+    ASSERT_MEM_EQ(got, big, sizeof big);
+    ASSERT_MEM_EQ(got + sizeof big, "tail", 4);
+    close(fd);
+    unlink(path);
+    rig_close(&r);
+}
+
 static void test_close_notify_both_ways(void)
 {
     struct rig r;
@@ -357,6 +401,7 @@ int main(void)
     RUN(test_small_pieces_make_one_record);
     RUN(test_large_writes_and_files_use_full_records);
     RUN(test_full_socket_write_retried);
+    RUN(test_full_socket_file_retried);
     RUN(test_close_notify_both_ways);
     RUN(test_bare_fin_is_end_of_input);
     RUN(test_hostile_handshakes_fail_cleanly);
