@@ -31,14 +31,6 @@ def ok(cond, name, detail=""):
     return cond
 
 
-def sha_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def timed(name, fn):
     t0 = time.monotonic()
     fn()
@@ -71,7 +63,7 @@ def download(ns, tool, name, want, out):
             "wget": ["wget", "-q", "-T", "60", "-t", "1", "-O", out, "%s/%s" % (URL, name)]}[tool]
     t0 = time.monotonic()
     r = ns.run(argv, 180, capture_output=True, text=True)
-    got = sha_file(out) if os.path.exists(out) else ""
+    got = ustack_ns.sha256_file(out) if os.path.exists(out) else ""
     os.path.exists(out) and os.unlink(out)
     ok(r.returncode == 0 and got == want, "%s_%s_sha256" % (tool, name),
        "status %d %s" % (r.returncode, r.stderr[-200:]))
@@ -79,7 +71,7 @@ def download(ns, tool, name, want, out):
 
 
 def downloads(ns, sums, root, tmp):
-    big = sha_file(os.path.join(root, "big.bin"))
+    big = ustack_ns.sha256_file(os.path.join(root, "big.bin"))
     for tool in ("curl", "wget"):
         for name in ("index.html", "small.txt", "one.bin"):
             download(ns, tool, name, sums[name], os.path.join(tmp, "out"))

@@ -7,6 +7,7 @@ program under test (eddy-httpd or echo_server with --stack user) US_IP; addresse
 from 198.18.0.0/15 and never leave the namespace. Needs root: without it, skip() prints
 why and one ok line.
 """
+import hashlib
 import os
 import signal
 import subprocess
@@ -43,10 +44,12 @@ class Netns:
 
     def __init__(self, tag):
         self.name = "eddy-%s-%d" % (tag, os.getpid())
+        self.tag = tag
         self.procs = []
 
     def __enter__(self):
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         self.ip("link", "set", "lo", "up")
         return self
@@ -87,6 +90,14 @@ class Netns:
         self.ip("addr", "add", K_IP + "/24", "dev", tap)
         self.ip("link", "set", tap, "up")
         return p
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def stop(p, timeout=30):
