@@ -7,6 +7,7 @@
  */
 #include "user_stack.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +60,9 @@ int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if ((rc = eddy_ustack_listen(&u->lst, tcp, u->st, &a, 511)) < 0)
         return fail(u, "listen", -rc);
-    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s)\n", o->ip, port,
-            o->tap);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c.addr, ip, sizeof(ip)); /* --ip without its /PREFIX */
+    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s)\n", ip, port, o->tap);
     return 0;
 }
 

@@ -172,7 +172,8 @@ static int user_stack_listen(struct user_stack *u, struct eddy_tcp_server *serve
     union eddy_sockaddr a;
     socklen_t len;
     int r = eddy_sockaddr_parse(cfg->listen, &a, &len);
-    if (r == 0 && a.sa.sa_family != AF_INET)
+    struct ue_stack_config c;
+    if (r == 0 && (a.sa.sa_family != AF_INET || eddy_ustack_parse_addr(&c, cfg->ip, cfg->gateway)))
         r = -EINVAL;
     if (r < 0)
         return r;
@@ -181,8 +182,10 @@ static int user_stack_listen(struct user_stack *u, struct eddy_tcp_server *serve
         (r = eddy_ustack_driver_start(&u->drv, eddy_tcp_server_base_loop(server), u->st)) < 0 ||
         (r = eddy_ustack_listen(&u->lst, server, u->st, &port, 511)) < 0)
         return r;
-    fprintf(stderr, "echo_server listening on %s port %d (ustack on TAP %s)\n", cfg->ip,
-            ntohs(port.sin_port), cfg->tap);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c.addr, ip, sizeof(ip));
+    fprintf(stderr, "echo_server listening on %s:%d (ustack on TAP %s)\n", ip, ntohs(port.sin_port),
+            cfg->tap);
     return 0;
 }
 

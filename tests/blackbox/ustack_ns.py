@@ -110,3 +110,40 @@ def stop(p, timeout=30):
         p.kill()
         p.wait()
         return None
+
+
+# ustack mode of the eddy-httpd suites (test_ustack_suites.py runs a suite inside a
+# namespace with EDDY_USTACK_TAP set): the server under test runs with --stack user on
+# that TAP at US_IP, the client connects to HOST, and the harness brings the kernel side
+# of the TAP up once the server created it.
+USTACK_TAP = os.environ.get("EDDY_USTACK_TAP") or None
+HOST = US_IP if USTACK_TAP else "127.0.0.1"
+
+
+def httpd_args(port, args):
+    """eddy-httpd's --listen for port followed by args. In ustack mode: --stack user on
+    the TAP, and what --stack user cannot take is dropped: --threads (one loop runs the
+    stack) and a --backend that is not a uepoll one."""
+    if not USTACK_TAP:
+        return ["--listen", "127.0.0.1:%d" % port] + list(args)
+    out, it = [], iter(args)
+    for a in it:
+        if a in ("-t", "--threads", "-b", "--backend"):
+            v = str(next(it))
+            if a in ("-b", "--backend") and v.startswith("uepoll"):
+                out += [a, v]
+            continue
+        out.append(a)
+    return ["--listen", ":%d" % port, "--stack", "user", "--tap", USTACK_TAP, "--ip",
+            US_IP + "/24"] + out
+
+
+def tap_up():
+    """ustack mode: after the server's listening line (its TAP exists), the kernel side
+    of the TAP gets K_IP/24 and comes up. Idempotent; nothing outside ustack mode."""
+    if not USTACK_TAP:
+        return
+    subprocess.run(["ip", "addr", "replace", K_IP + "/24", "dev", USTACK_TAP], check=True,
+                   capture_output=True)
+    subprocess.run(["ip", "link", "set", USTACK_TAP, "up"], check=True, capture_output=True)
+
