@@ -22,23 +22,6 @@ struct httpd_user_stack {
     struct eddy_ustack_listener *lst;
 };
 
-static int parse_cidr(const char *s, struct in_addr *a, unsigned *prefix)
-{
-    char buf[64];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    char *end;
-    long p = slash ? strtol(slash + 1, &end, 10) : 32;
-    if (inet_pton(AF_INET, buf, a) != 1 || (slash && (*end || end == slash + 1)) || p < 0 || p > 32)
-        return -1;
-    *prefix = (unsigned)p;
-    return 0;
-}
-
 /* The port of the first --listen ("ADDR:PORT", ":PORT", "[V6]:PORT"). */
 static int listen_port(const char *spec)
 {
@@ -58,10 +41,9 @@ static int fail(struct httpd_user_stack *u, const char *what, int err)
 int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server *tcp,
                            const struct httpd_options *o)
 {
-    struct ue_stack_config c = {0};
     int port = listen_port(o->listen[0]);
-    if (parse_cidr(o->ip, &c.addr, &c.prefix) < 0 || port < 0 ||
-        (o->gateway && inet_pton(AF_INET, o->gateway, &c.gateway) != 1)) {
+    struct ue_stack_config c;
+    if (port < 0 || eddy_ustack_parse_addr(&c, o->ip, o->gateway) < 0) {
         fprintf(stderr, "eddy-httpd: --stack user: bad --ip, --gateway or --listen port\n");
         return -1;
     }
@@ -69,21 +51,18 @@ int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server
     if (!u)
         return fail(u, "memory", ENOMEM);
     *out = u;
-    int rc = ue_tap_open(&c.dev, o->tap);
+    int rc = eddy_ustack_tap_create(&u->st, o->tap, o->ip, o->gateway);
     if (rc < 0)
         return fail(u, o->tap, -rc);
-    if (!(u->st = ue_stack_create(&c))) {
-        ue_dev_destroy(c.dev);
-        return fail(u, "stack", errno);
-    }
     struct eddy_event_loop *loop = eddy_tcp_server_base_loop(tcp);
     if ((rc = eddy_ustack_driver_start(&u->drv, loop, u->st)) < 0)
         return fail(u, "driver", -rc);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if ((rc = eddy_ustack_listen(&u->lst, tcp, u->st, &a, 511)) < 0)
         return fail(u, "listen", -rc);
-    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s)\n", o->ip, port,
-            o->tap);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c.addr, ip, sizeof(ip)); /* --ip without its /PREFIX */
+    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s)\n", ip, port, o->tap);
     return 0;
 }
 

@@ -42,6 +42,16 @@ int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server
 /* Base loop thread: closes the listening socket. */
 void eddy_ustack_listener_close(struct eddy_ustack_listener *l);
 
+/* "ADDR/PREFIX" (no prefix: /32) and an optional next hop (NULL: none) into c's addr,
+ * prefix and gateway: what "--ip" and "--gateway" take. 0 or -EINVAL. */
+int eddy_ustack_parse_addr(struct ue_stack_config *c, const char *cidr, const char *gateway);
+/* A stack on the TAP device tap (created or attached) with the address cidr and the
+ * optional gateway, as eddy_ustack_parse_addr reads them: "--stack user --tap NAME --ip
+ * ADDR/PREFIX [--gateway ADDR]". The kernel side of the TAP is the caller's to set up.
+ * 0 or -errno (-EINVAL: a bad address). */
+int eddy_ustack_tap_create(struct ue_stack **out, const char *tap, const char *cidr,
+                           const char *gateway);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,7 @@ enum us_tcp_state {
 #define TCP_SYN_RETRIES    6
 #define TCP_SYNACK_RETRIES 5
 #define TCP_RETRIES2       15
+#define TCP_ORPHAN_RETRIES 8 /* zero-window probes a closed socket gets (Linux's default) */
 #define TCP_FIN_TIMEOUT_MS 60000
 #define TCP_KEEPIDLE_MS    7200000
 #define TCP_KEEPINTVL_MS   75000

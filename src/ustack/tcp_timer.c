@@ -130,14 +130,22 @@ static int tcp_retransmit_timer(struct us_sock *sk)
     return 0;
 }
 
-/* tcp_probe_timer: the zero-window probe, backed off like the RTO but never fatal. */
-static void tcp_probe_timer(struct us_sock *sk)
+/* tcp_probe_timer: the zero-window probe, backed off like the RTO. Never fatal while an
+ * application holds the socket (RFC 9293 3.8.6.1); an orphan gets TCP_ORPHAN_RETRIES
+ * probes, as Linux's tcp_orphan_retries, or a peer that keeps its window shut would hold
+ * the closed connection and its send buffer forever. 1: the socket is gone. */
+static int tcp_probe_timer(struct us_sock *sk)
 {
+    if ((sk->fl & SKF_ORPHAN) && sk->backoff >= TCP_ORPHAN_RETRIES) {
+        eddy__us_tcp_done(sk, ETIMEDOUT);
+        return 1;
+    }
     eddy__us_send_probe(sk);
     if (sk->backoff < 9)
         sk->backoff++;
     uint32_t ms = sk->rto << sk->backoff;
     sk->t_rexmit = sk->st->now_ms + (ms > TCP_MAX_RTO_MS ? TCP_MAX_RTO_MS : ms);
+    return 0;
 }
 
 /* tcp_keepalive_timer: probes after the idle time, every interval, until the count;
@@ -177,9 +185,7 @@ static void sock_timer(struct ue_stack *st, struct us_sock *sk)
         eddy__us_send_ack(sk);
     }
     if (sk->t_rexmit && sk->t_rexmit <= now) {
-        if (sk->fl & SKF_PERSIST)
-            tcp_probe_timer(sk);
-        else if (tcp_retransmit_timer(sk))
+        if ((sk->fl & SKF_PERSIST) ? tcp_probe_timer(sk) : tcp_retransmit_timer(sk))
             return; /* tcp_done: an orphan is freed already */
     }
     if (sk->t_keep && sk->t_keep <= now && tcp_keepalive_timer(sk))

@@ -1,7 +1,8 @@
 """Helpers for the eddy-httpd black-box tests (python3 stdlib only).
 
-Every server listens on 127.0.0.1 on a free port, is started with a bounded wait for its
-"listening" line and is always stopped (SIGTERM, then SIGKILL) by the test that started it.
+Every server listens on 127.0.0.1 on a free port (in ustack mode on ustack at HOST, see
+ustack_ns.py), is started with a bounded wait for its "listening" line and is always
+stopped (SIGTERM, then SIGKILL) by the test that started it.
 """
 import os
 import re
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from ustack_ns import HOST, USTACK_TAP, httpd_args, tap_up
 
 BUILD = os.environ.get("EDDY_BUILD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
@@ -30,12 +33,18 @@ def ok(cond, name, detail=""):
 
 
 def backends(binary=BINARY):
-    """The backends a server binary offers, read from its --help: the library's one list."""
+    """The backends a server binary offers, read from its --help: the library's one list
+    (in ustack mode, the uepoll ones: --stack user needs them)."""
     out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
     m = re.search(r"--backend NAME\s+one of:([^(]*)\(default", out)
     if m is None or not m.group(1).split():
         raise RuntimeError("no backend list in %s --help" % binary)
-    return m.group(1).split()
+    return [b for b in m.group(1).split() if not USTACK_TAP or b.startswith("uepoll")]
+
+
+def thread_counts(counts=("0", "2")):
+    """The --threads values to try: in ustack mode only 0 (one loop runs the stack)."""
+    return ("0",) if USTACK_TAP else counts
 
 
 def done():
@@ -67,7 +76,7 @@ class Server:
     def __init__(self, root, *args, port=None, wait=True):
         self.port = port or free_port()
         self.root = root
-        self.args = ["-l", "127.0.0.1:%d" % self.port, "-r", root] + list(args)
+        self.args = httpd_args(self.port, ["-r", root] + list(args))
         self.spawn(wait)
 
     def spawn(self, wait):
@@ -91,6 +100,7 @@ class Server:
                 if not chunk:
                     continue
                 self.err += chunk
+        tap_up()
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -125,7 +135,7 @@ class Server:
 
 
 def connect(port, timeout=5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection((HOST, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -216,7 +226,7 @@ def get(port, path, headers=None, method="GET", version="1.1", timeout=5):
     """One request on a fresh connection (Connection: close)."""
     s = connect(port, timeout)
     try:
-        h = {"Host": "127.0.0.1", "Connection": "close"}
+        h = {"Host": HOST, "Connection": "close"}
         h.update(headers or {})
         req = "%s %s HTTP/%s\r\n" % (method, path, version)
         req += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"

@@ -5,7 +5,7 @@ import threading
 import time
 
 from httpd_blackbox import (Reader, Server, backends, connect, done, get, make_site, ok, rmtree,
-                            time_limit)
+                            thread_counts, time_limit)
 
 time_limit(200)
 base, root, files = make_site()
@@ -175,7 +175,7 @@ def concurrent(port, tag, n=16):
 
 try:
     for backend in backends():
-        for threads in ("0", "2"):
+        for threads in thread_counts():
             tag = "%s -t %s" % (backend, threads)
             srv = Server(root, "-b", backend, "-t", threads)
             keep_alive(srv.port, tag)

@@ -6,7 +6,7 @@ import socket
 import shutil
 import subprocess
 
-from httpd_blackbox import (Reader, Server, connect, done, get, make_site, ok, rmtree,
+from httpd_blackbox import (HOST, Reader, Server, connect, done, get, make_site, ok, rmtree,
                             time_limit)
 
 time_limit(120)
@@ -193,7 +193,7 @@ def curl_multi_ranges(port):
     """curl -r with several ranges: the raw multipart body, parts byte-exact."""
     blob, n = files["blob.bin"], len(files["blob.bin"])
     out = subprocess.run(["curl", "-s", "-f", "--max-time", "5", "-D", "-", "-r",
-                          "0-1,3-4,200000-200099", "http://127.0.0.1:%d/blob.bin" % port],
+                          "0-1,3-4,200000-200099", "http://%s:%d/blob.bin" % (HOST, port)],
                          capture_output=True)
     head, _, body = out.stdout.partition(b"\r\n\r\n")
     m = [x for x in head.split(b"\r\n") if x.lower().startswith(b"content-type:")]
@@ -246,11 +246,11 @@ def with_curl(port):
         ok(False, "curl is installed (scripts/deps.sh installs it)")
         return
     out = subprocess.run(["curl", "-s", "-f", "--max-time", "5", "-r", "10-19",
-                          "http://127.0.0.1:%d/blob.bin" % port], capture_output=True)
+                          "http://%s:%d/blob.bin" % (HOST, port)], capture_output=True)
     ok(out.returncode == 0 and out.stdout == files["blob.bin"][10:20], "curl range download")
     curl_multi_ranges(port)
     out = subprocess.run(["curl", "-s", "--max-time", "5", "--path-as-is", "-o", "/dev/null",
-                          "-w", "%{http_code}", "http://127.0.0.1:%d/../../etc/passwd" % port],
+                          "-w", "%{http_code}", "http://%s:%d/../../etc/passwd" % (HOST, port)],
                          capture_output=True)
     ok(out.stdout in (b"400", b"404"), "curl --path-as-is /../../etc/passwd refused", str(out.stdout))
 
@@ -281,7 +281,7 @@ try:
 
     # --sendfile-chunk: 4 KiB per sendfile, connections taking turns; every byte arrives.
     srv = Server(root, "-t", "0", "--sendfile-chunk", "4096")
-    conns = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
+    conns = [socket.create_connection((HOST, srv.port), timeout=5) for _ in range(4)]
     for c in conns:
         c.sendall(b"GET /blob.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
     whole = True

@@ -21,6 +21,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blackbox"))
+from ustack_ns import HOST, USTACK_TAP, httpd_args, tap_up  # noqa: E402,F401 (attacks.py)
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
                           r"WARNING: ThreadSanitizer")
@@ -158,7 +161,8 @@ http {{
 
 
 class Server:
-    """One server process under test, on 127.0.0.1:port.
+    """One server process under test, on 127.0.0.1:port (in ustack mode on ustack at
+    HOST, see tests/blackbox/ustack_ns.py).
 
     kind: "eddy" (default: $HOSTILE_SERVER or eddy) or "nginx" (master_process off, so the
     pid watched is the one serving). Timeouts in whole seconds; None keeps the default.
@@ -184,8 +188,7 @@ class Server:
     # -- command lines
     def _eddy_argv(self):
         o = self.opts
-        argv = [eddy_binary(), "--listen", f"127.0.0.1:{self.port}", "--root", self.root,
-                "--access-log", "off"]
+        argv = [eddy_binary(), "--root", self.root, "--access-log", "off"]
         names = {"threads": "--threads", "max_connections": "--max-connections",
                  "header_timeout": "--header-timeout", "body_timeout": "--body-timeout",
                  "keepalive_timeout": "--keepalive-timeout", "send_timeout": "--send-timeout",
@@ -194,7 +197,7 @@ class Server:
         for key, flag in names.items():
             if o[key] is not None:
                 argv += [flag, str(o[key])]
-        return argv + self.extra
+        return [argv[0]] + httpd_args(self.port, argv[1:] + self.extra)
 
     def _nginx_argv(self):
         o = self.opts
@@ -237,8 +240,9 @@ class Server:
     def _listening(self):
         if self.kind == "eddy" and "listening on" not in self.stderr_text():
             return False
+        tap_up()
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            socket.create_connection((HOST, self.port), timeout=1).close()
             return True
         except OSError:
             return False
@@ -264,6 +268,7 @@ class Server:
         return proc_rss_kib(self.pid)
 
     def fds(self):
+        """Open descriptors (in ustack mode its sockets are not among them)."""
         return proc_fd_count(self.pid)
 
     def graceful_signal(self):
@@ -404,7 +409,7 @@ def request_bytes(path, method="GET", keepalive=True, extra=""):
 def get(port, path="/index.html", timeout=5.0):
     """One request on a new connection: (status, body)."""
     deadline = time.monotonic() + timeout
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection((HOST, port), timeout=timeout)
     try:
         s.sendall(request_bytes(path, keepalive=False))
         status, _, body = read_response(s, deadline=deadline)
@@ -422,7 +427,7 @@ class KeepAliveClient:
         self.reconnect()
 
     def reconnect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+        self.sock = socket.create_connection((HOST, self.port), timeout=self.timeout)
         self.carry = [b""]
 
     def get(self, path="/index.html"):

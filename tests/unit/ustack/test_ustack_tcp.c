@@ -1,7 +1,7 @@
 /* Packet-level tests of the TCP data path on virtual time: retransmission timing and
- * backoff, Karn, fast retransmit and NewReno, window scaling, zero-window probes,
- * delayed ACK, Nagle, PAWS, challenge ACKs, out-of-order data and SACK blocks, the
- * receive window, keepalive. */
+ * backoff, Karn, fast retransmit and NewReno, window scaling, zero-window probes (and
+ * the orphan that gives up on a shut window), delayed ACK, Nagle, PAWS, challenge ACKs,
+ * out-of-order data and SACK blocks, the receive window, keepalive. */
 #include "ustack_conn.h"
 
 static unsigned char buf[65536];
@@ -155,6 +155,36 @@ static void test_zero_window_probe(void)
     ASSERT(c_recv(&p, &c));
     ASSERT_EQ(c.last.seq, c.sseq);
     ASSERT_EQ(c.last.len, 100);
+    c_close_all(&p, &c);
+    peer_fini(&p);
+}
+
+/* A closed socket whose peer keeps its window shut gives up after TCP_ORPHAN_RETRIES
+ * probes, each acknowledged with a zero window: the connection and its unsent bytes go. */
+static void test_zero_window_orphan_gives_up(void)
+{
+    struct peer p;
+    struct conn c;
+    peer_init(&p);
+    ASSERT_GE(c_open_passive(&p, &c, 7, 1), 0);
+    c_send(&p, &c, TH_ACK, NULL, 0, 0);
+    ASSERT_EQ(ue_write(c.fd, buf, 100), 100);
+    ue_close(c.fd);
+    c.fd = -1;
+    struct ue_stack *st = ue_stack_current();
+    for (int i = 0; i < TCP_ORPHAN_RETRIES; i++) {
+        peer_advance(&p, 200u << i);
+        ASSERT(c_recv(&p, &c));
+        ASSERT_EQ(c.last.seq, c.sseq - 1);
+        ASSERT_EQ(c.last.len, 0);
+        c_send(&p, &c, TH_ACK, NULL, 0, 0);
+        ASSERT_EQ(st->stats.tcp_conns, 1);
+    }
+    peer_advance(&p, (200u << TCP_ORPHAN_RETRIES) - 1);
+    ASSERT_EQ(st->stats.tcp_conns, 1);
+    peer_advance(&p, 1);
+    ASSERT_EQ(st->stats.tcp_conns, 0);
+    ASSERT(!c_recv(&p, &c)); /* as Linux: no reset */
     c_close_all(&p, &c);
     peer_fini(&p);
 }
@@ -434,6 +464,7 @@ int main(void)
     RUN(test_fast_retransmit_newreno);
     RUN(test_window_scale_limits_sender);
     RUN(test_zero_window_probe);
+    RUN(test_zero_window_orphan_gives_up);
     RUN(test_delayed_ack);
     RUN(test_nagle_and_nodelay);
     RUN(test_paws);
