@@ -43,11 +43,12 @@
 #include "uepoll/eventpoll.h"
 #include "ustack/tcp.h"
 
-#define SERVER_IP "198.18.0.1"
-#define CLIENT_IP "198.18.0.2"
-#define BASE_PORT 8000
-#define PORT_LOAD 20000 /* connections per server port (of ~28,000 ephemeral ports) */
-#define INFLIGHT  512
+#define SERVER_IP  "198.18.0.1"
+#define CLIENT_IP  "198.18.0.2"
+#define BASE_PORT  8000
+#define PORT_LOAD  20000 /* connections per server port (of ~28,000 ephemeral ports) */
+#define INFLIGHT   512
+#define MAX_ROUNDS 15
 
 static double now_s(void)
 {
@@ -363,7 +364,20 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
-static void active_phase(struct client *cl, size_t k, double dur, size_t next)
+static double cpu_self(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+struct round {
+    double rate, srv_us, cli_us, srv_busy, cli_busy;
+};
+
+/* One round: K random idle connections each do one request at a time for `dur` seconds. */
+static struct round active_round(struct client *cl, size_t k, double dur, size_t next, size_t *got)
 {
     static uint64_t rng = 0x2545f4914f6cdd1dull;
     size_t *set = malloc(k * sizeof(*set)), n = 0;
@@ -381,27 +395,62 @@ static void active_phase(struct client *cl, size_t k, double dur, size_t next)
         pump(cl); /* warm-up */
     struct srv_stat s0, s1;
     ask_server(cl, &s0);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_self();
     cl->completed = 0;
     cl->measuring = 1;
     while (now_s() - t0 < dur)
         pump(cl);
     cl->measuring = 0;
-    double t1 = now_s();
+    double t1 = now_s(), c1 = cpu_self();
     ask_server(cl, &s1);
     cl->reissue = 0;
     for (double w = now_s() + 10; cl->outstanding && now_s() < w;)
         pump(cl);
     for (size_t j = 0; j < n; j++)
         cl->c[set[j]].active = 0;
-    double rate = (double)cl->completed / (t1 - t0);
-    printf("result active k=%zu idle=%zu req_s=%.0f server_cpu_us_per_req=%.2f stalled=%zu "
-           "failed=%zu\n",
-           n, cl->opened - n, rate,
-           cl->completed ? (s1.cpu - s0.cpu) * 1e6 / (double)cl->completed : 0.0, cl->outstanding,
-           cl->failed);
-    fflush(stdout);
     free(set);
+    double req = cl->completed ? (double)cl->completed : 1.0;
+    *got = n;
+    return (struct round){.rate = (double)cl->completed / (t1 - t0),
+                          .srv_us = (s1.cpu - s0.cpu) * 1e6 / req,
+                          .cli_us = (c1 - c0) * 1e6 / req,
+                          .srv_busy = (s1.cpu - s0.cpu) / (t1 - t0),
+                          .cli_busy = (c1 - c0) / (t1 - t0)};
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* `rounds` rounds of K active (a new random set each); the medians of each figure. */
+static void active_phase(struct client *cl, size_t k, double dur, int rounds, size_t next,
+                         const char *phase)
+{
+    double v[5][MAX_ROUNDS];
+    size_t n = 0;
+    for (int r = 0; r < rounds; r++) {
+        struct round x = active_round(cl, k, dur, next, &n);
+        v[0][r] = x.rate, v[1][r] = x.srv_us, v[2][r] = x.cli_us;
+        v[3][r] = x.srv_busy, v[4][r] = x.cli_busy;
+        printf("round k=%zu phase=%s r=%d req_s=%.0f server_us=%.2f client_us=%.2f "
+               "server_busy=%.2f client_busy=%.2f\n",
+               n, phase, r, x.rate, x.srv_us, x.cli_us, x.srv_busy, x.cli_busy);
+    }
+    double rate = median(v[0], rounds), srv = median(v[1], rounds), cli = median(v[2], rounds);
+    double sb = median(v[3], rounds), cb = median(v[4], rounds);
+    printf("result active k=%zu phase=%s idle=%zu req_s=%.0f server_cpu_us_per_req=%.2f "
+           "client_cpu_us_per_req=%.2f server_busy=%.2f client_busy=%.2f stalled=%zu "
+           "failed=%zu\n",
+           n, phase, cl->opened - n, rate, srv, cli, sb, cb, cl->outstanding, cl->failed);
+    fflush(stdout);
 }
 
 static int client_setup(struct client *cl, const struct ue_shmlink *l)
@@ -426,66 +475,109 @@ static size_t parse_ks(const char *s, size_t *ks, size_t max)
     return n;
 }
 
-static void run_client(struct client *cl, size_t n_idle, const size_t *ks, size_t nk, double dur)
+struct plan {
+    size_t n_idle, ks[8], nk, kmax;
+    double dur;
+    int rounds, after; /* after: close the N idle ones and measure again */
+};
+
+/* Closes connections [from, to) (512 at a time) and waits until the server has let them go. */
+static void close_conns(struct client *cl, size_t from, size_t to)
+{
+    struct srv_stat s;
+    for (size_t i = from; i < to;) {
+        for (size_t end = i + INFLIGHT; i < to && i < end; i++)
+            if (cl->c[i].state == C_IDLE && !cl->c[i].active) {
+                ue_close(cl->c[i].fd);
+                cl->c[i].state = C_NONE;
+                cl->opened--;
+            }
+        pump(cl);
+    }
+    for (double w = now_s() + 60; now_s() < w;) {
+        pump(cl);
+        if (ask_server(cl, &s) < 0 || s.http_conns <= cl->opened)
+            break;
+    }
+}
+
+static void run_client(struct client *cl, const struct plan *p)
 {
     struct srv_stat before, after, end;
     size_t next = 0;
-    ask_server(cl, &before);
-    double t = open_to(cl, n_idle, &next);
-    ask_server(cl, &after);
-    printf("result open n=%zu opened=%zu failed=%zu seconds=%.2f handshakes_per_s=%.0f\n", n_idle,
-           cl->opened, cl->failed, t, t > 0 ? (double)cl->opened / t : 0.0);
-    printf("result rss before=%.0f after=%.0f per_conn=%.0f server_conns=%zu\n", before.rss,
-           after.rss, cl->opened ? (after.rss - before.rss) / (double)cl->opened : 0.0,
-           after.http_conns);
-    fflush(stdout);
-    for (size_t j = 0; j < nk; j++) {
-        open_to(cl, n_idle + ks[j], &next);
-        active_phase(cl, ks[j], dur, next);
+    /* the baseline: the same processes before any idle connection (K only) */
+    for (size_t j = 0; j < p->nk; j++) {
+        open_to(cl, p->ks[j], &next);
+        active_phase(cl, p->ks[j], p->dur, p->rounds, next, "base");
     }
+    open_to(cl, p->kmax, &next);
+    size_t base_n = next;
+    ask_server(cl, &before);
+    double t = open_to(cl, p->kmax + p->n_idle, &next);
+    ask_server(cl, &after);
+    size_t n_new = cl->opened - base_n;
+    printf("result open n=%zu opened=%zu failed=%zu seconds=%.2f handshakes_per_s=%.0f\n",
+           p->n_idle, n_new, cl->failed, t, t > 0 ? (double)n_new / t : 0.0);
+    printf("result rss before=%.0f after=%.0f per_conn=%.0f server_conns=%zu\n", before.rss,
+           after.rss, n_new ? (after.rss - before.rss) / (double)n_new : 0.0, after.http_conns);
+    fflush(stdout);
+    for (size_t j = 0; j < p->nk; j++)
+        active_phase(cl, p->ks[j], p->dur, p->rounds, next, "idle");
     ask_server(cl, &end);
     size_t held = 0;
     for (size_t i = 0; i < next; i++)
         held += cl->c[i].state == C_IDLE;
     printf("result held=%zu n=%zu client_failed=%zu server_http_conns=%zu server_tcp_conns=%zu "
            "client_link_drops=%llu\n",
-           held, next, cl->failed, end.http_conns, end.tcp_conns, (unsigned long long)0);
+           held, next, cl->failed, end.http_conns, end.tcp_conns,
+           (unsigned long long)ue_shmlink_drops(cl->dev));
+    fflush(stdout);
+    if (!p->after)
+        return;
+    double tc = now_s();
+    close_conns(cl, base_n, next);
+    printf("result closed n=%zu seconds=%.2f\n", next - base_n, now_s() - tc);
+    for (size_t j = 0; j < p->nk; j++)
+        active_phase(cl, p->ks[j], p->dur, p->rounds, base_n, "after");
 }
 
 int main(int argc, char **argv)
 {
-    size_t n_idle = 1000, ks[8] = {100}, nk = 1;
-    double dur = 2;
+    struct plan p = {.n_idle = 1000, .ks = {100}, .nk = 1, .dur = 2, .rounds = 3};
     const char *root = NULL, *wait = "epoll";
     int nfiles = 100, opt;
-    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
         if (opt == 'n')
-            n_idle = strtoul(optarg, NULL, 10);
+            p.n_idle = strtoul(optarg, NULL, 10);
         else if (opt == 'k')
-            nk = parse_ks(optarg, ks, 8);
+            p.nk = parse_ks(optarg, p.ks, 8);
         else if (opt == 'd')
-            dur = atof(optarg);
+            p.dur = atof(optarg);
         else if (opt == 'r')
             root = optarg;
         else if (opt == 'f')
             nfiles = atoi(optarg);
         else if (opt == 'w')
             wait = optarg;
+        else if (opt == 'R')
+            p.rounds = atoi(optarg);
+        else if (opt == 'a')
+            p.after = 1;
         else
             return 2;
     }
-    size_t kmax = 0;
-    for (size_t j = 0; j < nk; j++)
-        kmax = ks[j] > kmax ? ks[j] : kmax;
-    if (!root || nfiles <= 0 || (strcmp(wait, "epoll") && strcmp(wait, "poll"))) {
-        fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-f FILES] "
-                        "[-w epoll|poll]\n");
+    for (size_t j = 0; j < p.nk; j++)
+        p.kmax = p.ks[j] > p.kmax ? p.ks[j] : p.kmax;
+    if (!root || nfiles <= 0 || p.rounds < 1 || p.rounds > MAX_ROUNDS ||
+        (strcmp(wait, "epoll") && strcmp(wait, "poll"))) {
+        fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
+                        "[-f FILES] [-w epoll|poll]\n");
         return 2;
     }
     /* static: the connections live until exit (the server sees them to the end) */
     static struct client cl;
     cl.nfiles = nfiles;
-    cl.total = n_idle + kmax;
+    cl.total = p.n_idle + p.kmax;
     cl.nports = (int)(cl.total / PORT_LOAD + 1);
     int sv[2];
     struct ue_shmlink l;
@@ -503,7 +595,7 @@ int main(int argc, char **argv)
     if (pid < 0 || client_setup(&cl, &l) < 0 || read_line(cl.ctl, ready, sizeof(ready)) < 0)
         return 1;
     ue_shmlink_close(&l);
-    run_client(&cl, n_idle, ks, nk, dur);
+    run_client(&cl, &p);
     if (write(cl.ctl, "q", 1) != 1)
         kill(pid, SIGTERM);
     int status = 0;

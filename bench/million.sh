@@ -6,8 +6,12 @@
 #   WAIT=poll N=100000 bench/million.sh # the server waits with ue_poll (a scan of every entry)
 #   MODE=kernel bench/million.sh        # eddy-httpd on kernel sockets up to the descriptor cap
 #
-# Runs build/bench/million twice: with no idle connection (the baseline) and with N, and
-# prints both runs' result lines, then one summary line (the last line):
+# Runs build/bench/million once: K active with no idle connection (the baseline), then N
+# idle connections opened in the same two processes and K active among them again, ROUNDS
+# rounds of D seconds per point (a new random active set each), medians reported; AFTER=1
+# then closes the N idle ones and measures K once more. HUGEPAGES=1 (default) has malloc
+# back the heap with transparent huge pages (glibc.malloc.hugetlb=1) in both processes.
+# Prints the result lines, then one summary line (the last line):
 #   million: held H of N connections; server RSS per idle connection B bytes; active
 #   req/s at N idle / at 0 idle = R
 # R compares K = 1000 (or the first K when 1000 is not in K).
@@ -29,16 +33,18 @@ for i in $(seq 0 99); do
     head -c $((100 + i)) /dev/zero | tr '\0' 'x' >"$ROOT/f$i.html"
 done
 
-run() { # idle
-    timeout 900 "$BIN" -r "$ROOT" -n "$1" -k "$K" -d "$D" -w "$WAIT"
-}
-
-echo "== baseline: 0 idle, K=$K, ${D}s each, wait $WAIT"
-BASE=$(run 0)
-echo "$BASE"
-echo "== N=$N idle, K=$K, ${D}s each, wait $WAIT"
-MAIN=$(run "$N")
-echo "$MAIN"
+ROUNDS=${ROUNDS:-3}
+AFTER=${AFTER:-1}
+if [ "${HUGEPAGES:-1}" = 1 ]; then
+    export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+fi
+echo "== N=$N idle, K=$K, ${ROUNDS} rounds of ${D}s each, wait $WAIT, hugepages ${HUGEPAGES:-1}"
+OUT=$(timeout 900 "$BIN" -r "$ROOT" -n "$N" -k "$K" -d "$D" -R "$ROUNDS" -w "$WAIT" \
+    $([ "$AFTER" = 1 ] && echo -a))
+echo "$OUT"
+BASE=$(grep 'phase=base' <<<"$OUT" || true)
+MAIN=$(grep -v 'phase=' <<<"$OUT" || true)
+MAIN+=$'\n'$(grep 'phase=idle' <<<"$OUT" || true)
 
 field() { # text line-prefix key
     grep "^$2" <<<"$1" | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"
@@ -52,11 +58,17 @@ pick_k() { # text -> the active line for K=1000, or the first one
 held=$(field "$MAIN" "result held" held)
 total=$(field "$MAIN" "result held" n)
 per=$(field "$MAIN" "result rss" per_conn)
-failed=$(( $(field "$MAIN" "result held" client_failed) + $(field "$BASE" "result held" client_failed) ))
-stalled=$(grep -o 'stalled=[0-9]*' <<<"$BASE
-$MAIN" | cut -d= -f2 | paste -sd+ | bc)
+# the client's failure count is cumulative: its last figure covers every phase
+failed=$( (grep -o ' failed=[0-9]*' <<<"$OUT" | cut -d= -f2; field "$MAIN" "result held" client_failed) | sort -n | tail -1)
+stalled=$(grep '^result active' <<<"$OUT" | grep -o 'stalled=[0-9]*' | cut -d= -f2 | paste -sd+ | bc)
 rate_n=$(field "$(pick_k "$MAIN")" "result active" req_s)
 rate_0=$(field "$(pick_k "$BASE")" "result active" req_s)
 ratio=$(awk -v a="$rate_n" -v b="$rate_0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+cpu_ratio() { # key -> CPU per request at N idle / at 0 idle
+    awk -v a="$(field "$(pick_k "$MAIN")" "result active" "$1")" \
+        -v b="$(field "$(pick_k "$BASE")" "result active" "$1")" \
+        'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+}
+echo "cpu per request at N idle / at 0 idle (same K): server $(cpu_ratio server_cpu_us_per_req), client $(cpu_ratio client_cpu_us_per_req)"
 echo "failed connections: $failed; stalled requests: $stalled"
 echo "million: held $held of $total connections; server RSS per idle connection $per bytes; active req/s at N idle / at 0 idle = $ratio"

@@ -17,7 +17,10 @@
 static void set_deadline(struct http_conn *hc, unsigned ms)
 {
     if (!ms) {
+        /* no limit: stopped, so a connection left idle holds no heap slot (with a million
+         * of them every other timer's heap walk would touch theirs) */
         hc->deadline = 0;
+        eddy_timer_stop(&hc->timer);
         return;
     }
     uint64_t now = eddy_event_loop_now(hc->ls->loop);

@@ -100,9 +100,18 @@ struct us_sock *eddy__us_lookup(struct ue_stack *st, uint32_t la, uint16_t lp, u
                                 uint16_t rp)
 {
     size_t h = tuple_hash(st, la, lp, ra, rp) & st->conn_mask;
-    for (struct us_sock *sk = st->conns[h]; sk; sk = sk->hnext)
-        if (sk->lport == lp && sk->rport == rp && sk->raddr == ra && sk->laddr == la)
+    for (struct us_sock **pp = &st->conns[h], *sk; (sk = *pp); pp = &sk->hnext) {
+        if (sk->lport == lp && sk->rport == rp && sk->raddr == ra && sk->laddr == la) {
+            /* to the chain's front: a busy connection among many idle ones is then found
+             * without touching the idle ones' cold TCBs */
+            if (pp != &st->conns[h]) {
+                *pp = sk->hnext;
+                sk->hnext = st->conns[h];
+                st->conns[h] = sk;
+            }
             return sk;
+        }
+    }
     return NULL;
 }
 

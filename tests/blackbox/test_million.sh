@@ -5,7 +5,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${EDDY_BUILD:-$root/build}
-out=$(N=20000 K=100,1000 D=1 BIN="$build/bench/million" timeout 240 bash "$root/bench/million.sh" 2>&1)
+out=$(N=20000 K=100,1000 D=1 ROUNDS=1 BIN="$build/bench/million" timeout 240 bash "$root/bench/million.sh" 2>&1)
 rc=$?
 last=$(tail -1 <<<"$out")
 echo "$out" | sed 's/^/# /'
