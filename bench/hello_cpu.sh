@@ -5,25 +5,17 @@
 #
 #   bench/hello_cpu.sh                 5 s per run: keep-alive c100, pipelined 16 deep c256
 #   DURATION=10 SERVERS="eddy nginx" bench/hello_cpu.sh
-# Server pinned to CPU 0, wrk -t1 to CPU 1; everything started is stopped on exit.
+# Server pinned to CPU 0, wrk -t1 to CPU 1 (bench/lib/common.sh); everything started is
+# stopped on exit.
 set -u
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib/common.sh"
 DURATION=${DURATION:-5}
 SERVERS=${SERVERS:-eddy nginx h2o}
-PORT=${PORT:-18190}
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-need() { command -v "$1" >/dev/null || { apt-get install -y "$2" >/dev/null 2>&1 || true; }; }
-need wrk wrk
-need nginx nginx-light
-need h2o h2o
-[ -x "$root/build/hello_server" ] || make -C "$root" -j2 >/dev/null
+bench_init
+ensure_tools wrk nginx h2o curl
+[ -x "$BUILD_DIR/hello_server" ] || make -C "$EDDY_ROOT" -s -j2 BUILD="$BUILD_DIR" "$BUILD_DIR/hello_server" >&2
+tmp=$BENCH_TMP
+PORT=$(free_port)
 
 printf 'Hello, World!' >"$tmp/plaintext"
 cat >"$tmp/nginx.conf" <<EOF
@@ -44,45 +36,21 @@ http1-request-timeout: 3600
 hosts: {default: {paths: {/: {file.dir: $tmp}}}}
 EOF
 
-start() {
-    case $1 in
-    eddy) taskset -c 0 "$root/build/hello_server" -l 127.0.0.1:$PORT -t 0 2>/dev/null & ;;
-    nginx) taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp" 2>/dev/null & ;;
-    h2o) taskset -c 0 h2o -c "$tmp/h2o.conf" >/dev/null 2>&1 & ;;
-    esac
-    pid=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$PORT/plaintext" && return 0
-        sleep 0.1
-    done
-    echo "$1 did not start" >&2
-    return 1
-}
-
-cpu_ticks() { # utime + stime of the process and its threads/children
-    awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
-}
-
 run() { # server scenario
-    local extra=() c=100
-    [ "$2" = pipe ] && extra=(-s "$root/bench/lib/pipeline.lua") c=256
-    start "$1" || return
-    local spid=$pid
-    [ "$1" = h2o ] && spid=$(pgrep -n -P "$pid" h2o || echo "$pid")
-    local t0 reqs t1
-    t0=$(cpu_ticks "$spid")
-    reqs=$(BENCH_LIB="$root/bench/lib" taskset -c 1 wrk -t1 -c$c -d"${DURATION}s" "${extra[@]}" \
-        "http://127.0.0.1:$PORT/plaintext" | awk '/requests in/ {print $1}')
-    t1=$(cpu_ticks "$spid")
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=""
-    local hz
-    hz=$(getconf CLK_TCK)
-    awk -v s="$1" -v sc="$2" -v r="$reqs" -v t=$((t1 - t0)) -v hz="$hz" -v d="$DURATION" \
-        'BEGIN { printf "%-6s %-5s %10.0f req/s %8.2f us CPU/request\n", s, sc, r / d, r ? t * 1e6 / hz / r : 0 }'
+    local cmd script=$BENCH_LIB/report.lua c=100
+    [ "$2" = pipe ] && script=$BENCH_LIB/pipeline.lua c=256
+    case $1 in
+    eddy) cmd=("$BUILD_DIR/hello_server" -l "127.0.0.1:$PORT" -t 0) ;;
+    nginx) cmd=(nginx -c "$tmp/nginx.conf" -p "$tmp") ;;
+    h2o) cmd=(h2o -c "$tmp/h2o.conf") ;;
+    esac
+    start_cmd "$1" "$PORT" /plaintext "${cmd[@]}" || return
+    cpu_per_request "$1" "$1 $2" -t1 -c$c -d"${DURATION}s" -s "$script" \
+        "http://127.0.0.1:$PORT/plaintext"
+    stop_server "$1"
 }
 
+echo "wrk -t1 -d${DURATION}s, keep-alive c100 (ka), 16-deep pipelining c256 (pipe); $(machine_load)"
 for scen in ka pipe; do
     for s in $SERVERS; do
         run "$s" "$scen"

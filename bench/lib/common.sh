@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared functions of bench/compare.sh and bench/backends.sh (source it; it runs nothing).
+# Shared functions of the bench/*.sh scripts (source it; it runs nothing).
 #
 # Everything a script starts is recorded here and stopped by bench_cleanup (installed as the
 # EXIT/INT/TERM trap by bench_init), so a benchmark leaves no server, wrk or idle_conns behind.
@@ -20,7 +20,7 @@ BENCH_NICE=${BENCH_NICE--10}
 PRIO=()
 [ -n "$BENCH_NICE" ] && [ "$(id -u)" = 0 ] && PRIO=(nice -n "$BENCH_NICE")
 
-declare -gA SRV_PID=() SRV_PORT=() SRV_KIND=() SRV_DIR=()
+declare -gA SRV_PID=() SRV_PORT=() SRV_KIND=() SRV_DIR=() SRV_READY=()
 BG_PIDS=()
 MADE_POLICY_RC=0
 BENCH_TMP=
@@ -312,7 +312,7 @@ wait_ready() {
             return 1
         fi
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
-            "http://127.0.0.1:${SRV_PORT[$key]}/hello.txt" 2>/dev/null)
+            "http://127.0.0.1:${SRV_PORT[$key]}${SRV_READY[$key]:-/hello.txt}" 2>/dev/null)
         if [ "$code" = 200 ]; then
             if [[ ${SRV_KIND[$key]} == eddy* ]] && ! grep -q 'eddy-httpd listening on' "${SRV_DIR[$key]}/stderr"; then
                 log "WARNING: eddy-httpd serves but did not print 'eddy-httpd listening on ...'"
@@ -321,8 +321,42 @@ wait_ready() {
         fi
         sleep 0.1
     done
-    log "server $key did not answer 200 on /hello.txt within $((${READY_TRIES:-100} / 10)) s"
+    log "server $key did not answer 200 on ${SRV_READY[$key]:-/hello.txt} within $((${READY_TRIES:-100} / 10)) s"
     return 1
+}
+
+# start_cmd KEY PORT READY_PATH CMD...: a server the caller configured itself (to listen on
+# 127.0.0.1:PORT), pinned like start_server's and known to stop_server, cpu_ticks and the exit
+# trap under KEY; waits until GET READY_PATH answers 200.
+start_cmd() {
+    local key=$1 dir=$BENCH_TMP/srv-$1
+    mkdir -p "$dir"
+    SRV_PORT[$key]=$2
+    SRV_READY[$key]=$3
+    SRV_KIND[$key]=cmd
+    SRV_DIR[$key]=$dir
+    shift 3
+    echo "$*" >"$dir/cmdline"
+    "${PRIO[@]}" taskset -c "$SERVER_CPU" "$@" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
+    SRV_PID[$key]=$!
+    wait_ready "$key"
+}
+
+# cpu_per_request KEY LABEL WRK-ARGS...: wrk pinned to CLIENT_CPU against server KEY (the
+# WRK-ARGS name a -s script that loads report.lua, and the URL), then one line: LABEL, req/s,
+# the server's CPU per request (utime+stime of its process tree: robust on a loaded machine,
+# unlike req/s) and the bytes per response as wrk read them (head and body).
+cpu_per_request() {
+    local key=$1 label=$2 res
+    shift 2
+    res=$(run_wrk "$key" "$BENCH_TMP/wrk-$key.log" 1 "$@")
+    if [ -z "$res" ]; then
+        log "$label: wrk gave no result: $(tail -n 3 "$BENCH_TMP/wrk-$key.log")"
+        return 1
+    fi
+    awk -v l="$label" '{ r = $1 > 0 ? $1 : 1
+        printf "%-22s %9.0f req/s %9.2f us CPU/request %9.0f bytes/response%s\n", l,
+            $1 * 1e6 / $3, $5 / r, $2 / r, ($4 > 0) ? sprintf(" (%d errors)", $4) : "" }' <<<"$res"
 }
 
 # The server process and all its descendants (nginx master + workers, h2o + helper).
