@@ -177,6 +177,10 @@ struct eddy_tcp_connection **eddy__net_loop_snapshot(struct eddy__net_loop *nl, 
 /* Closes every connection of the loop (owner thread). */
 void eddy__net_loop_close_all(struct eddy__net_loop *nl);
 
+/* transport_socket.c: the open of transports whose instance is the descriptor
+ * alone (kernel sockets, ustack sockets). */
+int eddy__transport_fd_open(struct eddy_transport *t, int fd, void *arg, unsigned flags);
+
 /* tcp_connection.c */
 /* Any thread (the accepting one): allocates a connection owned by nl's loop,
  * moving the transport instance *t into it (on failure t is closed). The
