@@ -35,10 +35,13 @@ struct eddy__out_seg {
     struct eddy_buffer after;
 };
 
-/* A lingering close requested or running (see tcp_connection.c): kept by the
- * loop, not in the connection, so idle connections do not pay for it. */
+/* A lingering close requested or running, or a handshake's deadline (see
+ * tcp_connection.c): kept by the loop, not in the connection, so idle connections
+ * do not pay for it. The loop finds an entry by a hash of its connection's address
+ * (thousands of handshakes may be in flight at once); it expires by its own timer,
+ * in the loop's timer heap. */
 struct eddy__linger {
-    struct eddy__linger *next;
+    struct eddy__linger *next; /* in its hash slot */
     struct eddy_tcp_connection *c;
     unsigned ms;
     struct eddy_timer timer;
@@ -79,7 +82,11 @@ struct eddy__net_loop {
     size_t free_cap[EDDY__NET_FREE_BUFS];
     int nfree_segs;
     struct eddy__out_seg *free_segs;
-    struct eddy__linger *lingers; /* connections in a lingering close or a handshake */
+    /* Connections in a lingering close or a handshake: a chained hash table of
+     * linger_cap slots (0 or a power of two) holding nlingers entries. */
+    struct eddy__linger **linger_slots;
+    size_t linger_cap;
+    size_t nlingers;
 };
 
 /* tcp_connection flags (owner thread). */
@@ -152,8 +159,9 @@ void eddy__net_loop_free(struct eddy__net_loop *nl);
 void eddy__net_loop_count_in(struct eddy__net_loop *nl);
 void eddy__net_loop_count_out(struct eddy__net_loop *nl);
 size_t eddy__net_loop_live(const struct eddy__net_loop *nl);
-/* The lingering-close entry of c, NULL if none; add one (0 or -ENOMEM);
- * remove c's entry (stopping its timer) if it has one. Owner thread. */
+/* The lingering-close entry of c, NULL if none (the newest if c has several); add
+ * one (0 or -ENOMEM); remove c's newest entry (stopping its timer) if it has one.
+ * Each O(1) on average. Owner thread. */
 struct eddy__linger *eddy__net_linger_find(struct eddy__net_loop *nl,
                                            const struct eddy_tcp_connection *c);
 int eddy__net_linger_add(struct eddy__net_loop *nl, struct eddy_tcp_connection *c, unsigned ms);
@@ -169,6 +177,10 @@ void eddy__net_seg_put(struct eddy__net_loop *nl, struct eddy__out_seg *s);
 struct eddy_tcp_connection **eddy__net_loop_snapshot(struct eddy__net_loop *nl, size_t *n);
 /* Closes every connection of the loop (owner thread). */
 void eddy__net_loop_close_all(struct eddy__net_loop *nl);
+
+/* transport_socket.c: the open of transports whose instance is the descriptor
+ * alone (kernel sockets, ustack sockets). */
+int eddy__transport_fd_open(struct eddy_transport *t, int fd, void *arg, unsigned flags);
 
 /* tcp_connection.c */
 /* Any thread (the accepting one): allocates a connection owned by nl's loop,

@@ -2,11 +2,13 @@
  * net_loop: what the connections of one server share on one loop: the
  * scratch input buffer, small free lists of buffer storage and output
  * segments (so request/response traffic allocates nothing once warm), and
- * the list of open connections used by foreach and by shutdown.
+ * the list of open connections used by foreach and by shutdown, and the
+ * table of lingering closes and handshake deadlines.
  */
 #include "net_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "eddy/tcp_connection.h"
@@ -41,6 +43,7 @@ void eddy__net_loop_free(struct eddy__net_loop *nl)
         free(s);
     }
     eddy_buffer_free(&nl->scratch);
+    free(nl->linger_slots);
     free(nl);
 }
 
@@ -59,27 +62,81 @@ size_t eddy__net_loop_live(const struct eddy__net_loop *nl)
     return __atomic_load_n(&nl->live, __ATOMIC_RELAXED);
 }
 
+/* Slots kept when the last entry goes: enough for a steady trickle of handshakes
+ * without a calloc each time, little after a burst has grown the table. */
+#define LINGER_KEEP_SLOTS 64
+
+static struct eddy__linger **linger_slot(const struct eddy__net_loop *nl,
+                                         const struct eddy_tcp_connection *c)
+{
+    /* Fibonacci hashing: the product's upper half depends on every address bit,
+     * the low ones of which are equal for all connections (alignment). */
+    uint64_t h = (uint64_t)(uintptr_t)c * UINT64_C(0x9E3779B97F4A7C15);
+
+    return &nl->linger_slots[(size_t)(h >> 32) & (nl->linger_cap - 1)];
+}
+
+/* Doubles the table so that chains stay about one entry long. An entry's new slot
+ * gets entries from its old slot only; reversing each old chain before pushing its
+ * entries keeps their order, so a connection's newest entry stays first. A failed
+ * grow is no error while a table exists: chains just get longer. */
+static int linger_grow(struct eddy__net_loop *nl)
+{
+    size_t ocap = nl->linger_cap, i;
+    struct eddy__linger **old = nl->linger_slots, *l, *rev, *next;
+
+    nl->linger_slots = calloc(ocap ? ocap * 2 : 16, sizeof *old);
+    if (nl->linger_slots == NULL) {
+        nl->linger_slots = old;
+        return ocap > 0 ? 0 : -ENOMEM;
+    }
+    nl->linger_cap = ocap ? ocap * 2 : 16;
+    for (i = 0; i < ocap; i++) {
+        for (rev = NULL, l = old[i]; l != NULL; l = next) {
+            next = l->next;
+            l->next = rev;
+            rev = l;
+        }
+        for (l = rev; l != NULL; l = next) {
+            struct eddy__linger **slot = linger_slot(nl, l->c);
+
+            next = l->next;
+            l->next = *slot;
+            *slot = l;
+        }
+    }
+    free(old);
+    return 0;
+}
+
 struct eddy__linger *eddy__net_linger_find(struct eddy__net_loop *nl,
                                            const struct eddy_tcp_connection *c)
 {
     struct eddy__linger *l;
 
-    for (l = nl->lingers; l != NULL && l->c != c; l = l->next)
+    if (nl->nlingers == 0)
+        return NULL;
+    for (l = *linger_slot(nl, c); l != NULL && l->c != c; l = l->next)
         ;
     return l;
 }
 
 int eddy__net_linger_add(struct eddy__net_loop *nl, struct eddy_tcp_connection *c, unsigned ms)
 {
-    struct eddy__linger *l = calloc(1, sizeof *l);
+    struct eddy__linger *l, **slot;
 
+    if (nl->nlingers >= nl->linger_cap && linger_grow(nl) < 0)
+        return -ENOMEM;
+    l = calloc(1, sizeof *l);
     if (l == NULL)
         return -ENOMEM;
     l->c = c;
     l->ms = ms;
     eddy_timer_init(&l->timer, nl->loop, NULL, c);
-    l->next = nl->lingers;
-    nl->lingers = l;
+    slot = linger_slot(nl, c);
+    l->next = *slot;
+    *slot = l;
+    nl->nlingers++;
     return 0;
 }
 
@@ -87,11 +144,18 @@ void eddy__net_linger_remove(struct eddy__net_loop *nl, const struct eddy_tcp_co
 {
     struct eddy__linger **pp, *l;
 
-    for (pp = &nl->lingers; (l = *pp) != NULL; pp = &l->next) {
+    if (nl->nlingers == 0)
+        return;
+    for (pp = linger_slot(nl, c); (l = *pp) != NULL; pp = &l->next) {
         if (l->c == c) {
             *pp = l->next;
             eddy_timer_stop(&l->timer);
             free(l);
+            if (--nl->nlingers == 0 && nl->linger_cap > LINGER_KEEP_SLOTS) {
+                free(nl->linger_slots);
+                nl->linger_slots = NULL;
+                nl->linger_cap = 0;
+            }
             return;
         }
     }

@@ -16,11 +16,12 @@
 #include <unistd.h>
 
 #include "eddy/inet.h"
+#include "net_internal.h"
 #include "socket_io.h"
 
 #define MAX_CHUNK ((size_t)1 << 30)
 
-static int sock_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+int eddy__transport_fd_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
 {
     (void)arg;
     (void)flags;
@@ -155,7 +156,7 @@ static int sock_set_nodelay(struct eddy_transport *t, int on)
 const struct eddy_transport_ops eddy_transport_socket = {
     .name = "socket",
     .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
-    .open = sock_open,
+    .open = eddy__transport_fd_open,
     .readv = sock_readv,
     .writev = sock_writev,
     .send_file = sock_send_file,

@@ -16,17 +16,9 @@
 
 #include "eddy/channel.h"
 #include "eddy/event_loop.h"
+#include "net_internal.h"
 
 ssize_t eddy__us_writev_nosignal(int fd, const struct iovec *iov, int iovcnt);
-
-static int us_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
-{
-    (void)arg;
-    (void)flags;
-    t->fd = fd;
-    t->state = NULL;
-    return 0;
-}
 
 static ssize_t us_readv(struct eddy_transport *t, const struct iovec *iov, int n)
 {
@@ -60,7 +52,7 @@ static int us_set_nodelay(struct eddy_transport *t, int on)
 const struct eddy_transport_ops eddy_transport_ustack = {
     .name = "ustack",
     .caps = EDDY_TRANSPORT_FD_UEPOLL | EDDY_TRANSPORT_CLOSE_FORGETS,
-    .open = us_open,
+    .open = eddy__transport_fd_open,
     .readv = us_readv,
     .writev = us_writev,
     .shutdown_write = us_shutdown_write,
