@@ -17,7 +17,6 @@ import os
 import random
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ustack_ns  # noqa: E402
-from ustack_ns import K_IP, US_IP, Netns  # noqa: E402
+from ustack_ns import FAILED, K_IP, US_IP, Netns, ok  # noqa: E402
 
 TAP = "eddyuss"
 PORT = 7007
@@ -34,14 +33,6 @@ MB = 20 if ustack_ns.sanitized() else 100
 # segments queue and drop too, not only Linux's.
 TBF = ["tbf", "rate", "50mbit" if ustack_ns.sanitized() else "200mbit", "burst", "64kb",
        "limit", "40kb"]
-FAILED = []
-
-
-def ok(cond, name, detail=""):
-    print(("ok - " if cond else "not ok - ") + name + ("" if cond else " # " + detail), flush=True)
-    if not cond:
-        FAILED.append(name)
-    return cond
 
 
 def echo_client(total, seed):
