@@ -9,6 +9,13 @@ command -v clang >/dev/null || need+=(clang)
 # versions format a few constructs differently (tests/blackbox/test_format.sh).
 command -v clang-format-14 >/dev/null || need+=(clang-format-14)
 command -v timeout >/dev/null || need+=(coreutils)
+# The ustack tests with Linux as the peer (tests/blackbox/test_ustack_*.py): ip and tc,
+# ping, wget, ab, and scapy for Debian's own python3 (the crafted segments).
+command -v tc >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v wget >/dev/null || need+=(wget)
+command -v ab >/dev/null || need+=(apache2-utils)
+/usr/bin/python3 -c "import scapy" 2>/dev/null || need+=(python3-scapy)
 [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)

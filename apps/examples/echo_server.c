@@ -77,6 +77,11 @@ static int check_user_stack(struct config *cfg, int backend_given)
         fprintf(stderr, "echo_server: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
         return -1;
     }
+    struct ue_stack_config c;
+    if (eddy_ustack_parse_addr(&c, cfg->ip, cfg->gateway) < 0) {
+        fprintf(stderr, "echo_server: --stack user: bad --ip or --gateway\n");
+        return -1;
+    }
     if (cfg->threads != 0) {
         fprintf(stderr, "echo_server: --stack user runs one loop: use -t 0\n");
         return -1;
@@ -174,7 +179,7 @@ static int user_stack_listen(struct user_stack *u, struct eddy_tcp_server *serve
     int r = eddy_sockaddr_parse(cfg->listen, &a, &len);
     struct ue_stack_config c;
     if (r == 0 && (a.sa.sa_family != AF_INET || eddy_ustack_parse_addr(&c, cfg->ip, cfg->gateway)))
-        r = -EINVAL;
+        r = -EINVAL; /* the address was checked with the options: -l is not IPv4 */
     if (r < 0)
         return r;
     struct sockaddr_in port = {.sin_family = AF_INET, .sin_port = a.in4.sin_port};

@@ -223,9 +223,16 @@ def run_config(backend, threads, seed):
 
 
 def check_bad_usage():
-    """Bad options are refused with a message, before anything listens."""
+    """Bad options are refused with a message, before anything listens (or a TAP is
+    opened: --stack user)."""
+    US = ["--stack", "user", "--tap", "eddyusx", "--ip", "198.18.0.2/24"]
     cases = [(["-b", "nope"], 2, "unknown backend"), (["-t", "x"], 2, "bad thread count"),
-             (["-l", "bogus"], 1, "bogus"), (["extra"], 2, "usage")]
+             (["-l", "bogus"], 1, "bogus"), (["extra"], 2, "usage"),
+             (["--stack", "bogus"], 2, "expected kernel or user"),
+             (["--stack", "user"], 2, "needs --tap NAME and --ip"),
+             (US + ["-t", "2"], 2, "use -t 0"), (US + ["-b", "epoll"], 2, "uepoll"),
+             (US[:-1] + ["198.18.0.2/33"], 2, "bad --ip"),
+             (US + ["--gateway", "x"], 2, "bad --ip or --gateway")]
     for args, want_rc, want_msg in cases:
         p = subprocess.run([SERVER] + args, capture_output=True, text=True, timeout=10)
         if p.returncode != want_rc or want_msg not in p.stderr:

@@ -8,27 +8,19 @@ import hashlib
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ustack_ns  # noqa: E402
-from ustack_ns import US_IP, Netns  # noqa: E402
+from httpd_blackbox import Reader  # noqa: E402
+from ustack_ns import FAILED, US_IP, Netns, ok  # noqa: E402
 
 TAP = "eddyusp"
 PORT = 8080
 URL = "http://%s:%d" % (US_IP, PORT)
 BIG_MB = 20 if ustack_ns.sanitized() else 100
-FAILED = []
-
-
-def ok(cond, name, detail=""):
-    print(("ok - " if cond else "not ok - ") + name + ("" if cond else " # " + detail), flush=True)
-    if not cond:
-        FAILED.append(name)
-    return cond
 
 
 def timed(name, fn):
@@ -95,32 +87,19 @@ def ab(ns):
         print("# ab: %s requests/s" % rps.group(1), flush=True)
 
 
-def read_response(f):
-    status = f.readline()
-    length = 0
-    while True:
-        line = f.readline().strip()
-        if not line:
-            break
-        k, _, v = line.decode().partition(":")
-        if k.lower() == "content-length":
-            length = int(v)
-    return int(status.split()[1]), f.read(length)
-
-
 def pipeline_client(sums):
     """Runs inside the namespace: 100 requests in one write, the answers in order."""
     names = ["index.html", "one.bin", "small.txt", "missing"] * 25
     s = socket.create_connection((US_IP, PORT), timeout=30)
     s.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % n.encode() for n in names))
-    f = s.makefile("rb")
+    rd = Reader(s)
     good = 0
     for n in names:
-        st, body = read_response(f)
+        r = rd.read_response()
         if n == "missing":
-            good += st == 404
+            good += r.status == 404
         else:
-            good += st == 200 and hashlib.sha256(body).hexdigest() == sums[n]
+            good += r.status == 200 and hashlib.sha256(r.body).hexdigest() == sums[n]
     s.close()
     ok(good == len(names), "pipelined_100_mixed_in_order", "%d of %d" % (good, len(names)))
     return 0 if good == len(names) else 1

@@ -20,6 +20,17 @@ K_IP = "198.18.0.1"
 US_IP = "198.18.0.2"
 
 
+FAILED = []
+
+
+def ok(cond, name, detail=""):
+    """One "ok - NAME" or "not ok - NAME # detail" line; failures are kept in FAILED."""
+    print(("ok - " if cond else "not ok - ") + name + ("" if cond else " # " + detail), flush=True)
+    if not cond:
+        FAILED.append(name)
+    return cond
+
+
 def have_root():
     return os.geteuid() == 0 and os.access("/dev/net/tun", os.W_OK) and \
         subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0

@@ -131,16 +131,23 @@ static void test_window_scale_limits_sender(void)
     peer_fini(&p);
 }
 
+/* An established connection whose peer shut its window, with 100 bytes to send. 0 or -1. */
+static int zero_window_conn(struct peer *p, struct conn *c)
+{
+    peer_init(p);
+    if (c_open_passive(p, c, 7, 1) < 0)
+        return -1;
+    c_send(p, c, TH_ACK, NULL, 0, 0);
+    return ue_write(c->fd, buf, 100) == 100 ? 0 : -1;
+}
+
 /* A zero window: nothing is sent; probes (seq = snd_una - 1, no data) back off; an
  * opened window lets the data go. */
 static void test_zero_window_probe(void)
 {
     struct peer p;
     struct conn c;
-    peer_init(&p);
-    ASSERT_GE(c_open_passive(&p, &c, 7, 1), 0);
-    c_send(&p, &c, TH_ACK, NULL, 0, 0);
-    ASSERT_EQ(ue_write(c.fd, buf, 100), 100);
+    ASSERT_EQ(zero_window_conn(&p, &c), 0);
     ASSERT(!c_recv(&p, &c));
     uint64_t gaps[3] = {200, 400, 800};
     for (int i = 0; i < 3; i++) {
@@ -165,10 +172,7 @@ static void test_zero_window_orphan_gives_up(void)
 {
     struct peer p;
     struct conn c;
-    peer_init(&p);
-    ASSERT_GE(c_open_passive(&p, &c, 7, 1), 0);
-    c_send(&p, &c, TH_ACK, NULL, 0, 0);
-    ASSERT_EQ(ue_write(c.fd, buf, 100), 100);
+    ASSERT_EQ(zero_window_conn(&p, &c), 0);
     ue_close(c.fd);
     c.fd = -1;
     struct ue_stack *st = ue_stack_current();
