@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
 from httpd_config_util import ConfServer, check_config, request, write_tree  # noqa: E402
-from tls_blackbox import NO_TLS, make_certs, s_client, curl, tls_connect  # noqa: E402
+from tls_blackbox import NO_TLS, TlsServer, make_certs, s_client, curl, tls_connect  # noqa: E402
 
 
 def pair(certs, name):
@@ -207,6 +207,50 @@ def test_reload(d, certs):
     ok(s.stop() == 0, "exit 0 after reloads")
 
 
+def log_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def test_access_log(d, certs):
+    lc, lk = pair(certs, "localhost")
+    for fmt in ("combined_tls", ""):
+        alog = os.path.join(d, "access_%s.log" % (fmt or "plain"))
+        tport = free_port()
+        s = ConfServer("access_log %s %s;\nserver { listen 127.0.0.1:PORT; root %s/a; }\n%s"
+                       % (alog, fmt, d, server_block("127.0.0.1:%d tls" % tport, "localhost",
+                                                     d + "/a", lc, lk)))
+        body(tport, certs, "localhost", "/", "--tls-max", "1.2")
+        body(tport, certs, "localhost", "/?v13")
+        request(s.port, "/?plain")
+        s.stop()
+        lines = log_lines(alog)
+        # each thread has its own buffer: lines are found by their target, not their order
+        by = {t: [ln for ln in lines if b"GET %s HTTP" % t in ln] for t in (b"/", b"/?v13",
+                                                                               b"/?plain")}
+        got = {t: v[0] if len(v) == 1 else None for t, v in by.items()}
+        if fmt:
+            ok(len(lines) == 3 and got[b"/"].endswith(b'" TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256')
+               and got[b"/?v13"].endswith(b'" TLSv1.3 TLS_AES_128_GCM_SHA256')
+               and got[b"/?plain"].endswith(b'" "-" - -'),
+               "access_log ... combined_tls: TLS version and cipher last, - - for plain",
+               repr(lines))
+        else:
+            ok(len(lines) == 3 and all(v is not None and v.endswith(b'"') for v in got.values())
+               and b"TLS" not in b"".join(lines),
+               "default combined format unchanged over TLS", repr(lines))
+    alog = os.path.join(d, "flag.log")
+    s = TlsServer(d + "/a", certs, "--access-log", alog, "--access-log-tls", "-t", "1")
+    body(s.tport, certs, "localhost")
+    s.stop()
+    lines = log_lines(alog)
+    ok(len(lines) == 1 and lines[0].endswith(b" TLSv1.3 TLS_AES_128_GCM_SHA256"),
+       "--access-log-tls: the same without a config file", repr(lines))
+
+
 def main():
     time_limit(120)
     d = tempfile.mkdtemp(prefix="eddy-conftls-")
@@ -223,6 +267,7 @@ def main():
     test_redirect_and_timeout(d, certs)
     test_check_errors(d, certs)
     test_reload(d, certs)
+    test_access_log(d, certs)
     shutil.rmtree(certs, ignore_errors=True)
     shutil.rmtree(d, ignore_errors=True)
     done()
