@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -251,7 +252,53 @@ def test_access_log(d, certs):
        "--access-log-tls: the same without a config file", repr(lines))
 
 
+def netns_part(d, certs):
+    """Runs inside a fresh network namespace (unshare -n): 0.0.0.0:P binds nothing
+    reachable from outside. A wildcard and a specific address on one port, plain and TLS."""
+    subprocess.check_call(["ip", "link", "set", "lo", "up"])
+    lc, lk = pair(certs, "localhost")
+    bc, bk = pair(certs, "b.test")
+    tport = free_port()
+    s = ConfServer("server { listen 0.0.0.0:PORT; root %s/a; }\n"
+                   "server { listen 127.0.0.1:PORT; root %s/b; }\n%s%s"
+                   % (d, d, server_block("0.0.0.0:%d tls" % tport, "localhost", d + "/a", lc, lk),
+                      server_block("127.0.0.1:%d tls" % tport, "b.test", d + "/b", bc, bk)))
+    st1, _, b1 = request(s.port, "/")
+    c = socket.create_connection(("127.0.0.2", s.port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    c.close()
+    ok(st1 == 200 and b1 == b"B\n", "127.0.0.1:P gets the specific address's server", repr(b1))
+    ok(got.endswith(b"\r\n\r\nA\n"), "127.0.0.2:P gets the wildcard's server", repr(got[-40:]))
+    ok(s.err.count(b"listening on http://") == 1, "only the wildcard is bound", repr(s.err))
+    ok(subject(tport, certs, "b.test") == "b.test" and body(tport, certs, "b.test") == b"B\n",
+       "TLS: the specific address's certificate and server through the wildcard")
+    ok(s.stop() == 0, "exit 0")
+    done()
+
+
+def test_wildcard_and_specific(d, certs):
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        ok(False, "wildcard + specific address: needs root and unshare for a network namespace")
+        return
+    p = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--netns",
+                        d, certs], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode("latin-1")
+    for line in out.splitlines():
+        if line.startswith(("ok - ", "not ok - ")):
+            ok(line.startswith("ok - "), "netns: " + line.split(" - ", 1)[1])
+    ok(p.returncode == 0 and "not ok" not in out, "the namespace part passed", out[-500:])
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--netns":
+        time_limit(50)
+        netns_part(sys.argv[2], sys.argv[3])
     time_limit(120)
     d = tempfile.mkdtemp(prefix="eddy-conftls-")
     write_tree(d, {"a/index.html": "A\n", "b/index.html": "B\n"})
@@ -268,6 +315,7 @@ def main():
     test_check_errors(d, certs)
     test_reload(d, certs)
     test_access_log(d, certs)
+    test_wildcard_and_specific(d, certs)
     shutil.rmtree(certs, ignore_errors=True)
     shutil.rmtree(d, ignore_errors=True)
     done()
