@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
-from httpd_config_util import ConfServer, request, write_tree  # noqa: E402
+from httpd_config_util import ConfServer, refused, request, wait_for, write_tree  # noqa: E402
 
 
 def read(path):
@@ -21,15 +21,6 @@ def read(path):
             return f.read()
     except OSError:
         return b""
-
-
-def wait_for(cond, timeout=5):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_globals(d):
@@ -221,14 +212,7 @@ def test_reload(d):
     v3 = CONF % {"d": d, "v": "3", "extra": ""}
     s.write(v3.replace("127.0.0.1:PORT", "127.0.0.1:%d" % port2))
     s.signal(signal.SIGHUP)
-
-    def refused():
-        try:
-            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
-            return False
-        except OSError:
-            return True
-    ok(wait_for(refused), "a listen address removed by a reload is closed")
+    ok(wait_for(lambda: refused(s.port)), "a listen address removed by a reload is closed")
     ok(request(port2, "/index.html")[1].get("x-version") == "3", "the remaining one serves v3")
     ok(s.stop() == 0, "exit 0 after reloads")
 

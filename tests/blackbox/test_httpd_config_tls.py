@@ -10,12 +10,13 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
-from httpd_config_util import ConfServer, check_config, request, write_tree  # noqa: E402
-from tls_blackbox import NO_TLS, TlsServer, make_certs, s_client, curl, tls_connect  # noqa: E402
+from httpd_config_util import (ConfServer, check_config, read_all, refused, request,  # noqa: E402
+                               wait_for, write_tree)
+from tls_blackbox import (NO_TLS, TlsServer, make_certs, s_client, curl,  # noqa: E402
+                          silent_client, tls_connect)  # noqa: E402
 
 
 def pair(certs, name):
@@ -35,22 +36,12 @@ def subject(port, certs, name):
     return out[-300:]
 
 
-def wait_for(cond, timeout=5):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
 def has_ticket(port, certs):
     """Whether the session of one request/response carries a ticket (TLS 1.3 sends it
     after the handshake, so a full exchange is read first)."""
     c = tls_connect(port, certs)
     c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    while c.recv(4096):
-        pass
+    read_all(c)
     t = c.session is not None and c.session.has_ticket
     c.close()
     return t
@@ -96,14 +87,7 @@ def test_redirect_and_timeout(d, certs):
     ok(st == 301 and hd.get("location") == "https://localhost:%d/x?y=1" % tport,
        "plain -> 301 to https://$host$request_uri", "%s %s" % (st, hd.get("location")))
     ok(body(tport, certs, "localhost") == b"A\n", "the HTTPS side serves")
-    c = socket.create_connection(("127.0.0.1", tport), timeout=5)
-    t0 = time.time()
-    try:
-        got = c.recv(100)
-    except OSError:
-        got = b""
-    waited = time.time() - t0
-    c.close()
+    got, waited = silent_client(tport)
     ok(got == b"" and 0.2 < waited < 3, "ssl_handshake_timeout 400ms closes a silent client",
        "%.2fs" % waited)
     ok(has_ticket(tport, certs) is False, "ssl_session_tickets off: no ticket sent")
@@ -179,25 +163,13 @@ def test_reload(d, certs):
     ok(subject(s.port, certs, "b.test") == "b.test", "after reload: the changed certificate file")
     ok(body(port2, certs, "b.test") == b"B\n", "a TLS listener added by the reload serves")
     tls_conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    got = b""
-    while True:
-        chunk = tls_conn.recv(4096)
-        if not chunk:
-            break
-        got += chunk
+    got = read_all(tls_conn)
     tls_conn.close()
     ok(got.startswith(b"HTTP/1.1 200") and got.endswith(b"A\n"),
        "a connection opened before the reload still serves", got[:60])
     s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc, bk))
     s.signal(signal.SIGHUP)
-
-    def refused():
-        try:
-            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
-            return False
-        except OSError:
-            return True
-    ok(wait_for(refused), "a TLS listener removed by a reload is closed")
+    ok(wait_for(lambda: refused(s.port)), "a TLS listener removed by a reload is closed")
     ok(body(port2, certs, "b.test") == b"B\n", "the remaining TLS listener serves")
     s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc,
                                 d + "/missing.key"))
@@ -266,12 +238,7 @@ def netns_part(d, certs):
     st1, _, b1 = request(s.port, "/")
     c = socket.create_connection(("127.0.0.2", s.port), timeout=5)
     c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    got = b""
-    while True:
-        chunk = c.recv(4096)
-        if not chunk:
-            break
-        got += chunk
+    got = read_all(c)
     c.close()
     ok(st1 == 200 and b1 == b"B\n", "127.0.0.1:P gets the specific address's server", repr(b1))
     ok(got.endswith(b"\r\n\r\nA\n"), "127.0.0.2:P gets the wildcard's server", repr(got[-40:]))
