@@ -94,6 +94,22 @@ def test_redirect_and_timeout(d, certs):
     ok(s.stop() == 0, "exit 0")
 
 
+def test_flags_with_config(d, certs):
+    """--listen-tls/--tls-cert/--tls-key/--hsts given with -c keep their meaning, beside the
+    file's own TLS listener."""
+    lc, lk = pair(certs, "localhost")
+    fport = free_port()
+    s = ConfServer(server_block("127.0.0.1:PORT tls", "b.test", d + "/b", *pair(certs, "b.test")),
+                   "--listen-tls", "127.0.0.1:%d" % fport, "--tls-cert", lc, "--tls-key", lk,
+                   "--hsts", "60")
+    rc, out, _ = curl(fport, certs, "/", "-i", host="localhost")
+    ok(rc == 0 and b"strict-transport-security: max-age=60" in out.lower() and
+       out.endswith(b"B\n"), "--listen-tls with -c: its listener serves the file's servers",
+       repr(out[-200:]))
+    ok(body(s.port, certs, "b.test") == b"B\n", "... and the file's TLS listener still serves")
+    ok(s.stop() == 0, "exit 0")
+
+
 def check_error(d, name, text, want):
     path = os.path.join(d, name + ".conf")
     with open(path, "w") as f:
@@ -279,6 +295,7 @@ def main():
         done()
     test_sni_vhosts(d, certs)
     test_redirect_and_timeout(d, certs)
+    test_flags_with_config(d, certs)
     test_check_errors(d, certs)
     test_reload(d, certs)
     test_access_log(d, certs)
