@@ -141,8 +141,16 @@ static int global_directive(struct httpd_conf_ctx *x, const struct httpd_conf_di
             return httpd_conf_fail(x, d, "unknown log level \"%s\"", d->args[2]);
         return set_str(x, &g->error_log, d->args[1]);
     }
-    if (strcmp(n, "access_log") == 0)
+    if (strcmp(n, "access_log") == 0) {
+        if (d->nargs > 2 && strcmp(d->args[2], "combined") != 0 &&
+            strcmp(d->args[2], "combined_tls") != 0)
+            return httpd_conf_fail(x, d,
+                                   "access_log: unknown format \"%s\" (combined or "
+                                   "combined_tls)",
+                                   d->args[2]);
+        g->access_log_tls = d->nargs > 2 && strcmp(d->args[2], "combined_tls") == 0;
         return set_str(x, &g->access_log, d->args[1]);
+    }
     if (strcmp(n, "backend") == 0) {
         for (const char *const *b = eddy_event_dispatcher_names(); *b; b++)
             if (strcmp(d->args[1], *b) == 0) {
@@ -181,7 +189,7 @@ static const struct dir_spec globals[] = {
     {"user", HTTPD_C_MAIN, 1, 2},
     {"pid", HTTPD_C_MAIN, 1, 1},
     {"error_log", HTTPD_C_MAIN, 1, 2},
-    {"access_log", HTTPD_C_MAIN, 1, 1},
+    {"access_log", HTTPD_C_MAIN, 1, 2},
     {"backend", HTTPD_C_MAIN, 1, 1},
     {"worker_threads", HTTPD_C_MAIN, 1, 1},
     {"keepalive_requests", HTTPD_C_MAIN, 1, 1},

@@ -135,7 +135,8 @@ struct httpd_tls_globals {
 
 struct httpd_globals {
     const char *user, *group, *pid, *error_log, *access_log, *backend;
-    int error_level; /* HTTPD_LOG_* */
+    int error_level;    /* HTTPD_LOG_* */
+    int access_log_tls; /* access_log FILE combined_tls */
     long long worker_threads, keepalive_requests, max_connections, client_max_body_size;
     long long keepalive_timeout_ms, client_header_timeout_ms, client_body_timeout_ms,
         send_timeout_ms;

@@ -18,16 +18,21 @@ void httpd_conf_tls_init(struct httpd_tls_globals *t)
     t->session_tickets = t->session_timeout_ms = t->handshake_timeout_ms = HTTPD_UNSET;
 }
 
-static int set_file(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, const char **dst)
+static int set_file(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, int key)
 {
     if (x->level != HTTPD_C_SRV)
         return httpd_conf_fail(x, d, "\"%s\" is not allowed here (server level only)", d->args[0]);
     if (d->nargs != 2)
         return httpd_conf_fail(x, d, "invalid number of arguments in \"%s\"", d->args[0]);
-    if ((*dst = httpd_conf_strdup(x->conf, d->args[1])) == NULL)
+    const char *v = httpd_conf_strdup(x->conf, d->args[1]);
+    if (v == NULL)
         return -1;
-    if (strstr(d->args[0], "_key") == NULL)
+    if (key) {
+        x->srv->tls_certificate_key = v;
+    } else {
+        x->srv->tls_certificate = v;
         x->srv->tls_file = d->file, x->srv->tls_line = d->line;
+    }
     return 0;
 }
 
@@ -92,9 +97,9 @@ int httpd_conf_tls_directive(struct httpd_conf_ctx *x, const struct httpd_conf_d
                                         "ssl_session_timeout", "ssl_handshake_timeout"};
     const char *n = d->args[0];
     if (strcmp(n, "tls_certificate") == 0 || strcmp(n, "ssl_certificate") == 0)
-        return set_file(x, d, &x->srv->tls_certificate);
+        return set_file(x, d, 0);
     if (strcmp(n, "tls_certificate_key") == 0 || strcmp(n, "ssl_certificate_key") == 0)
-        return set_file(x, d, &x->srv->tls_certificate_key);
+        return set_file(x, d, 1);
     for (size_t i = 0; i < sizeof mains / sizeof mains[0]; i++)
         if (strcmp(n, mains[i]) == 0)
             return d->nargs < 2 ? httpd_conf_fail(x, d, "invalid number of arguments in \"%s\"", n)

@@ -41,6 +41,7 @@ struct tlog {
 
 static int log_fd = -1;
 static int log_is_file;
+static int log_tls;
 static char *log_path;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tlog *all_logs;
@@ -76,6 +77,11 @@ int httpd_log_open(const char *spec)
 int httpd_log_enabled(void)
 {
     return log_fd >= 0;
+}
+
+void httpd_log_set_tls(int on)
+{
+    log_tls = on;
 }
 
 static void flush(struct tlog *t);
@@ -274,7 +280,11 @@ void httpd_access_log(const struct eddy_http_log_entry *e, void *data)
     p += put_escaped(p, e->referer);
     p += sprintf(p, "\" \"");
     p += put_escaped(p, e->user_agent);
-    p += sprintf(p, "\"\n");
+    if (log_tls) /* OpenSSL's names: short, no spaces */
+        p += sprintf(p, "\" %.32s %.64s\n", e->tls_version ? e->tls_version : "-",
+                     e->tls_version && e->tls_cipher ? e->tls_cipher : "-");
+    else
+        p += sprintf(p, "\"\n");
     t->len = (size_t)(p - t->buf);
     pthread_mutex_unlock(&t->lock);
 }

@@ -13,6 +13,9 @@ struct eddy_event_loop;
 /* "off", "-" (stdout) or a file path (appended to, created 0644). 0 or -errno. */
 int httpd_log_open(const char *spec);
 int httpd_log_enabled(void);
+/* 1: each line ends with the TLS version and cipher ("- -" without TLS), as nginx's
+ * combined format followed by $ssl_protocol $ssl_cipher. Set before serving. */
+void httpd_log_set_tls(int on);
 /* The eddy_http_log_fn hook. */
 void httpd_access_log(const struct eddy_http_log_entry *e, void *data);
 /* SIGHUP: flushes every thread's buffer into the current file, then reopens the path, in

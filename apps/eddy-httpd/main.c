@@ -225,6 +225,8 @@ static int make_server(struct httpd *h)
         o.access_log = h->conf ? httpd_log_hook : httpd_access_log;
         o.access_log_data = h;
     }
+    if (h->conf) /* the error log of the config file tells resets and send timeouts */
+        o.conn_error = httpd_conn_error;
     int rc = eddy_http_server_new(&h->srv, h->base, &o);
     eddy_http_handler_fn handler = h->conf ? httpd_site_handler : eddy_http_static_handler;
     void *data = h->files;
@@ -436,6 +438,7 @@ static int open_logs_and_files(struct httpd *h)
     } else if (open_files(h) < 0) {
         return -1;
     }
+    httpd_log_set_tls(h->opt.access_log_tls);
     int rc = httpd_log_open(h->opt.access_log);
     if (rc < 0)
         httpd_log_error(HTTPD_LOG_EMERG, "access log '%s': %s", h->opt.access_log, strerror(-rc));

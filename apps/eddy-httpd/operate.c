@@ -32,6 +32,8 @@ void httpd_apply_globals(struct httpd_options *o, const struct httpd_conf *c)
         o->backend = g->backend;
     if (!httpd_option_given(o, "access-log") && g->access_log)
         o->access_log = g->access_log;
+    if (!httpd_option_given(o, "access-log-tls"))
+        o->access_log_tls = g->access_log_tls;
     if (!httpd_option_given(o, "keepalive-timeout"))
         o->keepalive_timeout_ms = ms_or(g->keepalive_timeout_ms, o->keepalive_timeout_ms);
     if (!httpd_option_given(o, "header-timeout"))
@@ -79,6 +81,23 @@ void httpd_log_hook(const struct eddy_http_log_entry *e, void *data)
                     (int)(e->method.len < 16 ? e->method.len : 16), e->method.p ? e->method.p : "",
                     (int)(e->target.len < 512 ? e->target.len : 512),
                     e->target.p ? e->target.p : "");
+}
+
+void httpd_conn_error(const struct sockaddr *peer, int err, void *data)
+{
+    (void)data;
+    if (!httpd_errlog_wants(HTTPD_LOG_INFO))
+        return;
+    char ip[64] = "-";
+    if (peer)
+        eddy_sockaddr_format_ip(peer, ip, sizeof ip);
+    if (err == -ETIMEDOUT)
+        httpd_log_error(HTTPD_LOG_INFO,
+                        "client timed out (%d: %s) while sending the response, client %s",
+                        ETIMEDOUT, strerror(ETIMEDOUT), ip);
+    else
+        httpd_log_error(HTTPD_LOG_INFO, "connection reset by peer (%d: %s), client %s", -err,
+                        strerror(-err), ip);
 }
 
 int httpd_write_pid(const char *path)

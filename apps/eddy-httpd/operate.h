@@ -13,6 +13,8 @@ int httpd_open_error_log(const struct httpd_conf *c);
 /* The library's per-response hook with a config: the access log, plus timeouts (408) and
  * bad requests (400) at info and 5xx at error in the error log. */
 void httpd_log_hook(const struct eddy_http_log_entry *e, void *data);
+/* The library's conn_error hook: a reset or a send timeout, at info with the client. */
+void httpd_conn_error(const struct sockaddr *peer, int err, void *data);
 /* Writes the pid to path (through a temporary file and a rename). 0 or -errno. */
 int httpd_write_pid(const char *path);
 /* Switches to user (and group, or the user's) with its supplementary groups; as

@@ -41,6 +41,7 @@ enum {
     OPT_TLS_HANDSHAKE,
     OPT_HSTS,
     OPT_REDIRECT_HTTPS,
+    OPT_ACCESS_LOG_TLS,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +74,7 @@ static const struct option long_opts[] = {
     {"tls-handshake-timeout", required_argument, NULL, OPT_TLS_HANDSHAKE},
     {"hsts", required_argument, NULL, OPT_HSTS},
     {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
+    {"access-log-tls", no_argument, NULL, OPT_ACCESS_LOG_TLS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -96,6 +98,8 @@ static void usage(void)
         printf(" %s", *n);
     printf(" (default %s)\n", eddy_event_dispatcher_find(NULL)->name);
     printf("      --access-log PATH|-|off  combined log format; - is stdout (default off)\n"
+           "      --access-log-tls         append the TLS version and cipher to each line\n"
+           "                               (\"- -\" for plain HTTP)\n"
            "      --keepalive-timeout S    idle keep-alive connection timeout (default 75)\n"
            "      --keepalive-requests N   requests per connection, the last answered with\n"
            "                               Connection: close (default 1000)\n"
@@ -289,6 +293,9 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         return set_backend(o, arg);
     case OPT_ACCESS_LOG:
         o->access_log = arg;
+        return 0;
+    case OPT_ACCESS_LOG_TLS:
+        o->access_log_tls = 1;
         return 0;
     case OPT_KEEPALIVE:
         return parse_seconds("--keepalive-timeout", arg, &o->keepalive_timeout_ms);

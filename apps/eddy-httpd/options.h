@@ -15,6 +15,7 @@ struct httpd_options {
     int threads;
     const char *backend;
     const char *access_log; /* path, "-" or "off" */
+    int access_log_tls;     /* --access-log-tls: TLS version and cipher on each line */
     unsigned keepalive_timeout_ms, header_timeout_ms, body_timeout_ms, send_timeout_ms;
     unsigned drain_timeout_ms;
     unsigned keepalive_requests;

@@ -77,6 +77,8 @@ struct eddy_http_log_entry {
     const struct sockaddr *peer;     /* the client; length eddy_sockaddr_len() */
     time_t time;                     /* wall clock (seconds) when the response completed */
     struct eddy_event_loop *loop;    /* the calling thread's loop, to buffer per thread */
+    const char *tls_version;         /* "TLSv1.3" over TLS, else NULL (eddy/tls.h) */
+    const char *tls_cipher;          /* the cipher over TLS, else NULL */
 };
 
 /* Called once per response, in the connection's loop thread, when its last byte was
@@ -118,6 +120,10 @@ struct eddy_http_server_options {
 
     eddy_http_log_fn access_log; /* NULL: none */
     void *access_log_data;
+    /* A connection closed by the client's reset (err -ECONNRESET) or by the send timeout
+     * (-ETIMEDOUT), which nginx logs at info; in the connection's thread. NULL: none. */
+    void (*conn_error)(const struct sockaddr *peer, int err, void *data);
+    void *conn_error_data;
 };
 
 /* Defaults as documented above; tcp gets eddy_tcp_server_options_init's. */

@@ -155,6 +155,9 @@ void eddy_tcp_connection_set_reading(struct eddy_tcp_connection *c, int on);
 int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c);
 /* Owner thread: 1 once the peer's end of input was read (on_peer_eof, if set, ran or runs). */
 int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c);
+/* Owner thread (on_close too): 1 if a read or write failed with ECONNRESET (the peer
+ * reset the connection). */
+int eddy_tcp_connection_was_reset(const struct eddy_tcp_connection *c);
 
 void eddy_tcp_connection_ref(struct eddy_tcp_connection *c);   /* any thread */
 void eddy_tcp_connection_unref(struct eddy_tcp_connection *c); /* any thread */

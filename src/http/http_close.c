@@ -14,6 +14,8 @@
  */
 #include "http_internal.h"
 
+#include <errno.h>
+
 static void set_deadline(struct http_conn *hc, unsigned ms)
 {
     if (!ms) {
@@ -218,6 +220,9 @@ void eddy__http_on_timer(struct eddy_timer *t)
             hc->last_queued = q; /* progress: give it another period */
             eddy__http_restart_deadline(c, hc);
         } else {
+            const struct eddy_http_server_options *o = &http_srv_of(hc)->opt;
+            if (o->conn_error)
+                o->conn_error(eddy_tcp_connection_peer(c), -ETIMEDOUT, o->conn_error_data);
             eddy__http_close(c, hc, HTTP_CLOSE_NOW); /* the client stopped reading */
         }
         return;

@@ -365,6 +365,9 @@ static void on_high_water(struct eddy_tcp_connection *c, size_t queued)
 static void on_close(struct eddy_tcp_connection *c)
 {
     struct http_conn *hc = http_conn_of(c);
+    const struct eddy_http_server_options *o = &http_srv_of(hc)->opt;
+    if (o->conn_error && eddy_tcp_connection_was_reset(c))
+        o->conn_error(eddy_tcp_connection_peer(c), -ECONNRESET, o->conn_error_data);
     hc->phase = PH_CLOSED;
     eddy_timer_stop(&hc->timer);
     if (hc->logq)

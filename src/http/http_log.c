@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eddy/tls.h"
+
 struct http_logrec {
     struct http_logrec *next;
     uint64_t end;      /* bytes_sent once its last byte is out */
@@ -21,12 +23,28 @@ struct http_logrec {
     uint64_t body_bytes;
     int status;
     int minor;
-    struct eddy_http_res_log log; /* views into text */
+    const char *tls_version, *tls_cipher; /* OpenSSL's constant strings: outlive the SSL */
+    struct eddy_http_res_log log;         /* views into text */
     char text[];
 };
 
+/* What the log says of the connection's TLS, read while it is open (a line may be
+ * written after its close). */
+struct tls_fields {
+    const char *version, *cipher;
+};
+
+static struct tls_fields tls_of(const struct eddy_tcp_connection *c)
+{
+    struct tls_fields t = {NULL, NULL};
+    if (c && (t.version = eddy_tls_connection_version(c)) != NULL)
+        t.cipher = eddy_tls_connection_cipher(c);
+    return t;
+}
+
 static void emit(struct http_loop *ls, const struct sockaddr *peer,
-                 const struct eddy_http_res_log *l, int status, int minor, uint64_t bytes)
+                 const struct eddy_http_res_log *l, int status, int minor, uint64_t bytes,
+                 struct tls_fields tls)
 {
     struct eddy_http_server *s = ls->srv;
     eddy__http_date_line(ls); /* refreshes date_sec */
@@ -41,6 +59,8 @@ static void emit(struct http_loop *ls, const struct sockaddr *peer,
         .peer = peer,
         .time = ls->date_sec,
         .loop = ls->loop,
+        .tls_version = tls.version,
+        .tls_cipher = tls.cipher,
     };
     s->opt.access_log(&e, s->opt.access_log_data);
 }
@@ -59,7 +79,8 @@ uint64_t eddy__http_body_sent(struct eddy_tcp_connection *c, const struct eddy_h
 }
 
 /* Appends a record of res behind the others; -1 without memory. */
-static int queue(struct http_conn *hc, const struct eddy_http_response *res, uint64_t end)
+static int queue(struct http_conn *hc, const struct eddy_http_response *res, uint64_t end,
+                 struct tls_fields tls)
 {
     const struct eddy_http_str *v[] = {&res->log.method, &res->log.target, &res->log.user_agent,
                                        &res->log.referer};
@@ -73,7 +94,9 @@ static int queue(struct http_conn *hc, const struct eddy_http_response *res, uin
                               .body_off = res->body_off,
                               .body_bytes = res->body_bytes,
                               .status = res->status,
-                              .minor = res->minor};
+                              .minor = res->minor,
+                              .tls_version = tls.version,
+                              .tls_cipher = tls.cipher};
     struct eddy_http_str *w[] = {&r->log.method, &r->log.target, &r->log.user_agent,
                                  &r->log.referer};
     char *p = r->text;
@@ -99,15 +122,16 @@ void eddy__http_log_response(struct eddy_http_response *res)
     const struct sockaddr *peer = res->deferred ? &res->peer.sa : eddy_tcp_connection_peer(c);
     if (!c || !eddy_tcp_connection_is_connected(c)) {
         uint64_t bytes = c ? eddy__http_body_sent(c, res) : res->body_bytes;
-        emit(res->ls, peer, &res->log, res->status, res->minor, bytes);
+        emit(res->ls, peer, &res->log, res->status, res->minor, bytes, tls_of(NULL));
         return;
     }
+    struct tls_fields tls = tls_of(c);
     struct http_conn *hc = http_conn_of(c);
     uint64_t sent = eddy_tcp_connection_bytes_sent(c);
     uint64_t end = sent + eddy_tcp_connection_output_queued(c);
     eddy__http_log_progress(c, hc);
-    if ((!hc->logq && sent >= end) || queue(hc, res, end) < 0)
-        emit(res->ls, peer, &res->log, res->status, res->minor, res->body_bytes);
+    if ((!hc->logq && sent >= end) || queue(hc, res, end, tls) < 0)
+        emit(res->ls, peer, &res->log, res->status, res->minor, res->body_bytes, tls);
 }
 
 /* Logs and frees the first record, with its body bytes sent by now. */
@@ -115,8 +139,9 @@ static void pop(struct eddy_tcp_connection *c, struct http_conn *hc, uint64_t se
 {
     struct http_logrec *r = hc->logq;
     hc->logq = r->next;
+    struct tls_fields tls = {r->tls_version, r->tls_cipher};
     emit(hc->ls, eddy_tcp_connection_peer(c), &r->log, r->status, r->minor,
-         body_sent(sent, r->body_off, r->body_bytes));
+         body_sent(sent, r->body_off, r->body_bytes), tls);
     free(r);
 }
 

@@ -112,6 +112,7 @@ enum {
     F_RD_WANTS_WR = 1u << 18,   /* the last read waits for write readiness (tr.want) */
     F_WR_WANTS_RD = 1u << 19,   /* the last write waits for read readiness (tr.want) */
     F_OWN_NL = 1u << 20,        /* adopted outside a server: nl is the connection's own */
+    F_RESET = 1u << 21,         /* a read or write failed with ECONNRESET */
     F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED | F_LINGER_REQ, /* sends are refused */
 };
 

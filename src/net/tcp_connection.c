@@ -242,6 +242,8 @@ void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c)
     r = eddy__tcp_output_drain(c, edge_triggered(c), (c->flags & F_CLOSE_FLUSHED) != 0, &wrote);
 
     if (r < 0) {
+        if (r == -ECONNRESET)
+            c->flags |= F_RESET;
         request_close(c);
         return;
     }
@@ -466,6 +468,8 @@ static void handle_read(struct eddy_tcp_connection *c)
             return;
         }
         if (n < 0) {
+            if (n == -ECONNRESET)
+                c->flags |= F_RESET;
             request_close(c);
             return;
         }
@@ -561,12 +565,24 @@ static void on_readable(struct eddy_tcp_connection *c, int revents)
         request_close(c);
 }
 
+/* An error event closes without a read or write that would say why: a reset is
+ * asked of the socket (one syscall, on this rare path only). */
+static void note_error(struct eddy_tcp_connection *c)
+{
+    int e = 0;
+    socklen_t len = sizeof e;
+
+    if (getsockopt(c->tr.fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNRESET)
+        c->flags |= F_RESET;
+}
+
 static void on_event(struct eddy_channel *ch, int revents)
 {
     struct eddy_tcp_connection *c = ch->data;
 
     eddy__tcp_conn_enter(c);
     if (revents & EDDY_EV_ERROR) {
+        note_error(c);
         request_close(c);
     } else if (c->flags & F_HANDSHAKE) {
         handshake_step(c);

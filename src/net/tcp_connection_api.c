@@ -317,6 +317,11 @@ int eddy_tcp_connection_peer_eof(const struct eddy_tcp_connection *c)
     return (c->flags & F_PEER_EOF) != 0;
 }
 
+int eddy_tcp_connection_was_reset(const struct eddy_tcp_connection *c)
+{
+    return (c->flags & F_RESET) != 0;
+}
+
 int eddy_tcp_connection_is_connected(const struct eddy_tcp_connection *c)
 {
     return is_open(c);

@@ -2,8 +2,10 @@
 test writes (on a free port), and plain requests with any Host."""
 import http.client
 import os
+import socket
 import subprocess
 import tempfile
+import time
 
 from httpd_blackbox import BINARY, Server, free_port
 
@@ -47,6 +49,34 @@ def request(port, path, host="localhost", method="GET", headers=None, body=None,
         hd[k.lower()] = v if k.lower() not in hd else hd[k.lower()] + ", " + v
     c.close()
     return r.status, hd, data
+
+
+def wait_for(cond, timeout=5):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def refused(port):
+    """Whether a connection to 127.0.0.1:port is refused (its listener is closed)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+def read_all(sock):
+    """Everything sock receives until the peer closes."""
+    got = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return got
+        got += chunk
 
 
 def write_tree(root, files):

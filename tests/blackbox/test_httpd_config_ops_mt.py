@@ -4,6 +4,7 @@ import http.client
 import os
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -11,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
-from httpd_config_util import ConfServer, request, write_tree  # noqa: E402
+from httpd_config_util import ConfServer, refused, request, wait_for, write_tree  # noqa: E402
 
 
 def read(path):
@@ -20,15 +21,6 @@ def read(path):
             return f.read()
     except OSError:
         return b""
-
-
-def wait_for(cond, timeout=5):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_globals(d):
@@ -127,6 +119,42 @@ server { listen 127.0.0.1:PORT; root %s/www; }
        "unknown user: an error with its line, never serves, exit 1", repr(bad.err[-200:]))
 
 
+def test_resets_and_send_timeout(d):
+    """Issue 14: resets and timeouts in the error log at info, with the client."""
+    elog = os.path.join(d, "conn.log")
+    write_tree(d, {"www/big.bin": b"x" * (16 << 20)})
+    s = ConfServer("""
+error_log %s info; send_timeout 300ms;
+server { listen 127.0.0.1:PORT; root %s/www; }
+""" % (elog, d))
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # an RST
+    ok(wait_for(lambda: b"connection reset by peer" in read(elog)),
+       "a reset is logged at info", read(elog)[-300:].decode("latin-1"))
+    line = [ln for ln in read(elog).splitlines() if b"reset by peer" in ln]
+    ok(line and b"[info]" in line[0] and b"client 127.0.0.1" in line[0],
+       "... with [info] and the client address", repr(line))
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.settimeout(5)
+    c.connect(("127.0.0.1", s.port))
+    c.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    ok(wait_for(lambda: b"client timed out (110" in read(elog)),
+       "a client that stops reading: the send timeout is logged at info",
+       read(elog)[-300:].decode("latin-1"))
+    c.close()
+    line = [ln for ln in read(elog).splitlines() if b"while sending" in ln]
+    ok(line and b"[info]" in line[0] and b"client 127.0.0.1" in line[0],
+       "... with [info] and the client address", repr(line))
+    request(s.port, "/index.html")
+    ok(b"reset" not in read(elog).split(b"while sending")[-1], "a normal request logs no reset")
+    s.stop()
+    os.unlink(os.path.join(d, "www/big.bin"))
+
+
 CONF = """
 error_log %(d)s/reload.log info;
 server { listen 127.0.0.1:PORT; root %(d)s/www; add_header X-Version %(v)s; }
@@ -184,14 +212,7 @@ def test_reload(d):
     v3 = CONF % {"d": d, "v": "3", "extra": ""}
     s.write(v3.replace("127.0.0.1:PORT", "127.0.0.1:%d" % port2))
     s.signal(signal.SIGHUP)
-
-    def refused():
-        try:
-            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
-            return False
-        except OSError:
-            return True
-    ok(wait_for(refused), "a listen address removed by a reload is closed")
+    ok(wait_for(lambda: refused(s.port)), "a listen address removed by a reload is closed")
     ok(request(port2, "/index.html")[1].get("x-version") == "3", "the remaining one serves v3")
     ok(s.stop() == 0, "exit 0 after reloads")
 
@@ -218,6 +239,7 @@ def main():
     write_tree(d, {"www/index.html": "hello\n"})
     test_globals(d)
     test_error_log(d)
+    test_resets_and_send_timeout(d)
     test_reload(d)
     test_reload_logs(d)
     test_pid_and_user(d)

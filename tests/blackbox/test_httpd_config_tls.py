@@ -7,14 +7,16 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
-from httpd_config_util import ConfServer, check_config, request, write_tree  # noqa: E402
-from tls_blackbox import NO_TLS, make_certs, s_client, curl, tls_connect  # noqa: E402
+from httpd_config_util import (ConfServer, check_config, read_all, refused, request,  # noqa: E402
+                               wait_for, write_tree)
+from tls_blackbox import (NO_TLS, TlsServer, make_certs, s_client, curl,  # noqa: E402
+                          silent_client, tls_connect)  # noqa: E402
 
 
 def pair(certs, name):
@@ -34,22 +36,12 @@ def subject(port, certs, name):
     return out[-300:]
 
 
-def wait_for(cond, timeout=5):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
 def has_ticket(port, certs):
     """Whether the session of one request/response carries a ticket (TLS 1.3 sends it
     after the handshake, so a full exchange is read first)."""
     c = tls_connect(port, certs)
     c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    while c.recv(4096):
-        pass
+    read_all(c)
     t = c.session is not None and c.session.has_ticket
     c.close()
     return t
@@ -95,17 +87,26 @@ def test_redirect_and_timeout(d, certs):
     ok(st == 301 and hd.get("location") == "https://localhost:%d/x?y=1" % tport,
        "plain -> 301 to https://$host$request_uri", "%s %s" % (st, hd.get("location")))
     ok(body(tport, certs, "localhost") == b"A\n", "the HTTPS side serves")
-    c = socket.create_connection(("127.0.0.1", tport), timeout=5)
-    t0 = time.time()
-    try:
-        got = c.recv(100)
-    except OSError:
-        got = b""
-    waited = time.time() - t0
-    c.close()
+    got, waited = silent_client(tport)
     ok(got == b"" and 0.2 < waited < 3, "ssl_handshake_timeout 400ms closes a silent client",
        "%.2fs" % waited)
     ok(has_ticket(tport, certs) is False, "ssl_session_tickets off: no ticket sent")
+    ok(s.stop() == 0, "exit 0")
+
+
+def test_flags_with_config(d, certs):
+    """--listen-tls/--tls-cert/--tls-key/--hsts given with -c keep their meaning, beside the
+    file's own TLS listener."""
+    lc, lk = pair(certs, "localhost")
+    fport = free_port()
+    s = ConfServer(server_block("127.0.0.1:PORT tls", "b.test", d + "/b", *pair(certs, "b.test")),
+                   "--listen-tls", "127.0.0.1:%d" % fport, "--tls-cert", lc, "--tls-key", lk,
+                   "--hsts", "60")
+    rc, out, _ = curl(fport, certs, "/", "-i", host="localhost")
+    ok(rc == 0 and b"strict-transport-security: max-age=60" in out.lower() and
+       out.endswith(b"B\n"), "--listen-tls with -c: its listener serves the file's servers",
+       repr(out[-200:]))
+    ok(body(s.port, certs, "b.test") == b"B\n", "... and the file's TLS listener still serves")
     ok(s.stop() == 0, "exit 0")
 
 
@@ -178,25 +179,13 @@ def test_reload(d, certs):
     ok(subject(s.port, certs, "b.test") == "b.test", "after reload: the changed certificate file")
     ok(body(port2, certs, "b.test") == b"B\n", "a TLS listener added by the reload serves")
     tls_conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    got = b""
-    while True:
-        chunk = tls_conn.recv(4096)
-        if not chunk:
-            break
-        got += chunk
+    got = read_all(tls_conn)
     tls_conn.close()
     ok(got.startswith(b"HTTP/1.1 200") and got.endswith(b"A\n"),
        "a connection opened before the reload still serves", got[:60])
     s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc, bk))
     s.signal(signal.SIGHUP)
-
-    def refused():
-        try:
-            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
-            return False
-        except OSError:
-            return True
-    ok(wait_for(refused), "a TLS listener removed by a reload is closed")
+    ok(wait_for(lambda: refused(s.port)), "a TLS listener removed by a reload is closed")
     ok(body(port2, certs, "b.test") == b"B\n", "the remaining TLS listener serves")
     s.write(base + server_block("127.0.0.1:%d tls" % port2, "b.test", d + "/b", bc,
                                 d + "/missing.key"))
@@ -207,7 +196,92 @@ def test_reload(d, certs):
     ok(s.stop() == 0, "exit 0 after reloads")
 
 
+def log_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def test_access_log(d, certs):
+    lc, lk = pair(certs, "localhost")
+    for fmt in ("combined_tls", ""):
+        alog = os.path.join(d, "access_%s.log" % (fmt or "plain"))
+        tport = free_port()
+        s = ConfServer("access_log %s %s;\nserver { listen 127.0.0.1:PORT; root %s/a; }\n%s"
+                       % (alog, fmt, d, server_block("127.0.0.1:%d tls" % tport, "localhost",
+                                                     d + "/a", lc, lk)))
+        body(tport, certs, "localhost", "/", "--tls-max", "1.2")
+        body(tport, certs, "localhost", "/?v13")
+        request(s.port, "/?plain")
+        s.stop()
+        lines = log_lines(alog)
+        # each thread has its own buffer: lines are found by their target, not their order
+        by = {t: [ln for ln in lines if b"GET %s HTTP" % t in ln] for t in (b"/", b"/?v13",
+                                                                               b"/?plain")}
+        got = {t: v[0] if len(v) == 1 else None for t, v in by.items()}
+        if fmt:
+            ok(len(lines) == 3 and got[b"/"].endswith(b'" TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256')
+               and got[b"/?v13"].endswith(b'" TLSv1.3 TLS_AES_128_GCM_SHA256')
+               and got[b"/?plain"].endswith(b'" "-" - -'),
+               "access_log ... combined_tls: TLS version and cipher last, - - for plain",
+               repr(lines))
+        else:
+            ok(len(lines) == 3 and all(v is not None and v.endswith(b'"') for v in got.values())
+               and b"TLS" not in b"".join(lines),
+               "default combined format unchanged over TLS", repr(lines))
+    alog = os.path.join(d, "flag.log")
+    s = TlsServer(d + "/a", certs, "--access-log", alog, "--access-log-tls", "-t", "1")
+    body(s.tport, certs, "localhost")
+    s.stop()
+    lines = log_lines(alog)
+    ok(len(lines) == 1 and lines[0].endswith(b" TLSv1.3 TLS_AES_128_GCM_SHA256"),
+       "--access-log-tls: the same without a config file", repr(lines))
+
+
+def netns_part(d, certs):
+    """Runs inside a fresh network namespace (unshare -n): 0.0.0.0:P binds nothing
+    reachable from outside. A wildcard and a specific address on one port, plain and TLS."""
+    subprocess.check_call(["ip", "link", "set", "lo", "up"])
+    lc, lk = pair(certs, "localhost")
+    bc, bk = pair(certs, "b.test")
+    tport = free_port()
+    s = ConfServer("server { listen 0.0.0.0:PORT; root %s/a; }\n"
+                   "server { listen 127.0.0.1:PORT; root %s/b; }\n%s%s"
+                   % (d, d, server_block("0.0.0.0:%d tls" % tport, "localhost", d + "/a", lc, lk),
+                      server_block("127.0.0.1:%d tls" % tport, "b.test", d + "/b", bc, bk)))
+    st1, _, b1 = request(s.port, "/")
+    c = socket.create_connection(("127.0.0.2", s.port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = read_all(c)
+    c.close()
+    ok(st1 == 200 and b1 == b"B\n", "127.0.0.1:P gets the specific address's server", repr(b1))
+    ok(got.endswith(b"\r\n\r\nA\n"), "127.0.0.2:P gets the wildcard's server", repr(got[-40:]))
+    ok(s.err.count(b"listening on http://") == 1, "only the wildcard is bound", repr(s.err))
+    ok(subject(tport, certs, "b.test") == "b.test" and body(tport, certs, "b.test") == b"B\n",
+       "TLS: the specific address's certificate and server through the wildcard")
+    ok(s.stop() == 0, "exit 0")
+    done()
+
+
+def test_wildcard_and_specific(d, certs):
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        ok(False, "wildcard + specific address: needs root and unshare for a network namespace")
+        return
+    p = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--netns",
+                        d, certs], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode("latin-1")
+    for line in out.splitlines():
+        if line.startswith(("ok - ", "not ok - ")):
+            ok(line.startswith("ok - "), "netns: " + line.split(" - ", 1)[1])
+    ok(p.returncode == 0 and "not ok" not in out, "the namespace part passed", out[-500:])
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--netns":
+        time_limit(50)
+        netns_part(sys.argv[2], sys.argv[3])
     time_limit(120)
     d = tempfile.mkdtemp(prefix="eddy-conftls-")
     write_tree(d, {"a/index.html": "A\n", "b/index.html": "B\n"})
@@ -221,8 +295,11 @@ def main():
         done()
     test_sni_vhosts(d, certs)
     test_redirect_and_timeout(d, certs)
+    test_flags_with_config(d, certs)
     test_check_errors(d, certs)
     test_reload(d, certs)
+    test_access_log(d, certs)
+    test_wildcard_and_specific(d, certs)
     shutil.rmtree(certs, ignore_errors=True)
     shutil.rmtree(d, ignore_errors=True)
     done()

@@ -13,7 +13,7 @@ import time
 
 from httpd_blackbox import BINARY, Reader, done, make_site, ok, rmtree, time_limit
 from tls_blackbox import (NO_TLS, SLOW, TlsServer, cert_args, check_not_built, client_hello, curl,
-                          make_certs, s_client, tls_connect)
+                          make_certs, s_client, silent_client, tls_connect)
 
 time_limit(240)
 base, root, files = make_site()
@@ -111,13 +111,7 @@ def resumption(srv):
 
 def handshake_timeout():
     srv = TlsServer(root, certs, "--tls-handshake-timeout", "1")
-    s = socket.create_connection(("127.0.0.1", srv.tport), timeout=10)
-    t0 = time.time()
-    try:
-        got = s.recv(100)
-    except ConnectionResetError:
-        got = b""
-    dt = time.time() - t0
+    got, dt = silent_client(srv.tport)
     ok(got == b"" and 0.8 <= dt <= 4, "handshake_timeout_idle", "%r after %.2f s" % (got, dt))
     # A ClientHello trickled a byte at a time does not extend the deadline.
     hello = client_hello()

@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 from httpd_blackbox import BUILD, Server, free_port
 
@@ -82,6 +83,19 @@ def check_not_built(ok, binary, root, certs):
                        stderr=subprocess.PIPE, timeout=10)
     ok(p.returncode != 0 and b"without TLS" in p.stderr, "tls_not_built_refused",
        p.stderr.decode())
+
+
+def silent_client(port, timeout=10):
+    """Connects and sends nothing: (bytes received before the server closed, seconds)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    t0 = time.time()
+    try:
+        got = s.recv(100)
+    except ConnectionResetError:
+        got = b""
+    dt = time.time() - t0
+    s.close()
+    return got, dt
 
 
 def client_hello():

@@ -207,6 +207,49 @@ static void test_conf_values(void)
     ASSERT_EQ(httpd_conf_parse_size("99999999999999999999g", &v), -1);
 }
 
+/* The TLS model (no files loaded here): the pairs of an address, the default server's
+ * first, with the server_names SNI picks them by; one pair shared by two servers gets
+ * both servers' names; the ssl_* settings; a specific address beside its port's wildcard. */
+static void test_conf_tls(void)
+{
+    struct httpd_conf *c = build("ssl_protocols TLSv1.3; ssl_session_tickets off;\n"
+                                 "ssl_ciphers HIGH; ssl_handshake_timeout 5s;\n"
+                                 "server { listen 127.0.0.1:443 tls; server_name b.test;\n"
+                                 "  ssl_certificate b.pem; ssl_certificate_key b.key; }\n"
+                                 "server { listen 127.0.0.1:443 ssl default_server;\n"
+                                 "  server_name a.test *.a.test;\n"
+                                 "  tls_certificate a.pem; tls_certificate_key a.key; }\n"
+                                 "server { listen 127.0.0.1:443 tls; server_name c.test;\n"
+                                 "  tls_certificate b.pem; tls_certificate_key b.key; }\n"
+                                 "server { listen 0.0.0.0:80; listen 127.0.0.1:80; }\n");
+    ASSERT(c != NULL);
+    ASSERT_EQ(c->naddrs, 3);
+    const struct eddy_tls_options *o = c->addrs[0].tls_options;
+    ASSERT(o != NULL);
+    ASSERT_EQ(o->ncerts, 2);
+    ASSERT_STR_EQ(o->cert_files[0], "a.pem");
+    ASSERT_STR_EQ(o->cert_names[0], "a.test *.a.test");
+    ASSERT_STR_EQ(o->key_files[1], "b.key");
+    ASSERT_STR_EQ(o->cert_names[1], "b.test c.test");
+    ASSERT_EQ(o->min_version, 13);
+    ASSERT_EQ(o->max_version, 13);
+    ASSERT_EQ(o->ticket_key_seconds, 0u);
+    ASSERT_STR_EQ(o->ciphers, "HIGH");
+    ASSERT_EQ(c->g.tls.handshake_timeout_ms, 5000);
+    ASSERT(c->addrs[1].tls_options == NULL);
+    ASSERT_EQ(c->addrs[1].via_wildcard + c->addrs[2].via_wildcard, 1);
+    ASSERT_STR_EQ(c->addrs[c->addrs[1].via_wildcard ? 1 : 2].addr, "127.0.0.1:80");
+    httpd_conf_unref(c);
+    expect_error("server {\n listen 127.0.0.1:443 tls;\n tls_certificate a.pem; }\n",
+                 "t.conf:2: no \"tls_certificate\" and \"tls_certificate_key\"");
+    expect_error("ssl_protocols TLSv1.1;\nserver { listen 1.2.3.4:80; }\n",
+                 "t.conf:1: ssl_protocols: neither TLSv1.2 nor TLSv1.3");
+    expect_error("server { listen 1.2.3.4:80;\n ssl_session_timeout 1h; }\n",
+                 "t.conf:2: \"ssl_session_timeout\" is not allowed here");
+    expect_error("access_log /x json;\nserver { listen 1.2.3.4:80; }\n",
+                 "t.conf:1: access_log: unknown format \"json\"");
+}
+
 static void test_conf_include_glob(void)
 {
     char dir[] = "/tmp/eddy-conf-XXXXXX";
@@ -259,5 +302,6 @@ int main(void)
     RUN(test_conf_locations_and_inheritance);
     RUN(test_conf_values);
     RUN(test_conf_include_glob);
+    RUN(test_conf_tls);
     return eddy_test_done();
 }
