@@ -638,6 +638,7 @@ static ssize_t file_batched(struct eddy_transport *t, int fd, off_t *offset, siz
     if (done < 0)
         return done;
     *offset += done;
+    __atomic_fetch_add(&stat_records_bytes, (unsigned long long)done, __ATOMIC_RELAXED);
     while ((size_t)done < len && w > 0 && s->held == 0) {
         struct batch *b = s->batch = thread_batch();
         size_t want = len - (size_t)done, got = 0;
