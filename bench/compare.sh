@@ -129,7 +129,9 @@ tls_phase() {
         fi
         started=()
         for s in $servers; do
-            [ "$s" = canned ] || [ "$s" = eddy0 ] && continue
+            [ "$s" = canned ] && continue
+            # eddy0 (EDDY_BEFORE) joins when its binary has TLS: a before/after of a TLS change.
+            [ "$s" = eddy0 ] && ! "$EDDY_BEFORE" --help 2>&1 | grep -q -- --listen-tls && continue
             start_server "tls-$kt-$s" "$s" pinned && started+=("$s") ||
                 log "WARNING: $s did not start with TLS; left out"
         done

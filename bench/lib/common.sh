@@ -226,7 +226,7 @@ declare -A SRV_TPORT
 #   event-handler. Waits until the server answers GET /hello.txt with 200.
 start_server() {
     local key=$1 kind=$2 mode=$3 backend=${4:-} dir=$BENCH_TMP/srv-$1 port workers=1 pin
-    local cmd=() threads=(-t 0) tpl=""
+    local cmd=() threads=(-t 0) tpl="" envp=()
     port=$(free_port)
     TLS_PORT_NEXT=
     if [ -n "${TLS_CERT:-}" ]; then
@@ -248,9 +248,9 @@ start_server() {
     h2o)
         render "h2o$tpl.conf.in" "$dir" "$port" "$workers" >"$dir/h2o.conf"
         cmd=(h2o -c "$dir/h2o.conf")
-        if [ -n "$tpl" ]; then # env execs h2o: $! stays the server
+        if [ -n "$tpl" ]; then # env and taskset exec: $! stays the server (and valgrind's)
             render h2o_openssl.cnf.in "$dir" "$port" "$workers" >"$dir/openssl.cnf"
-            cmd=(env "OPENSSL_CONF=$dir/openssl.cnf" "${cmd[@]}")
+            envp=(env "OPENSSL_CONF=$dir/openssl.cnf")
         fi
         ;;
     lighttpd)
@@ -284,11 +284,11 @@ start_server() {
         ;;
     *) die "unknown server kind $kind" ;;
     esac
-    echo "${pin[*]} ${SERVER_WRAP:-} ${cmd[*]}" >"$dir/cmdline"
+    echo "${envp[*]} ${pin[*]} ${SERVER_WRAP:-} ${cmd[*]}" >"$dir/cmdline"
     # No subshell: $! must be the server itself (taskset execs it), so TERM reaches it.
     # SERVER_WRAP (e.g. valgrind ...) goes between taskset and the server.
     # shellcheck disable=SC2086
-    "${pin[@]}" ${SERVER_WRAP:-} "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
+    "${envp[@]}" "${pin[@]}" ${SERVER_WRAP:-} "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
     SRV_PID[$key]=$!
     SRV_PORT[$key]=$port
     SRV_TPORT[$key]=$TLS_PORT_NEXT

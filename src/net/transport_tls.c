@@ -1,7 +1,8 @@
 /*
  * transport_tls: the transport table (eddy/transport.h) over OpenSSL on a
- * kernel socket. OpenSSL reads and writes the fd itself (its socket BIO);
- * this file maps its answers onto the table's contract:
+ * kernel socket. OpenSSL reads and writes the fd itself, through its socket
+ * BIO where kTLS is possible and through ours (below) elsewhere; this file
+ * maps its answers onto the table's contract:
  *
  *  - SSL_ERROR_WANT_READ / WANT_WRITE become -EAGAIN, with t->want set when
  *    the op waits for the other direction (a read that must flush, a write
@@ -19,18 +20,18 @@
  *    move), so the retry passes at least as many bytes, as OpenSSL demands.
  *  - close_notify goes out on shutdown_write and on a clean close; the peer's
  *    close_notify, or its FIN without one, reads as end of input.
- *  - Without kTLS, OpenSSL reads and writes the fd through our own BIO
- *    (below) instead of its socket BIO: writes of a writev or a file
- *    range are encrypted into a per-thread batch buffer, up to four records,
- *    and leave in one send(): a 1 MiB file takes 16 sends instead of 64 (and
- *    16 preads of 64 KiB). What the socket does not take is kept per
- *    connection (`pend`) and the plaintext of its records (`held`) is not
- *    reported as written, so the caller offers those bytes again, as for
- *    OpenSSL's own retries; the next write sends `pend` first and then takes
- *    them without encrypting them twice.
+ *  - With our BIO, the records of a writev or a file range are encrypted
+ *    into a per-thread batch buffer, up to four, and leave in one send(): a
+ *    1 MiB file takes 16 sends instead of 64 (and 16 preads of 64 KiB).
+ *    Handshake messages, alerts and close_notify go straight out. What the
+ *    socket does not take is kept per connection (`pend`) and the plaintext
+ *    of its records (`held`) is not reported as written, so the caller
+ *    offers those bytes again, as for OpenSSL's own retries; the next write
+ *    sends `pend` first and then takes them without encrypting them twice.
  *
  * Everything here belongs to the connection's owner thread, except the two
- * statistics counters (atomics).
+ * statistics counters (atomics) and the BIO method (made once, then only
+ * read); a batch buffer belongs to its thread and serves one call at a time.
  */
 #include "tls_internal.h"
 
@@ -638,6 +639,7 @@ static ssize_t file_batched(struct eddy_transport *t, int fd, off_t *offset, siz
     if (done < 0)
         return done;
     *offset += done;
+    __atomic_fetch_add(&stat_records_bytes, (unsigned long long)done, __ATOMIC_RELAXED);
     while ((size_t)done < len && w > 0 && s->held == 0) {
         struct batch *b = s->batch = thread_batch();
         size_t want = len - (size_t)done, got = 0;
