@@ -125,7 +125,7 @@ static int valid_authority(const char *p, size_t n)
         i++;
     } else {
         for (; i < n && p[i] != ':'; i++)
-            if (!host_char((unsigned char)p[i]) || p[i] == '@')
+            if (!host_char((unsigned char)p[i])) /* not '@' either (not a host char) */
                 return 0;
     }
     if (i == n)
@@ -202,9 +202,11 @@ static int version_prefix_ok(const char *p, size_t n)
 static int parse_version(const char *p, const char *end, struct eddy_http_request_head *req)
 {
     size_t n = (size_t)(end - p);
-    /* Fast path for the version every client sends. */
-    if (n >= 10 && eddy__load64(p) == eddy__load64("HTTP/1.1") && p[8] == '\r' && p[9] == '\n') {
-        req->minor_version = 1;
+    /* Fast path for the versions clients send (ab and other HTTP/1.0 clients too). */
+    uint64_t w = n >= 10 ? eddy__load64(p) : 0;
+    if ((w == eddy__load64("HTTP/1.1") || w == eddy__load64("HTTP/1.0")) && p[8] == '\r' &&
+        p[9] == '\n') {
+        req->minor_version = p[7] == '1';
         return OK;
     }
     if (n < 10)

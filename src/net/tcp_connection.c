@@ -115,13 +115,17 @@ static void enable_or_close(struct eddy_tcp_connection *c, int events)
  * earlier small one is unacknowledged, so a connection's first write cannot
  * be delayed: TCP_NODELAY is set before the second one, and a connection
  * closed after one response never pays the setsockopt. */
-static void before_write(struct eddy_tcp_connection *c)
+static void set_nodelay(struct eddy_tcp_connection *c)
 {
-    if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay) {
-        if (c->tr.ops->set_nodelay != NULL)
-            c->tr.ops->set_nodelay(&c->tr, 1);
-        c->flags |= F_NODELAY;
-    }
+    if (c->tr.ops->set_nodelay != NULL)
+        c->tr.ops->set_nodelay(&c->tr, 1);
+    c->flags |= F_NODELAY;
+}
+
+static inline void before_write(struct eddy_tcp_connection *c)
+{
+    if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay)
+        set_nodelay(c);
     c->flags |= F_WROTE;
 }
 
@@ -235,7 +239,9 @@ void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c)
 
     c->flags &= ~F_WR_WANTS_RD;
     if (eddy__tcp_output_empty(c)) { /* e.g. after on_message, whose flush wrote it all */
-        drained(c, 0);
+        if (c->out.data != NULL || eddy_channel_is_writing(&c->ch) ||
+            (c->flags & (F_NO_MORE | F_PEER_EOF | F_HIGH_WATER)))
+            drained(c, 0); /* else it would find nothing to do */
         return;
     }
     before_write(c);

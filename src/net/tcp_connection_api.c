@@ -382,7 +382,10 @@ int eddy__tcp_peer_set(struct eddy_tcp_connection *c, const struct sockaddr *pee
         return 0;
     if (peer->sa_family == AF_UNIX)
         return peer_set_unix(c, peer, len);
-    memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
+    if (peer->sa_family == AF_INET && len >= sizeof c->peer.in4)
+        memcpy(&c->peer.in4, peer, sizeof c->peer.in4); /* a constant size: a few moves */
+    else
+        memcpy(&c->peer, peer, len < sizeof c->peer ? len : sizeof c->peer);
     return 0;
 }
 

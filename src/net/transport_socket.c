@@ -176,6 +176,8 @@ int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_op
     t->fd = -1;
     t->want = 0;
     t->state = NULL;
+    if (ops == &eddy_transport_socket) /* every accept: a direct call */
+        return sock_open(t, fd, arg, flags);
     if (ops->open == NULL) {
         if (fd >= 0)
             close(fd);
