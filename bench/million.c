@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -99,6 +100,10 @@ static void on_ctl(struct eddy_channel *ch, int revents)
         eddy_event_loop_stop(s->loop);
     else if (c == 'm')
         server_report(s);
+    else if (c == 'r') { /* for RSS: give back what the active rounds' buffers freed */
+        malloc_trim(0);
+        server_report(s);
+    }
 }
 
 static void print_sizes(void)
@@ -200,15 +205,21 @@ static int read_line(int fd, char *buf, size_t cap)
     return 0;
 }
 
-static int ask_server(struct client *cl, struct srv_stat *out)
+/* what: 'm' (a snapshot) or 'r' (the same after malloc_trim, for RSS) */
+static int ask_server_for(struct client *cl, const char *what, struct srv_stat *out)
 {
     char buf[256];
-    if (write(cl->ctl, "m", 1) != 1 || read_line(cl->ctl, buf, sizeof(buf)) < 0)
+    if (write(cl->ctl, what, 1) != 1 || read_line(cl->ctl, buf, sizeof(buf)) < 0)
         return -1;
     return sscanf(buf, "%lf %lf %zu %zu", &out->rss, &out->cpu, &out->http_conns,
                   &out->tcp_conns) == 4
                ? 0
                : -1;
+}
+
+static int ask_server(struct client *cl, struct srv_stat *out)
+{
+    return ask_server_for(cl, "m", out);
 }
 
 static void conn_fail(struct client *cl, size_t i)
@@ -481,13 +492,17 @@ struct plan {
     int rounds, after; /* after: close the N idle ones and measure again */
 };
 
-/* Closes connections [from, to) (512 at a time) and waits until the server has let them go. */
+/* Aborts connections [from, to) with a reset (SO_LINGER 0: no TIME_WAIT on either side to
+ * weigh on the next measurement), 512 between turns of the stack, and waits until the
+ * server has let them go. */
 static void close_conns(struct client *cl, size_t from, size_t to)
 {
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     struct srv_stat s;
     for (size_t i = from; i < to;) {
         for (size_t end = i + INFLIGHT; i < to && i < end; i++)
             if (cl->c[i].state == C_IDLE && !cl->c[i].active) {
+                ue_setsockopt(cl->c[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
                 ue_close(cl->c[i].fd);
                 cl->c[i].state = C_NONE;
                 cl->opened--;
@@ -512,9 +527,9 @@ static void run_client(struct client *cl, const struct plan *p)
     }
     open_to(cl, p->kmax, &next);
     size_t base_n = next;
-    ask_server(cl, &before);
+    ask_server_for(cl, "r", &before);
     double t = open_to(cl, p->kmax + p->n_idle, &next);
-    ask_server(cl, &after);
+    ask_server_for(cl, "r", &after);
     size_t n_new = cl->opened - base_n;
     printf("result open n=%zu opened=%zu failed=%zu seconds=%.2f handshakes_per_s=%.0f\n",
            p->n_idle, n_new, cl->failed, t, t > 0 ? (double)n_new / t : 0.0);
@@ -581,7 +596,12 @@ int main(int argc, char **argv)
     cl.nports = (int)(cl.total / PORT_LOAD + 1);
     int sv[2];
     struct ue_shmlink l;
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || ue_shmlink_create(&l, 4096) < 0)
+    /* room for a request or a response of every active connection at once, so the link
+     * drops nothing at K = 10,000 (a drop costs an RTO, which the rate would measure) */
+    unsigned slots = 4096;
+    while (slots < 2 * p.kmax)
+        slots *= 2;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || ue_shmlink_create(&l, slots) < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = fork();
