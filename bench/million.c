@@ -569,39 +569,48 @@ static void run_client(struct client *cl, const struct plan *p)
         active_phase(cl, p->ks[j], p->dur, p->rounds, base_n, "after");
 }
 
+/* The options into p, root, wait and nfiles; 0, or -1 after a usage message. */
+static int parse_args(int argc, char **argv, struct plan *p, const char **root, const char **wait,
+                      int *nfiles)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
+        if (opt == 'n')
+            p->n_idle = strtoul(optarg, NULL, 10);
+        else if (opt == 'k')
+            p->nk = parse_ks(optarg, p->ks, 8);
+        else if (opt == 'd')
+            p->dur = atof(optarg);
+        else if (opt == 'r')
+            *root = optarg;
+        else if (opt == 'f')
+            *nfiles = atoi(optarg);
+        else if (opt == 'w')
+            *wait = optarg;
+        else if (opt == 'R')
+            p->rounds = atoi(optarg);
+        else if (opt == 'a')
+            p->after = 1;
+        else
+            *root = NULL;
+    }
+    for (size_t j = 0; j < p->nk; j++)
+        p->kmax = p->ks[j] > p->kmax ? p->ks[j] : p->kmax;
+    if (*root && *nfiles > 0 && p->rounds >= 1 && p->rounds <= MAX_ROUNDS &&
+        (!strcmp(*wait, "epoll") || !strcmp(*wait, "poll")))
+        return 0;
+    fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
+                    "[-f FILES] [-w epoll|poll]\n");
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct plan p = {.n_idle = 1000, .ks = {100}, .nk = 1, .dur = 2, .rounds = 3};
     const char *root = NULL, *wait = "epoll";
-    int nfiles = 100, opt;
-    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
-        if (opt == 'n')
-            p.n_idle = strtoul(optarg, NULL, 10);
-        else if (opt == 'k')
-            p.nk = parse_ks(optarg, p.ks, 8);
-        else if (opt == 'd')
-            p.dur = atof(optarg);
-        else if (opt == 'r')
-            root = optarg;
-        else if (opt == 'f')
-            nfiles = atoi(optarg);
-        else if (opt == 'w')
-            wait = optarg;
-        else if (opt == 'R')
-            p.rounds = atoi(optarg);
-        else if (opt == 'a')
-            p.after = 1;
-        else
-            return 2;
-    }
-    for (size_t j = 0; j < p.nk; j++)
-        p.kmax = p.ks[j] > p.kmax ? p.ks[j] : p.kmax;
-    if (!root || nfiles <= 0 || p.rounds < 1 || p.rounds > MAX_ROUNDS ||
-        (strcmp(wait, "epoll") && strcmp(wait, "poll"))) {
-        fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
-                        "[-f FILES] [-w epoll|poll]\n");
+    int nfiles = 100;
+    if (parse_args(argc, argv, &p, &root, &wait, &nfiles) < 0)
         return 2;
-    }
     /* static: the connections live until exit (the server sees them to the end) */
     static struct client cl;
     cl.nfiles = nfiles;
