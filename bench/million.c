@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -99,6 +100,10 @@ static void on_ctl(struct eddy_channel *ch, int revents)
         eddy_event_loop_stop(s->loop);
     else if (c == 'm')
         server_report(s);
+    else if (c == 'r') { /* for RSS: give back what the active rounds' buffers freed */
+        malloc_trim(0);
+        server_report(s);
+    }
 }
 
 static void print_sizes(void)
@@ -200,15 +205,21 @@ static int read_line(int fd, char *buf, size_t cap)
     return 0;
 }
 
-static int ask_server(struct client *cl, struct srv_stat *out)
+/* what: 'm' (a snapshot) or 'r' (the same after malloc_trim, for RSS) */
+static int ask_server_for(struct client *cl, const char *what, struct srv_stat *out)
 {
     char buf[256];
-    if (write(cl->ctl, "m", 1) != 1 || read_line(cl->ctl, buf, sizeof(buf)) < 0)
+    if (write(cl->ctl, what, 1) != 1 || read_line(cl->ctl, buf, sizeof(buf)) < 0)
         return -1;
     return sscanf(buf, "%lf %lf %zu %zu", &out->rss, &out->cpu, &out->http_conns,
                   &out->tcp_conns) == 4
                ? 0
                : -1;
+}
+
+static int ask_server(struct client *cl, struct srv_stat *out)
+{
+    return ask_server_for(cl, "m", out);
 }
 
 static void conn_fail(struct client *cl, size_t i)
@@ -481,20 +492,35 @@ struct plan {
     int rounds, after; /* after: close the N idle ones and measure again */
 };
 
-/* Closes connections [from, to) (512 at a time) and waits until the server has let them go. */
+/* Aborts connections [from, to) with a reset (SO_LINGER 0: no TIME_WAIT on either side to
+ * weigh on the next measurement), 512 at a time, each batch once the server has let the
+ * one before go (a reset is not retransmitted: a full link must not drop one). */
 static void close_conns(struct client *cl, size_t from, size_t to)
 {
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     struct srv_stat s;
     for (size_t i = from; i < to;) {
         for (size_t end = i + INFLIGHT; i < to && i < end; i++)
             if (cl->c[i].state == C_IDLE && !cl->c[i].active) {
+                ue_setsockopt(cl->c[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
                 ue_close(cl->c[i].fd);
                 cl->c[i].state = C_NONE;
                 cl->opened--;
             }
-        pump(cl);
+        /* no sleep in between: a reset gets no answer to wake the client; resets the
+         * server never saw (none is retransmitted) must not hold the rest back */
+        size_t last = SIZE_MAX;
+        for (double quiet = now_s() + 0.2; now_s() < quiet;) {
+            ue_stack_poll(cl->st, 4096);
+            if (ask_server(cl, &s) < 0 || s.http_conns <= cl->opened + INFLIGHT)
+                break;
+            if (s.http_conns != last) {
+                last = s.http_conns;
+                quiet = now_s() + 0.2;
+            }
+        }
     }
-    for (double w = now_s() + 60; now_s() < w;) {
+    for (double w = now_s() + 2; now_s() < w;) {
         pump(cl);
         if (ask_server(cl, &s) < 0 || s.http_conns <= cl->opened)
             break;
@@ -512,9 +538,9 @@ static void run_client(struct client *cl, const struct plan *p)
     }
     open_to(cl, p->kmax, &next);
     size_t base_n = next;
-    ask_server(cl, &before);
+    ask_server_for(cl, "r", &before);
     double t = open_to(cl, p->kmax + p->n_idle, &next);
-    ask_server(cl, &after);
+    ask_server_for(cl, "r", &after);
     size_t n_new = cl->opened - base_n;
     printf("result open n=%zu opened=%zu failed=%zu seconds=%.2f handshakes_per_s=%.0f\n",
            p->n_idle, n_new, cl->failed, t, t > 0 ? (double)n_new / t : 0.0);
@@ -536,44 +562,55 @@ static void run_client(struct client *cl, const struct plan *p)
         return;
     double tc = now_s();
     close_conns(cl, base_n, next);
-    printf("result closed n=%zu seconds=%.2f\n", next - base_n, now_s() - tc);
+    ask_server(cl, &end);
+    printf("result closed n=%zu seconds=%.2f server_http_conns=%zu\n", next - base_n, now_s() - tc,
+           end.http_conns);
     for (size_t j = 0; j < p->nk; j++)
         active_phase(cl, p->ks[j], p->dur, p->rounds, base_n, "after");
+}
+
+/* The options into p, root, wait and nfiles; 0, or -1 after a usage message. */
+static int parse_args(int argc, char **argv, struct plan *p, const char **root, const char **wait,
+                      int *nfiles)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
+        if (opt == 'n')
+            p->n_idle = strtoul(optarg, NULL, 10);
+        else if (opt == 'k')
+            p->nk = parse_ks(optarg, p->ks, 8);
+        else if (opt == 'd')
+            p->dur = atof(optarg);
+        else if (opt == 'r')
+            *root = optarg;
+        else if (opt == 'f')
+            *nfiles = atoi(optarg);
+        else if (opt == 'w')
+            *wait = optarg;
+        else if (opt == 'R')
+            p->rounds = atoi(optarg);
+        else if (opt == 'a')
+            p->after = 1;
+        else
+            *root = NULL;
+    }
+    for (size_t j = 0; j < p->nk; j++)
+        p->kmax = p->ks[j] > p->kmax ? p->ks[j] : p->kmax;
+    if (*root && *nfiles > 0 && p->rounds >= 1 && p->rounds <= MAX_ROUNDS &&
+        (!strcmp(*wait, "epoll") || !strcmp(*wait, "poll")))
+        return 0;
+    fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
+                    "[-f FILES] [-w epoll|poll]\n");
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     struct plan p = {.n_idle = 1000, .ks = {100}, .nk = 1, .dur = 2, .rounds = 3};
     const char *root = NULL, *wait = "epoll";
-    int nfiles = 100, opt;
-    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
-        if (opt == 'n')
-            p.n_idle = strtoul(optarg, NULL, 10);
-        else if (opt == 'k')
-            p.nk = parse_ks(optarg, p.ks, 8);
-        else if (opt == 'd')
-            p.dur = atof(optarg);
-        else if (opt == 'r')
-            root = optarg;
-        else if (opt == 'f')
-            nfiles = atoi(optarg);
-        else if (opt == 'w')
-            wait = optarg;
-        else if (opt == 'R')
-            p.rounds = atoi(optarg);
-        else if (opt == 'a')
-            p.after = 1;
-        else
-            return 2;
-    }
-    for (size_t j = 0; j < p.nk; j++)
-        p.kmax = p.ks[j] > p.kmax ? p.ks[j] : p.kmax;
-    if (!root || nfiles <= 0 || p.rounds < 1 || p.rounds > MAX_ROUNDS ||
-        (strcmp(wait, "epoll") && strcmp(wait, "poll"))) {
-        fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
-                        "[-f FILES] [-w epoll|poll]\n");
+    int nfiles = 100;
+    if (parse_args(argc, argv, &p, &root, &wait, &nfiles) < 0)
         return 2;
-    }
     /* static: the connections live until exit (the server sees them to the end) */
     static struct client cl;
     cl.nfiles = nfiles;
@@ -581,7 +618,12 @@ int main(int argc, char **argv)
     cl.nports = (int)(cl.total / PORT_LOAD + 1);
     int sv[2];
     struct ue_shmlink l;
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || ue_shmlink_create(&l, 4096) < 0)
+    /* room for a request or a response of every active connection at once, so the link
+     * drops nothing at K = 10,000 (a drop costs an RTO, which the rate would measure) */
+    unsigned slots = 4096;
+    while (slots < 2 * p.kmax)
+        slots *= 2;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || ue_shmlink_create(&l, slots) < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = fork();

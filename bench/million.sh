@@ -39,9 +39,10 @@ if [ "${HUGEPAGES:-1}" = 1 ]; then
     export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 fi
 echo "== N=$N idle, K=$K, ${ROUNDS} rounds of ${D}s each, wait $WAIT, hugepages ${HUGEPAGES:-1}"
-OUT=$(timeout 900 "$BIN" -r "$ROOT" -n "$N" -k "$K" -d "$D" -R "$ROUNDS" -w "$WAIT" \
-    $([ "$AFTER" = 1 ] && echo -a))
-echo "$OUT"
+# shown as it comes (a 10^6 run takes minutes), kept for the summary
+timeout 900 "$BIN" -r "$ROOT" -n "$N" -k "$K" -d "$D" -R "$ROUNDS" -w "$WAIT" \
+    $([ "$AFTER" = 1 ] && echo -a) | tee "$ROOT/out"
+OUT=$(cat "$ROOT/out")
 BASE=$(grep 'phase=base' <<<"$OUT" || true)
 MAIN=$(grep -v 'phase=' <<<"$OUT" || true)
 MAIN+=$'\n'$(grep 'phase=idle' <<<"$OUT" || true)
