@@ -88,6 +88,10 @@ void ue_memlink_get_stats(struct ue_dev *from, struct ue_link_stats *s);
 
 /* A TAP device (/dev/net/tun, IFF_TAP|IFF_NO_PI), created or attached by name. */
 int ue_tap_open(struct ue_dev **out, const char *name);
+/* The same with IFF_MULTI_QUEUE: out[0..nqueues-1] are the device's queues, one per stack
+ * (the kernel spreads flows over them by hash). All of them get the same MAC address.
+ * A device made without IFF_MULTI_QUEUE cannot be attached this way (and vice versa). */
+int ue_tap_open_mq(struct ue_dev **out, const char *name, int nqueues);
 
 /* Records every frame received and sent by d to a pcap file (tcpdump -r reads it). */
 int ue_dev_pcap_open(struct ue_dev *d, const char *path);
@@ -104,6 +108,8 @@ struct ue_stack_config {
     uint64_t seed;         /* 0: secrets from getrandom (ISNs, ports); else reproducible */
     unsigned syn_backlog;  /* 0: 256 half-open connections before SYN cookies */
     unsigned time_wait_ms; /* 0: 60000 */
+    int arp_glean;         /* also learn next hops from received IPv4 frames: for stacks sharing the
+                            * queues of one TAP, where an ARP reply may reach a sibling stack */
 };
 struct ue_stack *ue_stack_create(const struct ue_stack_config *cfg);
 /* Frees the stack, its device, and what closed sockets left behind (connections still

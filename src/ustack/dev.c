@@ -126,16 +126,15 @@ static const struct ue_dev_ops tap_ops = {.rx_burst = tap_rx_burst,
                                           .next_rx = tap_next_rx,
                                           .destroy = tap_destroy};
 
-int ue_tap_open(struct ue_dev **out, const char *name)
+/* One descriptor on the device `name`; flags adds IFF_MULTI_QUEUE for a queue. */
+static int tap_attach(struct ue_dev **out, const char *name, short flags)
 {
-    if (!name || strlen(name) >= IFNAMSIZ)
-        return -EINVAL;
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | flags);
     memcpy(ifr.ifr_name, name, strlen(name));
     struct tap_dev *t = calloc(1, sizeof(*t));
     if (!t || ioctl(fd, TUNSETIFF, &ifr) < 0) {
@@ -147,11 +146,34 @@ int ue_tap_open(struct ue_dev **out, const char *name)
     t->fd = fd;
     t->dev.ops = &tap_ops;
     t->dev.mtu = 1500;
-    /* Our own address, not the kernel's TAP address: locally administered, from the name. */
+    /* Our own address, not the kernel's TAP address: locally administered, from the name,
+     * so every queue of a multi-queue device (every stack behind it) has the same one. */
     uint64_t h = eddy__us_siphash((const uint8_t *)"eddy-ustack-tap!", name, strlen(name));
     for (int i = 0; i < 6; i++)
         t->dev.mac[i] = (unsigned char)(h >> (8 * i));
     t->dev.mac[0] = (unsigned char)((t->dev.mac[0] & 0xfe) | 0x02);
     *out = &t->dev;
+    return 0;
+}
+
+int ue_tap_open(struct ue_dev **out, const char *name)
+{
+    if (!name || strlen(name) >= IFNAMSIZ)
+        return -EINVAL;
+    return tap_attach(out, name, 0);
+}
+
+int ue_tap_open_mq(struct ue_dev **out, const char *name, int nqueues)
+{
+    if (!name || strlen(name) >= IFNAMSIZ || nqueues < 1 || nqueues > 256)
+        return -EINVAL;
+    for (int i = 0; i < nqueues; i++) {
+        int rc = tap_attach(&out[i], name, IFF_MULTI_QUEUE);
+        if (rc < 0) {
+            while (i > 0)
+                ue_dev_destroy(out[--i]);
+            return rc;
+        }
+    }
     return 0;
 }

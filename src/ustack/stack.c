@@ -87,6 +87,7 @@ struct ue_stack *ue_stack_create(const struct ue_stack_config *cfg)
     st->clock_arg = cfg->clock_arg;
     st->syn_backlog = cfg->syn_backlog ? cfg->syn_backlog : 256;
     st->tw_ms = cfg->time_wait_ms ? cfg->time_wait_ms : 60000;
+    st->arp_glean = cfg->arp_glean;
     st->conns = conns;
     st->conn_mask = 1023;
     st->tws = tws;

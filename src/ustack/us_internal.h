@@ -134,6 +134,7 @@ struct ue_stack {
     uint16_t ip_id;
     uint32_t port_hint;
     unsigned syn_backlog, tw_ms;
+    int arp_glean;
     struct us_arp_entry arp[US_ARP_SLOTS];
     struct us_wheel wheel;
     struct us_sock **conns; /* 4-tuple hash, chained through hnext */
