@@ -56,6 +56,10 @@ struct ue_dev_ops {
     /* Earliest time (us) a frame will be ready, UINT64_MAX if none (virtual links). */
     uint64_t (*next_rx)(struct ue_dev *d);
     void (*destroy)(struct ue_dev *d);
+    /* Optional (gso_max > 0): sends one IPv4 TCP frame of up to gso_max bytes that the
+     * device, or the kernel behind it, cuts into segments of `mss` payload bytes. Its
+     * TCP checksum field holds the pseudo-header sum only; the cutter completes it. */
+    int (*tx_gso)(struct ue_dev *d, const void *frame, size_t len, unsigned mss);
 };
 struct ue_dev {
     const struct ue_dev_ops *ops;
@@ -63,6 +67,7 @@ struct ue_dev {
     unsigned char mac[6];
     void *pcap; /* set by ue_dev_pcap_open */
     uint64_t rx_frames, tx_frames, tx_errors;
+    unsigned gso_max; /* 0: no tx_gso; else the largest frame it takes */
 };
 
 /* Impairments of one direction of a memlink. Probabilities are per frame, in

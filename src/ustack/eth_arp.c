@@ -27,7 +27,10 @@ static void dev_send(struct ue_stack *st, const unsigned char *frame, size_t len
 {
     struct ue_dev *d = st->dev;
     eddy__us_pcap_record(d, frame, len, st->clock(st->clock_arg));
-    if (d->ops->tx(d, frame, len) < 0)
+    int rc = st->tx_gso_mss && len > ETH_HLEN + d->mtu
+                 ? d->ops->tx_gso(d, frame, len, st->tx_gso_mss)
+                 : d->ops->tx(d, frame, len);
+    if (rc < 0)
         d->tx_errors++;
     else
         d->tx_frames++;
@@ -162,7 +165,9 @@ void eddy__us_eth_input(struct ue_stack *st, unsigned char *frame, size_t len)
 static void arp_queue(struct ue_stack *st, struct us_arp_entry *e, const unsigned char *frame,
                       size_t len)
 {
-    struct us_pkt *p = e->qlen < US_ARP_QLEN ? malloc(sizeof(*p) + len) : NULL;
+    /* A GSO frame is not kept (TCP sends it again, cut, after the resolution). */
+    struct us_pkt *p =
+        e->qlen < US_ARP_QLEN && len <= ETH_HLEN + st->dev->mtu ? malloc(sizeof(*p) + len) : NULL;
     if (!p) {
         st->stats.arp_queue_drops++;
         return;

@@ -93,6 +93,13 @@ struct ue_stack *ue_stack_create(const struct ue_stack_config *cfg)
     st->tws = tws;
     st->tw_mask = 1023;
     st->rxq = rxq;
+    if (cfg->dev->gso_max && cfg->dev->ops->tx_gso &&
+        !(st->gso_frame = malloc(cfg->dev->gso_max))) {
+        pthread_mutex_destroy(&st->lock);
+        free(st), free(conns), free(tws), free(rxq);
+        errno = ENOMEM;
+        return NULL;
+    }
     seed_secrets(st, cfg->seed);
     st->ip_id = (uint16_t)eddy__us_random(st);
     st->port_hint = eddy__us_random(st);
@@ -118,6 +125,7 @@ void ue_stack_destroy(struct ue_stack *st)
     free(st->conns);
     free(st->tws);
     free(st->rxq);
+    free(st->gso_frame);
     free(st);
 }
 

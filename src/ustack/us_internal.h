@@ -114,7 +114,7 @@ struct us_arp_entry {
     uint64_t expires; /* ms: reachable -> stale, resolving -> retry */
     struct us_pkt *q[US_ARP_QLEN];
 };
-struct us_pkt { /* a frame waiting for its next hop's address */
+struct us_pkt { /* a frame waiting for its next hop's address (never a GSO one) */
     uint16_t len;
     unsigned char data[];
 };
@@ -143,6 +143,8 @@ struct ue_stack {
     size_t tw_mask, ntw;
     struct us_sock *listeners; /* chained through hnext */
     struct ue_frame *rxq;      /* receive burst buffer */
+    unsigned char *gso_frame;  /* a TCP frame of several segments, if the device cuts them */
+    unsigned tx_gso_mss;       /* set while gso_frame goes down: its segment size */
     struct ue_stack_stats stats;
 };
 
