@@ -75,13 +75,15 @@ struct us_wheel {
     struct us_timer *slot[US_WHEEL_SLOTS];
     uint64_t cur; /* every entry expiring before cur has fired */
     size_t count;
+    uint64_t next; /* if next_ok: at most the earliest expiry (a lower bound) */
+    int next_ok;
 };
 void eddy__us_wheel_arm(struct us_wheel *w, struct us_timer *t, uint64_t expires);
 void eddy__us_wheel_disarm(struct us_wheel *w, struct us_timer *t);
 /* Fires (through fn) every entry expired at `now`; fn may re-arm. */
 void eddy__us_wheel_run(struct us_wheel *w, uint64_t now, void (*fn)(struct us_timer *, void *),
                         void *arg);
-uint64_t eddy__us_wheel_next(const struct us_wheel *w);
+uint64_t eddy__us_wheel_next(struct us_wheel *w);
 
 /* ---- byte ring for send and receive buffers, allocated on demand ---- */
 struct us_ring {

@@ -279,6 +279,8 @@ void eddy__us_wheel_arm(struct us_wheel *w, struct us_timer *t, uint64_t expires
     *head = t;
     t->pprev = head;
     w->count++;
+    if (w->next_ok && expires < w->next)
+        w->next = expires;
 }
 
 /* Each slot visited once per call at most: a jump of more than a revolution walks the
@@ -307,17 +309,22 @@ void eddy__us_wheel_run(struct us_wheel *w, uint64_t now, void (*fn)(struct us_t
     }
 }
 
-uint64_t eddy__us_wheel_next(const struct us_wheel *w)
+/* The loop asks before every wait, and a full scan walks every entry when none expires
+ * within one turn (thousands of TIME_WAIT records 60 s out), so the answer is kept as a
+ * lower bound: arming lowers it, disarming leaves it (waking early is harmless), and it
+ * is recomputed only once the wheel has passed it. */
+uint64_t eddy__us_wheel_next(struct us_wheel *w)
 {
     if (!w->count)
         return UINT64_MAX;
+    if (w->next_ok && w->next >= w->cur)
+        return w->next;
     uint64_t best = UINT64_MAX;
-    for (uint64_t i = 0; i < US_WHEEL_SLOTS; i++) {
+    for (uint64_t i = 0; i < US_WHEEL_SLOTS && best > w->cur + i; i++)
         for (const struct us_timer *t = w->slot[(w->cur + i) % US_WHEEL_SLOTS]; t; t = t->next)
             if (t->expires < best)
                 best = t->expires;
-        if (best <= w->cur + i)
-            return best;
-    }
+    w->next = best;
+    w->next_ok = 1;
     return best;
 }
