@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from test_httpd_ustack import ok, skipped_without_root
+
 BUILD = os.environ.get("EDDY_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 HTTPD = os.path.abspath(os.path.join(BUILD, "eddy-httpd"))
 NS = "eddy-httpd-usmq-%d" % os.getpid()
@@ -30,22 +32,12 @@ ADDR = ("198.18.0.2", 8080)
 THREADS = 3
 
 
-def ok(cond, name, detail=""):
-    print(("ok - " if cond else "not ok - ") + name + ("" if cond else " # " + detail), flush=True)
-    return cond
-
-
 def fetch(path, src=None):
     """One Connection: close request; (status, body)."""
     s = socket.create_connection(ADDR, timeout=30, source_address=(src, 0) if src else None)
     s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
+    with s, s.makefile("rb") as f:
+        data = f.read()
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.search(rb"content-length: *(\d+)", head, re.I)
     if not head.startswith(b"HTTP/1.1 ") or not m or int(m.group(1)) != len(body):
@@ -156,10 +148,7 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--client":
         client(sys.argv[2])
         return 0
-    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.W_OK) or \
-            subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-        print("# SKIP: needs root, /dev/net/tun and ip netns")
-        print("ok - httpd_ustack_mt_skipped_without_root")
+    if skipped_without_root("httpd_ustack_mt"):
         return 0
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     with tempfile.TemporaryDirectory() as root:
