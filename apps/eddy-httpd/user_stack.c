@@ -183,7 +183,9 @@ int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server
     for (int i = 0; i < n; i++)
         if (ls[i].rc < 0)
             return fail(u, ls[i].failed, -ls[i].rc);
-    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s, %d queue%s)\n", o->ip,
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c.addr, ip, sizeof(ip)); /* without the prefix of --ip */
+    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s, %d queue%s)\n", ip,
             port, o->tap, n, n > 1 ? "s" : "");
     return 0;
 }
