@@ -129,8 +129,10 @@ static void usage(void)
            "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
            "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
            "                               own (ustack) on a TAP device: needs --tap and\n"
-           "                               --ip, runs one loop on the uepoll backend and\n"
-           "                               listens on the port of --listen\n"
+           "                               --ip, runs on the uepoll backend and listens on\n"
+           "                               the port of --listen; threads default to 0,\n"
+           "                               --threads N: one stack per sub-reactor, each on\n"
+           "                               one queue of a multi-queue TAP\n"
            "      --tap NAME               TAP device for --stack user (created or attached)\n"
            "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
            "      --gateway ADDR           ustack's next hop beyond the prefix\n"
@@ -390,7 +392,7 @@ static void bad_option(const char *arg, int opt)
     }
 }
 
-/* --stack user: one loop (one stack) on a uepoll backend, a TAP and an address. */
+/* --stack user: one stack per loop on a uepoll backend, a TAP and an address. */
 static int user_stack_options(struct httpd_options *o)
 {
     int threads_given = httpd_option_given(o, "threads");
@@ -403,9 +405,10 @@ static int user_stack_options(struct httpd_options *o)
         fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
         return -1;
     }
-    if (threads_given && o->threads != 0)
-        return bad("--threads", "N", "--stack user runs one stack in one loop: use 0");
-    o->threads = 0;
+    if (!threads_given)
+        o->threads = 0; /* one stack on a plain TAP; N: one stack per TAP queue */
+    else if (o->threads > 256)
+        return bad("--threads", "N", "--stack user has at most 256 TAP queues");
     if (!backend_given)
         o->backend = "uepoll";
     else if (strncmp(o->backend, "uepoll", 6) != 0)

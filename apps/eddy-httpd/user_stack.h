@@ -11,6 +11,8 @@ struct httpd_user_stack;
  * after printing why (and freeing what was made; *out is then invalid). */
 int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server *tcp,
                            const struct httpd_options *o);
+/* Base loop thread, while the sub-reactors still run (before the server is freed):
+ * closes the listeners and stops driving the stacks. */
 void httpd_user_stack_stop_accepting(struct httpd_user_stack *u);
 /* After the server is freed (its connections closed): the stack and the TAP go. */
 void httpd_user_stack_free(struct httpd_user_stack *u);

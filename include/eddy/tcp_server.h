@@ -65,6 +65,10 @@ int eddy_tcp_server_listen_transport(struct eddy_tcp_server *s, const char *addr
  * (-EMFILE past max_connections); t is closed on failure. */
 int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
                           const struct sockaddr *peer, socklen_t peer_len);
+/* Thread of eddy_tcp_server_loop_at(s, i), after start: the same, but the connection
+ * belongs to that loop (for loops that accept by themselves: one ustack per loop). */
+int eddy_tcp_server_adopt_at(struct eddy_tcp_server *s, int i, struct eddy_transport *t,
+                             const struct sockaddr *peer, socklen_t peer_len);
 /* Base loop thread: starts the sub-reactors (waiting until they run), then accepting. */
 int eddy_tcp_server_start(struct eddy_tcp_server *s);
 /* Base loop thread, before or after start: closes the listener bound to addr (as

@@ -56,6 +56,10 @@ struct ue_dev_ops {
     /* Earliest time (us) a frame will be ready, UINT64_MAX if none (virtual links). */
     uint64_t (*next_rx)(struct ue_dev *d);
     void (*destroy)(struct ue_dev *d);
+    /* Optional (gso_max > 0): sends one IPv4 TCP frame of up to gso_max bytes that the
+     * device, or the kernel behind it, cuts into segments of `mss` payload bytes. Its
+     * TCP checksum field holds the pseudo-header sum only; the cutter completes it. */
+    int (*tx_gso)(struct ue_dev *d, const void *frame, size_t len, unsigned mss);
 };
 struct ue_dev {
     const struct ue_dev_ops *ops;
@@ -63,6 +67,7 @@ struct ue_dev {
     unsigned char mac[6];
     void *pcap; /* set by ue_dev_pcap_open */
     uint64_t rx_frames, tx_frames, tx_errors;
+    unsigned gso_max; /* 0: no tx_gso; else the largest frame it takes */
 };
 
 /* Impairments of one direction of a memlink. Probabilities are per frame, in
@@ -88,6 +93,10 @@ void ue_memlink_get_stats(struct ue_dev *from, struct ue_link_stats *s);
 
 /* A TAP device (/dev/net/tun, IFF_TAP|IFF_NO_PI), created or attached by name. */
 int ue_tap_open(struct ue_dev **out, const char *name);
+/* The same with IFF_MULTI_QUEUE: out[0..nqueues-1] are the device's queues, one per stack
+ * (the kernel spreads flows over them by hash). All of them get the same MAC address.
+ * A device made without IFF_MULTI_QUEUE cannot be attached this way (and vice versa). */
+int ue_tap_open_mq(struct ue_dev **out, const char *name, int nqueues);
 
 /* Records every frame received and sent by d to a pcap file (tcpdump -r reads it). */
 int ue_dev_pcap_open(struct ue_dev *d, const char *path);
@@ -104,6 +113,8 @@ struct ue_stack_config {
     uint64_t seed;         /* 0: secrets from getrandom (ISNs, ports); else reproducible */
     unsigned syn_backlog;  /* 0: 256 half-open connections before SYN cookies */
     unsigned time_wait_ms; /* 0: 60000 */
+    int arp_glean;         /* also learn next hops from received IPv4 frames: for stacks sharing the
+                            * queues of one TAP, where an ARP reply may reach a sibling stack */
 };
 struct ue_stack *ue_stack_create(const struct ue_stack_config *cfg);
 /* Frees the stack, its device, and what closed sockets left behind (connections still

@@ -8,7 +8,10 @@
  * kernel descriptor beside them. The driver is a prepare hook: at the start of every
  * iteration it runs the stack (frames in, timers, frames out), so the events TCP
  * raised are harvested by the wait that follows, and it bounds that wait by the
- * stack's next deadline. One stack per loop: with a tcp_server, threads = 0.
+ * stack's next deadline. One stack per loop: with threads = 0 the base loop runs the
+ * stack and eddy_ustack_listen hands connections out; with sub-reactors, each runs its
+ * own stack (one queue of a multi-queue TAP) and eddy_ustack_listen_at keeps what it
+ * accepts (the main reactor accepts nothing).
  */
 #ifndef EDDY_USTACK_NET_H
 #define EDDY_USTACK_NET_H
@@ -39,7 +42,11 @@ struct eddy_ustack_listener;
  * accepted connection into s. 0 or -errno. */
 int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server *s,
                        struct ue_stack *st, const struct sockaddr_in *addr, int backlog);
-/* Base loop thread: closes the listening socket. */
+/* Thread of eddy_tcp_server_loop_at(s, loop), after start: the same in that loop, whose
+ * connections stay in it (eddy_tcp_server_adopt_at). loop -1: eddy_ustack_listen. */
+int eddy_ustack_listen_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s, int loop,
+                          struct ue_stack *st, const struct sockaddr_in *addr, int backlog);
+/* The listener's loop thread: closes the listening socket. */
 void eddy_ustack_listener_close(struct eddy_ustack_listener *l);
 
 /* "ADDR/PREFIX" (no prefix: /32) and an optional next hop (NULL: none) into c's addr,

@@ -159,7 +159,6 @@ void eddy__net_loop_free(struct eddy__net_loop *nl);
 /* Any thread: a connection was handed to nl's loop / left it (closed or never established). */
 void eddy__net_loop_count_in(struct eddy__net_loop *nl);
 void eddy__net_loop_count_out(struct eddy__net_loop *nl);
-size_t eddy__net_loop_live(const struct eddy__net_loop *nl);
 /* The lingering-close entry of c, NULL if none (the newest if c has several); add
  * one (0 or -ENOMEM); remove c's newest entry (stopping its timer) if it has one.
  * Each O(1) on average. Owner thread. */

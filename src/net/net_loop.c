@@ -57,11 +57,6 @@ void eddy__net_loop_count_out(struct eddy__net_loop *nl)
     __atomic_fetch_sub(&nl->live, 1, __ATOMIC_RELAXED);
 }
 
-size_t eddy__net_loop_live(const struct eddy__net_loop *nl)
-{
-    return __atomic_load_n(&nl->live, __ATOMIC_RELAXED);
-}
-
 /* Slots kept when the last entry goes: enough for a steady trickle of handshakes
  * without a calloc each time, little after a burst has grown the table. */
 #define LINGER_KEEP_SLOTS 64

@@ -81,9 +81,22 @@ static int at_max(const struct eddy_tcp_server *s)
     return max > 0 && eddy_tcp_server_connection_count(s) >= max;
 }
 
-/* Base loop thread: t (an opened transport instance) becomes a connection of
- * the next loop in turn; the caller checked max_connections. 0 or -errno (t is
- * then closed). */
+/* t (an opened transport instance) becomes a connection of nl, not yet
+ * established; the caller checked max_connections. 0 or -errno (t is then
+ * closed). */
+static int admit(struct eddy_tcp_server *s, struct eddy__net_loop *nl, struct eddy_transport *t,
+                 const struct sockaddr *peer, socklen_t peer_len, struct eddy_tcp_connection **c)
+{
+    int r = eddy__tcp_connection_new(c, nl, t, peer, peer_len,
+                                     __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED),
+                                     s->opts.context_size);
+
+    if (r == 0)
+        eddy__net_loop_count_in(nl);
+    return r;
+}
+
+/* Base loop thread: t becomes a connection of the next loop in turn. */
 static int hand_off(struct eddy_tcp_server *s, struct eddy_transport *t,
                     const struct sockaddr *peer, socklen_t peer_len)
 {
@@ -96,10 +109,8 @@ static int hand_off(struct eddy_tcp_server *s, struct eddy_transport *t,
         return -EINVAL;
     }
     nl = s->loops[s->rr++ % (unsigned)s->nloops];
-    r = eddy__tcp_connection_new(&c, nl, t, peer, peer_len, ++s->next_id, s->opts.context_size);
-    if (r < 0)
+    if ((r = admit(s, nl, t, peer, peer_len, &c)) < 0)
         return r;
-    eddy__net_loop_count_in(nl);
     if (nl->loop == s->base) { /* threads = 0: served right here */
         eddy__tcp_connection_establish(c);
         return 0;
@@ -160,6 +171,30 @@ int eddy_tcp_server_adopt(struct eddy_tcp_server *s, struct eddy_transport *t,
     r = hand_off(s, t, peer, peer_len);
     wake_due_loops(s);
     return r;
+}
+
+/* A sub-loop that accepts by itself (a ustack per loop) keeps what it accepts: no
+ * hand-off, no wake-up. Ids come from the one atomic counter; the connection limit is
+ * checked against the loops' counts as on the base loop (a burst on several loops at
+ * once may pass it by at most one connection per loop). */
+int eddy_tcp_server_adopt_at(struct eddy_tcp_server *s, int i, struct eddy_transport *t,
+                             const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct eddy_tcp_connection *c;
+    int r;
+
+    if (s->loops == NULL || i < 0 || i >= s->nloops) {
+        t->ops->close(t);
+        return -EINVAL;
+    }
+    if (at_max(s)) {
+        t->ops->close(t);
+        return -EMFILE;
+    }
+    if ((r = admit(s, s->loops[i], t, peer, peer_len, &c)) < 0)
+        return r;
+    eddy__tcp_connection_establish(c);
+    return 0;
 }
 
 int eddy_tcp_server_new(struct eddy_tcp_server **out, struct eddy_event_loop *base,

@@ -131,6 +131,7 @@ struct eddy_ustack_listener {
     struct eddy_tcp_server *server;
     struct eddy_channel ch;
     int fd;
+    int loop; /* the loop that accepts and keeps the connections; -1: the base loop */
 };
 
 static void on_accept(struct eddy_channel *ch, int revents)
@@ -144,8 +145,12 @@ static void on_accept(struct eddy_channel *ch, int revents)
         if (fd < 0)
             return;
         struct eddy_transport t = {.ops = &eddy_transport_ustack};
-        if (eddy_transport_open(&t, &eddy_transport_ustack, fd, NULL, EDDY_TRANSPORT_ACCEPTED) == 0)
+        if (eddy_transport_open(&t, &eddy_transport_ustack, fd, NULL, EDDY_TRANSPORT_ACCEPTED) != 0)
+            continue;
+        if (l->loop < 0)
             eddy_tcp_server_adopt(l->server, &t, (struct sockaddr *)&peer, len);
+        else
+            eddy_tcp_server_adopt_at(l->server, l->loop, &t, (struct sockaddr *)&peer, len);
     }
 }
 
@@ -169,17 +174,26 @@ static int listen_socket(struct ue_stack *st, const struct sockaddr_in *addr, in
 int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server *s,
                        struct ue_stack *st, const struct sockaddr_in *addr, int backlog)
 {
+    return eddy_ustack_listen_at(out, s, -1, st, addr, backlog);
+}
+
+int eddy_ustack_listen_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s, int loop,
+                          struct ue_stack *st, const struct sockaddr_in *addr, int backlog)
+{
     struct eddy_ustack_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
     l->server = s;
+    l->loop = loop;
     l->fd = listen_socket(st, addr, backlog);
     if (l->fd < 0) {
         int rc = l->fd;
         free(l);
         return rc;
     }
-    eddy_channel_init(&l->ch, eddy_tcp_server_base_loop(s), l->fd, on_accept, l);
+    struct eddy_event_loop *el =
+        loop < 0 ? eddy_tcp_server_base_loop(s) : eddy_tcp_server_loop_at(s, loop);
+    eddy_channel_init(&l->ch, el, l->fd, on_accept, l);
     int rc = eddy_channel_enable_reading(&l->ch);
     if (rc < 0) {
         ue_close(l->fd);

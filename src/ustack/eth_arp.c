@@ -27,7 +27,10 @@ static void dev_send(struct ue_stack *st, const unsigned char *frame, size_t len
 {
     struct ue_dev *d = st->dev;
     eddy__us_pcap_record(d, frame, len, st->clock(st->clock_arg));
-    if (d->ops->tx(d, frame, len) < 0)
+    int rc = st->tx_gso_mss && len > ETH_HLEN + d->mtu
+                 ? d->ops->tx_gso(d, frame, len, st->tx_gso_mss)
+                 : d->ops->tx(d, frame, len);
+    if (rc < 0)
         d->tx_errors++;
     else
         d->tx_frames++;
@@ -125,6 +128,25 @@ static void arp_input(struct ue_stack *st, const unsigned char *a, size_t len)
         arp_send(st, 2, a + 8, sip);
 }
 
+/* Stacks sharing one multi-queue TAP share its addresses, and the kernel hands each
+ * frame to the queue of its flow, so the ARP reply to one stack's request may reach a
+ * sibling instead (which learns from it, but the asker waits for its retry). With
+ * arp_glean a stack also takes a missing next hop from the IPv4 frames it receives: the
+ * sender's MAC for a sender on our link, the gateway's for one beyond it (a frame from
+ * beyond the link came through a router; with one gateway configured, through that). */
+static void glean_from_ip(struct ue_stack *st, const unsigned char *frame, size_t len)
+{
+    if (len < ETH_HLEN + IP_HLEN || (frame[6] & 1))
+        return;
+    uint32_t src = us_get32(frame + ETH_HLEN + 12);
+    uint32_t hop = (src & st->mask) == (st->addr & st->mask) ? src : st->gw;
+    if (!hop || !src || src == st->addr)
+        return;
+    struct us_arp_entry *e = arp_find(st, hop);
+    if (!e || e->state != ARP_REACHABLE)
+        arp_learn(st, e ? e : arp_alloc(st, hop), frame + 6);
+}
+
 void eddy__us_eth_input(struct ue_stack *st, unsigned char *frame, size_t len)
 {
     if (len < ETH_HLEN)
@@ -134,14 +156,18 @@ void eddy__us_eth_input(struct ue_stack *st, unsigned char *frame, size_t len)
     uint16_t type = us_get16(frame + 12);
     if (type == ETH_P_ARP_)
         arp_input(st, frame + ETH_HLEN, len - ETH_HLEN);
-    else if (type == ETH_P_IP_)
+    else if (type == ETH_P_IP_ && st->arp_glean)
+        glean_from_ip(st, frame, len);
+    if (type == ETH_P_IP_)
         eddy__us_ip_input(st, frame + ETH_HLEN, len - ETH_HLEN);
 }
 
 static void arp_queue(struct ue_stack *st, struct us_arp_entry *e, const unsigned char *frame,
                       size_t len)
 {
-    struct us_pkt *p = e->qlen < US_ARP_QLEN ? malloc(sizeof(*p) + len) : NULL;
+    /* A GSO frame is not kept (TCP sends it again, cut, after the resolution). */
+    struct us_pkt *p =
+        e->qlen < US_ARP_QLEN && len <= ETH_HLEN + st->dev->mtu ? malloc(sizeof(*p) + len) : NULL;
     if (!p) {
         st->stats.arp_queue_drops++;
         return;

@@ -87,11 +87,19 @@ struct ue_stack *ue_stack_create(const struct ue_stack_config *cfg)
     st->clock_arg = cfg->clock_arg;
     st->syn_backlog = cfg->syn_backlog ? cfg->syn_backlog : 256;
     st->tw_ms = cfg->time_wait_ms ? cfg->time_wait_ms : 60000;
+    st->arp_glean = cfg->arp_glean;
     st->conns = conns;
     st->conn_mask = 1023;
     st->tws = tws;
     st->tw_mask = 1023;
     st->rxq = rxq;
+    if (cfg->dev->gso_max && cfg->dev->ops->tx_gso &&
+        !(st->gso_frame = malloc(cfg->dev->gso_max))) {
+        pthread_mutex_destroy(&st->lock);
+        free(st), free(conns), free(tws), free(rxq);
+        errno = ENOMEM;
+        return NULL;
+    }
     seed_secrets(st, cfg->seed);
     st->ip_id = (uint16_t)eddy__us_random(st);
     st->port_hint = eddy__us_random(st);
@@ -117,6 +125,7 @@ void ue_stack_destroy(struct ue_stack *st)
     free(st->conns);
     free(st->tws);
     free(st->rxq);
+    free(st->gso_frame);
     free(st);
 }
 

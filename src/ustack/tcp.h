@@ -164,6 +164,10 @@ int eddy__us_pick_ephemeral(struct ue_stack *st, struct us_sock *sk);
 uint32_t eddy__us_isn(struct ue_stack *st, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp);
 uint32_t eddy__us_cookie_make(struct ue_stack *st, const struct us_seg *s, uint16_t *mss);
 int eddy__us_cookie_check(struct ue_stack *st, const struct us_seg *s, uint16_t *mss);
+/* The cookie SYN-ACK's TSval carrying the SYN's window scale and SACK-permitted, and
+ * their recovery from the TSecr of the ACK (SKF_ flags to set; *snd_ws if SKF_WS). */
+uint32_t eddy__us_cookie_tsval(uint32_t tsval, const struct us_seg *syn);
+unsigned eddy__us_cookie_opts(uint32_t tsecr, uint8_t *snd_ws);
 /* Frees sk if nothing holds it any more (no file, closed, not queued). */
 void eddy__us_sock_maybe_free(struct us_sock *sk);
 void eddy__us_set_state(struct us_sock *sk, int state);

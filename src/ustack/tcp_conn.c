@@ -264,6 +264,34 @@ int eddy__us_cookie_check(struct ue_stack *st, const struct us_seg *s, uint16_t 
     return 0;
 }
 
+/* What the ISS has no room for travels in the low bits of our TSval, which the peer
+ * echoes in TSecr (as Linux does): the peer's window scale (15: none) and whether it
+ * sent SACK-permitted. Only a peer that sent timestamps can give them back; the others
+ * get a cookie with the MSS alone. The TSval is moved back, never ahead of our clock, so
+ * the connection's later timestamps still increase. */
+#define COOKIE_TS_BITS 0x3fu
+#define COOKIE_TS_SACK 0x10u
+#define COOKIE_TS_NOWS 0x0fu
+
+uint32_t eddy__us_cookie_tsval(uint32_t tsval, const struct us_seg *syn)
+{
+    uint32_t o = syn->opt.has_ws ? (syn->opt.ws > 14 ? 14u : syn->opt.ws) : COOKIE_TS_NOWS;
+    if (syn->opt.sack_ok)
+        o |= COOKIE_TS_SACK;
+    uint32_t ts = (tsval & ~COOKIE_TS_BITS) | o;
+    return SEQ_GT(ts, tsval) ? ts - (COOKIE_TS_BITS + 1) : ts;
+}
+
+unsigned eddy__us_cookie_opts(uint32_t tsecr, uint8_t *snd_ws)
+{
+    unsigned fl = SKF_TS | (tsecr & COOKIE_TS_SACK ? SKF_SACK : 0);
+    if ((tsecr & COOKIE_TS_NOWS) != COOKIE_TS_NOWS) {
+        fl |= SKF_WS;
+        *snd_ws = (uint8_t)(tsecr & COOKIE_TS_NOWS) > 14 ? 14 : (uint8_t)(tsecr & COOKIE_TS_NOWS);
+    }
+    return fl;
+}
+
 /* ---- lifetime ---- */
 static void free_ooo(struct us_sock *sk)
 {

@@ -101,6 +101,11 @@ static void syn_negotiate(struct us_sock *sk, const struct us_seg *s)
     eddy__us_tcp_init_mss(sk, s->opt.mss ? s->opt.mss : 536);
 }
 
+static uint32_t ts_offset(struct ue_stack *st, uint32_t iss)
+{
+    return (uint32_t)eddy__us_siphash(st->secret, &iss, sizeof(iss));
+}
+
 static void init_child(struct us_sock *l, struct us_sock *c, const struct us_seg *s)
 {
     struct ue_stack *st = l->st;
@@ -110,7 +115,7 @@ static void init_child(struct us_sock *l, struct us_sock *c, const struct us_seg
     c->rcv_ws = our_wscale(c->rcvbuf);
     c->iss = eddy__us_isn(st, c->laddr, c->lport, c->raddr, c->rport);
     c->snd_una = c->snd_nxt = c->snd_max = c->recover = c->iss;
-    c->ts_off = (uint32_t)eddy__us_siphash(st->secret, &c->iss, sizeof(c->iss));
+    c->ts_off = ts_offset(st, c->iss);
     c->last_rx = st->now_ms;
     c->parent = l;
 }
@@ -125,6 +130,13 @@ static void send_cookie_synack(struct us_sock *l, const struct us_seg *s)
     tmp.laddr = s->daddr, tmp.lport = s->dport, tmp.raddr = s->saddr, tmp.rport = s->sport;
     uint16_t mss;
     tmp.iss = eddy__us_cookie_make(l->st, s, &mss);
+    if (s->opt.has_ts) { /* the options ride in the TSval (eddy__us_cookie_tsval) */
+        uint32_t now = eddy__us_ts_now(l->st);
+        tmp.fl |= SKF_TS | (s->opt.sack_ok ? SKF_SACK : 0) | (s->opt.has_ws ? SKF_WS : 0);
+        tmp.rcv_ws = s->opt.has_ws ? our_wscale(tmp.rcvbuf) : 0;
+        tmp.ts_recent = s->opt.tsval;
+        tmp.ts_off = eddy__us_cookie_tsval(now + ts_offset(l->st, tmp.iss), s) - now;
+    }
     tmp.rcv_nxt = s->seq + 1;
     tmp.snd_max = tmp.iss;
     tmp.state = TCPS_SYN_RECV;
@@ -149,8 +161,15 @@ static void cookie_ack(struct us_sock *l, const struct us_seg *s)
     c->irs = s->seq - 1;
     c->rcv_nxt = s->seq;
     c->snd_una = c->snd_nxt = c->snd_max = c->recover = s->ack;
+    c->ts_off = ts_offset(st, c->iss);
     c->rcv_ws = 0;
-    c->snd_wnd = c->max_wnd = s->wnd;
+    if (s->opt.has_ts && s->opt.tsecr) {
+        c->fl |= eddy__us_cookie_opts(s->opt.tsecr, &c->snd_ws);
+        c->rcv_ws = c->fl & SKF_WS ? our_wscale(c->rcvbuf) : 0;
+        c->ts_recent = s->opt.tsval;
+        c->ts_recent_age = (uint32_t)st->now_ms;
+    }
+    c->snd_wnd = c->max_wnd = (uint32_t)s->wnd << c->snd_ws;
     c->snd_wl1 = s->seq, c->snd_wl2 = s->ack;
     eddy__us_tcp_init_mss(c, mss);
     l->lst->syn_count++; /* accept_enqueue takes it back */

@@ -18,6 +18,7 @@ struct us_tx {
     uint16_t lp, rp;
     uint32_t seq, ack, win;
     uint8_t flags;
+    uint16_t gso_mss; /* 0: one segment; else the payload of each segment the device cuts */
     unsigned char opt[40];
     unsigned optlen;
 };
@@ -31,7 +32,8 @@ uint32_t eddy__us_ts_now(struct ue_stack *st)
 static void tcp_emit(struct ue_stack *st, const struct us_tx *tx, const struct us_ring *ring,
                      uint32_t off, uint32_t len)
 {
-    unsigned char frame[UE_FRAME_MAX];
+    unsigned char one[UE_FRAME_MAX];
+    unsigned char *frame = tx->gso_mss ? st->gso_frame : one;
     unsigned char *th = frame + ETH_HLEN + IP_HLEN;
     unsigned hl = TCP_HLEN + tx->optlen;
     us_put16(th, tx->lp);
@@ -47,9 +49,14 @@ static void tcp_emit(struct ue_stack *st, const struct us_tx *tx, const struct u
     if (len)
         eddy__us_ring_peek(ring, off, th + hl, len);
     uint32_t sum = eddy__us_pseudo_sum(tx->la, tx->ra, 6, (uint16_t)(hl + len));
-    us_put16(th + 16, eddy__us_csum_fold(eddy__us_csum_add(sum, th, hl + len)));
+    if (tx->gso_mss) /* the cutter sums each segment: it gets the pseudo-header part */
+        us_put16(th + 16, (uint16_t)~eddy__us_csum_fold(sum));
+    else
+        us_put16(th + 16, eddy__us_csum_fold(eddy__us_csum_add(sum, th, hl + len)));
     st->stats.tcp_out++;
+    st->tx_gso_mss = tx->gso_mss;
     eddy__us_ip_output(st, frame, tx->ra, 6, hl + len);
+    st->tx_gso_mss = 0;
 }
 
 static void opt_ts(struct us_tx *tx, uint32_t tsval, uint32_t tsecr)
@@ -141,6 +148,8 @@ static void tx_init(struct us_sock *sk, struct us_tx *tx, uint32_t seq, uint8_t 
 }
 
 /* One segment of the connection: `len` bytes at `seq` from the send ring. */
+static uint32_t eff_mss(const struct us_sock *sk);
+
 static void send_data(struct us_sock *sk, uint32_t seq, uint32_t len, uint8_t flags)
 {
     struct us_tx tx;
@@ -149,6 +158,8 @@ static void send_data(struct us_sock *sk, uint32_t seq, uint32_t len, uint8_t fl
         sk->st->stats.tcp_retrans_segs++;
         sk->st->stats.tcp_retrans_bytes += len;
     }
+    if (len > eff_mss(sk))
+        tx.gso_mss = (uint16_t)eff_mss(sk);
     tcp_emit(sk->st, &tx, sk->snd, seq - sk->snd_una, len);
 }
 
@@ -288,6 +299,19 @@ void eddy__us_retransmit_head(struct us_sock *sk)
     send_data(sk, sk->snd_una, len, fin | (len ? TH_PSH : 0));
 }
 
+/* The most one send may carry: several segments when the device cuts them (GSO),
+ * which saves a write and a trip through the kernel per segment on a TAP. */
+static uint32_t gso_len(const struct us_sock *sk, uint32_t mss)
+{
+    const struct ue_stack *st = sk->st;
+    if (!st->gso_frame)
+        return mss;
+    uint32_t room = st->dev->gso_max - ETH_HLEN - IP_HLEN - 60;
+    if (room > 65535u - IP_HLEN - 60)
+        room = 65535u - IP_HLEN - 60;
+    return room >= mss ? room / mss * mss : mss;
+}
+
 /* 1 if a segment of `len` bytes (of `avail` queued) may leave now. */
 static int tcp_may_send(struct us_sock *sk, uint32_t len, uint32_t avail)
 {
@@ -340,9 +364,9 @@ void eddy__us_tcp_output(struct us_sock *sk)
         uint32_t avail = data_end - sk->snd_nxt, limit = send_limit(sk);
         if (SEQ_GEQ(sk->snd_nxt, limit))
             break;
-        uint32_t len = limit - sk->snd_nxt, mss = eff_mss(sk);
+        uint32_t len = limit - sk->snd_nxt, mss = eff_mss(sk), seg = gso_len(sk, mss);
         len = len < avail ? len : avail;
-        len = len < mss ? len : mss;
+        len = len < seg ? len : seg;
         if (!tcp_may_send(sk, len, avail))
             break;
         uint8_t flags = sk->snd_nxt + len == data_end ? TH_PSH : 0;

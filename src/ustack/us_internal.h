@@ -75,13 +75,15 @@ struct us_wheel {
     struct us_timer *slot[US_WHEEL_SLOTS];
     uint64_t cur; /* every entry expiring before cur has fired */
     size_t count;
+    uint64_t next; /* if next_ok: at most the earliest expiry (a lower bound) */
+    int next_ok;
 };
 void eddy__us_wheel_arm(struct us_wheel *w, struct us_timer *t, uint64_t expires);
 void eddy__us_wheel_disarm(struct us_wheel *w, struct us_timer *t);
 /* Fires (through fn) every entry expired at `now`; fn may re-arm. */
 void eddy__us_wheel_run(struct us_wheel *w, uint64_t now, void (*fn)(struct us_timer *, void *),
                         void *arg);
-uint64_t eddy__us_wheel_next(const struct us_wheel *w);
+uint64_t eddy__us_wheel_next(struct us_wheel *w);
 
 /* ---- byte ring for send and receive buffers, allocated on demand ---- */
 struct us_ring {
@@ -114,7 +116,7 @@ struct us_arp_entry {
     uint64_t expires; /* ms: reachable -> stale, resolving -> retry */
     struct us_pkt *q[US_ARP_QLEN];
 };
-struct us_pkt { /* a frame waiting for its next hop's address */
+struct us_pkt { /* a frame waiting for its next hop's address (never a GSO one) */
     uint16_t len;
     unsigned char data[];
 };
@@ -134,6 +136,7 @@ struct ue_stack {
     uint16_t ip_id;
     uint32_t port_hint;
     unsigned syn_backlog, tw_ms;
+    int arp_glean;
     struct us_arp_entry arp[US_ARP_SLOTS];
     struct us_wheel wheel;
     struct us_sock **conns; /* 4-tuple hash, chained through hnext */
@@ -142,6 +145,8 @@ struct ue_stack {
     size_t tw_mask, ntw;
     struct us_sock *listeners; /* chained through hnext */
     struct ue_frame *rxq;      /* receive burst buffer */
+    unsigned char *gso_frame;  /* a TCP frame of several segments, if the device cuts them */
+    unsigned tx_gso_mss;       /* set while gso_frame goes down: its segment size */
     struct ue_stack_stats stats;
 };
 

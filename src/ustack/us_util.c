@@ -5,16 +5,29 @@
  */
 #include "us_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
+/* Sums 32-bit words in host order and swaps the folded result once: the ones'
+ * complement sum does not depend on byte order (RFC 1071 2.B), so the caller still gets
+ * the sum of big-endian 16-bit words, four times fewer steps than byte pairs. */
 uint32_t eddy__us_csum_add(uint32_t sum, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    while (len > 1) {
-        sum += (uint32_t)(p[0] << 8 | p[1]);
-        p += 2;
-        len -= 2;
+    uint64_t acc = 0;
+    for (; len >= 4; p += 4, len -= 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        acc += w;
     }
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    acc = (acc >> 8 | acc << 8) & 0xffff;
+#endif
+    sum += (uint32_t)acc;
+    for (; len > 1; p += 2, len -= 2)
+        sum += (uint32_t)(p[0] << 8 | p[1]);
     if (len)
         sum += (uint32_t)p[0] << 8;
     return sum;
@@ -84,27 +97,98 @@ uint64_t eddy__us_siphash(const uint8_t key[16], const void *data, size_t len)
 }
 
 /* ---- ring ---- */
+
+/* A bulk sender's ring drains to empty whenever the ACKs catch up, which frees it, and
+ * the next write grows a new one from 2 KiB by doubling: malloc, copy and free at every
+ * step, and heap trims (brk, TLB shootdowns) in between. A few large empty rings are
+ * therefore kept per thread (a stack runs in one thread) and reused. Idle sockets still
+ * hold none; the cache is bounded by RING_CACHE rings of at most RING_CACHE_MAX bytes. */
+#define RING_CACHE     4
+#define RING_CACHE_MIN 16384u
+#define RING_CACHE_MAX (1u << 20)
+struct ring_cache {
+    struct us_ring *r[RING_CACHE];
+    int registered;
+};
+static _Thread_local struct ring_cache rcache;
+static pthread_key_t rcache_key;
+static pthread_once_t rcache_once = PTHREAD_ONCE_INIT;
+
+static void rcache_free(void *arg)
+{
+    struct ring_cache *c = arg;
+    for (int i = 0; i < RING_CACHE; i++) {
+        free(c->r[i]);
+        c->r[i] = NULL;
+    }
+}
+
+static void rcache_key_init(void)
+{
+    pthread_key_create(&rcache_key, rcache_free);
+}
+
+static void ring_release(struct us_ring *r)
+{
+    struct ring_cache *c = &rcache;
+    int slot = 0;
+    if (r->cap < RING_CACHE_MIN || r->cap > RING_CACHE_MAX) {
+        free(r);
+        return;
+    }
+    if (!c->registered) { /* the thread's exit frees what it kept */
+        pthread_once(&rcache_once, rcache_key_init);
+        c->registered = pthread_setspecific(rcache_key, c) == 0;
+    }
+    for (int i = 1; i < RING_CACHE && c->r[slot]; i++)
+        if (!c->r[i] || c->r[i]->cap < c->r[slot]->cap)
+            slot = i;
+    if (c->r[slot] && c->r[slot]->cap >= r->cap) {
+        free(r);
+        return;
+    }
+    free(c->r[slot]);
+    c->r[slot] = r;
+}
+
+/* The smallest kept ring of at least `need` bytes, or NULL. */
+static struct us_ring *ring_reuse(uint32_t need)
+{
+    struct ring_cache *c = &rcache;
+    int best = -1;
+    for (int i = 0; i < RING_CACHE; i++)
+        if (c->r[i] && c->r[i]->cap >= need && (best < 0 || c->r[i]->cap < c->r[best]->cap))
+            best = i;
+    if (best < 0)
+        return NULL;
+    struct us_ring *r = c->r[best];
+    c->r[best] = NULL;
+    return r;
+}
+
 static int ring_grow(struct us_ring **rp, uint32_t need, uint32_t limit)
 {
     struct us_ring *r = *rp;
     uint32_t cap = r ? r->cap : 0;
     if (cap >= need)
         return 0;
-    uint32_t ncap = cap ? cap : 2048;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > limit)
-        ncap = limit > need ? limit : need;
-    struct us_ring *n = malloc(sizeof(*n) + ncap);
-    if (!n)
-        return -1;
-    n->cap = ncap;
+    struct us_ring *n = ring_reuse(need);
+    if (!n) {
+        uint32_t ncap = cap ? cap : 2048;
+        while (ncap < need)
+            ncap *= 2;
+        if (ncap > limit)
+            ncap = limit > need ? limit : need;
+        if (!(n = malloc(sizeof(*n) + ncap)))
+            return -1;
+        n->cap = ncap;
+    }
     n->head = 0;
     n->len = 0;
     if (r) {
         eddy__us_ring_peek(r, 0, n->data, r->len);
         n->len = r->len;
-        free(r);
+        ring_release(r);
     }
     *rp = n;
     return 0;
@@ -161,7 +245,7 @@ void eddy__us_ring_drop(struct us_ring **rp, uint32_t n)
     if (!r)
         return;
     if (n >= r->len) {
-        free(r);
+        ring_release(r);
         *rp = NULL;
         return;
     }
@@ -195,6 +279,8 @@ void eddy__us_wheel_arm(struct us_wheel *w, struct us_timer *t, uint64_t expires
     *head = t;
     t->pprev = head;
     w->count++;
+    if (w->next_ok && expires < w->next)
+        w->next = expires;
 }
 
 /* Each slot visited once per call at most: a jump of more than a revolution walks the
@@ -223,17 +309,22 @@ void eddy__us_wheel_run(struct us_wheel *w, uint64_t now, void (*fn)(struct us_t
     }
 }
 
-uint64_t eddy__us_wheel_next(const struct us_wheel *w)
+/* The loop asks before every wait, and a full scan walks every entry when none expires
+ * within one turn (thousands of TIME_WAIT records 60 s out), so the answer is kept as a
+ * lower bound: arming lowers it, disarming leaves it (waking early is harmless), and it
+ * is recomputed only once the wheel has passed it. */
+uint64_t eddy__us_wheel_next(struct us_wheel *w)
 {
     if (!w->count)
         return UINT64_MAX;
+    if (w->next_ok && w->next >= w->cur)
+        return w->next;
     uint64_t best = UINT64_MAX;
-    for (uint64_t i = 0; i < US_WHEEL_SLOTS; i++) {
+    for (uint64_t i = 0; i < US_WHEEL_SLOTS && best > w->cur + i; i++)
         for (const struct us_timer *t = w->slot[(w->cur + i) % US_WHEEL_SLOTS]; t; t = t->next)
             if (t->expires < best)
                 best = t->expires;
-        if (best <= w->cur + i)
-            return best;
-    }
+    w->next = best;
+    w->next_ok = 1;
     return best;
 }

@@ -95,14 +95,21 @@ def run_server(root):
     return srv, log
 
 
+def skipped_without_root(name):
+    """Says so (a SKIP line and one ok) when namespaces and TAP devices are out of reach."""
+    if os.geteuid() == 0 and os.access("/dev/net/tun", os.W_OK) and \
+            subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0:
+        return False
+    print("# SKIP: needs root, /dev/net/tun and ip netns")
+    print("ok - %s_skipped_without_root" % name)
+    return True
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--client":
         client(sys.argv[2])
         return 0
-    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.W_OK) or \
-            subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-        print("# SKIP: needs root, /dev/net/tun and ip netns")
-        print("ok - httpd_ustack_skipped_without_root")
+    if skipped_without_root("httpd_ustack"):
         return 0
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     srv = None

@@ -225,6 +225,46 @@ static void test_readv_writev(void)
     ue_close(sv[1]);
 }
 
+/* A SYN from an unresolved host on the link: a stack asks ARP before its SYN-ACK,
+ * unless it gleans (stacks sharing a multi-queue TAP), when the frame's source address
+ * is the next hop and the SYN-ACK leaves at once. */
+static void first_reply(struct peer *p, uint16_t sport, int *arp)
+{
+    peer_advance(p, 61000); /* the announced entry expired */
+    struct seg s = {.sport = sport, .dport = 80, .seq = 1, .flags = TH_SYN, .win = 65535};
+    peer_send(p, &s);
+    struct pkt r;
+    ASSERT(peer_rx(p, &r));
+    *arp = r.is_arp && r.arp_op == 1;
+    ASSERT(*arp || (r.is_tcp && r.flags == (TH_SYN | TH_ACK)));
+    if (*arp) { /* once answered, the SYN-ACK follows */
+        peer_arp_announce(p);
+        ASSERT(peer_rx_tcp(p, &r));
+        ASSERT_EQ(r.flags, TH_SYN | TH_ACK);
+    }
+    struct seg rst = {.sport = sport, .dport = 80, .seq = 2, .flags = TH_RST};
+    peer_send(p, &rst); /* no embryo left to retransmit while the next test waits */
+    peer_drain(p);
+    ASSERT_EQ(p->st->stats.tcp_conns, 0);
+}
+
+static void test_arp_glean(void)
+{
+    struct peer p;
+    peer_init(&p);
+    int l = u_listen(80, 1);
+    int arp = 0;
+    first_reply(&p, 41000, &arp);
+    ASSERT(arp);
+    p.st->arp_glean = 1;
+    uint64_t asked = p.st->stats.arp_requests;
+    first_reply(&p, 41001, &arp);
+    ASSERT(!arp);
+    ASSERT_EQ(p.st->stats.arp_requests, asked);
+    ue_close(l);
+    peer_fini(&p);
+}
+
 int main(void)
 {
     RUN(test_icmp_echo);
@@ -232,6 +272,7 @@ int main(void)
     RUN(test_protocol_unreachable);
     RUN(test_icmp_error_fails_connect);
     RUN(test_arp_queue_and_retry);
+    RUN(test_arp_glean);
     RUN(test_pcap);
     RUN(test_socketpair_half_close);
     RUN(test_readv_writev);

@@ -100,7 +100,7 @@ static void test_syn_cookies(void)
     ASSERT(peer_rx_tcp(&p, &r2));
     ASSERT_EQ(r2.flags, TH_SYN | TH_ACK);
     ASSERT_EQ(r2.ack, 201);
-    ASSERT(!r2.opt.has_ts); /* a cookie keeps no options but the MSS */
+    ASSERT(r2.opt.has_ts); /* the SYN had timestamps: its options ride in our TSval */
     ASSERT_EQ(r2.opt.mss, 1460);
     ASSERT_EQ(ue_stack_current()->stats.tcp_conns, 1);
     ASSERT_EQ(ue_stack_current()->stats.tcp_syn_cookies_sent, 1);
@@ -123,6 +123,7 @@ static void test_syn_cookies(void)
     ASSERT_EQ(ue_read(fd, b, 4), 2);
     ASSERT_MEM_EQ(b, "hi", 2);
     ASSERT_EQ(sk_of(fd)->mss, 1460);
+    ASSERT_EQ(sk_of(fd)->fl & (SKF_TS | SKF_WS | SKF_SACK), 0); /* the ACK had no TS */
     ue_close(fd);
     ue_close(l);
     peer_drain(&p);
@@ -298,12 +299,100 @@ static void test_syn_flood(void)
     peer_fini(&p);
 }
 
+/* A cookie SYN-ACK to a SYN with timestamps, window scale 7 and SACK-permitted: our
+ * TSval carries 7 and the SACK bit in its low 6 bits and is never ahead of the
+ * connection's clock; the ACK echoing it creates a connection that scales the peer's
+ * window by 7, uses the scale it offered, keeps timestamps and sends SACK blocks. */
+static void test_syn_cookie_keeps_options(void)
+{
+    struct peer p;
+    peer_init_cfg(&p, 1);
+    int l = u_listen(80, 1);
+    struct pkt r1, r2, r;
+    send_syn(&p, 41001, 100, 1); /* fills the backlog of 1 */
+    ASSERT(peer_rx_tcp(&p, &r1));
+    send_syn(&p, 41002, 200, 777);
+    ASSERT(peer_rx_tcp(&p, &r2));
+    ASSERT_EQ(r2.flags, TH_SYN | TH_ACK);
+    ASSERT_EQ(ue_stack_current()->stats.tcp_syn_cookies_sent, 1);
+    ASSERT(r2.opt.has_ts && r2.opt.has_ws && r2.opt.sack_ok);
+    ASSERT_EQ(r2.opt.tsecr, 777);
+    ASSERT_EQ(r2.opt.tsval & 0x3f, 7 | 0x10);
+    peer_advance(&p, 5);
+    unsigned char o[12];
+    struct seg ack = {.sport = 41002, .dport = 80, .seq = 201, .ack = r2.seq + 1};
+    ack.flags = TH_ACK, ack.win = 1000, ack.opt = o, ack.optlen = u_ts_opts(o, 778, r2.opt.tsval);
+    peer_send(&p, &ack);
+    ASSERT_EQ(ue_stack_current()->stats.tcp_syn_cookies_ok, 1);
+    int fd = ue_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    ASSERT_GE(fd, 0);
+    struct us_sock *sk = sk_of(fd);
+    ASSERT_EQ(sk->fl & (SKF_TS | SKF_WS | SKF_SACK), SKF_TS | SKF_WS | SKF_SACK);
+    ASSERT_EQ(sk->snd_ws, 7);
+    ASSERT_EQ(sk->rcv_ws, r2.opt.ws);
+    ASSERT_EQ(sk->snd_wnd, 1000u << 7);
+    ASSERT_EQ(ue_write(fd, "x", 1), 1);
+    ASSERT(peer_rx_tcp(&p, &r));
+    ASSERT_EQ(r.len, 1);
+    ASSERT(r.opt.has_ts);
+    ASSERT_EQ(r.opt.tsecr, 778);
+    ASSERT((int32_t)(r.opt.tsval - r2.opt.tsval) >= 5 && r.opt.tsval - r2.opt.tsval < 5 + 64);
+    struct seg hole = {.sport = 41002, .dport = 80, .seq = 301, .ack = r.seq + 1};
+    hole.flags = TH_ACK, hole.win = 1000, hole.opt = o,
+    hole.optlen = u_ts_opts(o, 779, r.opt.tsval);
+    hole.data = "0123456789", hole.len = 10;
+    peer_send(&p, &hole); /* 100 bytes beyond RCV.NXT: a duplicate ACK with a SACK block */
+    ASSERT(peer_rx_tcp(&p, &r));
+    ASSERT_EQ(r.ack, 201);
+    ASSERT_EQ(r.nsack, 1);
+    ASSERT_EQ(r.sack[0][0], 301);
+    ASSERT_EQ(r.sack[0][1], 311);
+    ue_close(fd);
+    ue_close(l);
+    peer_drain(&p);
+    peer_fini(&p);
+}
+
+/* A SYN without timestamps has nowhere to keep its options: the cookie SYN-ACK offers
+ * the MSS alone and the connection runs without window scaling, SACK or timestamps. */
+static void test_syn_cookie_without_timestamps(void)
+{
+    struct peer p;
+    peer_init_cfg(&p, 1);
+    int l = u_listen(80, 1);
+    struct pkt r1, r2;
+    send_syn(&p, 41001, 100, 1);
+    ASSERT(peer_rx_tcp(&p, &r1));
+    unsigned char o[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* MSS 1460, window scale 7 */
+    struct seg syn = {.sport = 41002, .dport = 80, .seq = 200, .flags = TH_SYN, .win = 65535};
+    syn.opt = o, syn.optlen = 8;
+    peer_send(&p, &syn);
+    ASSERT(peer_rx_tcp(&p, &r2));
+    ASSERT_EQ(r2.flags, TH_SYN | TH_ACK);
+    ASSERT_EQ(ue_stack_current()->stats.tcp_syn_cookies_sent, 1);
+    ASSERT(!r2.opt.has_ts && !r2.opt.has_ws && !r2.opt.sack_ok);
+    ASSERT_EQ(r2.opt.mss, 1460);
+    struct seg ack = {.sport = 41002, .dport = 80, .seq = 201, .ack = r2.seq + 1};
+    ack.flags = TH_ACK, ack.win = 1000;
+    peer_send(&p, &ack);
+    int fd = ue_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(sk_of(fd)->fl & (SKF_TS | SKF_WS | SKF_SACK), 0);
+    ASSERT_EQ(sk_of(fd)->snd_wnd, 1000);
+    ue_close(fd);
+    ue_close(l);
+    peer_drain(&p);
+    peer_fini(&p);
+}
+
 int main(void)
 {
     RUN(test_time_wait_reuse_by_timestamp);
     RUN(test_time_wait_reuse_by_sequence);
     RUN(test_time_wait_ignores_rst);
     RUN(test_syn_cookies);
+    RUN(test_syn_cookie_keeps_options);
+    RUN(test_syn_cookie_without_timestamps);
     RUN(test_listener_wakes_on_established);
     RUN(test_listener_close_resets_queue);
     RUN(test_synack_retransmit);
