@@ -177,7 +177,7 @@ int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_op
     t->want = 0;
     t->state = NULL;
     if (ops == &eddy_transport_socket) /* every accept: a direct call */
-        return sock_open(t, fd, arg, flags);
+        return eddy__transport_fd_open(t, fd, arg, flags);
     if (ops->open == NULL) {
         if (fd >= 0)
             close(fd);
