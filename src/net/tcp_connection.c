@@ -33,7 +33,6 @@
 #define is_open eddy__tcp_conn_is_open
 #define is_live eddy__tcp_conn_is_live
 
-#define do_close eddy__tcp_conn_do_close
 static void handle_read(struct eddy_tcp_connection *c);
 
 static int edge_triggered(const struct eddy_tcp_connection *c)
@@ -49,7 +48,7 @@ void eddy__tcp_conn_request_close(struct eddy_tcp_connection *c)
     if (c->busy > 0)
         c->flags |= F_CLOSE_PENDING;
     else
-        do_close(c);
+        eddy__tcp_conn_do_close(c);
 }
 
 #define request_close eddy__tcp_conn_request_close
@@ -749,12 +748,7 @@ void eddy__tcp_connection_establish(void *arg)
     eddy__tcp_conn_leave(c);
 }
 
-struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c)
-{
-    return c->next;
-}
-
-void do_close(struct eddy_tcp_connection *c)
+void eddy__tcp_conn_do_close(struct eddy_tcp_connection *c)
 {
     struct eddy__net_loop *nl = c->nl;
 
@@ -788,11 +782,6 @@ void do_close(struct eddy_tcp_connection *c)
         c->busy--;
     }
     eddy_tcp_connection_unref(c);
-}
-
-void eddy_tcp_connection_ref(struct eddy_tcp_connection *c)
-{
-    __atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
 void eddy_tcp_connection_unref(struct eddy_tcp_connection *c)

@@ -405,3 +405,13 @@ const struct eddy_transport *eddy_tcp_connection_transport(const struct eddy_tcp
 {
     return &c->tr;
 }
+
+void eddy_tcp_connection_ref(struct eddy_tcp_connection *c)
+{
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c)
+{
+    return c->next;
+}
