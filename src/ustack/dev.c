@@ -178,7 +178,10 @@ static int tap_attach(struct ue_dev **out, const char *name, short flags)
     t->fd = fd;
     t->dev.ops = &tap_ops;
     t->dev.mtu = 1500;
-    t->dev.gso_max = 65535;
+    /* EDDY_USTACK_GSO=off: one frame per segment, as a capture on the kernel side needs
+     * to see the segments themselves (a GSO frame is cut only past that point). */
+    const char *gso = getenv("EDDY_USTACK_GSO");
+    t->dev.gso_max = gso && strcmp(gso, "off") == 0 ? 0 : 65535;
     /* Our own address, not the kernel's TAP address: locally administered, from the name,
      * so every queue of a multi-queue device (every stack behind it) has the same one. */
     uint64_t h = eddy__us_siphash((const uint8_t *)"eddy-ustack-tap!", name, strlen(name));
