@@ -622,15 +622,14 @@ int eddy__tcp_connection_new(struct eddy_tcp_connection **out, struct eddy__net_
     c->nl = nl;
     c->id = id;
     c->refs = 1; /* the loop's own, dropped after on_close */
-    c->state = 0;
-    c->context_size = (uint32_t)context_size;
+    c->state = context_size > 0 ? 2 : 0;
     *out = c;
     return 0;
 }
 
 void *eddy_tcp_connection_context(struct eddy_tcp_connection *c)
 {
-    return c->context_size > 0 ? (char *)c + CTX_OFFSET : NULL;
+    return __atomic_load_n(&c->state, __ATOMIC_RELAXED) & 2 ? (char *)c + CTX_OFFSET : NULL;
 }
 
 static void list_add(struct eddy_tcp_connection *c)
@@ -754,7 +753,7 @@ void eddy__tcp_conn_do_close(struct eddy_tcp_connection *c)
 
     if (!is_open(c))
         return;
-    __atomic_store_n(&c->state, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_or(&c->state, 1, __ATOMIC_RELEASE);
     c->flags &= ~F_CLOSE_PENDING;
     if (c->flags & (F_LINGER_REQ | F_HANDSHAKE))
         eddy__net_linger_remove(nl, c);
