@@ -9,6 +9,7 @@ command -v clang >/dev/null || need+=(clang)
 # versions format a few constructs differently (tests/blackbox/test_format.sh).
 command -v clang-format-14 >/dev/null || need+=(clang-format-14)
 command -v timeout >/dev/null || need+=(coreutils)
+command -v wrk >/dev/null || need+=(wrk)
 # The ustack tests with Linux as the peer (tests/blackbox/test_ustack_*.py): ip and tc,
 # ping, wget, ab, and scapy for Debian's own python3 (the crafted segments).
 command -v tc >/dev/null || need+=(iproute2)

@@ -2,9 +2,12 @@
 reopen), pid file, privilege drop, and reload on SIGHUP under load."""
 import http.client
 import os
+import re
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -217,6 +220,30 @@ def test_reload(d):
     ok(s.stop() == 0, "exit 0 after reloads")
 
 
+def test_reload_wrk(d):
+    """The load generator operators use: wrk for 4 s with two reloads in the middle."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        ok(False, "reload under wrk: wrk is installed (scripts/deps.sh installs it)")
+        return
+    conf = CONF.replace("%(extra)s", "keepalive_requests 1000000000;")
+    s = ConfServer(conf % {"d": d, "v": "1"}, "-t", "2")
+    p = subprocess.Popen([wrk, "-t1", "-c16", "-d4s", "http://127.0.0.1:%d/index.html" % s.port],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for v in ("2", "3"):
+        time.sleep(1.2)
+        s.write(conf % {"d": d, "v": v})
+        s.signal(signal.SIGHUP)
+    out = p.communicate(timeout=30)[0].decode("latin-1")
+    m = re.search(r"(\d+) requests in", out)
+    ok(m is not None and int(m.group(1)) > 0 and "Socket errors" not in out and
+       "Non-2xx" not in out, "reload under wrk load (2 reloads in 4 s): 0 socket errors, "
+       "0 non-2xx answers", out.strip().replace("\n", " | "))
+    ok(request(s.port, "/index.html")[1].get("x-version") == "3",
+       "after the load the last reload's config answers")
+    ok(s.stop() == 0, "exit 0 after reloads under wrk")
+
+
 def test_reload_logs(d):
     conf = "access_log %s; error_log %s info;\nserver { listen 127.0.0.1:PORT; root %s/www; }\n"
     a1, a2, e1, e2 = (os.path.join(d, n) for n in ("acc1", "acc2", "err1", "err2"))
@@ -241,6 +268,7 @@ def main():
     test_error_log(d)
     test_resets_and_send_timeout(d)
     test_reload(d)
+    test_reload_wrk(d)
     test_reload_logs(d)
     test_pid_and_user(d)
     done()
