@@ -195,6 +195,32 @@ static ssize_t pipe_fill_slot(struct ue_pipe *p, struct ue_file *f, const struct
     return (ssize_t)n;
 }
 
+/* One step of pipe_write's loop, mutex held: fills a free slot if there is one. 1 when
+ * the write is over (*ret final: the count so far, or the error if nothing was written),
+ * 0 when it goes on. */
+static int pipe_write_step(struct ue_pipe *p, struct ue_file *f, const struct ue_io *io,
+                           size_t total, ssize_t *ret, int *sigpipe)
+{
+    ssize_t n;
+
+    if (!p->readers) {
+        *sigpipe = 1;
+        if (!*ret)
+            *ret = -EPIPE;
+        return 1;
+    }
+    if (pipe_full(p))
+        return 0;
+    n = pipe_fill_slot(p, f, io, (size_t)*ret, total - (size_t)*ret);
+    if (n < 0) {
+        if (!*ret)
+            *ret = n;
+        return 1;
+    }
+    *ret += n;
+    return (size_t)*ret == total;
+}
+
 static ssize_t pipe_write(struct ue_file *f, const struct ue_io *io, size_t total)
 {
     struct ue_pipe *p = f->priv;
@@ -215,23 +241,8 @@ static ssize_t pipe_write(struct ue_file *f, const struct ue_io *io, size_t tota
     if (ret < 0 || (size_t)ret == total)
         goto out;
     for (;;) {
-        if (!p->readers) {
-            sigpipe = 1;
-            if (!ret)
-                ret = -EPIPE;
+        if (pipe_write_step(p, f, io, total, &ret, &sigpipe))
             break;
-        }
-        if (!pipe_full(p)) {
-            ssize_t n = pipe_fill_slot(p, f, io, (size_t)ret, total - (size_t)ret);
-            if (n < 0) {
-                if (!ret)
-                    ret = n;
-                break;
-            }
-            ret += n;
-            if ((size_t)ret == total)
-                break;
-        }
         if (!pipe_full(p))
             continue;
         if (f->flags & O_NONBLOCK) {
