@@ -142,7 +142,7 @@ struct eddy_tcp_connection {
     struct eddy__out_seg *seg_head; /* file ranges (few): the tail is found by walking */
     uint64_t id;
     uint64_t sent; /* bytes written, for eddy_tcp_connection_bytes_sent */
-    int refs; /* atomic */
+    int refs;      /* atomic */
     /* Atomic: bit 0 closed, bit 1 the allocation has a context area (set before the
      * connection is published, never changed). 16 bits with busy beside it keep the
      * connection 208 bytes: with http_conn as its context, one malloc size class less
