@@ -95,6 +95,12 @@ enum {
     /* fd is a uepoll descriptor (ue_*), not a kernel one: only a loop on the
      * uepoll dispatcher can watch it. */
     EDDY_TRANSPORT_FD_UEPOLL = 1 << 1,
+    /* readv is readv(2) on the kernel descriptor fd and writev is send or
+     * sendmsg on it with MSG_NOSIGNAL (MSG_MORE for EDDY_TRANSPORT_MORE), both
+     * retried on EINTR, as eddy_transport_socket's: the connection's hot path
+     * then makes those syscalls itself instead of the indirect calls. A table
+     * copied from one with this bit that replaces readv or writev must clear it. */
+    EDDY_TRANSPORT_PLAIN_SOCKET = 1 << 2,
 };
 
 struct eddy_transport_ops {

@@ -1,7 +1,8 @@
 /*
  * The kernel-socket transport's read and write, shared by its ops table (transport_socket.c)
  * and by the connection's hot path (eddy__tr_readv / eddy__tr_write in net_internal.h),
- * which calls them inline when a connection's transport is the socket one: the common
+ * which calls them inline when a connection's transport has EDDY_TRANSPORT_PLAIN_SOCKET
+ * (the socket transport, or any with the same reads and writes on its fd): the common
  * case then costs what the direct syscall did before the transport layer, with no
  * indirect call. Other transports still go through their ops.
  */
@@ -41,11 +42,11 @@ static inline ssize_t eddy__sock_writev(int fd, const struct iovec *iov, int n, 
     return r < 0 ? -errno : r;
 }
 
-/* eddy_transport_readv / eddy_transport_write with the socket transport's ops inlined. */
+/* eddy_transport_readv / eddy_transport_write with the plain-socket ops inlined. */
 static inline ssize_t eddy__tr_readv(struct eddy_transport *t, const struct iovec *iov, int n)
 {
     t->want = 0;
-    if (t->ops == &eddy_transport_socket)
+    if (t->ops->caps & EDDY_TRANSPORT_PLAIN_SOCKET)
         return eddy__sock_readv(t->fd, iov, n);
     return t->ops->readv(t, iov, n);
 }
@@ -56,7 +57,7 @@ static inline ssize_t eddy__tr_write(struct eddy_transport *t, const void *p, si
     struct iovec v = {(void *)p, len};
 
     t->want = 0;
-    if (t->ops == &eddy_transport_socket)
+    if (t->ops->caps & EDDY_TRANSPORT_PLAIN_SOCKET)
         return eddy__sock_writev(t->fd, &v, 1, flags);
     return t->ops->writev(t, &v, 1, flags);
 }

@@ -155,7 +155,7 @@ static int sock_set_nodelay(struct eddy_transport *t, int on)
 
 const struct eddy_transport_ops eddy_transport_socket = {
     .name = "socket",
-    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_PLAIN_SOCKET,
     .open = eddy__transport_fd_open,
     .readv = sock_readv,
     .writev = sock_writev,
@@ -176,7 +176,7 @@ int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_op
     t->fd = -1;
     t->want = 0;
     t->state = NULL;
-    if (ops == &eddy_transport_socket) /* every accept: a direct call */
+    if (ops->open == eddy__transport_fd_open) /* every accept: a direct call */
         return eddy__transport_fd_open(t, fd, arg, flags);
     if (ops->open == NULL) {
         if (fd >= 0)

@@ -183,10 +183,12 @@ static void *fx_thread_main(void *arg)
     return NULL;
 }
 
-/* Starts a server; o may be NULL (defaults). 0 or a negative errno. */
-static FX_UNUSED int fx_start(struct fx *f, const char *backend,
-                              const struct eddy_tcp_server_options *o,
-                              const struct eddy_tcp_callbacks *cb, void *data)
+/* Starts a server whose connections are on transport ops (NULL: kernel sockets); o may
+ * be NULL (defaults). 0 or a negative errno. */
+static FX_UNUSED int fx_start_ops(struct fx *f, const char *backend,
+                                  const struct eddy_tcp_server_options *o,
+                                  const struct eddy_tcp_callbacks *cb, void *data,
+                                  const struct eddy_transport_ops *ops)
 {
     union eddy_sockaddr bound;
     int r;
@@ -198,7 +200,7 @@ static FX_UNUSED int fx_start(struct fx *f, const char *backend,
         return r;
     r = eddy_tcp_server_new(&f->server, f->loop, o, cb, data);
     if (r == 0)
-        r = eddy_tcp_server_listen(f->server, "127.0.0.1:0", &bound);
+        r = eddy_tcp_server_listen_transport(f->server, "127.0.0.1:0", &bound, ops, NULL);
     if (r == 0)
         r = eddy_tcp_server_start(f->server);
     if (r == 0)
@@ -211,6 +213,14 @@ static FX_UNUSED int fx_start(struct fx *f, const char *backend,
     f->port = eddy_sockaddr_port(&bound.sa);
     f->running = 1;
     return 0;
+}
+
+/* Starts a server on kernel sockets; o may be NULL (defaults). 0 or a negative errno. */
+static FX_UNUSED int fx_start(struct fx *f, const char *backend,
+                              const struct eddy_tcp_server_options *o,
+                              const struct eddy_tcp_callbacks *cb, void *data)
+{
+    return fx_start_ops(f, backend, o, cb, data, NULL);
 }
 
 /* Stops the loop; the server is freed in the loop's thread, then the loop. */
