@@ -124,27 +124,26 @@ static void raise_nofile(int need)
     }
 }
 
-int main(int argc, char **argv)
-{
-    const char *backend = NULL;
-    int pairs = 100, seconds = 3, opt, i, raw = 0;
-    struct eddy_event_loop *loop;
-    struct eddy_timer stop;
-    struct end *ends;
-    char *msg;
-    double t0, dt;
-    uint64_t it0;
+struct args {
+    const char *backend;
+    int pairs, seconds, raw;
+};
 
+/* The command line into a, msg_size and use_buffer: 0, or 2 (the exit status) after
+ * saying what is wrong. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    int opt;
     while ((opt = getopt(argc, argv, "b:n:d:m:rR")) != -1) {
         switch (opt) {
         case 'b':
-            backend = optarg;
+            a->backend = optarg;
             break;
         case 'n':
-            pairs = atoi(optarg);
+            a->pairs = atoi(optarg);
             break;
         case 'd':
-            seconds = atoi(optarg);
+            a->seconds = atoi(optarg);
             break;
         case 'm':
             msg_size = atoi(optarg);
@@ -153,7 +152,7 @@ int main(int argc, char **argv)
             use_buffer = 1;
             break;
         case 'R':
-            raw = 1;
+            a->raw = 1;
             break;
         default:
             fprintf(stderr, "usage: %s [-b backend] [-n pairs] [-d seconds] [-m bytes] [-r] [-R]\n",
@@ -161,32 +160,33 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (pairs < 1 || seconds < 1 || seconds > 60 || msg_size < 1 || msg_size > 4096) {
+    if (a->pairs < 1 || a->seconds < 1 || a->seconds > 60 || msg_size < 1 || msg_size > 4096) {
         fprintf(stderr, "loop_bench: bad arguments\n");
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    raise_nofile(2 * pairs + 64);
-    if (raw) {
-        char *m = calloc(1, (size_t)msg_size);
-        if (m == NULL || (dt = run_raw(pairs, seconds, m)) < 0) {
-            perror("loop_bench");
-            return 1;
-        }
-        printf("raw epoll pairs=%d size=%d: %.0f msgs/s, %.0f ns/msg\n", pairs, msg_size,
-               (double)messages / dt, dt * 1e9 / (double)(messages ? messages : 1));
-        free(m);
-        return 0;
-    }
-    if (eddy_event_loop_new(&loop, backend) < 0) {
-        fprintf(stderr, "loop_bench: unknown backend\n");
-        return 2;
-    }
-    ends = calloc((size_t)pairs * 2, sizeof(*ends));
-    msg = calloc(1, (size_t)msg_size);
-    if (ends == NULL || msg == NULL)
+    return 0;
+}
+
+/* -R: the bare epoll baseline and its line. The exit status. */
+static int report_raw(const struct args *a)
+{
+    char *m = calloc(1, (size_t)msg_size);
+    double dt;
+    if (m == NULL || (dt = run_raw(a->pairs, a->seconds, m)) < 0) {
+        perror("loop_bench");
         return 1;
-    for (i = 0; i < pairs; i++) {
+    }
+    printf("raw epoll pairs=%d size=%d: %.0f msgs/s, %.0f ns/msg\n", a->pairs, msg_size,
+           (double)messages / dt, dt * 1e9 / (double)(messages ? messages : 1));
+    free(m);
+    return 0;
+}
+
+/* pairs socketpairs, both ends read by loop, each with msg already sent into it: 0, or 1
+ * (the exit status) after saying what failed. */
+static int open_pairs(struct eddy_event_loop *loop, struct end *ends, int pairs, const char *msg)
+{
+    for (int i = 0; i < pairs; i++) {
         int sv[2], k;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
             perror("socketpair");
@@ -203,18 +203,48 @@ int main(int argc, char **argv)
         if (write(sv[0], msg, (size_t)msg_size) != msg_size)
             return 1;
     }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.backend = NULL, .pairs = 100, .seconds = 3, .raw = 0};
+    struct eddy_event_loop *loop;
+    struct eddy_timer stop;
+    struct end *ends;
+    char *msg;
+    double t0, dt;
+    uint64_t it0;
+    int i, rc;
+
+    if ((rc = parse_args(argc, argv, &a)) != 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile(2 * a.pairs + 64);
+    if (a.raw)
+        return report_raw(&a);
+    if (eddy_event_loop_new(&loop, a.backend) < 0) {
+        fprintf(stderr, "loop_bench: unknown backend\n");
+        return 2;
+    }
+    ends = calloc((size_t)a.pairs * 2, sizeof(*ends));
+    msg = calloc(1, (size_t)msg_size);
+    if (ends == NULL || msg == NULL)
+        return 1;
+    if ((rc = open_pairs(loop, ends, a.pairs, msg)) != 0)
+        return rc;
     eddy_timer_init(&stop, loop, on_stop, NULL);
-    eddy_timer_start(&stop, (uint64_t)seconds * 1000, 0);
+    eddy_timer_start(&stop, (uint64_t)a.seconds * 1000, 0);
     it0 = eddy_event_loop_iterations(loop);
     t0 = now_s();
     eddy_event_loop_run(loop);
     dt = now_s() - t0;
     printf("backend=%s pairs=%d size=%d%s: %.0f msgs/s, %.1f msgs/iteration, %.0f ns/msg\n",
-           eddy_event_loop_dispatcher(loop)->name, pairs, msg_size, use_buffer ? " buffer" : "",
+           eddy_event_loop_dispatcher(loop)->name, a.pairs, msg_size, use_buffer ? " buffer" : "",
            (double)messages / dt,
            (double)messages / (double)(eddy_event_loop_iterations(loop) - it0 + 1),
            dt * 1e9 / (double)(messages ? messages : 1));
-    for (i = 0; i < 2 * pairs; i++) {
+    for (i = 0; i < 2 * a.pairs; i++) {
         eddy_channel_remove(&ends[i].ch);
         close(ends[i].ch.fd);
         eddy_buffer_free(&ends[i].in);

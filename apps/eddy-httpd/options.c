@@ -80,6 +80,28 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* usage's tail: configuration file, user-space stack, and what applies to every option. */
+static void usage_more(void)
+{
+    printf("  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
+           "                               flags given with it override its globals\n"
+           "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
+           "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
+           "                               own (ustack) on a TAP device: needs --tap and\n"
+           "                               --ip, runs on the uepoll backend and listens on\n"
+           "                               the port of --listen; threads default to 0,\n"
+           "                               --threads N: one stack per sub-reactor, each on\n"
+           "                               one queue of a multi-queue TAP\n"
+           "      --tap NAME               TAP device for --stack user (created or attached)\n"
+           "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
+           "      --gateway ADDR           ustack's next hop beyond the prefix\n"
+           "  -h, --help                   show this help and exit\n"
+           "  -V, --version                show the version and exit\n"
+           "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
+           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
+           "it also reloads the file) and the TLS certificates and keys.\n");
+}
+
 static void usage(void)
 {
     printf("Usage: eddy-httpd [OPTION]...\n"
@@ -123,24 +145,8 @@ static void usage(void)
            "      --tls-key FILE           PEM private key of the matching --tls-cert\n"
            "      --tls-handshake-timeout S  time to finish the TLS handshake (default 10)\n"
            "      --hsts SECONDS           send Strict-Transport-Security on HTTPS\n"
-           "      --redirect-https         plain listeners answer 301 to https://\n"
-           "  -c, --config FILE            read the configuration file (docs/CONFIG.md);\n"
-           "                               flags given with it override its globals\n"
-           "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
-           "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
-           "                               own (ustack) on a TAP device: needs --tap and\n"
-           "                               --ip, runs on the uepoll backend and listens on\n"
-           "                               the port of --listen; threads default to 0,\n"
-           "                               --threads N: one stack per sub-reactor, each on\n"
-           "                               one queue of a multi-queue TAP\n"
-           "      --tap NAME               TAP device for --stack user (created or attached)\n"
-           "      --ip ADDR/PREFIX         ustack's IPv4 address on the TAP\n"
-           "      --gateway ADDR           ustack's next hop beyond the prefix\n"
-           "  -h, --help                   show this help and exit\n"
-           "  -V, --version                show the version and exit\n"
-           "Timeouts are in seconds (fractions allowed); 0 disables one.\n"
-           "Signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reopens the logs (with -c,\n"
-           "it also reloads the file) and the TLS certificates and keys.\n");
+           "      --redirect-https         plain listeners answer 301 to https://\n");
+    usage_more();
 }
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -274,9 +280,68 @@ static int config_flag(struct httpd_options *o, int c, const char *arg)
     return 1;
 }
 
-static int handle(struct httpd_options *o, int c, const char *arg)
+/* The user-space stack's options (--stack user). */
+static int handle_stack(struct httpd_options *o, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_STACK:
+        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
+            return bad("--stack", arg, "expected kernel or user");
+        o->user_stack = strcmp(arg, "user") == 0;
+        return 0;
+    case OPT_TAP:
+        if (!*arg || strlen(arg) >= 16)
+            return bad("--tap", arg, "expected a device name of 1 to 15 characters");
+        o->tap = arg;
+        return 0;
+    case OPT_IP:
+        o->ip = arg;
+        return 0;
+    case OPT_GATEWAY:
+        o->gateway = arg;
+        return 0;
+    default:
+        return handle_tls(o, c, arg);
+    }
+}
+
+/* The counts and sizes, each checked against its range. */
+static int handle_limits(struct httpd_options *o, int c, const char *arg)
 {
     long long v;
+    switch (c) {
+    case 't':
+        if (parse_long(arg, 0, 1024, &v) < 0)
+            return bad("--threads", arg, "expected a number from 0 to 1024");
+        o->threads = (int)v;
+        return 0;
+    case OPT_MAX_CONN:
+        if (parse_long(arg, 0, 10000000, &v) < 0)
+            return bad("--max-connections", arg, "expected a number from 0 to 10000000");
+        o->max_connections = (int)v;
+        return 0;
+    case OPT_MAX_BODY:
+        if (parse_long(arg, 0, (long long)1 << 50, &v) < 0)
+            return bad("--max-body", arg, "expected a number of bytes");
+        o->max_body = (uint64_t)v;
+        return 0;
+    case OPT_KA_REQUESTS:
+        if (parse_long(arg, 1, UINT32_MAX, &v) < 0)
+            return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
+        o->keepalive_requests = (unsigned)v;
+        return 0;
+    case OPT_SENDFILE_CHUNK:
+        if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
+            return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
+        o->sendfile_chunk = (size_t)v;
+        return 0;
+    default:
+        return handle_stack(o, c, arg);
+    }
+}
+
+static int handle(struct httpd_options *o, int c, const char *arg)
+{
     switch (c) {
     case 'l':
         if (o->nlisten == HTTPD_MAX_LISTEN)
@@ -285,11 +350,6 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         return 0;
     case 'r':
         o->root = arg;
-        return 0;
-    case 't':
-        if (parse_long(arg, 0, 1024, &v) < 0)
-            return bad("--threads", arg, "expected a number from 0 to 1024");
-        o->threads = (int)v;
         return 0;
     case 'b':
         return set_backend(o, arg);
@@ -309,16 +369,6 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         return parse_seconds("--send-timeout", arg, &o->send_timeout_ms);
     case OPT_DRAIN:
         return parse_seconds("--drain-timeout", arg, &o->drain_timeout_ms);
-    case OPT_MAX_CONN:
-        if (parse_long(arg, 0, 10000000, &v) < 0)
-            return bad("--max-connections", arg, "expected a number from 0 to 10000000");
-        o->max_connections = (int)v;
-        return 0;
-    case OPT_MAX_BODY:
-        if (parse_long(arg, 0, (long long)1 << 50, &v) < 0)
-            return bad("--max-body", arg, "expected a number of bytes");
-        o->max_body = (uint64_t)v;
-        return 0;
     case OPT_REUSEPORT:
         o->reuseport = 1;
         return 0;
@@ -328,34 +378,8 @@ static int handle(struct httpd_options *o, int c, const char *arg)
     case OPT_DIR_LISTING:
         o->dir_listing = 1;
         return 0;
-    case OPT_KA_REQUESTS:
-        if (parse_long(arg, 1, UINT32_MAX, &v) < 0)
-            return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
-        o->keepalive_requests = (unsigned)v;
-        return 0;
-    case OPT_SENDFILE_CHUNK:
-        if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
-            return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
-        o->sendfile_chunk = (size_t)v;
-        return 0;
-    case OPT_STACK:
-        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
-            return bad("--stack", arg, "expected kernel or user");
-        o->user_stack = strcmp(arg, "user") == 0;
-        return 0;
-    case OPT_TAP:
-        if (!*arg || strlen(arg) >= 16)
-            return bad("--tap", arg, "expected a device name of 1 to 15 characters");
-        o->tap = arg;
-        return 0;
-    case OPT_IP:
-        o->ip = arg;
-        return 0;
-    case OPT_GATEWAY:
-        o->gateway = arg;
-        return 0;
     default:
-        return handle_tls(o, c, arg);
+        return handle_limits(o, c, arg);
     }
 }
 

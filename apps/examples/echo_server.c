@@ -95,6 +95,52 @@ static int check_user_stack(struct config *cfg, int backend_given)
     return 0;
 }
 
+/* One option of parse_args: 0, or -1 after saying what is wrong. */
+static int parse_opt(struct config *cfg, int ch, const char *arg, int *backend_given)
+{
+    char *end;
+
+    switch (ch) {
+    case 'l':
+        cfg->listen = arg;
+        return 0;
+    case 't':
+        errno = 0;
+        cfg->threads = (int)strtol(arg, &end, 10);
+        if (errno || *end || end == arg || cfg->threads < 0 || cfg->threads > 256) {
+            fprintf(stderr, "echo_server: bad thread count '%s'\n", arg);
+            return -1;
+        }
+        return 0;
+    case 'b':
+        cfg->backend = arg;
+        *backend_given = 1;
+        return 0;
+    case OPT_STACK:
+        if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0) {
+            fprintf(stderr, "echo_server: --stack: expected kernel or user\n");
+            return -1;
+        }
+        cfg->user_stack = strcmp(arg, "user") == 0;
+        return 0;
+    case OPT_TAP:
+        cfg->tap = arg;
+        return 0;
+    case OPT_IP:
+        cfg->ip = arg;
+        return 0;
+    case OPT_GATEWAY:
+        cfg->gateway = arg;
+        return 0;
+    case 'h':
+        usage(stdout);
+        exit(0);
+    default:
+        usage(stderr);
+        return -1;
+    }
+}
+
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
     static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
@@ -107,49 +153,10 @@ static int parse_args(int argc, char **argv, struct config *cfg)
                                              {"gateway", required_argument, NULL, OPT_GATEWAY},
                                              {NULL, 0, NULL, 0}};
     int ch, backend_given = 0;
-    char *end;
 
-    while ((ch = getopt_long(argc, argv, "l:t:b:h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'l':
-            cfg->listen = optarg;
-            break;
-        case 't':
-            errno = 0;
-            cfg->threads = (int)strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || cfg->threads < 0 || cfg->threads > 256) {
-                fprintf(stderr, "echo_server: bad thread count '%s'\n", optarg);
-                return -1;
-            }
-            break;
-        case 'b':
-            cfg->backend = optarg;
-            backend_given = 1;
-            break;
-        case OPT_STACK:
-            if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "user") != 0) {
-                fprintf(stderr, "echo_server: --stack: expected kernel or user\n");
-                return -1;
-            }
-            cfg->user_stack = strcmp(optarg, "user") == 0;
-            break;
-        case OPT_TAP:
-            cfg->tap = optarg;
-            break;
-        case OPT_IP:
-            cfg->ip = optarg;
-            break;
-        case OPT_GATEWAY:
-            cfg->gateway = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
+    while ((ch = getopt_long(argc, argv, "l:t:b:h", longopts, NULL)) != -1)
+        if (parse_opt(cfg, ch, optarg, &backend_given) < 0)
             return -1;
-        }
-    }
     if (optind < argc) {
         usage(stderr);
         return -1;

@@ -96,76 +96,60 @@ static void env_options(struct eddy_http_server_options *o)
         o->tcp.high_water_mark = strtoull(t, NULL, 10);
 }
 
-int main(int argc, char **argv)
+#define MAX_LISTEN 16
+
+/* The command line into o and listens: 0 to run, 1 after --help (exit 0), -1 after a
+ * usage error (exit 2). */
+static int parse_args(int argc, char **argv, struct eddy_http_server_options *o,
+                      const char **listens, int *nlisten)
 {
     static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
                                           {"threads", required_argument, NULL, 't'},
                                           {"backend", required_argument, NULL, 'b'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
-    const char *listens[16];
-    int nlisten = 0, opt, rc;
-    struct eddy_http_server_options o;
-    eddy_http_server_options_init(&o);
-    /* bench/hello_cpu.sh runs its peers with unlimited requests per connection too. */
-    o.keepalive_requests = UINT32_MAX;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    o.tcp.threads = cpus > 0 ? (int)cpus : 1; /* like eddy-httpd: one sub-reactor per CPU */
+    int opt;
     while ((opt = getopt_long(argc, argv, "l:t:b:h", longs, NULL)) != -1) {
         switch (opt) {
         case 'l':
-            if (nlisten == 16) {
+            if (*nlisten == MAX_LISTEN) {
                 fprintf(stderr, "hello_server: too many --listen\n");
-                return 2;
+                return -1;
             }
-            listens[nlisten++] = optarg;
+            listens[(*nlisten)++] = optarg;
             break;
         case 't': {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end || v < 0 || v > 1024) {
                 fprintf(stderr, "hello_server: bad --threads %s\n", optarg);
-                return 2;
+                return -1;
             }
-            o.tcp.threads = (int)v;
+            o->tcp.threads = (int)v;
             break;
         }
         case 'b':
-            o.tcp.backend = optarg;
+            o->tcp.backend = optarg;
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            return 1;
         default:
             usage(stderr);
-            return 2;
+            return -1;
         }
     }
-    if (optind != argc || o.tcp.threads < 0) {
+    if (optind != argc || o->tcp.threads < 0) {
         usage(stderr);
-        return 2;
+        return -1;
     }
-    if (nlisten == 0)
-        listens[nlisten++] = "127.0.0.1:8080";
-    env_options(&o);
+    return 0;
+}
 
-    if ((rc = eddy_event_loop_new(&g_loop, o.tcp.backend)) < 0) {
-        fprintf(stderr, "hello_server: backend %s: %s\n", o.tcp.backend ? o.tcp.backend : "epoll",
-                strerror(-rc));
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    /* Before the sub-reactors start, so they inherit the signals blocked. */
-    if ((rc = eddy_signal_watch(g_loop, SIGINT, on_signal, NULL)) < 0 ||
-        (rc = eddy_signal_watch(g_loop, SIGTERM, on_signal, NULL)) < 0) {
-        fprintf(stderr, "hello_server: signals: %s\n", strerror(-rc));
-        return 1;
-    }
-    struct eddy_http_server *srv;
-    if ((rc = eddy_http_server_new(&srv, g_loop, &o)) < 0) {
-        fprintf(stderr, "hello_server: %s\n", strerror(-rc));
-        return 1;
-    }
+/* The routes, then every listener, then the loops: 0, or 1 after saying what failed. */
+static int serve(struct eddy_http_server *srv, const char **listens, int nlisten)
+{
+    int rc;
     eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/plaintext", EDDY_HTTP_ROUTE_EXACT, plaintext,
                                  NULL);
     eddy_http_server_route_flags(srv, EDDY_HTTP_GET, "/json", EDDY_HTTP_ROUTE_EXACT, json, NULL);
@@ -187,6 +171,44 @@ int main(int argc, char **argv)
         return 1;
     }
     eddy_event_loop_run(g_loop);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listens[MAX_LISTEN];
+    int nlisten = 0, rc;
+    struct eddy_http_server_options o;
+    eddy_http_server_options_init(&o);
+    /* bench/hello_cpu.sh runs its peers with unlimited requests per connection too. */
+    o.keepalive_requests = UINT32_MAX;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.tcp.threads = cpus > 0 ? (int)cpus : 1; /* like eddy-httpd: one sub-reactor per CPU */
+    if ((rc = parse_args(argc, argv, &o, listens, &nlisten)) != 0)
+        return rc > 0 ? 0 : 2;
+    if (nlisten == 0)
+        listens[nlisten++] = "127.0.0.1:8080";
+    env_options(&o);
+
+    if ((rc = eddy_event_loop_new(&g_loop, o.tcp.backend)) < 0) {
+        fprintf(stderr, "hello_server: backend %s: %s\n", o.tcp.backend ? o.tcp.backend : "epoll",
+                strerror(-rc));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    /* Before the sub-reactors start, so they inherit the signals blocked. */
+    if ((rc = eddy_signal_watch(g_loop, SIGINT, on_signal, NULL)) < 0 ||
+        (rc = eddy_signal_watch(g_loop, SIGTERM, on_signal, NULL)) < 0) {
+        fprintf(stderr, "hello_server: signals: %s\n", strerror(-rc));
+        return 1;
+    }
+    struct eddy_http_server *srv;
+    if ((rc = eddy_http_server_new(&srv, g_loop, &o)) < 0) {
+        fprintf(stderr, "hello_server: %s\n", strerror(-rc));
+        return 1;
+    }
+    if (serve(srv, listens, nlisten) != 0)
+        return 1;
     eddy_http_server_free(srv);
     eddy_signal_unwatch(g_loop, SIGINT);
     eddy_signal_unwatch(g_loop, SIGTERM);

@@ -93,6 +93,38 @@ static void buf_release(struct ue_pipe *p, struct pipe_buf *b)
     b->page = NULL;
 }
 
+/* One step of pipe_read's loop, mutex held, pipe not empty: copies from the oldest slot,
+ * releasing it once consumed. 1 when the read is over (*ret final: the count so far, or
+ * -EFAULT if nothing was read), 0 when it goes on. */
+static int pipe_read_slot(struct ue_pipe *p, const struct ue_io *io, size_t *total, ssize_t *ret,
+                          int *wake_writer)
+{
+    struct pipe_buf *b = slot(p, p->tail);
+    size_t chars = *total < b->len ? *total : b->len;
+
+    if (chars && !eddy__ue_io_ok(io, (size_t)*ret, chars)) {
+        if (!*ret) /* nothing is consumed: the buffer stays as it was */
+            *ret = -EFAULT;
+        return 1;
+    }
+    if (chars)
+        eddy__ue_io_copy_out(io, (size_t)*ret, b->page + b->offset, chars);
+    *ret += (ssize_t)chars;
+    b->offset += (unsigned)chars;
+    b->len -= (unsigned)chars;
+    if (b->packet) { /* a message is read whole; the rest of it is dropped */
+        *total = chars;
+        b->len = 0;
+    }
+    if (!b->len) {
+        *wake_writer |= pipe_full(p);
+        buf_release(p, b);
+        p->tail++;
+    }
+    *total -= chars;
+    return !*total;
+}
+
 /* Copies from the ring; returns bytes, or a negative errno if nothing could be read. */
 static ssize_t pipe_read(struct ue_file *f, const struct ue_io *io, size_t total)
 {
@@ -104,29 +136,7 @@ static ssize_t pipe_read(struct ue_file *f, const struct ue_io *io, size_t total
     pthread_mutex_lock(&p->mutex);
     for (;;) {
         if (!pipe_empty(p)) {
-            struct pipe_buf *b = slot(p, p->tail);
-            size_t chars = total < b->len ? total : b->len;
-            if (chars && !eddy__ue_io_ok(io, (size_t)ret, chars)) {
-                if (!ret) /* nothing is consumed: the buffer stays as it was */
-                    ret = -EFAULT;
-                break;
-            }
-            if (chars)
-                eddy__ue_io_copy_out(io, (size_t)ret, b->page + b->offset, chars);
-            ret += (ssize_t)chars;
-            b->offset += (unsigned)chars;
-            b->len -= (unsigned)chars;
-            if (b->packet) { /* a message is read whole; the rest of it is dropped */
-                total = chars;
-                b->len = 0;
-            }
-            if (!b->len) {
-                wake_writer |= pipe_full(p);
-                buf_release(p, b);
-                p->tail++;
-            }
-            total -= chars;
-            if (!total)
+            if (pipe_read_slot(p, io, &total, &ret, &wake_writer))
                 break;
             if (!pipe_empty(p))
                 continue;
