@@ -125,14 +125,25 @@ static FX_UNUSED int fx_wait_ge(const int *p, int v, double timeout_s)
     return 1;
 }
 
-/* Counters the shared callbacks below bump; fx_start zeroes them. */
+/* Counters the shared callbacks below bump, and the first connections (for cases where one
+ * acts on another); fx_start zeroes them. */
 static struct {
     int connected, closed, messages;
+    struct eddy_tcp_connection *conns[8];
+    int nconns;
 } fx_n FX_UNUSED;
 
 static FX_UNUSED void fx_on_connected_count(struct eddy_tcp_connection *c)
 {
     (void)c;
+    fx_inc(&fx_n.connected);
+}
+
+/* fx_on_connected_count that also keeps c in fx_n.conns (the first 8). */
+static FX_UNUSED void fx_on_connected_record(struct eddy_tcp_connection *c)
+{
+    if (fx_n.nconns < 8)
+        fx_n.conns[fx_n.nconns++] = c;
     fx_inc(&fx_n.connected);
 }
 
