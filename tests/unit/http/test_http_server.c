@@ -252,7 +252,7 @@ struct producer {
     size_t sent, total;
 };
 
-static atomic_int producer_done, gone_called;
+static atomic_int producer_done, gone_called, poll_started;
 
 static void produce(struct eddy_http_response *res, void *arg)
 {
@@ -294,6 +294,7 @@ static void h_poll(struct eddy_http_request *req, struct eddy_http_response *res
     (void)req, (void)d; /* a long poll that never answers by itself */
     struct eddy_http_response *r = eddy_http_response_defer(res);
     eddy_http_response_set_callbacks(r, NULL, producer_gone, calloc(1, 1));
+    atomic_fetch_add(&poll_started, 1);
 }
 
 static void setup(struct eddy_http_server *s)
@@ -616,12 +617,22 @@ static void cli_reset(struct cli *c)
     cli_close(c);
 }
 
+/* Waits (5 s) until h_poll has run since the count was polls: 1 if it did. A fixed
+ * sleep was not enough under TSan on a loaded machine: a reset that comes before the
+ * request is read closes the connection with nothing deferred, so no gone callback. */
+static int poll_started_since(int polls)
+{
+    for (int i = 0; i < 1000 && atomic_load(&poll_started) == polls; i++)
+        usleep(5000);
+    return atomic_load(&poll_started) != polls;
+}
+
 static void test_deferred_gone_callback(void)
 {
-    int before = atomic_load(&gone_called);
+    int before = atomic_load(&gone_called), polls = atomic_load(&poll_started);
     ASSERT_EQ(cli_connect(&C1, T.port), 0);
     ASSERT_EQ(cli_sends(&C1, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    usleep(20000);
+    ASSERT(poll_started_since(polls));
     cli_reset(&C1);
     for (int i = 0; i < 200 && atomic_load(&gone_called) == before; i++)
         usleep(5000);
@@ -724,9 +735,11 @@ static void test_graceful_stop(void)
     resp_free(&r);
     ASSERT_EQ(cli_connect(&C1, T.port), 0); /* a request in flight (answered in 400 ms) */
     ASSERT_EQ(cli_sends(&C1, "GET /dslow HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    int polls = atomic_load(&poll_started);
     ASSERT_EQ(cli_connect(&C3, T.port), 0); /* a long poll that outlives the drain deadline */
     ASSERT_EQ(cli_sends(&C3, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-    usleep(20000);
+    ASSERT(poll_started_since(polls));
+    usleep(20000); /* and /dslow's request read too */
     int gone_before = atomic_load(&gone_called);
     double t0 = eddy_test_now();
     ASSERT_EQ(eddy_event_loop_run_in_loop(T.loop, do_stop, T.srv), 0);
