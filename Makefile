@@ -50,7 +50,7 @@ TLS_TESTS_OUT := tests/unit/net/test_tls_off.c
 TLS_BENCH_OUT :=
 else
 BUILD   := $(BUILD)-notls
-TLS_OUT := src/net/tls_context.c src/net/tls_ticket.c src/net/transport_tls.c
+TLS_OUT := src/net/tls_bio.c src/net/tls_context.c src/net/tls_ticket.c src/net/transport_tls.c
 TLS_TESTS_OUT := $(filter-out tests/unit/net/test_tls_off.c,$(wildcard tests/unit/net/test_tls*.c))
 TLS_BENCH_OUT := bench/tls_handshakes.c
 endif
