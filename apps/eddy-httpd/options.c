@@ -392,28 +392,32 @@ static void bad_option(const char *arg, int opt)
     }
 }
 
+int httpd_user_stack_options_check(const struct httpd_options *o)
+{
+    if (o->threads > 256)
+        return bad("--threads", "N", "--stack user has at most 256 TAP queues");
+    if (strncmp(o->backend, "uepoll", 6) != 0)
+        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
+    return 0;
+}
+
 /* --stack user: one stack per loop on a uepoll backend, a TAP and an address. */
 static int user_stack_options(struct httpd_options *o)
 {
-    int threads_given = httpd_option_given(o, "threads");
-    int backend_given = httpd_option_given(o, "backend");
-    if (o->config) {
-        fprintf(stderr, "eddy-httpd: --stack user does not take a configuration file yet\n");
-        return -1;
-    }
     if (!o->tap || !o->ip) {
         fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
         return -1;
     }
-    if (!threads_given)
+    if (o->reuseport) { /* one process owns the TAP's stacks: nothing to share a port with */
+        fprintf(stderr, "eddy-httpd: --reuseport does not work with --stack user (one process "
+                        "owns the TAP's stacks)\n");
+        return -1;
+    }
+    if (!httpd_option_given(o, "threads"))
         o->threads = 0; /* one stack on a plain TAP; N: one stack per TAP queue */
-    else if (o->threads > 256)
-        return bad("--threads", "N", "--stack user has at most 256 TAP queues");
-    if (!backend_given)
+    if (!httpd_option_given(o, "backend"))
         o->backend = "uepoll";
-    else if (strncmp(o->backend, "uepoll", 6) != 0)
-        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
-    return 0;
+    return httpd_user_stack_options_check(o);
 }
 
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
@@ -465,7 +469,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
                         "the file\n");
         return -1;
     }
-    if (o->nlisten == 0 && o->nlisten_tls == 0)
-        o->listen[o->nlisten++] = "127.0.0.1:8080";
+    if (o->nlisten == 0 && o->nlisten_tls == 0) /* ustack has no loopback: its address */
+        o->listen[o->nlisten++] = o->user_stack ? ":8080" : "127.0.0.1:8080";
     return o->user_stack ? user_stack_options(o) : 0;
 }

@@ -15,6 +15,8 @@
  */
 #include "tls_transport.h"
 
+#include "eddy/inet.h"
+
 #include <errno.h>
 #include <openssl/bio.h>
 #include <pthread.h>
@@ -25,15 +27,24 @@
 #include <unistd.h>
 
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
-static BIO_METHOD *bio_method; /* NULL: OpenSSL's socket BIO (kTLS possible) */
+static BIO_METHOD *bio_method; /* NULL: out of memory at its creation */
+static int kernel_own_bio;     /* kernel sockets take ours (0: OpenSSL's, kTLS possible) */
 static pthread_key_t batch_key;
 
-ssize_t eddy__tls_send_some(int fd, const char *p, size_t len)
+static ssize_t kernel_send(int fd, const void *p, size_t len)
+{
+    return send(fd, p, len, MSG_NOSIGNAL);
+}
+
+const struct eddy__tls_io eddy__tls_kernel_io = {kernel_send, read, shutdown, close,
+                                                 eddy_socket_set_nodelay};
+
+ssize_t eddy__tls_send_some(const struct tls_state *s, const char *p, size_t len)
 {
     ssize_t n;
 
     do
-        n = send(fd, p, len, MSG_NOSIGNAL);
+        n = s->io->send(s->fd, p, len);
     while (n < 0 && errno == EINTR);
     return n;
 }
@@ -44,8 +55,7 @@ int eddy__tls_pend_flush(struct tls_state *s)
     size_t off = 0;
     ssize_t n = 0;
 
-    while (off < s->pend_len &&
-           (n = eddy__tls_send_some(s->fd, s->pend + off, s->pend_len - off)) > 0)
+    while (off < s->pend_len && (n = eddy__tls_send_some(s, s->pend + off, s->pend_len - off)) > 0)
         off += (size_t)n;
     memmove(s->pend, s->pend + off, s->pend_len - off);
     s->pend_len -= off;
@@ -91,7 +101,7 @@ static int bio_write(BIO *b, const char *p, int len)
         if (e == -EAGAIN) /* an alert or a post-handshake message: it waits its turn */
             return eddy__tls_pend_add(s, p, (size_t)len) == 0 ? len : -1;
     }
-    if (bt != NULL || (n = eddy__tls_send_some(s->fd, p, (size_t)len)) < 0) {
+    if (bt != NULL || (n = eddy__tls_send_some(s, p, (size_t)len)) < 0) {
         if (bt != NULL || errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_write(b);
         return -1;
@@ -106,7 +116,7 @@ static int bio_read(BIO *b, char *p, int len)
 
     BIO_clear_retry_flags(b);
     do
-        n = read(s->fd, p, (size_t)len);
+        n = s->io->read(s->fd, p, (size_t)len);
     while (n < 0 && errno == EINTR);
     if (n == 0)
         s->flags |= S_BIO_EOF;
@@ -157,7 +167,7 @@ static void bio_init(void)
 {
     BIO_METHOD *m;
 
-    if (ktls_possible() || pthread_key_create(&batch_key, free) != 0)
+    if (pthread_key_create(&batch_key, free) != 0)
         return;
     m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "eddy tls socket");
     if (m == NULL || !BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
@@ -166,16 +176,16 @@ static void bio_init(void)
         return;
     }
     bio_method = m;
+    kernel_own_bio = !ktls_possible();
 }
 
-/* Puts our BIO under s->ssl (instead of the socket BIO SSL_set_fd made); 0
- * when OpenSSL's stays. */
 int eddy__tls_use_bio(struct tls_state *s)
 {
     BIO *b;
 
     pthread_once(&bio_once, bio_init);
-    if (bio_method == NULL || (b = BIO_new(bio_method)) == NULL)
+    if (bio_method == NULL || (s->io == &eddy__tls_kernel_io && !kernel_own_bio) ||
+        (b = BIO_new(bio_method)) == NULL)
         return 0;
     BIO_set_data(b, s);
     BIO_set_init(b, 1);

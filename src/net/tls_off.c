@@ -9,6 +9,8 @@
 
 #include "eddy/tls.h"
 #include "eddy/transport.h"
+#include "eddy/ustack.h"
+#include "eddy/ustack_net.h"
 
 int eddy_tls_available(void)
 {
@@ -86,6 +88,20 @@ static int off_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
 const struct eddy_transport_ops eddy_transport_tls = {
     .name = "tls (not built)",
     .open = off_open,
+};
+
+static int off_open_ustack(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    (void)arg, (void)flags;
+    t->fd = -1;
+    if (fd >= 0)
+        ue_close(fd);
+    return -ENOTSUP;
+}
+
+const struct eddy_transport_ops eddy_transport_tls_ustack = {
+    .name = "tls (not built)",
+    .open = off_open_ustack,
 };
 
 void eddy_tls_file_stats(unsigned long long *record_bytes, unsigned long long *ktls_bytes)

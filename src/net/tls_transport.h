@@ -35,9 +35,22 @@ struct batch {
     char file[BATCH_RECORDS * RECORD]; /* a file range read for the batch */
 };
 
+/* The descriptor's own calls: the kernel's, or ustack's (eddy_transport_tls_ustack,
+ * whose descriptors are no kernel ones). Each answers as the system call does (-1 and
+ * errno); send never raises SIGPIPE. */
+struct eddy__tls_io {
+    ssize_t (*send)(int fd, const void *p, size_t len);
+    ssize_t (*read)(int fd, void *p, size_t len);
+    int (*shutdown)(int fd, int how);
+    int (*close)(int fd);
+    int (*set_nodelay)(int fd, int on); /* 0 or -errno */
+};
+extern const struct eddy__tls_io eddy__tls_kernel_io;
+
 struct tls_state {
     SSL *ssl;
     int fd;
+    const struct eddy__tls_io *io;
     unsigned flags;
     size_t inflight;     /* bytes of a write that returned WANT_WRITE, to offer again */
     struct batch *batch; /* while a batched write runs, else NULL */
@@ -47,14 +60,15 @@ struct tls_state {
     char stage[RECORD]; /* small pieces gathered into one record; file chunks */
 };
 
-/* Sends what it can of p[0..len), retrying EINTR: send()'s answer. */
-ssize_t eddy__tls_send_some(int fd, const char *p, size_t len);
+/* Sends what it can of p[0..len) on s->fd, retrying EINTR: send()'s answer. */
+ssize_t eddy__tls_send_some(const struct tls_state *s, const char *p, size_t len);
 /* Sends what it can of s->pend: 0 once it is all out, -EAGAIN, or -errno. */
 int eddy__tls_pend_flush(struct tls_state *s);
 /* Appends p[0..len) to s->pend: 0 or -ENOMEM. */
 int eddy__tls_pend_add(struct tls_state *s, const char *p, size_t len);
 /* Puts our BIO under s->ssl (instead of the socket BIO SSL_set_fd made): 1,
- * or 0 when OpenSSL's stays (kTLS possible, or out of memory). */
+ * or 0 when OpenSSL's stays (a kernel socket where kTLS is possible, or out of
+ * memory). A ustack socket (s->io not the kernel's) always gets ours. */
 int eddy__tls_use_bio(struct tls_state *s);
 /* The calling thread's batch buffer (made on first use, freed at thread
  * exit); NULL when out of memory. */

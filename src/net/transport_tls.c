@@ -52,6 +52,8 @@
 #include "eddy/inet.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/transport.h"
+#include "eddy/ustack.h"
+#include "eddy/ustack_net.h"
 
 static unsigned long long stat_records_bytes, stat_ktls_bytes;
 
@@ -95,32 +97,65 @@ static ssize_t ssl_fail(struct eddy_transport *t, int ret, int natural)
     }
 }
 
-static int tls_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+/* A ustack descriptor is no kernel one: OpenSSL never gets it (SSL_set_fd would call
+ * setsockopt on whatever kernel file has that number), only our BIO does. */
+static int open_io(struct eddy_transport *t, int fd, void *arg, unsigned flags,
+                   const struct eddy__tls_io *io)
 {
     struct tls_state *s = malloc(sizeof *s);
+    int kfd = io == &eddy__tls_kernel_io ? fd : -1;
 
     t->fd = fd;
     t->state = s;
-    if (s != NULL)
+    if (s != NULL) {
         s->ssl =
-            (flags & EDDY_TRANSPORT_ACCEPTED) && arg != NULL ? eddy__tls_ssl_new(arg, fd) : NULL;
-    if (s == NULL || s->ssl == NULL) {
+            (flags & EDDY_TRANSPORT_ACCEPTED) && arg != NULL ? eddy__tls_ssl_new(arg, kfd) : NULL;
+        s->fd = fd;
+        s->io = io;
+        s->flags = s->ssl != NULL && eddy__tls_use_bio(s) ? S_OWN_BIO : 0;
+    }
+    if (s == NULL || s->ssl == NULL || (kfd < 0 && !(s->flags & S_OWN_BIO))) {
+        if (s != NULL)
+            SSL_free(s->ssl);
         free(s);
         t->state = NULL;
-        close(fd);
+        io->close(fd);
         t->fd = -1;
         ERR_clear_error();
         return s == NULL ? -ENOMEM : -EINVAL;
     }
-    s->fd = fd;
-    s->flags = 0;
     s->inflight = 0;
     s->batch = NULL;
     s->pend = NULL;
     s->pend_len = s->held = 0;
-    if (eddy__tls_use_bio(s))
-        s->flags |= S_OWN_BIO;
     return 0;
+}
+
+static int tls_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    return open_io(t, fd, arg, flags, &eddy__tls_kernel_io);
+}
+
+ssize_t eddy__us_writev_nosignal(int fd, const struct iovec *iov, int iovcnt);
+
+static ssize_t us_send(int fd, const void *p, size_t len)
+{
+    struct iovec v = {.iov_base = (void *)p, .iov_len = len};
+
+    return eddy__us_writev_nosignal(fd, &v, 1);
+}
+
+static int us_set_nodelay(int fd, int on)
+{
+    return ue_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0 ? -errno : 0;
+}
+
+static const struct eddy__tls_io ustack_io = {us_send, ue_read, ue_shutdown, ue_close,
+                                              us_set_nodelay};
+
+static int tls_open_ustack(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    return open_io(t, fd, arg, flags, &ustack_io);
 }
 
 static int tls_handshake(struct eddy_transport *t)
@@ -291,7 +326,7 @@ static ssize_t batch_send(struct eddy_transport *t)
     int i;
 
     s->batch = NULL;
-    while (off < b->len && (n = eddy__tls_send_some(s->fd, b->out + off, b->len - off)) > 0)
+    while (off < b->len && (n = eddy__tls_send_some(s, b->out + off, b->len - off)) > 0)
         off += (size_t)n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         s->flags |= S_FAILED;
@@ -513,12 +548,13 @@ static void send_close_notify(struct tls_state *s)
 static int tls_shutdown_write(struct eddy_transport *t)
 {
     send_close_notify(st(t));
-    return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+    return st(t)->io->shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 static void tls_close(struct eddy_transport *t)
 {
     struct tls_state *s = st(t);
+    const struct eddy__tls_io *io = s != NULL ? s->io : &eddy__tls_kernel_io;
 
     if (s != NULL) {
         send_close_notify(s);
@@ -528,13 +564,13 @@ static void tls_close(struct eddy_transport *t)
         t->state = NULL;
     }
     if (t->fd >= 0)
-        close(t->fd);
+        io->close(t->fd);
     t->fd = -1;
 }
 
 static int tls_set_nodelay(struct eddy_transport *t, int on)
 {
-    return eddy_socket_set_nodelay(t->fd, on);
+    return st(t)->io->set_nodelay(t->fd, on);
 }
 
 const struct eddy_transport_ops eddy_transport_tls = {
@@ -551,9 +587,25 @@ const struct eddy_transport_ops eddy_transport_tls = {
     .set_nodelay = tls_set_nodelay,
 };
 
+/* The same over a ustack socket: only open (the calls under it) and the caps differ. */
+const struct eddy_transport_ops eddy_transport_tls_ustack = {
+    .name = "tls",
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_FD_UEPOLL,
+    .open = tls_open_ustack,
+    .readv = tls_readv,
+    .writev = tls_writev,
+    .send_file = tls_send_file,
+    .shutdown_write = tls_shutdown_write,
+    .close = tls_close,
+    .pending = tls_pending,
+    .handshake = tls_handshake,
+    .set_nodelay = tls_set_nodelay,
+};
+
 SSL *eddy__tls_transport_ssl(const struct eddy_transport *t)
 {
-    return t != NULL && t->ops == &eddy_transport_tls && t->state != NULL ? st(t)->ssl : NULL;
+    int tls = t != NULL && (t->ops == &eddy_transport_tls || t->ops == &eddy_transport_tls_ustack);
+    return tls && t->state != NULL ? st(t)->ssl : NULL;
 }
 
 static SSL *conn_ssl(const struct eddy_tcp_connection *c)
