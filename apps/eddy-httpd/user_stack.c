@@ -132,23 +132,24 @@ static void close_task(void *arg)
     task_done(s->u);
 }
 
-static void close_all_task(void *arg)
+static void close_all(struct loop_stack *s)
 {
-    struct loop_stack *s = arg;
     for (int k = 0; k < MAX_SLOTS; k++) {
         eddy_ustack_listener_close(s->lst[k]);
         s->lst[k] = NULL;
     }
-    task_done(s->u);
+}
+
+static void close_all_task(void *arg)
+{
+    close_all(arg);
+    task_done(((struct loop_stack *)arg)->u);
 }
 
 static void stop_task(void *arg)
 {
     struct loop_stack *s = arg;
-    for (int k = 0; k < MAX_SLOTS; k++) {
-        eddy_ustack_listener_close(s->lst[k]);
-        s->lst[k] = NULL;
-    }
+    close_all(s);
     eddy_ustack_driver_stop(s->drv);
     s->drv = NULL;
     task_done(s->u);

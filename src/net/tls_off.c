@@ -76,13 +76,18 @@ int eddy_tls_connection_resumed(const struct eddy_tcp_connection *c)
     return 0;
 }
 
+static int off_fail(struct eddy_transport *t, int fd, int (*close_fd)(int))
+{
+    t->fd = -1;
+    if (fd >= 0)
+        close_fd(fd);
+    return -ENOTSUP;
+}
+
 static int off_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
 {
     (void)arg, (void)flags;
-    t->fd = -1;
-    if (fd >= 0)
-        close(fd);
-    return -ENOTSUP;
+    return off_fail(t, fd, close);
 }
 
 const struct eddy_transport_ops eddy_transport_tls = {
@@ -93,10 +98,7 @@ const struct eddy_transport_ops eddy_transport_tls = {
 static int off_open_ustack(struct eddy_transport *t, int fd, void *arg, unsigned flags)
 {
     (void)arg, (void)flags;
-    t->fd = -1;
-    if (fd >= 0)
-        ue_close(fd);
-    return -ENOTSUP;
+    return off_fail(t, fd, ue_close); /* a ustack descriptor: never the kernel's close */
 }
 
 const struct eddy_transport_ops eddy_transport_tls_ustack = {

@@ -89,16 +89,25 @@ static void *clients(void *arg)
     return NULL;
 }
 
-static void run_backend(const char *backend)
+/* Two stacks across a real-time memlink: the server's (W_IP2) and the client's (W_IP1). */
+static struct ue_stack *stack_pair(struct ue_stack **client, unsigned seed)
 {
     struct ue_dev *a, *b;
-    ASSERT_EQ(ue_memlink_create(&a, &b, NULL, NULL, 3), 0);
+    if (ue_memlink_create(&a, &b, NULL, NULL, seed) != 0)
+        return NULL;
     struct ue_stack_config c = {.dev = a, .prefix = 24};
     c.addr.s_addr = htonl(W_IP2);
     struct ue_stack *srv_st = ue_stack_create(&c);
     c.dev = b;
     c.addr.s_addr = htonl(W_IP1);
-    cli = ue_stack_create(&c);
+    *client = ue_stack_create(&c);
+    return srv_st;
+}
+
+static void run_backend(const char *backend)
+{
+    struct ue_stack *srv_st = stack_pair(&cli, 3);
+    ASSERT(srv_st != NULL && cli != NULL);
     ASSERT_EQ(eddy_event_loop_new(&loop, backend), 0);
     struct eddy_tcp_server_options o;
     eddy_tcp_server_options_init(&o);
@@ -191,14 +200,8 @@ static const struct eddy_tcp_callbacks client_cb = {
  * 512 KiB go there and back byte-exact. */
 static void test_tcp_client_over_ustack(void)
 {
-    struct ue_dev *a, *b;
-    ASSERT_EQ(ue_memlink_create(&a, &b, NULL, NULL, 5), 0);
-    struct ue_stack_config c = {.dev = a, .prefix = 24};
-    c.addr.s_addr = htonl(W_IP2);
-    struct ue_stack *srv_st = ue_stack_create(&c);
-    c.dev = b;
-    c.addr.s_addr = htonl(W_IP1);
-    struct ue_stack *cli_st = ue_stack_create(&c);
+    struct ue_stack *cli_st = NULL, *srv_st = stack_pair(&cli_st, 5);
+    ASSERT(srv_st != NULL && cli_st != NULL);
     ASSERT_EQ(eddy_event_loop_new(&loop, "uepoll"), 0);
     struct eddy_tcp_server *srv;
     ASSERT_EQ(eddy_tcp_server_new(&srv, loop, NULL, &echo_cb, NULL), 0);
