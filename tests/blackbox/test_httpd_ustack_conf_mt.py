@@ -165,6 +165,13 @@ def check_reload(ns, c, srv, d, certs, tag, digest):
        "%r %r" % (sa, sb))
     got = c.https("b.test", "/", "--insecure")  # b.test now gets a.test's certificate
     ok(got == b"root tb\n", "%s_reload_https_still_served" % tag, repr(got[:200]))
+    # An address ustack does not own: the reload is refused and logged, the config stays.
+    write(d + "/c.conf", conf_text(d, certs, reloaded=True) +
+          "server { listen 127.0.0.1:8084; root %s/d; }\n" % d)
+    srv.send_signal(signal.SIGHUP)
+    logged = wait_log(d + "/error.log", "reload: cannot listen on 127.0.0.1:8084")
+    ok(logged and c.body(8080, "b.test") == "root b2\n", "%s_reload_bad_address_refused" % tag,
+       open(d + "/error.log", errors="replace").read()[-500:])
 
 
 def start(ns, argv, tap, log):
@@ -178,6 +185,8 @@ def round_conf(ns, d, certs, digest, threads):
     tag = "threads%d" % threads
     tap = "eddyuc%d" % threads
     write(d + "/c.conf", conf_text(d, certs))
+    if os.path.exists(d + "/error.log"):  # the last round's lines would answer wait_log
+        os.unlink(d + "/error.log")
     log = open(os.path.join(d, "srv-%s.log" % tag), "w+")
     argv = [HTTPD, "-c", d + "/c.conf", "--stack", "user", "--tap", tap, "--ip", US_IP + "/24",
             "--threads", str(threads)]
