@@ -47,10 +47,12 @@ $(error OpenSSL not found by pkg-config: run scripts/deps.sh (installs libssl-de
 endif
 TLS_OUT := src/net/tls_off.c
 TLS_TESTS_OUT := tests/unit/net/test_tls_off.c
+TLS_BENCH_OUT :=
 else
 BUILD   := $(BUILD)-notls
-TLS_OUT := src/net/tls_context.c src/net/tls_ticket.c src/net/transport_tls.c
+TLS_OUT := src/net/tls_bio.c src/net/tls_context.c src/net/tls_ticket.c src/net/transport_tls.c
 TLS_TESTS_OUT := $(filter-out tests/unit/net/test_tls_off.c,$(wildcard tests/unit/net/test_tls*.c))
+TLS_BENCH_OUT := bench/tls_handshakes.c
 endif
 
 ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
@@ -62,7 +64,7 @@ HTTPD_SRCS := $(sort $(wildcard apps/eddy-httpd/*.c))
 HTTPD_OBJS := $(HTTPD_SRCS:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRCS := $(sort $(wildcard apps/examples/*.c))
 EXAMPLES  := $(patsubst apps/examples/%.c,$(BUILD)/%,$(EXAMPLE_SRCS))
-BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_SRCS := $(filter-out $(TLS_BENCH_OUT),$(sort $(wildcard bench/*.c)))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -16,8 +16,8 @@
 # HTTPS (TLS scenarios, every server with the same certificate, key and Mozilla-intermediate
 # cipher lists; configs bench/lib/*_tls.conf.in): tka (HTTPS keep-alive 13 B, c100), t1m (HTTPS
 # 1 MiB file, c16), both with an ECDSA P-256 certificate; hs (new TLS 1.3 handshakes per second,
-# one GET each, openssl s_time -new) and hsr (the same resumed, s_time -reuse), each with
-# ECDSA P-256 (rows hs_ec, hsr_ec) and RSA 2048 (hs_rsa, hsr_rsa). s_time is one connection at a
+# one GET each) and hsr (the same resumed), each with ECDSA P-256 (rows hs_ec, hsr_ec) and RSA
+# 2048 (hs_rsa, hsr_rsa), driven by build/bench/tls_handshakes with HS_CONNS (8) connections at a
 # time, pinned like wrk. Certificates come from tests/lib/gen_certs.sh.
 # Servers alternate within each round; the table gives medians over rounds.
 # With eddy, the pinned ka and pipe scenarios also run 'canned' (bench/canned_server.c): eddy's
@@ -43,6 +43,7 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 IDLE_N=${IDLE_N:-15000}
 SCENARIOS=${SCENARIOS:-ka pipe 1m 64k 20m close ka2 pipe2 mem tka t1m hs hsr}
+HS_CONNS=${HS_CONNS:-8}
 
 # wrk arguments per scenario (URL appended by the caller).
 wrk_args() {
@@ -88,24 +89,39 @@ one_run() { # SCENARIO SERVER ROUND [SERVER_KEY: the started server, default SER
     sleep 1
 }
 
-# hs_run ROW SERVER ROUND MODE SERVER_KEY: openssl s_time (MODE -new or -reuse) for DURATION seconds, one
-# GET /hello.txt per connection, pinned on the client CPU; appended as a run line whose
-# requests are the connections made.
+# hs_run ROW SERVER ROUND MODE SERVER_KEY: build/bench/tls_handshakes for DURATION seconds,
+# HS_CONNS connections at a time (MODE -new: full handshakes, -reuse: resumed), each one
+# GET /hello.txt; pinned on the client CPU like wrk. Appended as a run line whose requests are
+# the handshakes completed; a -reuse handshake the server did not resume counts as an error.
 hs_run() {
-    local row=$1 key=$2 round=$3 mode=$4 sk=$5 logf c0 c1 n secs
-    logf=$BENCH_TMP/stime-$row-$key-$round.log
+    local row=$1 key=$2 round=$3 mode=$4 sk=$5 logf c0 c1 k0 k1 line res r=()
+    logf=$BENCH_TMP/hs-$row-$key-$round.log
+    [ "$mode" = -reuse ] && r=(-r)
     c0=$(cpu_ticks "$sk")
-    "${PRIO[@]}" taskset -c "$CLIENT_CPU" openssl s_time -connect "127.0.0.1:${SRV_TPORT[$sk]}" \
-        "$mode" -tls1_3 -www /hello.txt -time "$DURATION" >"$logf" 2>&1
+    k0=$(core_ticks "$CLIENT_CPU")
+    "${PRIO[@]}" taskset -c "$CLIENT_CPU" "$TLS_HANDSHAKES" -p "${SRV_TPORT[$sk]}" \
+        -c "$HS_CONNS" -d "$DURATION" "${r[@]}" >"$logf" 2>&1
+    k1=$(core_ticks "$CLIENT_CPU")
     c1=$(cpu_ticks "$sk")
-    read -r n secs < <(awk '/connections in [0-9.]+ real seconds/ {print $1, $4}' "$logf" | tail -n 1)
-    if [ -z "${n:-}" ] || [ "${secs:-0}" = 0 ]; then
-        log "s_time failed for $row/$key: $(tail -n 2 "$logf" | tr '\n' ' ')"
-        n=0 secs=1
+    line=$(grep '^EDDYHS ' "$logf" | tail -n 1)
+    res=$(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v k0="$k0" -v k1="$k1" -v reuse="${#r[@]}" '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        err = v["errors"] + (reuse ? v["handshakes"] - v["resumed"] : 0)
+        split(k0, a, " "); split(k1, b, " ")
+        busy = b[2] > a[2] ? 100 * (b[1] - a[1]) / (b[2] - a[2]) : -1
+        printf "%.0f 0 %.0f %.0f %.0f 0 0 %.0f\n", v["handshakes"], v["duration_us"], err,
+            c * 1e6 / hz, busy }' <<<"$line")
+    if [ -z "$line" ] || [ -z "$res" ]; then
+        log "tls_handshakes failed for $row/$key: $(tail -n 2 "$logf" | tr '\n' ' ')"
+        res="0 0 0 1 0 0 0 -1"
     fi
-    echo "run $row $key $round $n 0 $((secs * 1000000)) 0 $(((c1 - c0) * 1000000 / CLK_TCK)) 0 0 -1" >>"$RAW_FILE"
-    log "$(printf 'round %s %-7s %-8s %8.0f handshakes/s' "$round" "$row" "$key" \
-        "$(awk -v n="$n" -v s="$secs" 'BEGIN{print n / s}')")"
+    echo "run $row $key $round $res" >>"$RAW_FILE"
+    set -- $res
+    log "$(printf 'round %s %-7s %-8s %8.0f handshakes/s, server %7.1f us/handshake, client %7.1f us/handshake (its core %s%% busy), %d errors' \
+        "$round" "$row" "$key" "$(awk -v n="$1" -v d="$3" 'BEGIN{print d ? n / (d / 1e6) : 0}')" \
+        "$(awk -v c="$5" -v n="$1" 'BEGIN{print n ? c / n : 0}')" \
+        "$(awk '{for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            print v["handshakes"] ? v["client_cpu_us"] / v["handshakes"] : 0}' <<<"${line:-x=0}")" "$8" "$4")"
     sleep 1
 }
 
@@ -121,6 +137,9 @@ tls_phase() {
             log "WARNING: lighttpd-mod-openssl did not install; lighttpd will fail to start with TLS"
     fi
     bash "$EDDY_ROOT/tests/lib/gen_certs.sh" "$certs" >/dev/null || die "cannot make certificates"
+    if [[ " $scens " == *" hs"* ]]; then
+        TLS_HANDSHAKES=$(bench_tool tls_handshakes) || die "cannot build bench/tls_handshakes.c"
+    fi
     for kt in ec rsa; do
         if [ $kt = ec ]; then
             TLS_CERT=$certs/localhost.chain.pem TLS_KEY=$certs/localhost.key

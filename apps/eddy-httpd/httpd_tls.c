@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "eddy/tls.h"
 #include "errlog.h"
+#include "listen.h"
 #include "log.h"
 
 int httpd_tls_setup(struct httpd_tls *t, const struct httpd_options *o)
@@ -98,7 +99,7 @@ static int conf_open(struct httpd_tls *t, struct eddy_http_server *srv, const st
         return -1;
     if (l->open)
         return 0;
-    int rc = eddy_http_server_listen_tls(srv, a->addr, l->ctx, &l->bound);
+    int rc = httpd_listen_addr(srv, a->addr, l->ctx, &l->bound);
     if (rc < 0) {
         httpd_log_error(HTTPD_LOG_ERROR, "cannot listen on %s (tls): %s", a->addr, strerror(-rc));
         return -1;
@@ -128,7 +129,7 @@ void httpd_tls_conf_close_removed(struct httpd_tls *t, struct eddy_http_server *
             continue;
         char a[128] = "?";
         eddy_sockaddr_format(&t->conf[j].bound.sa, a, sizeof a);
-        if (eddy_tcp_server_unlisten(eddy_http_server_tcp(srv), &t->conf[j].bound) == 0)
+        if (httpd_unlisten(srv, &t->conf[j].bound) == 0)
             httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the TLS listener on %s", a);
         t->conf[j].open = 0;
     }

@@ -2,7 +2,8 @@
  * --listen addresses: numeric ones ("127.0.0.1:8080", "[::1]:8080", ":8080") go to the
  * library as they are; a host name ("localhost:8080") is resolved once, at startup, with
  * getaddrinfo, and every address it resolves to is bound (nginx does the same), so a name
- * with an IPv4 and an IPv6 address listens on both.
+ * with an IPv4 and an IPv6 address listens on both. With --stack user every listener,
+ * also those of a reload, is ustack's (user_stack.c) instead of the kernel's.
  */
 #include "listen.h"
 
@@ -11,6 +12,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "user_stack.h"
+
+static struct httpd_user_stack *user_stack; /* base loop thread only */
+
+void httpd_listen_set_user_stack(struct httpd_user_stack *u)
+{
+    user_stack = u;
+}
+
+int httpd_listen_addr(struct eddy_http_server *srv, const char *addr, struct eddy_tls_context *tls,
+                      union eddy_sockaddr *bound)
+{
+    if (user_stack)
+        return httpd_user_stack_listen(user_stack, addr, tls, bound);
+    return tls ? eddy_http_server_listen_tls(srv, addr, tls, bound)
+               : eddy_http_server_listen(srv, addr, bound);
+}
+
+int httpd_unlisten(struct eddy_http_server *srv, const union eddy_sockaddr *bound)
+{
+    if (user_stack)
+        return httpd_user_stack_unlisten(user_stack, bound);
+    return eddy_tcp_server_unlisten(eddy_http_server_tcp(srv), bound);
+}
 
 static int fail(const char *spec, const char *what)
 {
@@ -23,10 +49,17 @@ static int listen_one(struct eddy_http_server *srv, const char *spec, const char
 {
     if (*n == max)
         return fail(spec, "too many addresses");
-    int rc = tls ? eddy_http_server_listen_tls(srv, addr, tls, &bound[*n])
-                 : eddy_http_server_listen(srv, addr, &bound[*n]);
+    int rc = httpd_listen_addr(srv, addr, tls, &bound[*n]);
     if (rc == -EINVAL)
         return fail(spec, "invalid address (expected ADDR:PORT, HOST:PORT or [V6]:PORT)");
+    if (user_stack && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL)) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "%s: --stack user listens on IPv4, on its --ip address or "
+                 "on all (:PORT) only",
+                 addr);
+        return fail(spec, why);
+    }
     if (rc < 0) {
         if (strcmp(spec, addr) == 0)
             return fail(spec, strerror(-rc));

@@ -14,4 +14,15 @@ struct eddy_tls_context;
 int httpd_listen(struct eddy_http_server *srv, const char *spec, struct eddy_tls_context *tls,
                  union eddy_sockaddr *bound, int *n, int max);
 
+struct httpd_user_stack;
+/* --stack user: from now on every listener is opened and closed on u (NULL: the
+ * kernel's again). */
+void httpd_listen_set_user_stack(struct httpd_user_stack *u);
+/* One numeric address, serving HTTPS with tls unless NULL, on the kernel or on ustack:
+ * 0 or -errno (as eddy_http_server_listen, or httpd_user_stack_listen). */
+int httpd_listen_addr(struct eddy_http_server *srv, const char *addr, struct eddy_tls_context *tls,
+                      union eddy_sockaddr *bound);
+/* Closes the listener bound by httpd_listen_addr. 0 or -ENOENT. */
+int httpd_unlisten(struct eddy_http_server *srv, const union eddy_sockaddr *bound);
+
 #endif

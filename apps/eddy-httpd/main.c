@@ -113,6 +113,7 @@ static void begin_shutdown(struct httpd *h, int sig)
     }
     httpd_err("info", "%s: draining connections (at most %u ms)", strsignal(sig),
               h->opt.drain_timeout_ms);
+    httpd_user_stack_close_listeners(h->ustack); /* the kernel's close in the server's stop */
     if (eddy_http_server_stop(h->srv, h->opt.drain_timeout_ms, on_drained, h) < 0)
         eddy_event_loop_stop(h->base);
 }
@@ -294,7 +295,7 @@ static void close_removed(struct httpd *h, const struct httpd_conf *c)
         }
         char a[128] = "?";
         eddy_sockaddr_format(&h->bound[j].sa, a, sizeof a);
-        if (eddy_tcp_server_unlisten(eddy_http_server_tcp(h->srv), &h->bound[j]) == 0)
+        if (httpd_unlisten(h->srv, &h->bound[j]) == 0)
             httpd_log_error(HTTPD_LOG_NOTICE, "reload: closed the listener on %s", a);
         h->bound[j] = h->bound[--h->nbound];
     }
@@ -317,7 +318,7 @@ static int listen_new(const struct httpd_conf *c, void *arg)
                             HTTPD_MAX_BOUND);
             return -1;
         }
-        int rc = eddy_http_server_listen(h->srv, c->addrs[i].addr, &h->bound[h->nbound]);
+        int rc = httpd_listen_addr(h->srv, c->addrs[i].addr, NULL, &h->bound[h->nbound]);
         if (rc < 0) {
             httpd_log_error(HTTPD_LOG_ERROR, "reload: cannot listen on %s: %s", c->addrs[i].addr,
                             strerror(-rc));
@@ -332,6 +333,30 @@ static int listen_new(const struct httpd_conf *c, void *arg)
     return 0;
 }
 
+static int listen_user_stack(struct httpd *h)
+{
+    if (httpd_user_stack_start(h->ustack) < 0)
+        return -1;
+    httpd_listen_set_user_stack(h->ustack);
+    return listen_all(h);
+}
+
+static void announce(const struct httpd *h)
+{
+    const char *how = httpd_user_stack_describe(h->ustack);
+    for (int i = 0; i < h->nbound; i++) {
+        char a[128];
+        if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on http://%s%s\n", a, how);
+    }
+    for (int i = 0; i < h->nbound_tls; i++) {
+        char a[128];
+        if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
+            fprintf(stderr, "eddy-httpd listening on https://%s%s\n", a, how);
+    }
+    httpd_tls_conf_announce(&h->tls);
+}
+
 static int run(struct httpd *h)
 {
     int rc = eddy_event_loop_new(&h->base, h->opt.backend);
@@ -343,7 +368,11 @@ static int run(struct httpd *h)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot set up signals: %s", strerror(-rc));
         return 1;
     }
-    if (make_server(h) < 0 || (!h->opt.user_stack && listen_all(h) < 0))
+    /* ustack: the TAP before the privilege drop, the listeners once its loops run */
+    if (make_server(h) < 0 ||
+        (h->opt.user_stack
+             ? httpd_user_stack_open(&h->ustack, eddy_http_server_tcp(h->srv), &h->opt) < 0
+             : listen_all(h) < 0))
         return 1;
     if (h->conf && start_as_configured(h) < 0)
         return 1;
@@ -351,28 +380,15 @@ static int run(struct httpd *h)
         httpd_log_error(HTTPD_LOG_EMERG, "cannot start: %s", strerror(-rc));
         return 1;
     }
-    if (h->opt.user_stack &&
-        httpd_user_stack_start(&h->ustack, eddy_http_server_tcp(h->srv), &h->opt) < 0) {
-        h->ustack = NULL;
+    if (h->opt.user_stack && listen_user_stack(h) < 0)
         return 1;
-    }
     if (httpd_log_enabled()) {
         for_each_loop(h, flusher_start_task, 1);
         struct eddy_tcp_server *tcp = eddy_http_server_tcp(h->srv);
         if (eddy_tcp_server_loop_at(tcp, 0) != h->base)
             httpd_log_start_flusher(h->base);
     }
-    for (int i = 0; i < h->nbound; i++) {
-        char a[128];
-        if (eddy_sockaddr_format(&h->bound[i].sa, a, sizeof a) > 0)
-            fprintf(stderr, "eddy-httpd listening on http://%s\n", a);
-    }
-    for (int i = 0; i < h->nbound_tls; i++) {
-        char a[128];
-        if (eddy_sockaddr_format(&h->bound_tls[i].sa, a, sizeof a) > 0)
-            fprintf(stderr, "eddy-httpd listening on https://%s\n", a);
-    }
-    httpd_tls_conf_announce(&h->tls);
+    announce(h);
     rc = eddy_event_loop_run(h->base);
     stop_flushers(h);
     if (rc < 0) {
@@ -423,6 +439,8 @@ static int load_config(struct httpd *h)
         return 1;
     }
     httpd_apply_globals(&h->opt, h->conf);
+    if (h->opt.user_stack && httpd_user_stack_options_check(&h->opt) < 0)
+        return -1; /* the file's worker_threads or backend */
     if (httpd_open_error_log(h->conf) < 0 || take_listeners(h) < 0)
         return -1;
     httpd_site_publish(h->conf);
@@ -451,6 +469,7 @@ static void cleanup(struct httpd *h)
     if (h->srv)
         eddy_http_server_free(h->srv);
     httpd_user_stack_free(h->ustack); /* its connections are closed by now */
+    httpd_listen_set_user_stack(NULL);
     while (h->signals_watched > 0)
         eddy_signal_unwatch(h->base, httpd_signals[--h->signals_watched]);
     if (h->base)

@@ -88,8 +88,8 @@ static void usage_more(void)
            "  -t, --test                   with -c: check the file and exit (0 or 1)\n"
            "      --stack kernel|user      TCP/IP stack: the kernel's (default) or eddy's\n"
            "                               own (ustack) on a TAP device: needs --tap and\n"
-           "                               --ip, runs on the uepoll backend and listens on\n"
-           "                               the port of --listen; threads default to 0,\n"
+           "                               --ip, runs on the uepoll backend, listens on\n"
+           "                               --ip's address (default :8080); threads 0,\n"
            "                               --threads N: one stack per sub-reactor, each on\n"
            "                               one queue of a multi-queue TAP\n"
            "      --tap NAME               TAP device for --stack user (created or attached)\n"
@@ -416,28 +416,32 @@ static void bad_option(const char *arg, int opt)
     }
 }
 
+int httpd_user_stack_options_check(const struct httpd_options *o)
+{
+    if (o->threads > 256)
+        return bad("--threads", "N", "--stack user has at most 256 TAP queues");
+    if (strncmp(o->backend, "uepoll", 6) != 0)
+        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
+    return 0;
+}
+
 /* --stack user: one stack per loop on a uepoll backend, a TAP and an address. */
 static int user_stack_options(struct httpd_options *o)
 {
-    int threads_given = httpd_option_given(o, "threads");
-    int backend_given = httpd_option_given(o, "backend");
-    if (o->config) {
-        fprintf(stderr, "eddy-httpd: --stack user does not take a configuration file yet\n");
-        return -1;
-    }
     if (!o->tap || !o->ip) {
         fprintf(stderr, "eddy-httpd: --stack user needs --tap NAME and --ip ADDR/PREFIX\n");
         return -1;
     }
-    if (!threads_given)
+    if (o->reuseport) { /* one process owns the TAP's stacks: nothing to share a port with */
+        fprintf(stderr, "eddy-httpd: --reuseport does not work with --stack user (one process "
+                        "owns the TAP's stacks)\n");
+        return -1;
+    }
+    if (!httpd_option_given(o, "threads"))
         o->threads = 0; /* one stack on a plain TAP; N: one stack per TAP queue */
-    else if (o->threads > 256)
-        return bad("--threads", "N", "--stack user has at most 256 TAP queues");
-    if (!backend_given)
+    if (!httpd_option_given(o, "backend"))
         o->backend = "uepoll";
-    else if (strncmp(o->backend, "uepoll", 6) != 0)
-        return bad("--backend", o->backend, "--stack user needs uepoll or uepoll-et");
-    return 0;
+    return httpd_user_stack_options_check(o);
 }
 
 int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
@@ -489,7 +493,7 @@ int httpd_parse_options(struct httpd_options *o, int argc, char **argv)
                         "the file\n");
         return -1;
     }
-    if (o->nlisten == 0 && o->nlisten_tls == 0)
-        o->listen[o->nlisten++] = "127.0.0.1:8080";
+    if (o->nlisten == 0 && o->nlisten_tls == 0) /* ustack has no loopback: its address */
+        o->listen[o->nlisten++] = o->user_stack ? ":8080" : "127.0.0.1:8080";
     return o->user_stack ? user_stack_options(o) : 0;
 }

@@ -44,6 +44,10 @@ struct httpd_options {
 /* Whether the option with this long name ("threads") was given. */
 int httpd_option_given(const struct httpd_options *o, const char *long_name);
 
+/* --stack user: what ustack cannot run with (a backend that is not uepoll, over 256
+ * threads), also after -c FILE set them. 0, or -1 after a one-line error. */
+int httpd_user_stack_options_check(const struct httpd_options *o);
+
 /* Parses argv into o. "-t" followed by another option or nothing is the config test;
  * "-t N" the thread count. Returns 0 to run, 1 when --help/--version was handled (exit 0),
  * or -1 after printing a one-line error to stderr (exit 2). */

@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "eddy/tcp_connection.h"
+#include "eddy/transport.h"
+#include "eddy/ustack.h"
 
 #define MAX_REDIRECTS 4
 
@@ -84,8 +86,11 @@ static int which_addr(const struct httpd_conf *c, struct eddy_http_request *req)
         return 0;
     union eddy_sockaddr local;
     socklen_t len = sizeof local;
-    int fd = eddy_tcp_connection_fd(eddy_http_request_connection(req));
-    if (getsockname(fd, &local.sa, &len) < 0)
+    const struct eddy_tcp_connection *conn = eddy_http_request_connection(req);
+    int fd = eddy_tcp_connection_fd(conn);
+    /* --stack user: the number is a ustack socket's, and a kernel file may have it too */
+    int us = (eddy_tcp_connection_transport(conn)->ops->caps & EDDY_TRANSPORT_FD_UEPOLL) != 0;
+    if ((us ? ue_getsockname(fd, &local.sa, &len) : getsockname(fd, &local.sa, &len)) < 0)
         return 0;
     for (int any = 0; any < 2; any++)
         for (int i = 0; i < c->naddrs; i++)

@@ -4,11 +4,16 @@
  * With threads 0 that is the base loop, on a plain TAP. With --threads N each
  * sub-reactor gets one queue of a multi-queue TAP (IFF_MULTI_QUEUE: the kernel spreads
  * flows over the queues by hash), its own stack on it with the same MAC and IP, and its
- * own listening socket: it accepts and keeps its connections, the main reactor accepts
+ * own listening sockets: it accepts and keeps its connections, the main reactor accepts
  * nothing. The stacks share nothing; how each one resolves its peers when ARP replies
  * land on a sibling's queue is in docs/USTACK.md (Threads). Accepted ustack sockets
  * become connections of the HTTP server like accepted kernel sockets, through
- * eddy_transport_ustack. The kernel side of the TAP is configured by whoever runs us.
+ * eddy_transport_ustack, or eddy_transport_tls_ustack on a TLS listener. The kernel
+ * side of the TAP is configured by whoever runs us.
+ *
+ * Every listening address (--listen, --listen-tls, the listen directives of -c FILE,
+ * and those a reload adds) is one slot: a listening socket in every stack, opened and
+ * closed by a task each loop runs in its own thread while the base loop waits.
  */
 #include "user_stack.h"
 
@@ -23,41 +28,43 @@
 #include "eddy/inet.h"
 #include "eddy/ustack_net.h"
 
+#define MAX_SLOTS HTTPD_MAX_BOUND
+
 /* One stack per loop that owns connections, each touched only in that loop's thread. */
 struct loop_stack {
     struct httpd_user_stack *u;
     int index; /* loop index for eddy_ustack_listen_at; -1: the base loop hands out */
     struct ue_stack *st;
     struct eddy_ustack_driver *drv;
-    struct eddy_ustack_listener *lst;
+    struct eddy_ustack_listener *lst[MAX_SLOTS];
     int rc;
-    const char *failed; /* what failed, for the message */
+};
+
+/* A listening address, the same in every stack. */
+struct slot {
+    struct sockaddr_in addr;
+    const struct eddy_transport_ops *ops;
+    void *arg; /* the TLS context */
+    int used;
 };
 
 struct httpd_user_stack {
     struct eddy_tcp_server *tcp;
-    struct sockaddr_in addr;
+    struct in_addr ip;
     int n;
     struct loop_stack *ls;
+    struct slot slot[MAX_SLOTS];
+    int cur; /* the slot the loops' listen and close tasks work on */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int pending;
     int started; /* the loops run their stacks: stop them before the loops go */
+    char desc[96];
 };
 
-/* The port of the first --listen ("ADDR:PORT", ":PORT", "[V6]:PORT"). */
-static int listen_port(const char *spec)
-{
-    const char *colon = strrchr(spec, ':');
-    char *end;
-    long p = colon ? strtol(colon + 1, &end, 10) : -1;
-    return colon && !*end && end != colon + 1 && p > 0 && p < 65536 ? (int)p : -1;
-}
-
-static int fail(struct httpd_user_stack *u, const char *what, int err)
+static int fail(const char *what, int err)
 {
     fprintf(stderr, "eddy-httpd: --stack user: %s: %s\n", what, strerror(err));
-    httpd_user_stack_free(u);
     return -1;
 }
 
@@ -69,17 +76,19 @@ static void task_done(struct httpd_user_stack *u)
     pthread_mutex_unlock(&u->lock);
 }
 
-/* Runs fn for every stack in its loop's thread and waits for all of them. */
+/* Runs fn for every stack in its loop's thread (at once in the caller's own) and waits
+ * for all of them. */
 static void each_loop(struct httpd_user_stack *u, eddy_task_fn fn)
 {
     pthread_mutex_lock(&u->lock);
     u->pending = u->n;
     pthread_mutex_unlock(&u->lock);
+    for (int i = 0; i < u->n; i++)
+        u->ls[i].rc = 0;
     for (int i = 0; i < u->n; i++) {
         struct eddy_event_loop *l = eddy_tcp_server_loop_at(u->tcp, i);
         if (eddy_event_loop_run_in_loop(l, fn, &u->ls[i]) < 0) {
             u->ls[i].rc = -ENOMEM;
-            u->ls[i].failed = "task";
             task_done(u);
         }
     }
@@ -89,25 +98,58 @@ static void each_loop(struct httpd_user_stack *u, eddy_task_fn fn)
     pthread_mutex_unlock(&u->lock);
 }
 
-/* In the loop's thread: the stack runs there and listens there. */
-static void start_task(void *arg)
+/* The first failure of the last each_loop, or 0. */
+static int loops_rc(const struct httpd_user_stack *u)
+{
+    for (int i = 0; i < u->n; i++)
+        if (u->ls[i].rc < 0)
+            return u->ls[i].rc;
+    return 0;
+}
+
+static void driver_task(void *arg)
 {
     struct loop_stack *s = arg;
     struct eddy_event_loop *loop = eddy_tcp_server_loop_at(s->u->tcp, s->index < 0 ? 0 : s->index);
     s->rc = eddy_ustack_driver_start(&s->drv, loop, s->st);
-    if (s->rc < 0)
-        s->failed = "driver";
-    else if ((s->rc =
-                  eddy_ustack_listen_at(&s->lst, s->u->tcp, s->index, s->st, &s->u->addr, 511)) < 0)
-        s->failed = "listen";
     task_done(s->u);
+}
+
+static void listen_task(void *arg)
+{
+    struct loop_stack *s = arg;
+    const struct slot *sl = &s->u->slot[s->u->cur];
+    s->rc = eddy_ustack_listen_transport_at(&s->lst[s->u->cur], s->u->tcp, s->index, s->st,
+                                            &sl->addr, 511, sl->ops, sl->arg);
+    task_done(s->u);
+}
+
+static void close_task(void *arg)
+{
+    struct loop_stack *s = arg;
+    eddy_ustack_listener_close(s->lst[s->u->cur]);
+    s->lst[s->u->cur] = NULL;
+    task_done(s->u);
+}
+
+static void close_all(struct loop_stack *s)
+{
+    for (int k = 0; k < MAX_SLOTS; k++) {
+        eddy_ustack_listener_close(s->lst[k]);
+        s->lst[k] = NULL;
+    }
+}
+
+static void close_all_task(void *arg)
+{
+    close_all(arg);
+    task_done(((struct loop_stack *)arg)->u);
 }
 
 static void stop_task(void *arg)
 {
     struct loop_stack *s = arg;
-    eddy_ustack_listener_close(s->lst);
-    s->lst = NULL;
+    close_all(s);
     eddy_ustack_driver_stop(s->drv);
     s->drv = NULL;
     task_done(s->u);
@@ -120,7 +162,7 @@ static int make_stacks(struct httpd_user_stack *u, struct ue_stack_config *c, co
     int single = eddy_tcp_server_loop_at(u->tcp, 0) == eddy_tcp_server_base_loop(u->tcp);
     int rc = single ? ue_tap_open(devs, tap) : ue_tap_open_mq(devs, tap, u->n);
     if (rc < 0)
-        return fail(u, tap, -rc);
+        return fail(tap, -rc);
     c->arp_glean = u->n > 1;
     for (int i = 0; i < u->n; i++) {
         c->dev = devs[i];
@@ -129,20 +171,20 @@ static int make_stacks(struct httpd_user_stack *u, struct ue_stack_config *c, co
             rc = errno;
             for (int j = i; j < u->n; j++)
                 ue_dev_destroy(devs[j]);
-            return fail(u, "stack", rc);
+            return fail("stack", rc);
         }
     }
     return 0;
 }
 
-int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server *tcp,
-                           const struct httpd_options *o)
+int httpd_user_stack_open(struct httpd_user_stack **out, struct eddy_tcp_server *tcp,
+                          const struct httpd_options *o)
 {
-    int port = listen_port(o->listen[0]);
     struct ue_stack_config c = {0};
     int n = eddy_tcp_server_loop_count(tcp);
-    if (port < 0 || eddy_ustack_parse_addr(&c, o->ip, o->gateway) < 0 || n < 1 || n > 256) {
-        fprintf(stderr, "eddy-httpd: --stack user: bad --ip, --gateway or --listen port\n");
+    *out = NULL;
+    if (eddy_ustack_parse_addr(&c, o->ip, o->gateway) < 0 || n < 1 || n > 256) {
+        fprintf(stderr, "eddy-httpd: --stack user: bad --ip or --gateway\n");
         return -1;
     }
     struct httpd_user_stack *u = calloc(1, sizeof(*u));
@@ -150,30 +192,99 @@ int httpd_user_stack_start(struct httpd_user_stack **out, struct eddy_tcp_server
     if (!u || !ls) {
         free(u);
         free(ls);
-        fprintf(stderr, "eddy-httpd: --stack user: out of memory\n");
-        return -1;
+        return fail("setup", ENOMEM);
     }
     *out = u;
-    *u = (struct httpd_user_stack){.tcp = tcp, .n = n, .ls = ls};
-    u->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    *u = (struct httpd_user_stack){.tcp = tcp, .ip = c.addr, .n = n, .ls = ls};
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->cond, NULL);
-    if (make_stacks(u, &c, o->tap) < 0)
-        return -1;
-    each_loop(u, start_task);
-    u->started = 1;
-    for (int i = 0; i < n; i++)
-        if (ls[i].rc < 0)
-            return fail(u, ls[i].failed, -ls[i].rc);
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &c.addr, ip, sizeof(ip)); /* without the prefix of --ip */
-    fprintf(stderr, "eddy-httpd listening on http://%s:%d (ustack on TAP %s, %d queue%s)\n", ip,
-            port, o->tap, n, n > 1 ? "s" : "");
+    snprintf(u->desc, sizeof u->desc, " (ustack on TAP %s, %d queue%s, address %s)", o->tap, n,
+             n > 1 ? "s" : "", ip);
+    return make_stacks(u, &c, o->tap);
+}
+
+int httpd_user_stack_start(struct httpd_user_stack *u)
+{
+    each_loop(u, driver_task);
+    u->started = 1;
+    int rc = loops_rc(u);
+    return rc < 0 ? fail("driver", -rc) : 0;
+}
+
+/* addr as ustack can listen on it: IPv4, the stack's own address or any. 0 or -errno. */
+static int parse(const struct httpd_user_stack *u, const char *addr, struct sockaddr_in *out)
+{
+    union eddy_sockaddr sa;
+    socklen_t len;
+    if (eddy_sockaddr_parse(addr, &sa, &len) < 0)
+        return -EINVAL;
+    if (sa.sa.sa_family != AF_INET)
+        return -EAFNOSUPPORT;
+    if (sa.in4.sin_addr.s_addr != INADDR_ANY && sa.in4.sin_addr.s_addr != u->ip.s_addr)
+        return -EADDRNOTAVAIL;
+    *out = sa.in4;
     return 0;
 }
 
+int httpd_user_stack_listen(struct httpd_user_stack *u, const char *addr,
+                            struct eddy_tls_context *tls, union eddy_sockaddr *bound)
+{
+    struct sockaddr_in sin;
+    int rc = parse(u, addr, &sin), k = 0;
+    if (rc < 0)
+        return rc;
+    while (k < MAX_SLOTS && u->slot[k].used)
+        k++;
+    if (k == MAX_SLOTS)
+        return -EMFILE;
+    u->slot[k] = (struct slot){.addr = sin, .used = 1, .arg = tls};
+    u->slot[k].ops = tls ? &eddy_transport_tls_ustack : &eddy_transport_ustack;
+    u->cur = k;
+    each_loop(u, listen_task);
+    if ((rc = loops_rc(u)) < 0) {
+        each_loop(u, close_task); /* the stacks that did listen */
+        u->slot[k].used = 0;
+        return rc;
+    }
+    memset(bound, 0, sizeof *bound);
+    bound->in4 = sin;
+    return 0;
+}
+
+int httpd_user_stack_unlisten(struct httpd_user_stack *u, const union eddy_sockaddr *bound)
+{
+    for (int k = 0; k < MAX_SLOTS; k++) {
+        const struct sockaddr_in *a = &u->slot[k].addr;
+        if (u->slot[k].used && bound->sa.sa_family == AF_INET &&
+            a->sin_port == bound->in4.sin_port &&
+            a->sin_addr.s_addr == bound->in4.sin_addr.s_addr) {
+            u->cur = k;
+            each_loop(u, close_task);
+            u->slot[k].used = 0;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void httpd_user_stack_close_listeners(struct httpd_user_stack *u)
+{
+    if (!u || !u->started)
+        return;
+    each_loop(u, close_all_task);
+    for (int k = 0; k < MAX_SLOTS; k++)
+        u->slot[k].used = 0;
+}
+
+const char *httpd_user_stack_describe(const struct httpd_user_stack *u)
+{
+    return u ? u->desc : "";
+}
+
 /* Before the server is freed, while the loops still run: each loop closes its
- * listener and stops driving its stack; closing the connections afterwards sends
+ * listeners and stops driving its stack; closing the connections afterwards sends
  * their FIN or RST at once, without the driver. */
 void httpd_user_stack_stop_accepting(struct httpd_user_stack *u)
 {

@@ -153,7 +153,9 @@ bench_tool() {
         return 0
     }
     t=$BENCH_TMP/$1
-    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$t" "$EDDY_ROOT/bench/$1.c" || return 1
+    local libs=()
+    [ "$1" = tls_handshakes ] && libs=(-lssl -lcrypto)
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$t" "$EDDY_ROOT/bench/$1.c" "${libs[@]}" || return 1
     echo "$t"
 }
 

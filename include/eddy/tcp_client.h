@@ -50,6 +50,7 @@ extern "C" {
 
 struct eddy_event_loop;
 struct eddy_tcp_client;
+struct ue_stack;
 
 struct eddy_tcp_client_options {
     unsigned connect_timeout_ms; /* per address tried; 0: none */
@@ -66,6 +67,10 @@ struct eddy_tcp_client_options {
      * address or retry follows, and no connection callback runs for it. */
     const struct eddy_transport_ops *transport;
     void *transport_arg;
+    /* With a transport over ustack sockets (caps EDDY_TRANSPORT_FD_UEPOLL, such as
+     * eddy_transport_ustack): the stack the client's sockets are made in (IPv4 only),
+     * driven in the client's loop (eddy_ustack_driver_start), a uepoll one. */
+    struct ue_stack *stack;
 };
 
 /* Called once when every attempt failed; err is a negative errno. */
@@ -76,8 +81,8 @@ typedef void (*eddy_tcp_client_error_cb)(struct eddy_tcp_client *cl, int err);
 void eddy_tcp_client_options_init(struct eddy_tcp_client_options *o);
 
 /* Creates an idle client of loop for addr (copied). o may be NULL. cb is kept by pointer
- * and must outlive the client. 0, -EINVAL (addr is not an address, nor HOST:PORT),
- * -ENOMEM. */
+ * and must outlive the client. 0, -EINVAL (addr is not an address, nor HOST:PORT; a
+ * ustack transport without a stack), -ENOMEM. */
 int eddy_tcp_client_new(struct eddy_tcp_client **out, struct eddy_event_loop *loop,
                         const char *addr, const struct eddy_tcp_client_options *o,
                         const struct eddy_tcp_callbacks *cb, eddy_tcp_client_error_cb on_error,

@@ -28,6 +28,9 @@ struct eddy_event_loop;
 
 /* open(t, fd, arg, flags): fd is a connected ustack socket (ue_ descriptor). */
 extern const struct eddy_transport_ops eddy_transport_ustack;
+/* TLS (eddy/tls.h) over a ustack socket: the TLS transport with ustack's calls under
+ * it; open()'s arg is the eddy_tls_context, as for eddy_transport_tls. */
+extern const struct eddy_transport_ops eddy_transport_tls_ustack;
 
 struct eddy_ustack_driver;
 /* Loop thread. Runs st inside loop from now on. 0 or -errno. */
@@ -46,6 +49,12 @@ int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server
  * connections stay in it (eddy_tcp_server_adopt_at). loop -1: eddy_ustack_listen. */
 int eddy_ustack_listen_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s, int loop,
                           struct ue_stack *st, const struct sockaddr_in *addr, int backlog);
+/* eddy_ustack_listen_at whose connections are opened with ops and arg (as
+ * eddy_tcp_server_listen_transport: eddy_transport_tls_ustack and its context);
+ * ops NULL: eddy_transport_ustack. arg must outlive the listener's connections. */
+int eddy_ustack_listen_transport_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s,
+                                    int loop, struct ue_stack *st, const struct sockaddr_in *addr,
+                                    int backlog, const struct eddy_transport_ops *ops, void *arg);
 /* The listener's loop thread: closes the listening socket. */
 void eddy_ustack_listener_close(struct eddy_ustack_listener *l);
 

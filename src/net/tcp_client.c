@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "eddy/event_loop.h"
+#include "eddy/ustack.h"
 
 enum { CL_IDLE, CL_LOOKUP, CL_CONNECTING, CL_BACKOFF, CL_CONNECTED };
 
@@ -99,7 +100,8 @@ int eddy_tcp_client_new(struct eddy_tcp_client **out, struct eddy_event_loop *lo
                         void *data)
 {
     *out = NULL;
-    if (!loop || !addr || !cb)
+    if (!loop || !addr || !cb ||
+        (o && o->transport && (o->transport->caps & EDDY_TRANSPORT_FD_UEPOLL) && !o->stack))
         return -EINVAL;
     struct eddy_tcp_client *cl = calloc(1, sizeof *cl);
     if (!cl)
@@ -136,6 +138,12 @@ int eddy_tcp_client_new(struct eddy_tcp_client **out, struct eddy_event_loop *lo
 
 /* ---- attempts (loop thread) ---------------------------------------------------------- */
 
+/* Whether the client's sockets are ustack's (o.stack), not the kernel's. */
+static int on_ustack(const struct eddy_tcp_client *cl)
+{
+    return cl->o.transport && (cl->o.transport->caps & EDDY_TRANSPORT_FD_UEPOLL);
+}
+
 static void close_attempt(struct eddy_tcp_client *cl)
 {
     eddy_timer_stop(&cl->timer);
@@ -143,7 +151,7 @@ static void close_attempt(struct eddy_tcp_client *cl)
         eddy_channel_remove(&cl->ch);
     cl->watching = 0;
     if (cl->ch.fd >= 0)
-        close(cl->ch.fd);
+        (on_ustack(cl) ? ue_close : close)(cl->ch.fd);
     cl->ch.fd = -1;
 }
 
@@ -213,7 +221,9 @@ static void on_connect_event(struct eddy_channel *ch, int revents)
     int err = 0;
     socklen_t len = sizeof err;
     (void)revents;
-    if (getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    int rc = on_ustack(cl) ? ue_getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &err, &len)
+                           : getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (rc < 0)
         err = errno;
     if (err == EINPROGRESS || err == EALREADY)
         return;
@@ -228,14 +238,25 @@ static void attempt(struct eddy_tcp_client *cl)
     const union eddy_sockaddr *a = &cl->addrs[cl->ai];
     cl->state = CL_CONNECTING;
     cl->attempts++;
-    int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int us = on_ustack(cl), fd;
+    if (us) {
+        ue_stack_set_current(cl->o.stack);
+        fd = ue_socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    } else {
+        fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
     if (fd < 0) {
         attempt_failed(cl, -errno);
         return;
     }
-    eddy_channel_init_kernel(&cl->ch, cl->loop, fd, on_connect_event, cl); /* a socket */
+    if (us)
+        eddy_channel_init(&cl->ch, cl->loop, fd, on_connect_event, cl); /* a uepoll one */
+    else
+        eddy_channel_init_kernel(&cl->ch, cl->loop, fd, on_connect_event, cl); /* a socket */
     int rc = 0;
-    while ((rc = connect(fd, &a->sa, cl->lens[cl->ai])) < 0 && errno == EINTR) {
+    while ((rc = us ? ue_connect(fd, &a->sa, cl->lens[cl->ai])
+                    : connect(fd, &a->sa, cl->lens[cl->ai])) < 0 &&
+           errno == EINTR) {
     }
     if (rc == 0) {
         established(cl);

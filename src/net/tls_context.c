@@ -368,7 +368,7 @@ SSL *eddy__tls_ssl_new(struct eddy_tls_context *ctx, int fd)
     pthread_mutex_unlock(&ctx->lock);
     if (ssl == NULL)
         return NULL;
-    if (SSL_set_fd(ssl, fd) != 1) {
+    if (fd >= 0 && SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
         return NULL;
     }

@@ -14,7 +14,8 @@
 
 /* Any thread: a server-side SSL for fd (accept state, non-blocking use) from
  * the context's current certificates; it keeps them alive (a reload does not
- * disturb it) until SSL_free. NULL when out of memory. */
+ * disturb it) until SSL_free. fd -1: no BIO yet (the caller sets one). NULL when
+ * out of memory. */
 SSL *eddy__tls_ssl_new(struct eddy_tls_context *ctx, int fd);
 
 struct eddy_transport;

@@ -9,6 +9,8 @@
 
 #include "eddy/tls.h"
 #include "eddy/transport.h"
+#include "eddy/ustack.h"
+#include "eddy/ustack_net.h"
 
 int eddy_tls_available(void)
 {
@@ -74,18 +76,34 @@ int eddy_tls_connection_resumed(const struct eddy_tcp_connection *c)
     return 0;
 }
 
+static int off_fail(struct eddy_transport *t, int fd, int (*close_fd)(int))
+{
+    t->fd = -1;
+    if (fd >= 0)
+        close_fd(fd);
+    return -ENOTSUP;
+}
+
 static int off_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
 {
     (void)arg, (void)flags;
-    t->fd = -1;
-    if (fd >= 0)
-        close(fd);
-    return -ENOTSUP;
+    return off_fail(t, fd, close);
 }
 
 const struct eddy_transport_ops eddy_transport_tls = {
     .name = "tls (not built)",
     .open = off_open,
+};
+
+static int off_open_ustack(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    (void)arg, (void)flags;
+    return off_fail(t, fd, ue_close); /* a ustack descriptor: never the kernel's close */
+}
+
+const struct eddy_transport_ops eddy_transport_tls_ustack = {
+    .name = "tls (not built)",
+    .open = off_open_ustack,
 };
 
 void eddy_tls_file_stats(unsigned long long *record_bytes, unsigned long long *ktls_bytes)

@@ -1,8 +1,8 @@
 /*
  * transport_tls: the transport table (eddy/transport.h) over OpenSSL on a
  * kernel socket. OpenSSL reads and writes the fd itself, through its socket
- * BIO where kTLS is possible and through ours (below) elsewhere; this file
- * maps its answers onto the table's contract:
+ * BIO where kTLS is possible and through ours (tls_bio.c) elsewhere; this
+ * file maps its answers onto the table's contract:
  *
  *  - SSL_ERROR_WANT_READ / WANT_WRITE become -EAGAIN, with t->want set when
  *    the op waits for the other direction (a read that must flush, a write
@@ -30,10 +30,11 @@
  *    sends `pend` first and then takes them without encrypting them twice.
  *
  * Everything here belongs to the connection's owner thread, except the two
- * statistics counters (atomics) and the BIO method (made once, then only
- * read); a batch buffer belongs to its thread and serves one call at a time.
+ * statistics counters (atomics); a batch buffer belongs to its thread and
+ * serves one call at a time.
  */
 #include "tls_internal.h"
+#include "tls_transport.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -51,42 +52,8 @@
 #include "eddy/inet.h"
 #include "eddy/tcp_connection.h"
 #include "eddy/transport.h"
-
-#define RECORD        ((size_t)16384) /* TLS's largest plaintext record */
-#define BATCH_RECORDS 4               /* records per send() */
-#define RECORD_ROOM   (RECORD + 1024) /* a record's ciphertext, with room to spare */
-#define MAX_PIECES    16              /* records of a batch (small ones included) */
-
-enum {
-    S_FAILED = 1u << 0,    /* a fatal error: no close_notify, no more SSL calls but free */
-    S_EOF = 1u << 1,       /* the peer's end of input was read */
-    S_SHUT = 1u << 2,      /* our close_notify was sent (or attempted) */
-    S_HANDSHAKE = 1u << 3, /* the handshake finished */
-    S_BIO_EOF = 1u << 4,   /* our BIO read the socket's end of input */
-    S_OWN_BIO = 1u << 5,   /* our BIO, not OpenSSL's socket BIO: writes are batched */
-};
-
-/* The thread's batch: records encrypted by one write, before their send(). */
-struct batch {
-    size_t len;               /* ciphertext bytes in out */
-    int n;                    /* records in it */
-    size_t end[MAX_PIECES];   /* where each record's ciphertext ends in out */
-    size_t plain[MAX_PIECES]; /* the caller's bytes in each */
-    char out[BATCH_RECORDS * RECORD_ROOM];
-    char file[BATCH_RECORDS * RECORD]; /* a file range read for the batch */
-};
-
-struct tls_state {
-    SSL *ssl;
-    int fd;
-    unsigned flags;
-    size_t inflight;     /* bytes of a write that returned WANT_WRITE, to offer again */
-    struct batch *batch; /* while a batched write runs, else NULL */
-    char *pend;          /* ciphertext the socket did not take yet */
-    size_t pend_len;
-    size_t held;        /* the caller's bytes whose records are in pend */
-    char stage[RECORD]; /* small pieces gathered into one record; file chunks */
-};
+#include "eddy/ustack.h"
+#include "eddy/ustack_net.h"
 
 static unsigned long long stat_records_bytes, stat_ktls_bytes;
 
@@ -130,203 +97,65 @@ static ssize_t ssl_fail(struct eddy_transport *t, int ret, int natural)
     }
 }
 
-/* ---- the batching BIO ---- */
-
-static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
-static BIO_METHOD *bio_method; /* NULL: OpenSSL's socket BIO (kTLS possible) */
-static pthread_key_t batch_key;
-
-static ssize_t send_some(int fd, const char *p, size_t len)
-{
-    ssize_t n;
-
-    do
-        n = send(fd, p, len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n;
-}
-
-/* Sends what it can of pend; 0 once it is all out, -EAGAIN, or -errno. */
-static int pend_flush(struct tls_state *s)
-{
-    size_t off = 0;
-    ssize_t n = 0;
-
-    while (off < s->pend_len && (n = send_some(s->fd, s->pend + off, s->pend_len - off)) > 0)
-        off += (size_t)n;
-    memmove(s->pend, s->pend + off, s->pend_len - off);
-    s->pend_len -= off;
-    if (s->pend_len == 0) {
-        free(s->pend);
-        s->pend = NULL;
-        return 0;
-    }
-    return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
-
-static int pend_add(struct tls_state *s, const char *p, size_t len)
-{
-    char *np = realloc(s->pend, s->pend_len + len);
-
-    if (np == NULL)
-        return -ENOMEM;
-    memcpy(np + s->pend_len, p, len);
-    s->pend = np;
-    s->pend_len += len;
-    return 0;
-}
-
-/* Inside a batch the record joins it (the writer made room); otherwise it
- * goes to the socket, behind anything still pending. */
-static int bio_write(BIO *b, const char *p, int len)
-{
-    struct tls_state *s = BIO_get_data(b);
-    struct batch *bt = s->batch;
-    ssize_t n;
-
-    BIO_clear_retry_flags(b);
-    if (bt != NULL && bt->len + (size_t)len <= sizeof bt->out) {
-        memcpy(bt->out + bt->len, p, (size_t)len);
-        bt->len += (size_t)len;
-        return len;
-    }
-    if (bt == NULL && s->pend_len > 0) {
-        int e = pend_flush(s);
-
-        if (e < 0 && e != -EAGAIN)
-            return -1;
-        if (e == -EAGAIN) /* an alert or a post-handshake message: it waits its turn */
-            return pend_add(s, p, (size_t)len) == 0 ? len : -1;
-    }
-    if (bt != NULL || (n = send_some(s->fd, p, (size_t)len)) < 0) {
-        if (bt != NULL || errno == EAGAIN || errno == EWOULDBLOCK)
-            BIO_set_retry_write(b);
-        return -1;
-    }
-    return (int)n;
-}
-
-static int bio_read(BIO *b, char *p, int len)
-{
-    struct tls_state *s = BIO_get_data(b);
-    ssize_t n;
-
-    BIO_clear_retry_flags(b);
-    do
-        n = read(s->fd, p, (size_t)len);
-    while (n < 0 && errno == EINTR);
-    if (n == 0)
-        s->flags |= S_BIO_EOF;
-    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        BIO_set_retry_read(b);
-    return (int)n;
-}
-
-static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-    struct tls_state *s = BIO_get_data(b);
-
-    (void)num;
-    switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1;
-    case BIO_CTRL_EOF: /* what makes OpenSSL see a FIN as end of input */
-        return (s->flags & S_BIO_EOF) != 0;
-    case BIO_C_GET_FD:
-        if (ptr != NULL)
-            *(int *)ptr = s->fd;
-        return s->fd;
-    default:
-        return 0;
-    }
-}
-
-/* kTLS needs OpenSSL's socket BIO: kept where the OpenSSL build and the
- * kernel offer it (the "tls" upper layer loaded), ours elsewhere. */
-static int ktls_possible(void)
-{
-#ifdef OPENSSL_NO_KTLS
-    return 0;
-#else
-    char ulp[256] = "";
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
-
-    if (f != NULL) {
-        if (fgets(ulp, sizeof ulp, f) == NULL)
-            ulp[0] = 0;
-        fclose(f);
-    }
-    return strstr(ulp, "tls") != NULL;
-#endif
-}
-
-static void bio_init(void)
-{
-    BIO_METHOD *m;
-
-    if (ktls_possible() || pthread_key_create(&batch_key, free) != 0)
-        return;
-    m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "eddy tls socket");
-    if (m == NULL || !BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
-        !BIO_meth_set_ctrl(m, bio_ctrl)) {
-        BIO_meth_free(m);
-        return;
-    }
-    bio_method = m;
-}
-
-/* Puts our BIO under s->ssl (instead of the socket BIO SSL_set_fd made); 0
- * when OpenSSL's stays. */
-static int use_bio(struct tls_state *s)
-{
-    BIO *b;
-
-    pthread_once(&bio_once, bio_init);
-    if (bio_method == NULL || (b = BIO_new(bio_method)) == NULL)
-        return 0;
-    BIO_set_data(b, s);
-    BIO_set_init(b, 1);
-    SSL_set_bio(s->ssl, b, b);
-    return 1;
-}
-
-static struct batch *thread_batch(void)
-{
-    struct batch *b = pthread_getspecific(batch_key);
-
-    if (b == NULL && (b = malloc(sizeof *b)) != NULL && pthread_setspecific(batch_key, b) != 0) {
-        free(b);
-        b = NULL;
-    }
-    return b;
-}
-
-static int tls_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+/* A ustack descriptor is no kernel one: OpenSSL never gets it (SSL_set_fd would call
+ * setsockopt on whatever kernel file has that number), only our BIO does. */
+static int open_io(struct eddy_transport *t, int fd, void *arg, unsigned flags,
+                   const struct eddy__tls_io *io)
 {
     struct tls_state *s = malloc(sizeof *s);
+    int kfd = io == &eddy__tls_kernel_io ? fd : -1;
 
     t->fd = fd;
     t->state = s;
-    if (s != NULL)
+    if (s != NULL) {
         s->ssl =
-            (flags & EDDY_TRANSPORT_ACCEPTED) && arg != NULL ? eddy__tls_ssl_new(arg, fd) : NULL;
-    if (s == NULL || s->ssl == NULL) {
+            (flags & EDDY_TRANSPORT_ACCEPTED) && arg != NULL ? eddy__tls_ssl_new(arg, kfd) : NULL;
+        s->fd = fd;
+        s->io = io;
+        s->flags = s->ssl != NULL && eddy__tls_use_bio(s) ? S_OWN_BIO : 0;
+    }
+    if (s == NULL || s->ssl == NULL || (kfd < 0 && !(s->flags & S_OWN_BIO))) {
+        if (s != NULL)
+            SSL_free(s->ssl);
         free(s);
         t->state = NULL;
-        close(fd);
+        io->close(fd);
         t->fd = -1;
         ERR_clear_error();
         return s == NULL ? -ENOMEM : -EINVAL;
     }
-    s->fd = fd;
-    s->flags = 0;
     s->inflight = 0;
     s->batch = NULL;
     s->pend = NULL;
     s->pend_len = s->held = 0;
-    if (use_bio(s))
-        s->flags |= S_OWN_BIO;
     return 0;
+}
+
+static int tls_open(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    return open_io(t, fd, arg, flags, &eddy__tls_kernel_io);
+}
+
+ssize_t eddy__us_writev_nosignal(int fd, const struct iovec *iov, int iovcnt);
+
+static ssize_t us_send(int fd, const void *p, size_t len)
+{
+    struct iovec v = {.iov_base = (void *)p, .iov_len = len};
+
+    return eddy__us_writev_nosignal(fd, &v, 1);
+}
+
+static int us_set_nodelay(int fd, int on)
+{
+    return ue_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0 ? -errno : 0;
+}
+
+static const struct eddy__tls_io ustack_io = {us_send, ue_read, ue_shutdown, ue_close,
+                                              us_set_nodelay};
+
+static int tls_open_ustack(struct eddy_transport *t, int fd, void *arg, unsigned flags)
+{
+    return open_io(t, fd, arg, flags, &ustack_io);
 }
 
 static int tls_handshake(struct eddy_transport *t)
@@ -456,7 +285,7 @@ static ssize_t settle(struct eddy_transport *t, size_t offered)
         return 0;
     if (offered < h)
         return -EIO; /* the caller's queue changed under pending records: a bug */
-    e = s->pend_len > 0 ? pend_flush(s) : 0;
+    e = s->pend_len > 0 ? eddy__tls_pend_flush(s) : 0;
     if (e == -EAGAIN)
         return -EAGAIN;
     if (e < 0) {
@@ -497,7 +326,7 @@ static ssize_t batch_send(struct eddy_transport *t)
     int i;
 
     s->batch = NULL;
-    while (off < b->len && (n = send_some(s->fd, b->out + off, b->len - off)) > 0)
+    while (off < b->len && (n = eddy__tls_send_some(s, b->out + off, b->len - off)) > 0)
         off += (size_t)n;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         s->flags |= S_FAILED;
@@ -507,7 +336,7 @@ static ssize_t batch_send(struct eddy_transport *t)
         sent += b->plain[i];
     for (; i < b->n; i++)
         s->held += b->plain[i];
-    if (off < b->len && pend_add(s, b->out + off, b->len - off) < 0) {
+    if (off < b->len && eddy__tls_pend_add(s, b->out + off, b->len - off) < 0) {
         s->flags |= S_FAILED;
         return -ENOMEM;
     }
@@ -525,7 +354,7 @@ static ssize_t writev_batched(struct eddy_transport *t, struct iovec *rest, int 
         return total;
     nr = advance(rest, nr, (size_t)total);
     while (nr > 0 && w > 0 && s->held == 0) {
-        if ((s->batch = thread_batch()) == NULL)
+        if ((s->batch = eddy__tls_thread_batch()) == NULL)
             return total > 0 ? total : -ENOMEM;
         s->batch->len = 0;
         s->batch->n = 0;
@@ -641,7 +470,7 @@ static ssize_t file_batched(struct eddy_transport *t, int fd, off_t *offset, siz
     *offset += done;
     __atomic_fetch_add(&stat_records_bytes, (unsigned long long)done, __ATOMIC_RELAXED);
     while ((size_t)done < len && w > 0 && s->held == 0) {
-        struct batch *b = s->batch = thread_batch();
+        struct batch *b = s->batch = eddy__tls_thread_batch();
         size_t want = len - (size_t)done, got = 0;
         ssize_t n, sent;
 
@@ -719,12 +548,13 @@ static void send_close_notify(struct tls_state *s)
 static int tls_shutdown_write(struct eddy_transport *t)
 {
     send_close_notify(st(t));
-    return shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
+    return st(t)->io->shutdown(t->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 static void tls_close(struct eddy_transport *t)
 {
     struct tls_state *s = st(t);
+    const struct eddy__tls_io *io = s != NULL ? s->io : &eddy__tls_kernel_io;
 
     if (s != NULL) {
         send_close_notify(s);
@@ -734,32 +564,33 @@ static void tls_close(struct eddy_transport *t)
         t->state = NULL;
     }
     if (t->fd >= 0)
-        close(t->fd);
+        io->close(t->fd);
     t->fd = -1;
 }
 
 static int tls_set_nodelay(struct eddy_transport *t, int on)
 {
-    return eddy_socket_set_nodelay(t->fd, on);
+    return st(t)->io->set_nodelay(t->fd, on);
 }
 
-const struct eddy_transport_ops eddy_transport_tls = {
-    .name = "tls",
-    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
-    .open = tls_open,
-    .readv = tls_readv,
-    .writev = tls_writev,
-    .send_file = tls_send_file,
-    .shutdown_write = tls_shutdown_write,
-    .close = tls_close,
-    .pending = tls_pending,
-    .handshake = tls_handshake,
-    .set_nodelay = tls_set_nodelay,
-};
+/* Over kernel sockets and over ustack ones: only open (the calls under it) and the caps
+ * differ. */
+#define TLS_OPS(open_fn, extra_caps)                                                               \
+    {                                                                                              \
+        .name = "tls", .caps = EDDY_TRANSPORT_CLOSE_FORGETS | (extra_caps), .open = open_fn,       \
+        .readv = tls_readv, .writev = tls_writev, .send_file = tls_send_file,                      \
+        .shutdown_write = tls_shutdown_write, .close = tls_close, .pending = tls_pending,          \
+        .handshake = tls_handshake, .set_nodelay = tls_set_nodelay,                                \
+    }
+
+const struct eddy_transport_ops eddy_transport_tls = TLS_OPS(tls_open, 0);
+const struct eddy_transport_ops eddy_transport_tls_ustack =
+    TLS_OPS(tls_open_ustack, EDDY_TRANSPORT_FD_UEPOLL);
 
 SSL *eddy__tls_transport_ssl(const struct eddy_transport *t)
 {
-    return t != NULL && t->ops == &eddy_transport_tls && t->state != NULL ? st(t)->ssl : NULL;
+    int tls = t != NULL && (t->ops == &eddy_transport_tls || t->ops == &eddy_transport_tls_ustack);
+    return tls && t->state != NULL ? st(t)->ssl : NULL;
 }
 
 static SSL *conn_ssl(const struct eddy_tcp_connection *c)

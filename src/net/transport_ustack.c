@@ -129,6 +129,8 @@ void eddy_ustack_driver_stop(struct eddy_ustack_driver *d)
 /* ---- listener ---- */
 struct eddy_ustack_listener {
     struct eddy_tcp_server *server;
+    const struct eddy_transport_ops *ops;
+    void *arg;
     struct eddy_channel ch;
     int fd;
     int loop; /* the loop that accepts and keeps the connections; -1: the base loop */
@@ -144,8 +146,8 @@ static void on_accept(struct eddy_channel *ch, int revents)
         int fd = ue_accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK);
         if (fd < 0)
             return;
-        struct eddy_transport t = {.ops = &eddy_transport_ustack};
-        if (eddy_transport_open(&t, &eddy_transport_ustack, fd, NULL, EDDY_TRANSPORT_ACCEPTED) != 0)
+        struct eddy_transport t = {.ops = l->ops};
+        if (eddy_transport_open(&t, l->ops, fd, l->arg, EDDY_TRANSPORT_ACCEPTED) != 0)
             continue;
         if (l->loop < 0)
             eddy_tcp_server_adopt(l->server, &t, (struct sockaddr *)&peer, len);
@@ -180,10 +182,19 @@ int eddy_ustack_listen(struct eddy_ustack_listener **out, struct eddy_tcp_server
 int eddy_ustack_listen_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s, int loop,
                           struct ue_stack *st, const struct sockaddr_in *addr, int backlog)
 {
+    return eddy_ustack_listen_transport_at(out, s, loop, st, addr, backlog, NULL, NULL);
+}
+
+int eddy_ustack_listen_transport_at(struct eddy_ustack_listener **out, struct eddy_tcp_server *s,
+                                    int loop, struct ue_stack *st, const struct sockaddr_in *addr,
+                                    int backlog, const struct eddy_transport_ops *ops, void *arg)
+{
     struct eddy_ustack_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
     l->server = s;
+    l->ops = ops ? ops : &eddy_transport_ustack;
+    l->arg = arg;
     l->loop = loop;
     l->fd = listen_socket(st, addr, backlog);
     if (l->fd < 0) {

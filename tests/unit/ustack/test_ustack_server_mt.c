@@ -89,16 +89,25 @@ static void *clients(void *arg)
     return NULL;
 }
 
-static void run_backend(const char *backend)
+/* Two stacks across a real-time memlink: the server's (W_IP2) and the client's (W_IP1). */
+static struct ue_stack *stack_pair(struct ue_stack **client, unsigned seed)
 {
     struct ue_dev *a, *b;
-    ASSERT_EQ(ue_memlink_create(&a, &b, NULL, NULL, 3), 0);
+    if (ue_memlink_create(&a, &b, NULL, NULL, seed) != 0)
+        return NULL;
     struct ue_stack_config c = {.dev = a, .prefix = 24};
     c.addr.s_addr = htonl(W_IP2);
     struct ue_stack *srv_st = ue_stack_create(&c);
     c.dev = b;
     c.addr.s_addr = htonl(W_IP1);
-    cli = ue_stack_create(&c);
+    *client = ue_stack_create(&c);
+    return srv_st;
+}
+
+static void run_backend(const char *backend)
+{
+    struct ue_stack *srv_st = stack_pair(&cli, 3);
+    ASSERT(srv_st != NULL && cli != NULL);
     ASSERT_EQ(eddy_event_loop_new(&loop, backend), 0);
     struct eddy_tcp_server_options o;
     eddy_tcp_server_options_init(&o);
@@ -138,9 +147,100 @@ static void test_echo_server_uepoll_et(void)
     run_backend("uepoll-et");
 }
 
+/* ---- tcp_client over ustack: both stacks driven by one loop ---- */
+
+static uint64_t cl_sent, cl_got;
+static int cl_bad, cl_closed, cl_error;
+
+static void cl_send_more(struct eddy_tcp_connection *c)
+{
+    static unsigned char b[16384];
+    while (cl_sent < BYTES && eddy_tcp_connection_output_queued(c) < 65536) {
+        gen_fill(900, cl_sent, b, sizeof(b));
+        eddy_tcp_connection_send(c, b, sizeof(b));
+        cl_sent += sizeof(b);
+    }
+}
+
+static void cl_connected(struct eddy_tcp_connection *c)
+{
+    cl_send_more(c);
+}
+
+static void cl_message(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    size_t n = eddy_buffer_readable(in);
+    if (gen_check(900, cl_got, (const unsigned char *)eddy_buffer_peek(in), n) != n)
+        cl_bad = 1;
+    cl_got += n;
+    eddy_buffer_retrieve_all(in);
+    if (cl_got == BYTES)
+        eddy_tcp_connection_close(c);
+    else
+        cl_send_more(c);
+}
+
+static void cl_close(struct eddy_tcp_connection *c)
+{
+    cl_closed = 1;
+    eddy_event_loop_stop(eddy_tcp_connection_loop(c));
+}
+
+static void cl_on_error(struct eddy_tcp_client *cl, int err)
+{
+    cl_error = err;
+    eddy_event_loop_stop(eddy_tcp_client_loop(cl));
+}
+
+static const struct eddy_tcp_callbacks client_cb = {
+    .on_connected = cl_connected, .on_message = cl_message, .on_close = cl_close};
+
+/* eddy_tcp_client with eddy_transport_ustack connects through its own stack to a
+ * tcp_server on another stack (a memlink between them, one loop driving both), and
+ * 512 KiB go there and back byte-exact. */
+static void test_tcp_client_over_ustack(void)
+{
+    struct ue_stack *cli_st = NULL, *srv_st = stack_pair(&cli_st, 5);
+    ASSERT(srv_st != NULL && cli_st != NULL);
+    ASSERT_EQ(eddy_event_loop_new(&loop, "uepoll"), 0);
+    struct eddy_tcp_server *srv;
+    ASSERT_EQ(eddy_tcp_server_new(&srv, loop, NULL, &echo_cb, NULL), 0);
+    ASSERT_EQ(eddy_tcp_server_start(srv), 0);
+    struct eddy_ustack_driver *d1, *d2;
+    ASSERT_EQ(eddy_ustack_driver_start(&d1, loop, srv_st), 0);
+    ASSERT_EQ(eddy_ustack_driver_start(&d2, loop, cli_st), 0);
+    struct eddy_ustack_listener *l;
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(80)};
+    ASSERT_EQ(eddy_ustack_listen(&l, srv, srv_st, &la, 64), 0);
+    struct eddy_tcp_client_options o;
+    eddy_tcp_client_options_init(&o);
+    o.transport = &eddy_transport_ustack;
+    struct eddy_tcp_client *cl;
+    ASSERT_EQ(eddy_tcp_client_new(&cl, loop, "198.18.1.2:80", &o, &client_cb, cl_on_error, NULL),
+              -EINVAL); /* no stack */
+    o.stack = cli_st;
+    ASSERT_EQ(eddy_tcp_client_new(&cl, loop, "198.18.1.2:80", &o, &client_cb, cl_on_error, NULL),
+              0);
+    ASSERT_EQ(eddy_tcp_client_connect(cl), 0);
+    eddy_event_loop_run(loop);
+    eddy_tcp_client_free(cl);
+    eddy_ustack_listener_close(l);
+    eddy_tcp_server_free(srv);
+    eddy_ustack_driver_stop(d1);
+    eddy_ustack_driver_stop(d2);
+    eddy_event_loop_free(loop);
+    ue_stack_destroy(cli_st);
+    ue_stack_destroy(srv_st);
+    ASSERT_EQ(cl_error, 0);
+    ASSERT_EQ(cl_closed, 1);
+    ASSERT_EQ(cl_bad, 0);
+    ASSERT_EQ(cl_got, (uint64_t)BYTES);
+}
+
 int main(void)
 {
     RUN(test_echo_server_uepoll);
     RUN(test_echo_server_uepoll_et);
+    RUN(test_tcp_client_over_ustack);
     return eddy_test_done();
 }
