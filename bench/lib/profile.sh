@@ -9,8 +9,8 @@
 # Settings: SERVERS (default eddy nginx h2o lighttpd; eddy only when built), PROF_SCENARIOS
 # (ka pipe), DURATION (5 s per measurement), OUT (/tmp/eddy-profile: strace outputs, perf.data,
 # callgrind.out and the reports stay there). Scenario wrk arguments are those of compare.sh.
-# HTTPS scenarios as in compare.sh: tka, t1m (wrk), hs, hsr (openssl s_time -new / -reuse, one
-# GET per connection: "requests" are handshakes); servers then start with a TLS listener too,
+# HTTPS scenarios as in compare.sh: tka, t1m (wrk), hs, hsr (build/bench/tls_handshakes, full /
+# resumed, one GET per connection: "requests" are handshakes); servers then start with a TLS listener too,
 # with the ECDSA P-256 certificate, or the RSA 2048 one with PROF_KEY=rsa.
 set -u
 . "$(dirname "$0")/common.sh"
@@ -38,10 +38,12 @@ wrk_for() {
     local args=() a mode=-new
     case $2 in
     hs | hsr)
-        [ "$2" = hsr ] && mode=-reuse
-        "${PRIO[@]}" taskset -c "$CLIENT_CPU" openssl s_time -connect "127.0.0.1:${SRV_TPORT[$1]}" \
-            "$mode" -tls1_3 -www /hello.txt -time "$DURATION" >"$3" 2>&1
-        awk '/connections in [0-9.]+ real seconds/ {print $1}' "$3" | tail -n 1
+        [ "$2" = hsr ] && mode=-r
+        [ -n "${TLS_HANDSHAKES:-}" ] || TLS_HANDSHAKES=$(bench_tool tls_handshakes) ||
+            die "cannot build bench/tls_handshakes.c"
+        "${PRIO[@]}" taskset -c "$CLIENT_CPU" "$TLS_HANDSHAKES" -p "${SRV_TPORT[$1]}" \
+            -c "${HS_CONNS:-8}" -d "$DURATION" $([ "$mode" = -r ] && echo -r) >"$3" 2>&1
+        awk '/^EDDYHS/ { split($2, a, "="); print a[2] }' "$3" | tail -n 1
         return
         ;;
     esac

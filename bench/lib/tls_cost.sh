@@ -8,8 +8,8 @@
 #   SERVERS="eddy nginx h2o" ROWS="tka" bench/lib/tls_cost.sh
 #
 # Rows: tka (GET /hello.txt, 10 keep-alive connections), t1m (GET /1m.bin, 4 connections), hs (a
-# new connection and full TLS 1.3 handshake per request, one at a time), hsr (resumed handshakes,
-# openssl s_time -reuse for 4 s and 16 s: the difference of the handshakes it counted). ECDSA P-256 certificate,
+# new connection and full TLS 1.3 handshake per request, one at a time, build/bench/tls_handshakes
+# -c 1), hsr (the same resumed: tls_handshakes -r, one full handshake first in both counts). ECDSA P-256 certificate,
 # or RSA 2048 with PROF_KEY=rsa. OUT (/tmp/eddy-tls-cost) keeps the callgrind dumps.
 set -u
 . "$(dirname "$0")/common.sh"
@@ -21,8 +21,8 @@ row_args() { # row -> "connections N1 N2 path keepalive"
     case $1 in
     tka) echo "10 200 2200 hello.txt -k" ;;
     t1m) echo "4 8 58 1m.bin -k" ;;
-    hs) echo "1 20 120 hello.txt" ;;
-    hsr) echo "1 4 16 hello.txt -reuse" ;; # seconds of openssl s_time -reuse: N = handshakes made
+    hs) echo "1 20 120 hello.txt -new" ;;
+    hsr) echo "1 20 120 hello.txt -reuse" ;;
     *) die "unknown row $1" ;;
     esac
 }
@@ -31,10 +31,14 @@ row_args() { # row -> "connections N1 N2 path keepalive"
 count_ir() { # key cg c n path [ -k ]
     local key=$1 cg=$2 c=$3 n=$4 path=$5 ka=${6:-} pid=${SRV_PID[$1]} before
     callgrind_control -z "$pid" >/dev/null 2>&1
-    if [ "$ka" = -reuse ]; then # n seconds of resumed handshakes; their count goes to $cg.count
-        openssl s_time -connect "127.0.0.1:${SRV_TPORT[$key]}" -reuse -tls1_3 -www "/$path" \
-            -time "$n" >"$cg.stime-$n" 2>&1
-        awk '/connections in [0-9.]+ real seconds/ {print $1}' "$cg.stime-$n" | tail -n 1 >"$cg.count"
+    if [ "$ka" = -new ] || [ "$ka" = -reuse ]; then # n handshakes, one at a time (-r: resumed)
+        local r=()
+        [ "$ka" = -reuse ] && r=(-r)
+        "$TLS_HANDSHAKES" -p "${SRV_TPORT[$key]}" -c 1 -n "$n" -u "/$path" "${r[@]}" >"$cg.hs-$n" 2>&1 ||
+            log "tls_handshakes failed for $key: $(cat "$cg.hs-$n")"
+        awk '/^EDDYHS/ { split($2, a, "="); split($3, b, "=")
+            if ("'"$ka"'" == "-reuse" && a[2] != b[2]) print "not all resumed: " $0 > "/dev/stderr"
+            print a[2] }' "$cg.hs-$n" >"$cg.count"
     else
         # shellcheck disable=SC2086
         ab $ka -q -c "$c" -n "$n" "https://127.0.0.1:${SRV_TPORT[$key]}/$path" >"$cg.ab-$n" 2>&1
@@ -58,6 +62,7 @@ main() {
     DOCROOT=$BENCH_TMP/www
     make_docroot "$DOCROOT"
     find_eddy
+    TLS_HANDSHAKES=$(bench_tool tls_handshakes) || die "cannot build bench/tls_handshakes.c"
     SERVERS=${SERVERS:-eddy nginx}
     bash "$EDDY_ROOT/tests/lib/gen_certs.sh" "$BENCH_TMP/certs" >/dev/null || die "cannot make certificates"
     TLS_CERT=$BENCH_TMP/certs/localhost.chain.pem TLS_KEY=$BENCH_TMP/certs/localhost.key

@@ -255,8 +255,11 @@ static int configure(SSL_CTX *s, const struct eddy_tls_options *o, char *err, si
                                SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
                                SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS |
                                (o->ticket_key_seconds == 0 ? SSL_OP_NO_TICKET : 0));
-    SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+    /* No SSL_MODE_RELEASE_BUFFERS: freeing and remaking OpenSSL's record buffers around every
+     * read and write was 6 % of an HTTPS keep-alive request's instructions; keeping them adds
+     * ~10 KiB to an idle connection (the pages touched), which the per-thread staging buffer
+     * of transport_tls.c more than pays for (docs/BENCHMARKS.md). */
+    SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(s, 1); /* one read() for several records */
     SSL_CTX_set_default_passwd_cb(s, no_password);
     SSL_CTX_set_session_id_context(s, sid_ctx, sizeof sid_ctx - 1);

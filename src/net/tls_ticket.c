@@ -82,8 +82,8 @@ static int set_keys(const struct eddy__tls_ticket_key *k, unsigned char *iv, EVP
 }
 
 /* OpenSSL's ticket callback: 1 ticket made / key found; 2 found under the
- * previous key (accept, and issue a fresh ticket); 0 unknown key (full
- * handshake); -1 error. */
+ * previous key, or any TLS 1.3 ticket (accept, and issue a fresh ticket); 0
+ * unknown key (full handshake); -1 error. */
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                      EVP_MAC_CTX *hctx, int enc)
 {
@@ -103,6 +103,10 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
         memcpy(name, k.name, 16);
     } else if (t->cur.born != 0 && memcmp(name, t->cur.name, 16) == 0) {
         k = t->cur;
+        /* TLS 1.3 clients use a ticket once (RFC 8446, C.4): without a fresh one after each
+         * resumption their next connection would be a full handshake (OpenSSL's own keys
+         * renew too). TLS 1.2 clients keep theirs until the key changes. */
+        r = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
     } else if (t->prev.born != 0 && memcmp(name, t->prev.name, 16) == 0) {
         k = t->prev;
         r = 2;

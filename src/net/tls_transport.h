@@ -56,8 +56,7 @@ struct tls_state {
     struct batch *batch; /* while a batched write runs, else NULL */
     char *pend;          /* ciphertext the socket did not take yet */
     size_t pend_len;
-    size_t held;        /* the caller's bytes whose records are in pend */
-    char stage[RECORD]; /* small pieces gathered into one record; file chunks */
+    size_t held; /* the caller's bytes whose records are in pend */
 };
 
 /* Sends what it can of p[0..len) on s->fd, retrying EINTR: send()'s answer. */

@@ -443,6 +443,35 @@ static void test_ticket_resumption_and_rotation(void)
     eddy_tls_context_free(ctx);
 }
 
+/* A TLS 1.3 resumption brings a fresh ticket (clients use each one once), so
+ * a chain of resumptions never falls back to a full handshake. */
+static void test_tls13_resumption_renews_ticket(void)
+{
+    struct eddy_tls_options o;
+    struct eddy_tls_context *ctx = ctx3(&o);
+    SSL_CTX *c = client_ctx(0);
+    SSL_SESSION *sess = NULL;
+    unsigned char before[4096];
+    const unsigned char *tick;
+    size_t len, blen;
+
+    ASSERT(ctx != NULL);
+    ASSERT_EQ(resume(ctx, c, &sess), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT(sess != NULL);
+        SSL_SESSION_get0_ticket(sess, &tick, &blen);
+        ASSERT(blen > 0 && blen <= sizeof before);
+        memcpy(before, tick, blen);
+        ASSERT_EQ(resume(ctx, c, &sess), 1);
+        SSL_SESSION_get0_ticket(sess, &tick, &len);
+        ASSERT(len > 0);
+        ASSERT(len != blen || memcmp(tick, before, len) != 0);
+    }
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(c);
+    eddy_tls_context_free(ctx);
+}
+
 static void test_session_cache_tls12_without_tickets(void)
 {
     struct eddy_tls_options o;
@@ -557,6 +586,7 @@ int main(void)
     RUN(test_tls12_cipher_is_intermediate);
     RUN(test_alpn_http11_only);
     RUN(test_ticket_resumption_and_rotation);
+    RUN(test_tls13_resumption_renews_ticket);
     RUN(test_session_cache_tls12_without_tickets);
     RUN(test_reload_keeps_open_connections);
     RUN(test_renegotiation_refused);

@@ -255,6 +255,60 @@ static void test_full_socket_write_retried(void)
     rig_close(&r);
 }
 
+/* Writes of small pieces (gathered into one record in a staging buffer shared
+ * by the thread's connections) on two connections whose sockets fill, taking
+ * turns: a write one connection must retry is gathered again after the other
+ * has used the buffer, and both streams arrive whole and in order. */
+static size_t pieces_write(struct rig *r, const char *src, size_t sent, size_t total)
+{
+    struct iovec v[16];
+    int n = 0;
+    ssize_t w;
+
+    for (size_t off = sent; n < 16 && off < total; n++, off += 1000) {
+        v[n].iov_base = (char *)src + off;
+        v[n].iov_len = total - off < 1000 ? total - off : 1000;
+    }
+    w = eddy_transport_writev(&r->t, v, n, 0);
+    return w > 0 ? (size_t)w : 0;
+}
+
+static void test_two_connections_share_the_stage(void)
+{
+    enum { TOTAL = 300000 };
+    static char src[2][TOTAL], got[2][TOTAL];
+    struct rig r[2];
+    size_t sent[2] = {0, 0}, recvd[2] = {0, 0};
+    int stalled = 0;
+
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < TOTAL; i++)
+            src[k][i] = (char)(k ? i * 13 + i / 7 : i ^ (i >> 5));
+        ASSERT_EQ(rig_open(&r[k]), 0);
+        ASSERT_EQ(rig_handshake(&r[k]), 0);
+    }
+    for (int turn = 0; turn < 100000 && (sent[0] < TOTAL || sent[1] < TOTAL); turn++) {
+        int k = turn & 1;
+        size_t w = sent[k] < TOTAL ? pieces_write(&r[k], src[k], sent[k], TOTAL) : 0;
+
+        sent[k] += w;
+        if (w == 0 && sent[k] < TOTAL) {
+            stalled++; /* read a little only every other turn, so the other one writes first */
+            if (turn & 2)
+                recvd[k] += client_read(&r[k], got[k] + recvd[k], 4096);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 1000 && recvd[k] < TOTAL; i++)
+            recvd[k] += client_read(&r[k], got[k] + recvd[k], TOTAL - recvd[k]);
+        ASSERT_EQ(sent[k], TOTAL);
+        ASSERT_EQ(recvd[k], TOTAL);
+        ASSERT_MEM_EQ(got[k], src[k], TOTAL);
+        rig_close(&r[k]);
+    }
+    ASSERT_GT(stalled, 0);
+}
+
 /* A file range into a socket that fills: what the socket did not take is
  * offered again from the same offset and arrives once, in order, before
  * the bytes written after it. */
@@ -402,6 +456,7 @@ int main(void)
     RUN(test_large_writes_and_files_use_full_records);
     RUN(test_full_socket_write_retried);
     RUN(test_full_socket_file_retried);
+    RUN(test_two_connections_share_the_stage);
     RUN(test_close_notify_both_ways);
     RUN(test_bare_fin_is_end_of_input);
     RUN(test_hostile_handshakes_fail_cleanly);
