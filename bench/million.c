@@ -452,8 +452,8 @@ static void print_round(size_t n, const char *phase, const char *r, const struct
 /* `warm` uncounted rounds, then `rounds` rounds of K active (a new random set each); the
  * medians of each figure. Every phase warms up the same way before it counts: the first
  * phase is also the process's first work, and a ratio of two phases would measure that. */
-static void active_phase(struct client *cl, size_t k, double dur, int rounds, int warm,
-                         size_t next, const char *phase)
+static void active_phase(struct client *cl, size_t k, double dur, int rounds, int warm, size_t next,
+                         const char *phase)
 {
     double v[5][MAX_ROUNDS];
     size_t n = 0;
