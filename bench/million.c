@@ -44,19 +44,12 @@
 #include "uepoll/eventpoll.h"
 #include "ustack/tcp.h"
 
-#define SERVER_IP  "198.18.0.1"
-#define CLIENT_IP  "198.18.0.2"
+#include "ustack_bench.h"
+
 #define BASE_PORT  8000
 #define PORT_LOAD  20000 /* connections per server port (of ~28,000 ephemeral ports) */
 #define INFLIGHT   512
 #define MAX_ROUNDS 15
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------------ server process */
 
@@ -121,7 +114,7 @@ static int server_setup(struct server *s, const struct ue_shmlink *l, const char
                         const char *backend)
 {
     struct ue_stack_config c = {.prefix = 15, .syn_backlog = 8192};
-    inet_pton(AF_INET, SERVER_IP, &c.addr);
+    c.addr = bench_addr(BENCH_SERVER_IP);
     if (eddy_event_loop_new(&s->loop, backend) < 0 || ue_shmlink_open(&c.dev, l, 0) < 0 ||
         !(s->st = ue_stack_create(&c)))
         return -1;
@@ -334,7 +327,7 @@ static void start_connect(struct client *cl, size_t i)
     struct conn *c = &cl->c[i];
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)(BASE_PORT + i % (size_t)cl->nports))};
-    inet_pton(AF_INET, SERVER_IP, &a.sin_addr);
+    a.sin_addr = bench_addr(BENCH_SERVER_IP);
     c->fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     c->state = C_CONNECTING;
     cl->inflight++;
@@ -479,7 +472,7 @@ static void active_phase(struct client *cl, size_t k, double dur, int rounds, in
 static int client_setup(struct client *cl, const struct ue_shmlink *l)
 {
     struct ue_stack_config c = {.prefix = 15};
-    inet_pton(AF_INET, CLIENT_IP, &c.addr);
+    c.addr = bench_addr(BENCH_CLIENT_IP);
     if (ue_shmlink_open(&c.dev, l, 1) < 0 || !(cl->st = ue_stack_create(&c)))
         return -1;
     cl->dev = c.dev;
