@@ -44,19 +44,12 @@
 #include "uepoll/eventpoll.h"
 #include "ustack/tcp.h"
 
-#define SERVER_IP  "198.18.0.1"
-#define CLIENT_IP  "198.18.0.2"
+#include "ustack_bench.h"
+
 #define BASE_PORT  8000
 #define PORT_LOAD  20000 /* connections per server port (of ~28,000 ephemeral ports) */
 #define INFLIGHT   512
 #define MAX_ROUNDS 15
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------------ server process */
 
@@ -121,7 +114,7 @@ static int server_setup(struct server *s, const struct ue_shmlink *l, const char
                         const char *backend)
 {
     struct ue_stack_config c = {.prefix = 15, .syn_backlog = 8192};
-    inet_pton(AF_INET, SERVER_IP, &c.addr);
+    c.addr = bench_addr(BENCH_SERVER_IP);
     if (eddy_event_loop_new(&s->loop, backend) < 0 || ue_shmlink_open(&c.dev, l, 0) < 0 ||
         !(s->st = ue_stack_create(&c)))
         return -1;
@@ -319,6 +312,8 @@ static void pump(struct client *cl)
     static struct epoll_event evs[4096];
     ue_stack_poll(cl->st, 4096);
     int n = ue_epoll_wait(cl->ep, evs, 4096, 0);
+    for (int k = 0; k < n; k++) /* with 10^6 connections each entry is a miss of its own */
+        __builtin_prefetch(&cl->c[evs[k].data.u64]);
     for (int k = 0; k < n; k++)
         conn_event(cl, (size_t)evs[k].data.u64, evs[k].events);
     if (n > 0)
@@ -334,7 +329,7 @@ static void start_connect(struct client *cl, size_t i)
     struct conn *c = &cl->c[i];
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)(BASE_PORT + i % (size_t)cl->nports))};
-    inet_pton(AF_INET, SERVER_IP, &a.sin_addr);
+    a.sin_addr = bench_addr(BENCH_SERVER_IP);
     c->fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     c->state = C_CONNECTING;
     cl->inflight++;
@@ -384,7 +379,7 @@ static double cpu_self(void)
 }
 
 struct round {
-    double rate, srv_us, cli_us, srv_busy, cli_busy;
+    double rate, srv_us, cli_us, srv_busy, cli_busy, t0; /* t0: CLOCK_MONOTONIC at start */
 };
 
 /* One round: K random idle connections each do one request at a time for `dur` seconds. */
@@ -426,7 +421,8 @@ static struct round active_round(struct client *cl, size_t k, double dur, size_t
                           .srv_us = (s1.cpu - s0.cpu) * 1e6 / req,
                           .cli_us = (c1 - c0) * 1e6 / req,
                           .srv_busy = (s1.cpu - s0.cpu) / (t1 - t0),
-                          .cli_busy = (c1 - c0) / (t1 - t0)};
+                          .cli_busy = (c1 - c0) / (t1 - t0),
+                          .t0 = t0};
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -441,19 +437,30 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* `rounds` rounds of K active (a new random set each); the medians of each figure. */
-static void active_phase(struct client *cl, size_t k, double dur, int rounds, size_t next,
+static void print_round(size_t n, const char *phase, const char *r, const struct round *x)
+{
+    printf("round k=%zu phase=%s r=%s req_s=%.0f server_us=%.2f client_us=%.2f "
+           "server_busy=%.2f client_busy=%.2f t=%.3f\n",
+           n, phase, r, x->rate, x->srv_us, x->cli_us, x->srv_busy, x->cli_busy, x->t0);
+}
+
+/* `warm` uncounted rounds, then `rounds` rounds of K active (a new random set each); the
+ * medians of each figure. Every phase warms up the same way before it counts: the first
+ * phase is also the process's first work, and a ratio of two phases would measure that. */
+static void active_phase(struct client *cl, size_t k, double dur, int rounds, int warm, size_t next,
                          const char *phase)
 {
     double v[5][MAX_ROUNDS];
     size_t n = 0;
-    for (int r = 0; r < rounds; r++) {
+    char name[16];
+    for (int r = -warm; r < rounds; r++) {
         struct round x = active_round(cl, k, dur, next, &n);
+        snprintf(name, sizeof(name), r < 0 ? "warm%d" : "%d", r < 0 ? r + warm : r);
+        print_round(n, phase, name, &x);
+        if (r < 0)
+            continue;
         v[0][r] = x.rate, v[1][r] = x.srv_us, v[2][r] = x.cli_us;
         v[3][r] = x.srv_busy, v[4][r] = x.cli_busy;
-        printf("round k=%zu phase=%s r=%d req_s=%.0f server_us=%.2f client_us=%.2f "
-               "server_busy=%.2f client_busy=%.2f\n",
-               n, phase, r, x.rate, x.srv_us, x.cli_us, x.srv_busy, x.cli_busy);
     }
     double rate = median(v[0], rounds), srv = median(v[1], rounds), cli = median(v[2], rounds);
     double sb = median(v[3], rounds), cb = median(v[4], rounds);
@@ -467,7 +474,7 @@ static void active_phase(struct client *cl, size_t k, double dur, int rounds, si
 static int client_setup(struct client *cl, const struct ue_shmlink *l)
 {
     struct ue_stack_config c = {.prefix = 15};
-    inet_pton(AF_INET, CLIENT_IP, &c.addr);
+    c.addr = bench_addr(BENCH_CLIENT_IP);
     if (ue_shmlink_open(&c.dev, l, 1) < 0 || !(cl->st = ue_stack_create(&c)))
         return -1;
     cl->dev = c.dev;
@@ -489,7 +496,8 @@ static size_t parse_ks(const char *s, size_t *ks, size_t max)
 struct plan {
     size_t n_idle, ks[8], nk, kmax;
     double dur;
-    int rounds, after; /* after: close the N idle ones and measure again */
+    int rounds, warm, after; /* warm: uncounted rounds first; after: close the N idle ones
+                              * and measure again */
 };
 
 /* Aborts connections [from, to) with a reset (SO_LINGER 0: no TIME_WAIT on either side to
@@ -534,7 +542,7 @@ static void run_client(struct client *cl, const struct plan *p)
     /* the baseline: the same processes before any idle connection (K only) */
     for (size_t j = 0; j < p->nk; j++) {
         open_to(cl, p->ks[j], &next);
-        active_phase(cl, p->ks[j], p->dur, p->rounds, next, "base");
+        active_phase(cl, p->ks[j], p->dur, p->rounds, p->warm, next, "base");
     }
     open_to(cl, p->kmax, &next);
     size_t base_n = next;
@@ -548,7 +556,7 @@ static void run_client(struct client *cl, const struct plan *p)
            after.rss, n_new ? (after.rss - before.rss) / (double)n_new : 0.0, after.http_conns);
     fflush(stdout);
     for (size_t j = 0; j < p->nk; j++)
-        active_phase(cl, p->ks[j], p->dur, p->rounds, next, "idle");
+        active_phase(cl, p->ks[j], p->dur, p->rounds, p->warm, next, "idle");
     ask_server(cl, &end);
     size_t held = 0;
     for (size_t i = 0; i < next; i++)
@@ -566,7 +574,7 @@ static void run_client(struct client *cl, const struct plan *p)
     printf("result closed n=%zu seconds=%.2f server_http_conns=%zu\n", next - base_n, now_s() - tc,
            end.http_conns);
     for (size_t j = 0; j < p->nk; j++)
-        active_phase(cl, p->ks[j], p->dur, p->rounds, base_n, "after");
+        active_phase(cl, p->ks[j], p->dur, p->rounds, p->warm, base_n, "after");
 }
 
 /* The options into p, root, wait and nfiles; 0, or -1 after a usage message. */
@@ -574,7 +582,7 @@ static int parse_args(int argc, char **argv, struct plan *p, const char **root, 
                       int *nfiles)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:a")) != -1) {
+    while ((opt = getopt(argc, argv, "n:k:d:r:f:w:R:W:a")) != -1) {
         if (opt == 'n')
             p->n_idle = strtoul(optarg, NULL, 10);
         else if (opt == 'k')
@@ -589,6 +597,8 @@ static int parse_args(int argc, char **argv, struct plan *p, const char **root, 
             *wait = optarg;
         else if (opt == 'R')
             p->rounds = atoi(optarg);
+        else if (opt == 'W')
+            p->warm = atoi(optarg);
         else if (opt == 'a')
             p->after = 1;
         else
@@ -596,17 +606,17 @@ static int parse_args(int argc, char **argv, struct plan *p, const char **root, 
     }
     for (size_t j = 0; j < p->nk; j++)
         p->kmax = p->ks[j] > p->kmax ? p->ks[j] : p->kmax;
-    if (*root && *nfiles > 0 && p->rounds >= 1 && p->rounds <= MAX_ROUNDS &&
+    if (*root && *nfiles > 0 && p->rounds >= 1 && p->rounds <= MAX_ROUNDS && p->warm >= 0 &&
         (!strcmp(*wait, "epoll") || !strcmp(*wait, "poll")))
         return 0;
-    fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-a] "
+    fprintf(stderr, "usage: million -r DOCROOT [-n N] [-k K,K..] [-d S] [-R ROUNDS] [-W WARM] [-a] "
                     "[-f FILES] [-w epoll|poll]\n");
     return -1;
 }
 
 int main(int argc, char **argv)
 {
-    struct plan p = {.n_idle = 1000, .ks = {100}, .nk = 1, .dur = 2, .rounds = 3};
+    struct plan p = {.n_idle = 1000, .ks = {100}, .nk = 1, .dur = 2, .rounds = 3, .warm = 1};
     const char *root = NULL, *wait = "epoll";
     int nfiles = 100;
     if (parse_args(argc, argv, &p, &root, &wait, &nfiles) < 0)

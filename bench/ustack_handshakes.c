@@ -21,22 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVER_IP 0xc6120001u /* 198.18.0.1 */
-#define CLIENT_IP 0xc6120002u /* 198.18.0.2 */
-#define PORT      80
-#define MAX_FLY   1024
+#include "ustack_bench.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define PORT    80
+#define MAX_FLY 1024
 
 static struct ue_stack *make_stack(struct ue_dev *d, uint32_t ip)
 {
     struct ue_stack_config c = {.dev = d, .prefix = 24, .syn_backlog = 4096};
-    c.addr.s_addr = htonl(ip);
+    c.addr = bench_addr(ip);
     c.time_wait_ms = 1000; /* the records still cost their insert, not the run's memory */
     return ue_stack_create(&c);
 }
@@ -46,7 +39,7 @@ static int open_client(struct ue_stack *cli)
     ue_stack_set_current(cli);
     int fd = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
-    a.sin_addr.s_addr = htonl(SERVER_IP);
+    a.sin_addr = bench_addr(BENCH_SERVER_IP);
     if (fd < 0 || (ue_connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS))
         return -1;
     return fd;
@@ -76,7 +69,7 @@ int main(int argc, char **argv)
     struct ue_dev *da, *db;
     if (ue_memlink_create(&da, &db, NULL, NULL, 1) < 0)
         return 1;
-    struct ue_stack *srv = make_stack(da, SERVER_IP), *cli = make_stack(db, CLIENT_IP);
+    struct ue_stack *srv = make_stack(da, BENCH_SERVER_IP), *cli = make_stack(db, BENCH_CLIENT_IP);
     ue_stack_set_current(srv);
     int l = ue_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};

@@ -185,6 +185,13 @@ static void dispatch_batch(struct eddy_event_loop *loop, int n)
     int i;
 
     loop->nfired = n;
+    /* The map's slots first, all at once: with a million channels each is a miss of its
+     * own, and the loop below then finds the next channel's pointer without waiting. */
+    for (i = 0; i < n; i++) {
+        const struct eddy_channel_map *m = map_of(loop, ev[i].revents);
+        if (ev[i].fd >= 0 && ev[i].fd < m->nentries)
+            __builtin_prefetch(&m->entries[ev[i].fd]);
+    }
     for (i = 0; i < n; i++) {
         struct eddy_channel *ch = lookup(loop, &ev[i]);
         int revents;

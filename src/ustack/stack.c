@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define RX_BURST 32
+#define RX_BURST US_RX_BURST
 
 void eddy__us_pcap_record(struct ue_dev *d, const void *frame, size_t len, uint64_t now_us);
 uint64_t eddy__us_arp_next(struct ue_stack *st);
@@ -167,11 +167,14 @@ int ue_stack_poll(struct ue_stack *st, int budget)
         if (n <= 0)
             break;
         uint64_t now_us = st->clock(st->clock_arg);
+        eddy__us_prefetch_burst(st, st->rxq, n);
         for (int i = 0; i < n; i++) {
             st->dev->rx_frames++;
             eddy__us_pcap_record(st->dev, st->rxq[i].data, st->rxq[i].len, now_us);
+            st->hint = &st->rx_hint[i];
             eddy__us_eth_input(st, st->rxq[i].data, st->rxq[i].len);
         }
+        st->hint = NULL;
         done += n;
     }
     run_timers(st);

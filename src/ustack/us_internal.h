@@ -124,6 +124,15 @@ struct us_pkt { /* a frame waiting for its next hop's address (never a GSO one) 
 /* ---- stack ---- */
 struct us_sock;
 struct us_tw;
+#define US_RX_BURST 32
+/* The 4-tuple hash of the segment being processed, computed by the burst's prefetch pass
+ * (eddy__us_prefetch_burst) so the lookup does not hash it again. */
+struct us_rx_hint {
+    uint32_t la, ra;
+    uint16_t lp, rp;
+    int valid;
+    size_t hash; /* unmasked: the table may grow while the burst is processed */
+};
 struct ue_stack {
     pthread_mutex_t lock;
     struct ue_dev *dev;
@@ -148,10 +157,16 @@ struct ue_stack {
     unsigned char *gso_frame;  /* a TCP frame of several segments, if the device cuts them */
     unsigned tx_gso_mss;       /* set while gso_frame goes down: its segment size */
     struct ue_stack_stats stats;
+
+    /* per frame of the burst being processed; hint: the current frame's, or NULL */
+    struct us_rx_hint rx_hint[US_RX_BURST], *hint;
 };
 
 uint64_t eddy__us_now_ms(struct ue_stack *st);
 uint32_t eddy__us_random(struct ue_stack *st);
+
+/* Fetches ahead what a received burst's TCP segments will look up (tcp_conn.c). */
+void eddy__us_prefetch_burst(struct ue_stack *st, const struct ue_frame *f, int n);
 
 /* Link layer (eth_arp.c). */
 void eddy__us_eth_input(struct ue_stack *st, unsigned char *frame, size_t len);
