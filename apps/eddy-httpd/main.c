@@ -148,6 +148,8 @@ static int setup_signals(struct httpd *h)
     /* Ignored for good, so sendfile needs no SIGPIPE mask around it (2 syscalls per file). */
     eddy_transport_socket_sigpipe_ignored(1);
     eddy_transport_socket_set_file_chunk(h->opt.sendfile_chunk);
+    eddy_transport_socket_set_file_lowat(h->opt.file_lowat);
+    eddy_transport_socket_set_file_copy_min(h->opt.file_copy_min);
     for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
         int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);
         if (rc < 0)

@@ -31,6 +31,8 @@ enum {
     OPT_TEST,
     OPT_KA_REQUESTS,
     OPT_SENDFILE_CHUNK,
+    OPT_FILE_LOWAT,
+    OPT_FILE_COPY_MIN,
     OPT_STACK,
     OPT_TAP,
     OPT_IP,
@@ -64,6 +66,8 @@ static const struct option long_opts[] = {
     {"test", no_argument, NULL, OPT_TEST},
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"sendfile-chunk", required_argument, NULL, OPT_SENDFILE_CHUNK},
+    {"file-lowat", required_argument, NULL, OPT_FILE_LOWAT},
+    {"file-copy-min", required_argument, NULL, OPT_FILE_COPY_MIN},
     {"stack", required_argument, NULL, OPT_STACK},
     {"tap", required_argument, NULL, OPT_TAP},
     {"ip", required_argument, NULL, OPT_IP},
@@ -138,6 +142,12 @@ static void usage(void)
            "      --dir-listing            list directories that have no index.html\n"
            "      --sendfile-chunk BYTES   at most BYTES per sendfile, then the next\n"
            "                               connection's turn (default 0: whole files)\n"
+           "      --file-lowat BYTES       TCP_NOTSENT_LOWAT for connections sending files:\n"
+           "                               unsent bytes the kernel holds (default 131072;\n"
+           "                               0: not set)\n"
+           "      --file-copy-min BYTES    send file ranges of at least BYTES by pread and\n"
+           "                               send instead of sendfile (default 8388608; 0:\n"
+           "                               always sendfile)\n"
            "      --listen-tls ADDR:PORT   address to serve HTTPS on (repeatable)\n"
            "      --tls-cert FILE          PEM certificate chain, leaf first (repeatable,\n"
            "                               paired in order with --tls-key; SNI picks by the\n"
@@ -196,6 +206,9 @@ static void defaults(struct httpd_options *o)
     o->max_body = 1024 * 1024;
     o->tls_handshake_timeout_ms = 10000;
     o->hsts_seconds = -1;
+    /* Measured in docs/BENCHMARKS.md (files, issue 16). */
+    o->file_lowat = 128 * 1024;
+    o->file_copy_min = 8 * 1024 * 1024;
 }
 
 /* The HTTPS options: repeatable lists and switches. */
@@ -334,6 +347,16 @@ static int handle_limits(struct httpd_options *o, int c, const char *arg)
         if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
             return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
         o->sendfile_chunk = (size_t)v;
+        return 0;
+    case OPT_FILE_LOWAT:
+        if (parse_long(arg, 0, INT32_MAX, &v) < 0)
+            return bad("--file-lowat", arg, "expected 0 to 2147483647 bytes");
+        o->file_lowat = (size_t)v;
+        return 0;
+    case OPT_FILE_COPY_MIN:
+        if (parse_long(arg, 0, INT64_MAX, &v) < 0)
+            return bad("--file-copy-min", arg, "expected a number of bytes, 0 for never");
+        o->file_copy_min = (size_t)v;
         return 0;
     default:
         return handle_stack(o, c, arg);

@@ -20,6 +20,8 @@ struct httpd_options {
     unsigned drain_timeout_ms;
     unsigned keepalive_requests;
     size_t sendfile_chunk; /* --sendfile-chunk; 0: whole ranges */
+    size_t file_lowat;     /* --file-lowat: TCP_NOTSENT_LOWAT for file output; 0: unset */
+    size_t file_copy_min;  /* --file-copy-min: ranges this long are copied; 0: never */
     int max_connections;
     uint64_t max_body;
     int reuseport;

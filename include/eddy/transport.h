@@ -192,6 +192,19 @@ int eddy_transport_socket_sigpipe_ignored(int on);
  * chunk); docs/BENCHMARKS.md has the measurements. 0 (the default): the whole range. */
 void eddy_transport_socket_set_file_chunk(size_t bytes);
 
+/* Process-wide, any thread: TCP_NOTSENT_LOWAT of bytes, set on a kernel-socket connection
+ * once, before its first file range goes out. Without it the kernel takes megabytes of a
+ * large file at once and sends them as the peer's window opens, so on loopback the
+ * reader's own CPU transmits them; with it the server's sends follow the reader's pace and
+ * the reader spends less per byte (docs/BENCHMARKS.md, files). 0 (the default): not set. */
+void eddy_transport_socket_set_file_lowat(size_t bytes);
+
+/* Process-wide, any thread: file ranges of at least bytes sent on a kernel socket are read
+ * into a 64 KiB buffer and sent (pread + send) instead of sendfile: the reader then copies
+ * from freshly written socket pages rather than from a page cache larger than the CPU
+ * caches, at the cost of the server's copy. 0 (the default): always sendfile. */
+void eddy_transport_socket_set_file_copy_min(size_t bytes);
+
 /* Owner thread. Makes t an instance of ops over fd (see open); ops NULL means
  * eddy_transport_socket. 0 or -errno (fd is then closed). */
 int eddy_transport_open(struct eddy_transport *t, const struct eddy_transport_ops *ops, int fd,

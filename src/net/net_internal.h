@@ -113,6 +113,7 @@ enum {
     F_WR_WANTS_RD = 1u << 19,   /* the last write waits for read readiness (tr.want) */
     F_OWN_NL = 1u << 20,        /* adopted outside a server: nl is the connection's own */
     F_RESET = 1u << 21,         /* a read or write failed with ECONNRESET */
+    F_FILE_STARTED = 1u << 22,  /* a file range went out: the socket's file options are set */
     F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED | F_LINGER_REQ, /* sends are refused */
 };
 
@@ -152,6 +153,11 @@ struct eddy_tcp_connection {
     unsigned flags;
     union eddy__peer peer;
 };
+
+/* transport_socket.c: a file range of len bytes is copied rather than sendfile'd; the
+ * socket options for file output (eddy_transport_socket_set_file_lowat), once per socket. */
+int eddy__transport_socket_file_copy(size_t len);
+void eddy__transport_socket_file_start(int fd);
 
 /* net_loop.c */
 struct eddy__net_loop *eddy__net_loop_new(struct eddy_event_loop *loop,

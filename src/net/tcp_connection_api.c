@@ -144,7 +144,8 @@ static int queue_file(struct eddy_tcp_connection *c, int fd, off_t offset, size_
     s->close_fd = close_fd != 0;
     s->release = release;
     s->release_arg = arg;
-    s->generic = 0;
+    /* Large ranges on a kernel socket may be copied by choice (see transport.h). */
+    s->generic = c->tr.ops == &eddy_transport_socket && eddy__transport_socket_file_copy(len);
     s->offset = offset;
     s->len = len;
     eddy_buffer_init(&s->after);

@@ -79,13 +79,19 @@ void eddy__tcp_output_drop(struct eddy_tcp_connection *c)
 }
 
 /* The generic path for a file range: pread into a buffer and write it, for
- * transports without send_file (TLS, memory) and files sendfile refuses. A
- * short write moves the offset by what was taken; the rest is read again. */
+ * transports without send_file (TLS, memory), files sendfile refuses and, on a
+ * kernel socket, ranges copied by choice (eddy_transport_socket_set_file_copy_min).
+ * A short write moves the offset by what was taken; the rest is read again. A
+ * kernel socket gets 64 KiB per send, as h2o does; the others 16 KiB, one TLS
+ * record. *full: a kernel socket took part of a chunk, so it is full and will
+ * signal when it has room (the short send set SOCK_NOSPACE): trying again now
+ * would only read the rest once more to get EAGAIN. */
 static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s,
-                               unsigned flags)
+                               unsigned flags, int *full)
 {
-    char tmp[16384];
-    size_t want = s->len < sizeof tmp ? s->len : sizeof tmp;
+    char tmp[65536];
+    int sock = c->tr.ops == &eddy_transport_socket;
+    size_t cap = sock ? sizeof tmp : 16384, want = s->len < cap ? s->len : cap;
     ssize_t n, w;
 
     do
@@ -99,14 +105,20 @@ static ssize_t copy_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
     w = eddy__tr_write(&c->tr, tmp, (size_t)n, flags & EDDY_TRANSPORT_MORE);
     if (w > 0)
         s->offset += w;
+    *full = sock && w > 0 && w < n;
     return w;
 }
 
 static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_seg *s,
-                               unsigned flags)
+                               unsigned flags, int *full)
 {
     ssize_t n = -EOPNOTSUPP;
 
+    if (!(c->flags & F_FILE_STARTED)) {
+        c->flags |= F_FILE_STARTED;
+        if (c->tr.ops == &eddy_transport_socket)
+            eddy__transport_socket_file_start(c->tr.fd);
+    }
     if (c->tr.ops->send_file != NULL && !s->generic) {
         c->tr.want = 0;
         n = c->tr.ops->send_file(&c->tr, s->fd, &s->offset, s->len, flags);
@@ -114,7 +126,7 @@ static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
             return n;
         s->generic = 1; /* e.g. a file sendfile cannot map: copy it from now on */
     }
-    return copy_file_chunk(c, s, flags);
+    return copy_file_chunk(c, s, flags, full);
 }
 
 /* Sends the head segment. 1 when it is done (and popped), 0 if the transport
@@ -127,14 +139,15 @@ static int send_segment(struct eddy_tcp_connection *c, int et, unsigned more, in
 
     while (s->len > 0) {
         size_t want = s->len;
+        int full = 0;
 
-        n = send_file_chunk(c, s, flags);
+        n = send_file_chunk(c, s, flags, &full);
         if (n <= 0)
             break;
         s->len -= (size_t)n;
         c->sent += (uint64_t)n;
         *wrote = 1;
-        if ((size_t)n < want && !et) {
+        if (full || ((size_t)n < want && !et)) {
             n = -EAGAIN;
             break;
         }

@@ -7,6 +7,9 @@
 #include "eddy/transport.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -59,6 +62,36 @@ static atomic_size_t file_chunk;
 void eddy_transport_socket_set_file_chunk(size_t bytes)
 {
     atomic_store_explicit(&file_chunk, bytes, memory_order_relaxed);
+}
+
+/* eddy_transport_socket_set_file_lowat / _set_file_copy_min: 0 for off. */
+static atomic_size_t file_lowat, file_copy_min;
+
+void eddy_transport_socket_set_file_lowat(size_t bytes)
+{
+    atomic_store_explicit(&file_lowat, bytes, memory_order_relaxed);
+}
+
+void eddy_transport_socket_set_file_copy_min(size_t bytes)
+{
+    atomic_store_explicit(&file_copy_min, bytes, memory_order_relaxed);
+}
+
+int eddy__transport_socket_file_copy(size_t len)
+{
+    size_t min = atomic_load_explicit(&file_copy_min, memory_order_relaxed);
+
+    return min > 0 && len >= min;
+}
+
+void eddy__transport_socket_file_start(int fd)
+{
+    size_t v = atomic_load_explicit(&file_lowat, memory_order_relaxed);
+    int lowat = v > INT_MAX ? INT_MAX : (int)v;
+
+    /* Best effort: without it the bytes still go, only at the reader's expense. */
+    if (lowat > 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 }
 
 int eddy_transport_socket_sigpipe_ignored(int on)

@@ -269,3 +269,24 @@ def make_site():
 
 def rmtree(path):
     subprocess.call(["rm", "-rf", path])
+
+
+def expected_multipart(boundary, mime, data, parts):
+    """The exact body eddy sends: parts in order, CRLF before every delimiter but the first."""
+    out = b""
+    for i, (a, b) in enumerate(parts):
+        out += b"%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n" % (
+            b"\r\n" if i else b"", boundary, mime, a, b, len(data))
+        out += data[a:b + 1]
+    return out + b"\r\n--%s--\r\n" % boundary
+
+
+def check_multipart(r, name, data, parts, mime):
+    ct = r.header("Content-Type") or ""
+    pre = "multipart/byteranges; boundary="
+    boundary = ct[len(pre):].encode() if ct.startswith(pre) else b""
+    good = (r.status == 206 and boundary and r.header("Content-Range") is None and
+            r.body == expected_multipart(boundary, mime, data, parts) and
+            r.header("Content-Length") == str(len(r.body)))
+    ok(good, name, "%d %r %r" % (r.status, r.headers, r.body[:300]))
+    return boundary

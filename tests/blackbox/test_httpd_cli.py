@@ -50,6 +50,8 @@ try:
     one_line_error(["-r", root, "--keepalive-timeout", "-1"], "negative timeout")
     one_line_error(["-r", root, "--keepalive-requests", "0"], "--keepalive-requests 0")
     one_line_error(["-r", root, "--sendfile-chunk", "100"], "--sendfile-chunk below 4096")
+    one_line_error(["-r", root, "--file-lowat", "-1"], "negative --file-lowat")
+    one_line_error(["-r", root, "--file-copy-min", "8m"], "--file-copy-min with a unit")
     one_line_error(["-r", root, "-l", "localhost"], "listen address without port")
     one_line_error(["-r", root, "-l", "localhost:99999"], "host name with a bad port")
     one_line_error(["-r", root, "extra"], "stray argument")

@@ -6,8 +6,9 @@ import socket
 import shutil
 import subprocess
 
-from httpd_blackbox import (HOST, Reader, Server, connect, done, get, make_site, ok, rmtree,
-                            time_limit)
+from httpd_blackbox import (HOST, Reader, Server, check_multipart, connect, done,
+                            expected_multipart, get, make_site,
+                            ok, rmtree, time_limit)
 
 time_limit(120)
 base, root, files = make_site()
@@ -108,27 +109,6 @@ def ranges(port, etag):
     ok(r.status == 206 and r.body == blob[:10], "If-Range matching etag -> 206")
     r = get(port, "/blob.bin", {"Range": "bytes=0-9", "If-Range": r2.header("Last-Modified")})
     ok(r.status == 206, "If-Range matching date -> 206")
-
-
-def expected_multipart(boundary, mime, data, parts):
-    """The exact body eddy sends: parts in order, CRLF before every delimiter but the first."""
-    out = b""
-    for i, (a, b) in enumerate(parts):
-        out += b"%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n" % (
-            b"\r\n" if i else b"", boundary, mime, a, b, len(data))
-        out += data[a:b + 1]
-    return out + b"\r\n--%s--\r\n" % boundary
-
-
-def check_multipart(r, name, data, parts, mime):
-    ct = r.header("Content-Type") or ""
-    pre = "multipart/byteranges; boundary="
-    boundary = ct[len(pre):].encode() if ct.startswith(pre) else b""
-    good = (r.status == 206 and boundary and r.header("Content-Range") is None and
-            r.body == expected_multipart(boundary, mime, data, parts) and
-            r.header("Content-Length") == str(len(r.body)))
-    ok(good, name, "%d %r %r" % (r.status, r.headers, r.body[:300]))
-    return boundary
 
 
 def multi_ranges(port):

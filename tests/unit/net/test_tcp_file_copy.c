@@ -1,0 +1,145 @@
+/*
+ * File ranges copied by choice (eddy_transport_socket_set_file_copy_min) and the
+ * file-output TCP_NOTSENT_LOWAT (eddy_transport_socket_set_file_lowat), on every
+ * backend over loopback: a range above the threshold goes by pread + send in 64 KiB
+ * chunks through a 4 KiB send buffer and a slow reader (short sends), one below it by
+ * sendfile, memory before, between and after; every byte arrives in order, and the
+ * socket option is set once a file went out, and only when asked for.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "eddy/transport.h"
+#include "net_fixture.h"
+
+#define FILE_LEN  (3u << 20)
+#define COPY_MIN  100000
+#define LOWAT     16384
+#define BIG_OFF   5u
+#define BIG_LEN   ((2u << 20) + 7u) /* odd: the last chunk is short */
+#define SMALL_OFF 70000u
+#define SMALL_LEN 5000u
+
+static char *file_data;
+static int file_fd = -1;
+static struct {
+    int closed, write_complete, lowat;
+} st;
+
+static void on_close_count(struct eddy_tcp_connection *c)
+{
+    (void)c;
+    fx_inc(&st.closed);
+}
+
+static void on_connected_files(struct eddy_tcp_connection *c)
+{
+    int v = 4096;
+
+    setsockopt(eddy_tcp_connection_fd(c), SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    eddy_tcp_connection_send(c, "HEAD", 4);
+    eddy_tcp_connection_send_file(c, file_fd, BIG_OFF, BIG_LEN, 0);
+    eddy_tcp_connection_send(c, "MID", 3);
+    eddy_tcp_connection_send_file(c, file_fd, SMALL_OFF, SMALL_LEN, 0);
+    eddy_tcp_connection_send(c, "TAIL", 4);
+    eddy_tcp_connection_shutdown(c);
+}
+
+static void on_write_complete_files(struct eddy_tcp_connection *c)
+{
+    int v = -1;
+    socklen_t len = sizeof v;
+
+    if (getsockopt(eddy_tcp_connection_fd(c), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len) == 0)
+        fx_store(&st.lowat, v);
+    fx_inc(&st.write_complete);
+}
+
+static size_t expect_append(char *dst, size_t at, const void *src, size_t n)
+{
+    memcpy(dst + at, src, n);
+    return at + n;
+}
+
+/* One connection's bytes, read slowly through a 4 KiB receive buffer. */
+static void files_case(const char *backend, int lowat_expected)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_files,
+                                    .on_write_complete = on_write_complete_files,
+                                    .on_close = on_close_count};
+    size_t cap = BIG_LEN + SMALL_LEN + 64, n = 0, got_n = 0;
+    char *expect = malloc(cap), *got = malloc(cap);
+    struct fx f;
+    int fd;
+
+    memset(&st, 0, sizeof st);
+    st.lowat = -1;
+    ASSERT(expect != NULL && got != NULL);
+    n = expect_append(expect, n, "HEAD", 4);
+    n = expect_append(expect, n, file_data + BIG_OFF, BIG_LEN);
+    n = expect_append(expect, n, "MID", 3);
+    n = expect_append(expect, n, file_data + SMALL_OFF, SMALL_LEN);
+    n = expect_append(expect, n, "TAIL", 4);
+    fd = fx_start_client(&f, backend, NULL, &cb, 4096);
+    ASSERT(fd >= 0);
+    /* Small reads with pauses early on, so the server meets a full socket mid-chunk. */
+    for (int i = 0; i < 20 && got_n < n; i++) {
+        got_n += fx_read_n(fd, got + got_n, 3000);
+        fx_sleep_ms(2);
+    }
+    got_n += fx_read_n(fd, got + got_n, cap - got_n); /* to EOF */
+    ASSERT_EQ(got_n, n);
+    ASSERT_MEM_EQ(got, expect, n);
+    free(got);
+    free(expect);
+    ASSERT(fx_wait_ge(&st.write_complete, 1, 5));
+    ASSERT_EQ(fx_load(&st.lowat), lowat_expected);
+    ASSERT(fx_finish(&f, fd, &st.closed, 1));
+}
+
+static void copied_case(const char *backend)
+{
+    eddy_transport_socket_set_file_copy_min(COPY_MIN);
+    eddy_transport_socket_set_file_lowat(LOWAT);
+    files_case(backend, LOWAT);
+    eddy_transport_socket_set_file_copy_min(0);
+    eddy_transport_socket_set_file_lowat(0);
+}
+
+/* The defaults: sendfile for both ranges, the socket option left alone (0: unset). */
+static void default_case(const char *backend)
+{
+    files_case(backend, 0);
+}
+
+static void with_file(fx_body body)
+{
+    file_data = malloc(FILE_LEN);
+    ASSERT(file_data != NULL);
+    fx_pattern(file_data, FILE_LEN, 777);
+    file_fd = fx_temp_file(file_data, FILE_LEN);
+    if (file_fd >= 0)
+        fx_first_backends(body, FX_NBACKENDS);
+    else
+        eddy_test_fail(__FILE__, __LINE__, "fx_temp_file", "failed");
+    close(file_fd);
+    free(file_data);
+}
+
+static void test_copied_ranges(void)
+{
+    with_file(copied_case);
+}
+
+static void test_default_sendfile(void)
+{
+    with_file(default_case);
+}
+
+int main(void)
+{
+    RUN(test_copied_ranges);
+    RUN(test_default_sendfile);
+    return eddy_test_done();
+}
