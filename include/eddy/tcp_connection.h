@@ -99,7 +99,10 @@ int eddy_tcp_connection_send(struct eddy_tcp_connection *c, const void *data, si
  * without a copy; appended bytes go out at the next flush (automatic after
  * on_message, or eddy_tcp_connection_flush). */
 struct eddy_buffer *eddy_tcp_connection_output(struct eddy_tcp_connection *c);
-/* Owner thread: writes what is queued now. 0 or -errno (the connection is then closing). */
+/* Owner thread: writes what is queued now; inside on_message, on a server's loop, the
+ * memory bytes may instead join the loop's send batch, which leaves in one system call
+ * once the batch's other event callbacks ran (before its timers and tasks). 0 or -errno (the
+ * connection is then closing). */
 int eddy_tcp_connection_flush(struct eddy_tcp_connection *c);
 /* Owner thread: queues len bytes of fd from offset, after everything queued
  * before; sent with sendfile. If close_fd, fd is closed once sent or when the

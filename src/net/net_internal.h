@@ -87,6 +87,12 @@ struct eddy__net_loop {
     struct eddy__linger **linger_slots;
     size_t linger_cap;
     size_t nlingers;
+    /* send_batch.c: connections whose output waits for the batch's one io_uring_enter. */
+    int batch_sends; /* allowed (tcp_server loops); 0 once io_uring proved unavailable */
+    int flushing;
+    struct eddy__uring *ring;
+    struct eddy__deferred *deferred;
+    size_t ndeferred, deferred_cap;
 };
 
 /* tcp_connection flags (owner thread). */
@@ -114,6 +120,8 @@ enum {
     F_OWN_NL = 1u << 20,        /* adopted outside a server: nl is the connection's own */
     F_RESET = 1u << 21,         /* a read or write failed with ECONNRESET */
     F_FILE_STARTED = 1u << 22,  /* a file range went out: the socket's file options are set */
+    F_DEFERRED = 1u << 23,      /* its output waits in the loop's send batch */
+    F_SENT_AHEAD = 1u << 24,    /* the batch sent bytes of it: the write path takes over */
     F_NO_MORE = F_SHUT_WR_REQ | F_CLOSE_FLUSHED | F_LINGER_REQ, /* sends are refused */
 };
 
@@ -248,6 +256,28 @@ static inline void eddy__tcp_conn_leave(struct eddy_tcp_connection *c)
 void eddy__tcp_connection_discard(struct eddy_tcp_connection *c);
 /* Intrusive list links (owner thread). */
 struct eddy_tcp_connection *eddy__tcp_connection_next(const struct eddy_tcp_connection *c);
+
+/* Linux's Nagle (Minshall's variant) holds a small segment back only while an
+ * earlier small one is unacknowledged, so a connection's first write cannot
+ * be delayed: TCP_NODELAY is set before the second one, and a connection
+ * closed after one response never pays the setsockopt. */
+static inline void eddy__tcp_conn_before_write(struct eddy_tcp_connection *c)
+{
+    if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay) {
+        if (c->tr.ops->set_nodelay != NULL)
+            c->tr.ops->set_nodelay(&c->tr, 1);
+        c->flags |= F_NODELAY;
+    }
+    c->flags |= F_WROTE;
+}
+
+/* send_batch.c (owner thread). defer: 1 when c's output (memory only) will leave with
+ * the loop's batch, right after the batch's callbacks; 0: write it now. stop: no more
+ * batching on nl, queued entries dropped (their connections are closed). free: what
+ * stop left, from any thread once the loop is gone. */
+int eddy__send_batch_defer(struct eddy_tcp_connection *c);
+void eddy__send_batch_stop(struct eddy__net_loop *nl);
+void eddy__send_batch_free(struct eddy__net_loop *nl);
 
 /* tcp_output.c: the output queue (owner thread). */
 struct eddy_buffer *eddy__tcp_output_tail(struct eddy_tcp_connection *c);

@@ -42,6 +42,7 @@ void eddy__net_loop_free(struct eddy__net_loop *nl)
         nl->free_segs = s->next;
         free(s);
     }
+    eddy__send_batch_free(nl);
     eddy_buffer_free(&nl->scratch);
     free(nl->linger_slots);
     free(nl);
@@ -242,4 +243,5 @@ void eddy__net_loop_close_all(struct eddy__net_loop *nl)
         }
         free(v);
     }
+    eddy__send_batch_stop(nl); /* before the loop goes; the queued ones are closed */
 }

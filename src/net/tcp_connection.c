@@ -110,23 +110,7 @@ static void enable_or_close(struct eddy_tcp_connection *c, int events)
 
 /* ---- writing ---- */
 
-/* Linux's Nagle (Minshall's variant) holds a small segment back only while an
- * earlier small one is unacknowledged, so a connection's first write cannot
- * be delayed: TCP_NODELAY is set before the second one, and a connection
- * closed after one response never pays the setsockopt. */
-static void set_nodelay(struct eddy_tcp_connection *c)
-{
-    if (c->tr.ops->set_nodelay != NULL)
-        c->tr.ops->set_nodelay(&c->tr, 1);
-    c->flags |= F_NODELAY;
-}
-
-static inline void before_write(struct eddy_tcp_connection *c)
-{
-    if ((c->flags & (F_WROTE | F_NODELAY)) == F_WROTE && c->nl->nodelay)
-        set_nodelay(c);
-    c->flags |= F_WROTE;
-}
+#define before_write eddy__tcp_conn_before_write
 
 /* Whether the peer's end of input closes the connection once the output is
  * written: always without on_peer_eof; with it only once our side is shut down
@@ -233,14 +217,14 @@ static void wait_writable(struct eddy_tcp_connection *c)
 /* Owner thread, busy > 0. */
 void eddy__tcp_conn_write_out(struct eddy_tcp_connection *c)
 {
-    int wrote = 0;
+    int wrote = (c->flags & F_SENT_AHEAD) != 0; /* by the loop's send batch */
     int r;
 
-    c->flags &= ~F_WR_WANTS_RD;
+    c->flags &= ~(F_WR_WANTS_RD | F_SENT_AHEAD);
     if (eddy__tcp_output_empty(c)) { /* e.g. after on_message, whose flush wrote it all */
-        if (c->out.data != NULL || eddy_channel_is_writing(&c->ch) ||
+        if (wrote || c->out.data != NULL || eddy_channel_is_writing(&c->ch) ||
             (c->flags & (F_NO_MORE | F_PEER_EOF | F_HIGH_WATER)))
-            drained(c, 0); /* else it would find nothing to do */
+            drained(c, wrote); /* else it would find nothing to do */
         return;
     }
     before_write(c);
@@ -421,7 +405,7 @@ static void deliver(struct eddy_tcp_connection *c, struct eddy_buffer *b)
         eddy__net_buf_put(nl, &c->in);
     if (!is_live(c) || saved)
         return;
-    if (!eddy_channel_is_writing(&c->ch))
+    if (!eddy_channel_is_writing(&c->ch) && !eddy__send_batch_defer(c))
         write_out(c);
     else
         eddy__tcp_conn_check_high_water(c);

@@ -114,7 +114,8 @@ int eddy_tcp_connection_flush(struct eddy_tcp_connection *c)
     if (!is_live(c))
         return -EPIPE;
     enter(c);
-    if (!eddy_channel_is_writing(&c->ch))
+    /* Inside on_message the bytes may join the loop's send batch (send_batch.c). */
+    if (!eddy_channel_is_writing(&c->ch) && !((c->flags & F_BATCH) && eddy__send_batch_defer(c)))
         eddy__tcp_conn_write_out(c);
     r = is_live(c) ? 0 : -EPIPE;
     leave(c);

@@ -311,6 +311,7 @@ static int make_loops(struct eddy_tcp_server *s)
         s->loops[i]->handshake_timeout_ms = s->opts.handshake_timeout_ms;
         /* A backend that cannot watch every descriptor must refuse before on_connected. */
         s->loops[i]->read_first = s->opts.defer_accept > 0 && disp->max_fd < 0;
+        s->loops[i]->batch_sends = 1;
     }
     return 0;
 }

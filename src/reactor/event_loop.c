@@ -3,7 +3,8 @@
  *   1. wait in the dispatcher (0 if tasks are queued, else until the nearest timer);
  *   2. refresh the cached time;
  *   3. run the callbacks of the fired batch, each channel looked up by fd right
- *      before its callback (entries of removed channels are invalidated);
+ *      before its callback (entries of removed channels are invalidated), then the
+ *      after-batch hooks (loop_hooks.h: the net layer's send batch leaves there);
  *   4. run the expired timers;
  *   5. run the queued tasks (swapped out under the lock, run without it).
  * Nothing on this path allocates once the arrays reached their working size.
@@ -101,6 +102,7 @@ static void loop_destroy(struct eddy_event_loop *loop)
     eddy_channel_map_free(&loop->map);
     eddy_channel_map_free(&loop->kmap);
     free(loop->prep);
+    free(loop->after);
     eddy_buffer_free(&loop->scratch);
     free(loop->fired);
     free(loop->tasks);
@@ -246,29 +248,57 @@ static int wait_timeout(struct eddy_event_loop *loop)
     return hooks >= 0 && (timers < 0 || hooks < timers) ? hooks : timers;
 }
 
-int eddy_event_loop_add_prepare(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
+static int hook_add(struct eddy__prepare **v, int *n, eddy_prepare_fn fn, void *arg)
 {
-    struct eddy__prepare *p = realloc(loop->prep, (size_t)(loop->nprep + 1) * sizeof(*p));
+    struct eddy__prepare *p = realloc(*v, (size_t)(*n + 1) * sizeof(*p));
     if (p == NULL)
         return -ENOMEM;
-    p[loop->nprep].fn = fn;
-    p[loop->nprep].arg = arg;
-    loop->prep = p;
-    loop->nprep++;
+    p[*n].fn = fn;
+    p[*n].arg = arg;
+    *v = p;
+    (*n)++;
     return 0;
+}
+
+static void hook_remove(struct eddy__prepare *v, int *n, eddy_prepare_fn fn, void *arg)
+{
+    int i;
+    for (i = 0; i < *n; i++) {
+        if (v[i].fn == fn && v[i].arg == arg) {
+            memmove(&v[i], &v[i + 1], (size_t)(*n - i - 1) * sizeof(v[0]));
+            (*n)--;
+            return;
+        }
+    }
+}
+
+int eddy_event_loop_add_prepare(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
+{
+    return hook_add(&loop->prep, &loop->nprep, fn, arg);
 }
 
 void eddy_event_loop_remove_prepare(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
 {
+    hook_remove(loop->prep, &loop->nprep, fn, arg);
+}
+
+int eddy__event_loop_add_after_batch(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg)
+{
+    return hook_add(&loop->after, &loop->nafter, fn, arg);
+}
+
+void eddy__event_loop_remove_after_batch(struct eddy_event_loop *loop, eddy_prepare_fn fn,
+                                         void *arg)
+{
+    hook_remove(loop->after, &loop->nafter, fn, arg);
+}
+
+/* The hooks may remove themselves (or others) while they run. */
+static void run_after_batch(struct eddy_event_loop *loop)
+{
     int i;
-    for (i = 0; i < loop->nprep; i++) {
-        if (loop->prep[i].fn == fn && loop->prep[i].arg == arg) {
-            memmove(&loop->prep[i], &loop->prep[i + 1],
-                    (size_t)(loop->nprep - i - 1) * sizeof(loop->prep[0]));
-            loop->nprep--;
-            return;
-        }
-    }
+    for (i = 0; i < loop->nafter; i++)
+        loop->after[i].fn(loop, loop->after[i].arg);
 }
 
 int eddy_event_loop_run(struct eddy_event_loop *loop)
@@ -287,6 +317,8 @@ int eddy_event_loop_run(struct eddy_event_loop *loop)
         eddy_event_loop_update_time(loop);
         if (n > 0)
             dispatch_batch(loop, n);
+        if (loop->nafter > 0)
+            run_after_batch(loop);
         if (loop->heap_len > 0)
             eddy__timers_run(loop);
         run_tasks(loop);

@@ -44,6 +44,8 @@ struct eddy_event_loop {
 
     struct eddy__prepare *prep; /* prepare hooks, owner thread only */
     int nprep;
+    struct eddy__prepare *after; /* after-batch hooks (loop_hooks.h), owner thread only */
+    int nafter;
 
     /* The batch being dispatched; removed channels get their entries' fd set to -1. */
     struct eddy_fired_event *fired;
