@@ -212,6 +212,7 @@ def round_cli(ns, d, certs, digest):
     log = open(os.path.join(d, "srv-cli.log"), "w+")
     argv = [HTTPD, "--stack", "user", "--tap", tap, "--ip", US_IP + "/24", "-r", d + "/ta",
             "-l", ":8080", "-l", US_IP + ":8081", "--listen-tls", ":8443", "--hsts", "60",
+            "--access-log", d + "/access-cli.log", "--access-log-tls",
             "--tls-cert", certs + "/a.test.chain.pem", "--tls-key", certs + "/a.test.key",
             "--tls-cert", certs + "/b.test.chain.pem", "--tls-key", certs + "/b.test.key"]
     srv = start(ns, argv, tap, log)
@@ -227,6 +228,9 @@ def round_cli(ns, d, certs, digest):
     ok(rc == 0 and b"strict-transport-security: max-age=60" in head.lower() and
        hashlib.sha256(big).hexdigest() == digest, "cli_https_hsts_3mb_byte_exact",
        err + repr(head[:300]))
+    ok(wait_log(d + "/access-cli.log", "/big.bin HTTP/1.1\" 200 %d" % BIG) and
+       wait_log(d + "/access-cli.log", "TLSv1.3"), "cli_access_log_tls",
+       open(d + "/access-cli.log", errors="replace").read()[-500:])
     srv.send_signal(signal.SIGHUP)
     ok(wait_log(log.name, "certificates reloaded"), "cli_sighup_reloads_certificates",
        open(log.name).read()[-500:])
