@@ -7,7 +7,7 @@ set logscale xy
 set xrange [5000:2000000]
 set xlabel "idle connections N"
 set ylabel "server CPU per active request (us)"
-set key bottom right
+set key top right
 set grid
 set label "kernel fd cap (20,000)" at 21000,1.5 front
 set arrow from 20000,1 to 20000,400 nohead dt 2
