@@ -590,19 +590,35 @@ static int tls_set_nodelay(struct eddy_transport *t, int on)
     return st(t)->io->set_nodelay(t->fd, on);
 }
 
-/* Over kernel sockets and over ustack ones: only open (the calls under it) and the caps
- * differ. */
-#define TLS_OPS(open_fn, extra_caps)                                                               \
-    {                                                                                              \
-        .name = "tls", .caps = EDDY_TRANSPORT_CLOSE_FORGETS | (extra_caps), .open = open_fn,       \
-        .readv = tls_readv, .writev = tls_writev, .send_file = tls_send_file,                      \
-        .shutdown_write = tls_shutdown_write, .close = tls_close, .pending = tls_pending,          \
-        .handshake = tls_handshake, .set_nodelay = tls_set_nodelay,                                \
-    }
+/* Over kernel sockets and over ustack ones: the same record layer, only open (the
+ * descriptor calls under it) and the caps differ. Written out twice, not generated. */
+const struct eddy_transport_ops eddy_transport_tls = {
+    .name = "tls",
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
+    .open = tls_open,
+    .readv = tls_readv,
+    .writev = tls_writev,
+    .send_file = tls_send_file,
+    .shutdown_write = tls_shutdown_write,
+    .close = tls_close,
+    .pending = tls_pending,
+    .handshake = tls_handshake,
+    .set_nodelay = tls_set_nodelay,
+};
 
-const struct eddy_transport_ops eddy_transport_tls = TLS_OPS(tls_open, 0);
-const struct eddy_transport_ops eddy_transport_tls_ustack =
-    TLS_OPS(tls_open_ustack, EDDY_TRANSPORT_FD_UEPOLL);
+const struct eddy_transport_ops eddy_transport_tls_ustack = {
+    .name = "tls",
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_FD_UEPOLL,
+    .open = tls_open_ustack,
+    .readv = tls_readv,
+    .writev = tls_writev,
+    .send_file = tls_send_file,
+    .shutdown_write = tls_shutdown_write,
+    .close = tls_close,
+    .pending = tls_pending,
+    .handshake = tls_handshake,
+    .set_nodelay = tls_set_nodelay,
+};
 
 SSL *eddy__tls_transport_ssl(const struct eddy_transport *t)
 {
