@@ -287,6 +287,31 @@ static int config_flag(struct httpd_options *o, int c, const char *arg)
     return 1;
 }
 
+/* How files go out (issue 16's measurements in docs/BENCHMARKS.md). */
+static int handle_files(struct httpd_options *o, int c, const char *arg)
+{
+    long long v;
+    switch (c) {
+    case OPT_SENDFILE_CHUNK:
+        if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
+            return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
+        o->sendfile_chunk = (size_t)v;
+        return 0;
+    case OPT_FILE_LOWAT:
+        if (parse_long(arg, 0, INT32_MAX, &v) < 0)
+            return bad("--file-lowat", arg, "expected 0 to 2147483647 bytes");
+        o->file_lowat = (size_t)v;
+        return 0;
+    case OPT_FILE_COPY_MIN:
+        if (parse_long(arg, 0, INT64_MAX, &v) < 0)
+            return bad("--file-copy-min", arg, "expected a number of bytes, 0 for never");
+        o->file_copy_min = (size_t)v;
+        return 0;
+    default:
+        return handle_tls(o, c, arg);
+    }
+}
+
 static int handle(struct httpd_options *o, int c, const char *arg)
 {
     long long v;
@@ -346,21 +371,6 @@ static int handle(struct httpd_options *o, int c, const char *arg)
             return bad("--keepalive-requests", arg, "expected a number from 1 to 4294967295");
         o->keepalive_requests = (unsigned)v;
         return 0;
-    case OPT_SENDFILE_CHUNK:
-        if (parse_long(arg, 0, (long long)1 << 30, &v) < 0 || (v > 0 && v < 4096))
-            return bad("--sendfile-chunk", arg, "expected 0 or 4096 to 1073741824 bytes");
-        o->sendfile_chunk = (size_t)v;
-        return 0;
-    case OPT_FILE_LOWAT:
-        if (parse_long(arg, 0, INT32_MAX, &v) < 0)
-            return bad("--file-lowat", arg, "expected 0 to 2147483647 bytes");
-        o->file_lowat = (size_t)v;
-        return 0;
-    case OPT_FILE_COPY_MIN:
-        if (parse_long(arg, 0, INT64_MAX, &v) < 0)
-            return bad("--file-copy-min", arg, "expected a number of bytes, 0 for never");
-        o->file_copy_min = (size_t)v;
-        return 0;
     case OPT_STACK:
         if (strcmp(arg, "kernel") != 0 && strcmp(arg, "user") != 0)
             return bad("--stack", arg, "expected kernel or user");
@@ -378,7 +388,7 @@ static int handle(struct httpd_options *o, int c, const char *arg)
         o->gateway = arg;
         return 0;
     default:
-        return handle_tls(o, c, arg);
+        return handle_files(o, c, arg);
     }
 }
 
