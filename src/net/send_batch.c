@@ -256,7 +256,8 @@ static int flush(struct eddy_event_loop *loop, void *arg)
     while (nl->ndeferred > 0) {
         size_t n = nl->ndeferred < RING_ENTRIES ? nl->ndeferred : RING_ENTRIES, i;
 
-        if (nl->batch_sends)
+        /* A batch of one gains nothing from the ring: its own send() is as cheap. */
+        if (nl->batch_sends && n > 1)
             send_some(nl, n);
         else
             for (i = 0; i < n; i++)

@@ -293,7 +293,7 @@ void eddy__event_loop_remove_after_batch(struct eddy_event_loop *loop, eddy_prep
     hook_remove(loop->after, &loop->nafter, fn, arg);
 }
 
-/* The hooks may remove themselves (or others) while they run. */
+/* A hook may remove itself while they run: the one moved into its slot waits a batch. */
 static void run_after_batch(struct eddy_event_loop *loop)
 {
     int i;
