@@ -74,10 +74,24 @@ class Server:
     running = []
 
     def __init__(self, root, *args, port=None, wait=True):
-        self.port = port or free_port()
         self.root = root
-        self.args = httpd_args(self.port, ["-r", root] + list(args))
-        self.spawn(wait)
+        for attempt in range(5):
+            self.port = port or free_port()
+            self.args = httpd_args(self.port, ["-r", root] + list(args))
+            try:
+                self.spawn(wait)
+                return
+            except RuntimeError:
+                # free_port() only found the port free: another test's client may take it
+                # before the server binds it. Only a port chosen here is chosen again.
+                if port is not None or attempt == 4 or self.busy_port() != self.port:
+                    raise
+                self.stop()
+
+    def busy_port(self):
+        """The port of a failed start's "cannot listen on ADDR:PORT: Address already in use"."""
+        m = re.search(rb"cannot listen on [^ ]*:(\d+): Address already in use", self.err)
+        return int(m.group(1)) if m else None
 
     def spawn(self, wait):
         """Starts BINARY with self.args (and waits for its listening line)."""

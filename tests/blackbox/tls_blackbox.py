@@ -38,9 +38,16 @@ class TlsServer(Server):
     """eddy-httpd with a plain listener (self.port) and a TLS one (self.tport)."""
 
     def __init__(self, root, certs, *args, names=("localhost",), tport=None, wait=True):
-        self.tport = tport or free_port()
-        super().__init__(root, "--listen-tls", "127.0.0.1:%d" % self.tport,
-                         *(cert_args(certs, *names) + list(args)), wait=wait)
+        for attempt in range(5):
+            self.tport = tport or free_port()
+            try:
+                super().__init__(root, "--listen-tls", "127.0.0.1:%d" % self.tport,
+                                 *(cert_args(certs, *names) + list(args)), wait=wait)
+                return
+            except RuntimeError:
+                if tport is not None or attempt == 4 or self.busy_port() != self.tport:
+                    raise
+                self.stop()
 
 
 def client_ctx(certs, version=None, alpn=None):

@@ -17,12 +17,13 @@ from hostile import (HOST, USTACK_TAP, HttpError, KeepAliveClient, Prober, get, 
 
 def _warm(server):
     """Requests every file on enough fresh connections to reach every reactor thread (each
-    has its own open-file cache, holding an fd per file), so the baseline fd count taken
-    afterwards includes the caches."""
+    has its own open-file cache, holding an fd per file, and its own send ring, an io_uring
+    made at its first keep-alive answer), so the baseline fd count taken afterwards
+    includes them."""
     for _ in range(2 * (os.cpu_count() or 1) + 2):
         for path in ("/index.html", "/small.txt", "/mid.bin", "/big.bin", "/nope-404"):
             s = socket.create_connection((HOST, server.port), timeout=10)
-            s.sendall(request_bytes(path, "HEAD", keepalive=False))
+            s.sendall(request_bytes(path, "HEAD"))
             read_response(s, head_only=True, deadline=time.monotonic() + 10)
             s.close()
     return settle_fds(server)
