@@ -410,7 +410,8 @@ static void count_tickets(int write_p, int version, int type, const void *buf, s
 
 /* Handshake with the session of an earlier one; returns whether it was resumed.
  * tickets (may be NULL): the NewSessionTickets the client got. */
-static int resume_counting(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess, int *tickets)
+static int resume_counting(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess,
+                           int *tickets)
 {
     struct pair p;
     int reused;
@@ -425,7 +426,7 @@ static int resume_counting(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION
     }
     if (handshake(&p) != 1)
         return -1;
-    for (int i = 0; i < 3; i++) { /* every ticket the server wrote is read (none is left) */
+    for (int i = 0; i < 3; i++) { /* a ticket in a later record would go uncounted */
         char x;
         SSL_read(p.c, &x, 1);
     }
