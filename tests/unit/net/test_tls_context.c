@@ -504,32 +504,31 @@ static void test_tls13_resumption_renews_ticket(void)
  * (clients use a ticket once), none after a TLS 1.2 resumption under the current key (TLS
  * 1.2 clients keep theirs). Each ticket costs the server an encryption and the client a
  * record to read and a session to store, so no more than that. */
+/* A full handshake and two resumptions in a chain with client c: the tickets each brought. */
+static void ticket_chain(struct eddy_tls_context *ctx, SSL_CTX *c, int version, int on_resume)
+{
+    SSL_SESSION *sess = NULL;
+    int n = -1;
+
+    ASSERT_EQ(resume_counting(ctx, c, &sess, &n), 0);
+    ASSERT_EQ(SSL_SESSION_get_protocol_version(sess), version);
+    ASSERT_EQ(n, 1);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(resume_counting(ctx, c, &sess, &n), 1);
+        ASSERT_EQ(n, on_resume);
+    }
+    SSL_SESSION_free(sess);
+}
+
 static void test_tickets_per_handshake(void)
 {
     struct eddy_tls_options o;
     struct eddy_tls_context *ctx = ctx3(&o);
     SSL_CTX *c13 = client_ctx(0), *c12 = client_ctx(TLS1_2_VERSION);
-    SSL_SESSION *sess = NULL;
-    int n = -1;
 
     ASSERT(ctx != NULL);
-    ASSERT_EQ(resume_counting(ctx, c13, &sess, &n), 0);
-    ASSERT_EQ(SSL_SESSION_get_protocol_version(sess), TLS1_3_VERSION);
-    ASSERT_EQ(n, 1);
-    for (int i = 0; i < 2; i++) {
-        ASSERT_EQ(resume_counting(ctx, c13, &sess, &n), 1);
-        ASSERT_EQ(n, 1);
-    }
-    SSL_SESSION_free(sess);
-    sess = NULL;
-    ASSERT_EQ(resume_counting(ctx, c12, &sess, &n), 0);
-    ASSERT_EQ(SSL_SESSION_get_protocol_version(sess), TLS1_2_VERSION);
-    ASSERT_EQ(n, 1);
-    for (int i = 0; i < 2; i++) {
-        ASSERT_EQ(resume_counting(ctx, c12, &sess, &n), 1);
-        ASSERT_EQ(n, 0);
-    }
-    SSL_SESSION_free(sess);
+    ticket_chain(ctx, c13, TLS1_3_VERSION, 1);
+    ticket_chain(ctx, c12, TLS1_2_VERSION, 0);
     SSL_CTX_free(c12);
     SSL_CTX_free(c13);
     eddy_tls_context_free(ctx);
