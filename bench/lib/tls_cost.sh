@@ -11,6 +11,9 @@
 # new connection and full TLS 1.3 handshake per request, one at a time, build/bench/tls_handshakes
 # -c 1), hsr (the same resumed: tls_handshakes -r, one full handshake first in both counts). ECDSA P-256 certificate,
 # or RSA 2048 with PROF_KEY=rsa. OUT (/tmp/eddy-tls-cost) keeps the callgrind dumps.
+# CLIENT_IR=1: hs and hsr rows also count the client's instructions per handshake (tls_handshakes
+# under callgrind too): where the client core is the limit, the work each server causes the
+# client (its tickets, its records) decides the rate.
 set -u
 . "$(dirname "$0")/common.sh"
 
@@ -34,8 +37,10 @@ count_ir() { # key cg c n path [ -k ]
     if [ "$ka" = -new ] || [ "$ka" = -reuse ]; then # n handshakes, one at a time (-r: resumed)
         local r=()
         [ "$ka" = -reuse ] && r=(-r)
-        "$TLS_HANDSHAKES" -p "${SRV_TPORT[$key]}" -c 1 -n "$n" -u "/$path" "${r[@]}" >"$cg.hs-$n" 2>&1 ||
-            log "tls_handshakes failed for $key: $(cat "$cg.hs-$n")"
+        local cw=()
+        [ "${CLIENT_IR:-0}" = 1 ] && cw=(valgrind --tool=callgrind --callgrind-out-file="$cg.client-$n")
+        "${cw[@]}" "$TLS_HANDSHAKES" -p "${SRV_TPORT[$key]}" -c 1 -n "$n" -u "/$path" "${r[@]}" \
+            >"$cg.hs-$n" 2>"$cg.hs-$n.err" || log "tls_handshakes failed for $key: $(cat "$cg.hs-$n.err")"
         awk '/^EDDYHS/ { split($2, a, "="); split($3, b, "=")
             if ("'"$ka"'" == "-reuse" && a[2] != b[2]) print "not all resumed: " $0 > "/dev/stderr"
             print a[2] }' "$cg.hs-$n" >"$cg.count"
@@ -83,6 +88,11 @@ main() {
             printf '%-8s %-4s %12.0f instructions per request (%s and %s requests: %s, %s)\n' "$s" "$row" \
                 "$(awk -v a="$i1" -v b="$i2" -v n="$n1" -v m="$n2" 'BEGIN{print (b - a) / (m - n)}')" \
                 "$n1" "$n2" "$i1" "$i2"
+            if [ "${CLIENT_IR:-0}" = 1 ] && [ -f "$cg.client-$n1" ] && [ -f "$cg.client-$n2" ]; then
+                printf '%-8s %-4s %12.0f client instructions per handshake\n' "$s" "$row" \
+                    "$(awk -v n="$n1" -v m="$n2" '/^totals:/ { t[FILENAME] = $2; f[++k] = FILENAME }
+                        END { print (t[f[2]] - t[f[1]]) / (m - n) }' "$cg.client-$n1" "$cg.client-$n2")"
+            fi
         done
         stop_server "$s"
     done

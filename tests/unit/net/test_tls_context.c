@@ -397,8 +397,21 @@ static void test_alpn_http11_only(void)
     eddy_tls_context_free(ctx);
 }
 
-/* Handshake with the session of an earlier one; returns whether it was resumed. */
-static int resume(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess)
+/* The client's msg callback: counts the NewSessionTicket messages it reads. */
+static void count_tickets(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
+                          void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const unsigned char *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+        (*(int *)arg)++;
+}
+
+/* Handshake with the session of an earlier one; returns whether it was resumed.
+ * tickets (may be NULL): the NewSessionTickets the client got. */
+static int resume_counting(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess,
+                           int *tickets)
 {
     struct pair p;
     int reused;
@@ -406,13 +419,27 @@ static int resume(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess)
     pair_open(&p, ctx, c, "localhost");
     if (*sess != NULL)
         SSL_set_session(p.c, *sess);
+    if (tickets != NULL) {
+        *tickets = 0;
+        SSL_set_msg_callback(p.c, count_tickets);
+        SSL_set_msg_callback_arg(p.c, tickets);
+    }
     if (handshake(&p) != 1)
         return -1;
+    for (int i = 0; i < 3; i++) { /* a ticket in a later record would go uncounted */
+        char x;
+        SSL_read(p.c, &x, 1);
+    }
     reused = SSL_session_reused(p.c);
     SSL_SESSION_free(*sess);
     *sess = SSL_get1_session(p.c);
     pair_close(&p);
     return reused;
+}
+
+static int resume(struct eddy_tls_context *ctx, SSL_CTX *c, SSL_SESSION **sess)
+{
+    return resume_counting(ctx, c, sess, NULL);
 }
 
 static void test_ticket_resumption_and_rotation(void)
@@ -469,6 +496,41 @@ static void test_tls13_resumption_renews_ticket(void)
     }
     SSL_SESSION_free(sess);
     SSL_CTX_free(c);
+    eddy_tls_context_free(ctx);
+}
+
+/* One ticket after a full handshake (OpenSSL and nginx send 2; a client uses one per
+ * connection and gets the next at its resumption), one after each TLS 1.3 resumption
+ * (clients use a ticket once), none after a TLS 1.2 resumption under the current key (TLS
+ * 1.2 clients keep theirs). Each ticket costs the server an encryption and the client a
+ * record to read and a session to store, so no more than that. */
+/* A full handshake and two resumptions in a chain with client c: the tickets each brought. */
+static void ticket_chain(struct eddy_tls_context *ctx, SSL_CTX *c, int version, int on_resume)
+{
+    SSL_SESSION *sess = NULL;
+    int n = -1;
+
+    ASSERT_EQ(resume_counting(ctx, c, &sess, &n), 0);
+    ASSERT_EQ(SSL_SESSION_get_protocol_version(sess), version);
+    ASSERT_EQ(n, 1);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(resume_counting(ctx, c, &sess, &n), 1);
+        ASSERT_EQ(n, on_resume);
+    }
+    SSL_SESSION_free(sess);
+}
+
+static void test_tickets_per_handshake(void)
+{
+    struct eddy_tls_options o;
+    struct eddy_tls_context *ctx = ctx3(&o);
+    SSL_CTX *c13 = client_ctx(0), *c12 = client_ctx(TLS1_2_VERSION);
+
+    ASSERT(ctx != NULL);
+    ticket_chain(ctx, c13, TLS1_3_VERSION, 1);
+    ticket_chain(ctx, c12, TLS1_2_VERSION, 0);
+    SSL_CTX_free(c12);
+    SSL_CTX_free(c13);
     eddy_tls_context_free(ctx);
 }
 
@@ -587,6 +649,7 @@ int main(void)
     RUN(test_alpn_http11_only);
     RUN(test_ticket_resumption_and_rotation);
     RUN(test_tls13_resumption_renews_ticket);
+    RUN(test_tickets_per_handshake);
     RUN(test_session_cache_tls12_without_tickets);
     RUN(test_reload_keeps_open_connections);
     RUN(test_renegotiation_refused);
