@@ -26,19 +26,7 @@ WRK_EV=task-clock,${SE}read,${SE}write,${SE}epoll_wait
 SRV_EV=task-clock,${SE}sendto,${SE}io_uring_enter,${SE}recvfrom,${SE}readv,${SE}epoll_wait
 labels=() pids=() ports=() res=()
 
-for arg in "$@"; do
-    label=${arg%%=*}
-    read -ra cmd <<<"${arg#*=}"
-    port=$(free_port)
-    "${PRIO[@]}" taskset -c "$SERVER_CPU" "${cmd[@]}" -l "127.0.0.1:$port" -r "$DOCROOT" -t 0 \
-        -b epoll --access-log off --keepalive-timeout 3600 >"$BENCH_TMP/$label.log" 2>&1 &
-    pids+=($!) labels+=("$label") ports+=("$port")
-    BG_PIDS+=($!) # stopped by bench_cleanup
-    for _ in $(seq 1 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/hello.txt" && break
-        sleep 0.1
-    done
-done
+ab_start_servers "$@"
 # count FILE EVENT: perf stat -x, value of EVENT (0 when absent)
 count() { awk -F, -v e="$2" '$3 == e { v = $1 } END { print v + 0 }' "$1"; }
 for ((r = 1; r <= ROUNDS; r++)); do
