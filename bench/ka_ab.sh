@@ -29,19 +29,7 @@ cpu_ns() { # PID: run time of all its threads, ns
 }
 ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
 
-for arg in "$@"; do
-    label=${arg%%=*}
-    read -ra cmd <<<"${arg#*=}"
-    port=$(free_port)
-    "${PRIO[@]}" taskset -c "$SERVER_CPU" "${cmd[@]}" -l "127.0.0.1:$port" -r "$DOCROOT" -t 0 \
-        -b epoll --access-log off --keepalive-timeout 3600 >"$BENCH_TMP/$label.log" 2>&1 &
-    pids+=($!) labels+=("$label") ports+=("$port")
-    BG_PIDS+=($!) # stopped by bench_cleanup
-    for _ in $(seq 1 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/hello.txt" && break
-        sleep 0.1
-    done
-done
+ab_start_servers "$@"
 for ((r = 1; r <= ROUNDS; r++)); do
     for i in "${!labels[@]}"; do
         p=${pids[$i]}

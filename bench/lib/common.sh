@@ -476,3 +476,23 @@ stop_idle() {
     wait "$IDLE_PID" 2>/dev/null
     IDLE_PID=
 }
+
+# ab_start_servers LABEL=COMMAND...: for the A/B scripts (ka_ab.sh, pipe_ab.sh): starts each
+# eddy-httpd command pinned to SERVER_CPU on a free port, serving $DOCROOT (which must hold
+# hello.txt), and waits until it answers. Appends to the caller's labels, pids and ports arrays.
+ab_start_servers() {
+    local arg label cmd port
+    for arg in "$@"; do
+        label=${arg%%=*}
+        read -ra cmd <<<"${arg#*=}"
+        port=$(free_port)
+        "${PRIO[@]}" taskset -c "$SERVER_CPU" "${cmd[@]}" -l "127.0.0.1:$port" -r "$DOCROOT" -t 0 \
+            -b epoll --access-log off --keepalive-timeout 3600 >"$BENCH_TMP/$label.log" 2>&1 &
+        pids+=($!) labels+=("$label") ports+=("$port")
+        BG_PIDS+=($!) # stopped by bench_cleanup
+        for _ in $(seq 1 50); do
+            curl -s -o /dev/null "http://127.0.0.1:$port/hello.txt" && break
+            sleep 0.1
+        done
+    done
+}

@@ -22,6 +22,8 @@
 
 #define BATCH_INITIAL 256
 #define BATCH_MAX     65536
+/* The after-batch hooks also run after every this many callbacks of a batch (a power of 2). */
+#define AFTER_EVERY 16
 
 /* Its address identifies the calling thread (cheaper than pthread_self + pthread_equal);
  * initial-exec keeps libeddy.so from calling __tls_get_addr on every check. */
@@ -181,6 +183,8 @@ static struct eddy_channel *lookup(struct eddy_event_loop *loop, const struct ed
     return ev->fd >= 0 && ev->fd < m->nentries ? m->entries[ev->fd] : NULL;
 }
 
+static void run_after_batch(struct eddy_event_loop *loop);
+
 static void dispatch_batch(struct eddy_event_loop *loop, int n)
 {
     struct eddy_fired_event *ev = loop->fired;
@@ -208,6 +212,11 @@ static void dispatch_batch(struct eddy_event_loop *loop, int n)
         revents = ev[i].revents & (ch->events | EDDY_EV_ERROR | EDDY_EV_HUP);
         if (revents != 0)
             ch->cb(ch, revents);
+        /* Output held until the end of a long batch leaves a pipelining client idle all
+         * that time (wrk at 16 deep got answers ~100 connections at a time): the send
+         * batch leaves every AFTER_EVERY callbacks, still one syscall for 16 answers. */
+        if (((i + 1) & (AFTER_EVERY - 1)) == 0 && i + 1 < n && loop->nafter > 0)
+            run_after_batch(loop);
     }
     loop->nfired = 0;
 }

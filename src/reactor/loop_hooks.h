@@ -24,7 +24,8 @@ int eddy__event_loop_queue_nowake(struct eddy_event_loop *loop, eddy_task_fn fn,
 void eddy__event_loop_wake(struct eddy_event_loop *loop);
 
 /* Owner thread: fn(loop, arg) runs after each dispatched batch of events, before the
- * timers and tasks of that iteration (its return value is ignored). The net layer's send
+ * timers and tasks of that iteration (its return value is ignored), and in a batch of more
+ * than 16 events also after every 16th callback, between two callbacks. The net layer's send
  * batch (src/net/send_batch.c) leaves there, so output written by on_message has left
  * before anything else runs, as when each connection wrote at once. */
 int eddy__event_loop_add_after_batch(struct eddy_event_loop *loop, eddy_prepare_fn fn, void *arg);

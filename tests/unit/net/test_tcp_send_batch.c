@@ -6,7 +6,9 @@
  * of one connection that sends on another connection of the same batch does not send
  * that one's bytes twice. Kernels without io_uring take the plain path: same results.
  */
+#include <linux/io_uring.h>
 #include <netinet/tcp.h>
+#include <sys/syscall.h>
 
 #include "net_fixture.h"
 
@@ -152,6 +154,72 @@ static void test_cross_send_from_completion_not_doubled(const char *backend)
     fx_stop(&f);
 }
 
+/* A batch of 40 requests: the answers leave every 16 callbacks, not all after the 40th
+ * (a pipelining client would wait idle for the whole batch). on_message of each connection
+ * counts the answers of earlier connections still queued at that moment. */
+#define NLONG 40
+static struct eddy_tcp_connection *long_conns[NLONG];
+static int nlong, max_waiting, saw_waiting;
+
+static void on_connected_long(struct eddy_tcp_connection *c)
+{
+    if (nlong < NLONG)
+        long_conns[nlong++] = c;
+    fx_inc(&fx_n.connected);
+}
+
+static void on_message_count_waiting(struct eddy_tcp_connection *c, struct eddy_buffer *in)
+{
+    int waiting = 0;
+
+    for (int i = 0; i < nlong; i++)
+        if (long_conns[i] != c && eddy_tcp_connection_output_queued(long_conns[i]) > 0)
+            waiting++;
+    if (waiting > max_waiting)
+        max_waiting = waiting;
+    saw_waiting += waiting > 0;
+    answer(c, in);
+}
+
+/* io_uring usable here (else the plain path: nothing ever waits for a flush). */
+static int have_uring(void)
+{
+    struct io_uring_params p;
+    int fd;
+
+    memset(&p, 0, sizeof p);
+    fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+static void test_long_batch_flushes_every_16(const char *backend)
+{
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_long,
+                                    .on_message = on_message_count_waiting,
+                                    .on_close = fx_on_close_count};
+    int fds[NLONG];
+    struct fx f;
+
+    nlong = max_waiting = saw_waiting = 0;
+    ASSERT_EQ(fx_start_clients(&f, backend, NULL, &cb, fds, NLONG), 0);
+    fx_block_loop(f.loop, 100); /* the 40 requests pile up into one batch */
+    for (int i = 0; i < NLONG; i++)
+        ASSERT_EQ(fx_write_all(fds[i], (char[]){(char)('0' + i)}, 1), 0);
+    for (int i = 0; i < NLONG; i++)
+        ASSERT(read_answer(fds[i], (char)('0' + i)));
+    for (int i = 0; i < NLONG; i++)
+        close(fds[i]);
+    ASSERT(fx_wait_ge(&fx_n.closed, NLONG, 5));
+    fx_stop(&f); /* joins the loop thread: its counts are final */
+    /* At most the 15 answers before the 16th callback of a run wait; all 39 without this. */
+    ASSERT(max_waiting <= 15);
+    if (strcmp(backend, "epoll") == 0 && have_uring())
+        ASSERT(saw_waiting > 0); /* the batch did hold answers: the bound means something */
+}
+
 /* 4 MiB answered from on_message to a client with a small window: the batched send is
  * short and the rest follows through write readiness. */
 #define BIG (4u << 20)
@@ -197,5 +265,6 @@ int main(void)
     RUN_EACH_BACKEND(test_batch_answers_each_once_before_tasks);
     RUN_EACH_BACKEND(test_cross_send_from_completion_not_doubled);
     RUN_BACKENDS(test_short_batched_send_continues, 2);
+    RUN_EACH_BACKEND(test_long_batch_flushes_every_16);
     return eddy_test_done();
 }
