@@ -82,10 +82,10 @@ one_run() { # SCENARIO SERVER ROUND [SERVER_KEY: the started server, default SER
     }
     echo "run $scen $key $round $res" >>"$RAW_FILE"
     set -- $res
-    log "$(printf 'round %s %-6s %-8s %8.0f req/s %7.1f MB/s %6.2f us/req %d errors, wrk core %s%%' "$round" \
+    log "$(printf 'round %s %-6s %-8s %8.0f req/s %7.1f MB/s %6.2f us/req %d errors, wrk core %s%% (own %s%%)' "$round" \
         "$scen" "$key" "$(awk -v r="$1" -v d="$3" 'BEGIN{print d ? r / (d / 1e6) : 0}')" \
         "$(awk -v b="$2" -v d="$3" 'BEGIN{print d ? b / (d / 1e6) / 1e6 : 0}')" \
-        "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4" "${8:--1}")"
+        "$(awk -v c="$5" -v r="$1" 'BEGIN{print r ? c / r : 0}')" "$4" "${8:--1}" "${9:--1}")"
     sleep 1
 }
 

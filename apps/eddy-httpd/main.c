@@ -149,6 +149,7 @@ static int setup_signals(struct httpd *h)
     eddy_transport_socket_sigpipe_ignored(1);
     eddy_transport_socket_set_file_chunk(h->opt.sendfile_chunk);
     eddy_transport_socket_set_file_lowat(h->opt.file_lowat);
+    eddy_transport_socket_set_file_lowat_min(h->opt.file_lowat_min);
     eddy_transport_socket_set_file_copy_min(h->opt.file_copy_min);
     for (; h->signals_watched < HTTPD_NSIGNALS; h->signals_watched++) {
         int rc = eddy_signal_watch(h->base, httpd_signals[h->signals_watched], on_signal, h);

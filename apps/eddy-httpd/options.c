@@ -32,6 +32,7 @@ enum {
     OPT_KA_REQUESTS,
     OPT_SENDFILE_CHUNK,
     OPT_FILE_LOWAT,
+    OPT_FILE_LOWAT_MIN,
     OPT_FILE_COPY_MIN,
     OPT_STACK,
     OPT_TAP,
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
     {"keepalive-requests", required_argument, NULL, OPT_KA_REQUESTS},
     {"sendfile-chunk", required_argument, NULL, OPT_SENDFILE_CHUNK},
     {"file-lowat", required_argument, NULL, OPT_FILE_LOWAT},
+    {"file-lowat-min", required_argument, NULL, OPT_FILE_LOWAT_MIN},
     {"file-copy-min", required_argument, NULL, OPT_FILE_COPY_MIN},
     {"stack", required_argument, NULL, OPT_STACK},
     {"tap", required_argument, NULL, OPT_TAP},
@@ -145,6 +147,8 @@ static void usage(void)
            "      --file-lowat BYTES       TCP_NOTSENT_LOWAT for connections sending files:\n"
            "                               unsent bytes the kernel holds (default 131072;\n"
            "                               0: not set)\n"
+           "      --file-lowat-min BYTES   set it only from a file range of at least BYTES\n"
+           "                               (default 0: any range)\n"
            "      --file-copy-min BYTES    send file ranges of at least BYTES by pread and\n"
            "                               send instead of sendfile (default 8388608; 0:\n"
            "                               always sendfile)\n"
@@ -352,6 +356,11 @@ static int handle_limits(struct httpd_options *o, int c, const char *arg)
         if (parse_long(arg, 0, INT32_MAX, &v) < 0)
             return bad("--file-lowat", arg, "expected 0 to 2147483647 bytes");
         o->file_lowat = (size_t)v;
+        return 0;
+    case OPT_FILE_LOWAT_MIN:
+        if (parse_long(arg, 0, INT64_MAX, &v) < 0)
+            return bad("--file-lowat-min", arg, "expected a number of bytes, 0 for any range");
+        o->file_lowat_min = (size_t)v;
         return 0;
     case OPT_FILE_COPY_MIN:
         if (parse_long(arg, 0, INT64_MAX, &v) < 0)

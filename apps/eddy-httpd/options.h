@@ -21,6 +21,7 @@ struct httpd_options {
     unsigned keepalive_requests;
     size_t sendfile_chunk; /* --sendfile-chunk; 0: whole ranges */
     size_t file_lowat;     /* --file-lowat: TCP_NOTSENT_LOWAT for file output; 0: unset */
+    size_t file_lowat_min; /* --file-lowat-min: only from ranges this long; 0: any */
     size_t file_copy_min;  /* --file-copy-min: ranges this long are copied; 0: never */
     int max_connections;
     uint64_t max_body;

@@ -426,29 +426,43 @@ core_ticks() {
     awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 
+# children_cpu_s FILE: user+sys seconds of finished children from the output of bash's times
+# (its 2nd line). times itself must run in the shell whose children count, not inside $( ).
+children_cpu_s() {
+    awk 'NR == 2 { gsub(/s/, ""); s = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] } print s }' "$1"
+}
+
 # run_wrk KEY LOGFILE PINNED(0|1) WRK-ARGS... ->
-#   "requests bytes duration_us errors cpu_us p50_us p99_us client_core_busy_pct"
+#   "requests bytes duration_us errors cpu_us p50_us p99_us client_core_busy_pct wrk_cpu_pct"
 # (one line, or nothing when wrk failed). The server's CPU is read just before and after wrk;
 # client_core_busy_pct is how busy wrk's pinned CPU was (-1 when not pinned): near 100 means
-# the client, not the server, set the rate.
+# the client, not the server, set the rate. wrk_cpu_pct is wrk's own CPU time over the run:
+# below the core's busy figure, something else ran on wrk's core and the round's rate is low.
 run_wrk() {
-    local key=$1 logf=$2 pinned=$3 c0 c1 k0 k1 line pin=("${PRIO[@]}")
+    local key=$1 logf=$2 pinned=$3 c0 c1 k0 k1 w0 w1 line pin=("${PRIO[@]}")
     shift 3
     [ "$pinned" = 1 ] && pin+=(taskset -c "$CLIENT_CPU")
     c0=$(cpu_ticks "$key")
     k0=$(core_ticks "$CLIENT_CPU")
+    times >"$logf.t0"
     "${pin[@]}" wrk "$@" >"$logf" 2>&1
+    times >"$logf.t1"
+    w0=$(children_cpu_s "$logf.t0")
+    w1=$(children_cpu_s "$logf.t1")
     k1=$(core_ticks "$CLIENT_CPU")
     c1=$(cpu_ticks "$key")
     line=$(grep '^EDDYBENCH ' "$logf" | tail -n 1)
     [ -n "$line" ] || return 0
-    awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v k0="$k0" -v k1="$k1" -v pinned="$pinned" '{
+    awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v k0="$k0" -v k1="$k1" -v pinned="$pinned" \
+        -v w="$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         err = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
         split(k0, a, " "); split(k1, b, " ")
         busy = (pinned == 1 && b[2] > a[2]) ? 100 * (b[1] - a[1]) / (b[2] - a[2]) : -1
-        printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", v["requests"], v["bytes"], v["duration_us"], err,
-            c * 1e6 / hz, v["p50_us"], v["p99_us"], busy }' <<<"$line"
+        own = v["duration_us"] > 0 ? 100 * w * 1e6 / v["duration_us"] : -1
+        printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", v["requests"], v["bytes"], v["duration_us"],
+            err, c * 1e6 / hz, v["p50_us"], v["p99_us"], busy, own }' <<<"$line"
 }
 
 # start_idle KEY N OUTFILE: idle_conns against server KEY in the background; waits for its

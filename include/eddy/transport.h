@@ -199,6 +199,13 @@ void eddy_transport_socket_set_file_chunk(size_t bytes);
  * the reader spends less per byte (docs/BENCHMARKS.md, files). 0 (the default): not set. */
 void eddy_transport_socket_set_file_lowat(size_t bytes);
 
+/* Process-wide, any thread: the file-output TCP_NOTSENT_LOWAT is set only at a connection's
+ * first file range of at least bytes; shorter ones leave the socket as it is. The lowat
+ * moves TCP work from the reader to the sender (on loopback both halves run on the sender's
+ * CPU when it sends, on the reader's when an acknowledgement releases queued bytes), so the
+ * sender pays for it on every range it bounds. 0 (the default): every range. */
+void eddy_transport_socket_set_file_lowat_min(size_t bytes);
+
 /* Process-wide, any thread: file ranges of at least bytes sent on a kernel socket are read
  * into a 64 KiB buffer and sent (pread + send) instead of sendfile: the reader then copies
  * from freshly written socket pages rather than from a page cache larger than the CPU

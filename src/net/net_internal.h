@@ -163,9 +163,10 @@ struct eddy_tcp_connection {
 };
 
 /* transport_socket.c: a file range of len bytes is copied rather than sendfile'd; the
- * socket options for file output (eddy_transport_socket_set_file_lowat), once per socket. */
+ * socket options for file output (eddy_transport_socket_set_file_lowat) before a range of
+ * len bytes: 1 when they are set (once per socket), 0 while the range is below lowat_min. */
 int eddy__transport_socket_file_copy(size_t len);
-void eddy__transport_socket_file_start(int fd);
+int eddy__transport_socket_file_start(int fd, size_t len);
 
 /* net_loop.c */
 struct eddy__net_loop *eddy__net_loop_new(struct eddy_event_loop *loop,

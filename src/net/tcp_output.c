@@ -114,11 +114,9 @@ static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
 {
     ssize_t n = -EOPNOTSUPP;
 
-    if (!(c->flags & F_FILE_STARTED)) {
+    if (!(c->flags & F_FILE_STARTED) &&
+        (c->tr.ops != &eddy_transport_socket || eddy__transport_socket_file_start(c->tr.fd, s->len)))
         c->flags |= F_FILE_STARTED;
-        if (c->tr.ops == &eddy_transport_socket)
-            eddy__transport_socket_file_start(c->tr.fd);
-    }
     if (c->tr.ops->send_file != NULL && !s->generic) {
         c->tr.want = 0;
         n = c->tr.ops->send_file(&c->tr, s->fd, &s->offset, s->len, flags);

@@ -65,11 +65,16 @@ void eddy_transport_socket_set_file_chunk(size_t bytes)
 }
 
 /* eddy_transport_socket_set_file_lowat / _set_file_copy_min: 0 for off. */
-static atomic_size_t file_lowat, file_copy_min;
+static atomic_size_t file_lowat, file_lowat_min, file_copy_min;
 
 void eddy_transport_socket_set_file_lowat(size_t bytes)
 {
     atomic_store_explicit(&file_lowat, bytes, memory_order_relaxed);
+}
+
+void eddy_transport_socket_set_file_lowat_min(size_t bytes)
+{
+    atomic_store_explicit(&file_lowat_min, bytes, memory_order_relaxed);
 }
 
 void eddy_transport_socket_set_file_copy_min(size_t bytes)
@@ -84,14 +89,17 @@ int eddy__transport_socket_file_copy(size_t len)
     return min > 0 && len >= min;
 }
 
-void eddy__transport_socket_file_start(int fd)
+int eddy__transport_socket_file_start(int fd, size_t len)
 {
     size_t v = atomic_load_explicit(&file_lowat, memory_order_relaxed);
     int lowat = v > INT_MAX ? INT_MAX : (int)v;
 
+    if (len < atomic_load_explicit(&file_lowat_min, memory_order_relaxed))
+        return 0;
     /* Best effort: without it the bytes still go, only at the reader's expense. */
     if (lowat > 0)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    return 1;
 }
 
 int eddy_transport_socket_sigpipe_ignored(int on)

@@ -51,6 +51,7 @@ try:
     one_line_error(["-r", root, "--keepalive-requests", "0"], "--keepalive-requests 0")
     one_line_error(["-r", root, "--sendfile-chunk", "100"], "--sendfile-chunk below 4096")
     one_line_error(["-r", root, "--file-lowat", "-1"], "negative --file-lowat")
+    one_line_error(["-r", root, "--file-lowat-min", "1m"], "--file-lowat-min with a unit")
     one_line_error(["-r", root, "--file-copy-min", "8m"], "--file-copy-min with a unit")
     one_line_error(["-r", root, "-l", "localhost"], "listen address without port")
     one_line_error(["-r", root, "-l", "localhost:99999"], "host name with a bad port")

@@ -4,7 +4,8 @@
  * backend over loopback: a range above the threshold goes by pread + send in 64 KiB
  * chunks through a 4 KiB send buffer and a slow reader (short sends), one below it by
  * sendfile, memory before, between and after; every byte arrives in order, and the
- * socket option is set once a file went out, and only when asked for.
+ * socket option is set once a file went out, only when asked for, and only from a range
+ * of at least eddy_transport_socket_set_file_lowat_min bytes.
  */
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -107,6 +108,19 @@ static void copied_case(const char *backend)
     eddy_transport_socket_set_file_lowat(0);
 }
 
+/* A lowat floor above both ranges: the socket option is left alone; at the large
+ * range's length: set. */
+static void lowat_min_case(const char *backend)
+{
+    eddy_transport_socket_set_file_lowat(LOWAT);
+    eddy_transport_socket_set_file_lowat_min(BIG_LEN + 1);
+    files_case(backend, 0);
+    eddy_transport_socket_set_file_lowat_min(BIG_LEN);
+    files_case(backend, LOWAT);
+    eddy_transport_socket_set_file_lowat_min(0);
+    eddy_transport_socket_set_file_lowat(0);
+}
+
 /* The defaults: sendfile for both ranges, the socket option left alone (0: unset). */
 static void default_case(const char *backend)
 {
@@ -137,9 +151,15 @@ static void test_default_sendfile(void)
     with_file(default_case);
 }
 
+static void test_lowat_min(void)
+{
+    with_file(lowat_min_case);
+}
+
 int main(void)
 {
     RUN(test_copied_ranges);
     RUN(test_default_sendfile);
+    RUN(test_lowat_min);
     return eddy_test_done();
 }
