@@ -114,8 +114,8 @@ static ssize_t send_file_chunk(struct eddy_tcp_connection *c, struct eddy__out_s
 {
     ssize_t n = -EOPNOTSUPP;
 
-    if (!(c->flags & F_FILE_STARTED) &&
-        (c->tr.ops != &eddy_transport_socket || eddy__transport_socket_file_start(c->tr.fd, s->len)))
+    if (!(c->flags & F_FILE_STARTED) && (c->tr.ops != &eddy_transport_socket ||
+                                         eddy__transport_socket_file_start(c->tr.fd, s->len)))
         c->flags |= F_FILE_STARTED;
     if (c->tr.ops->send_file != NULL && !s->generic) {
         c->tr.want = 0;
