@@ -10,17 +10,21 @@
 
 static struct {
     int foreach_closed;
+    int slots; /* conns[] slots taken; fx_n.connected counts only published ones */
     struct eddy_tcp_connection *conns[16]; /* published with __atomic stores */
 } st;
 
+/* Publishes c before counting it: a thread that saw fx_n.connected >= n must find
+ * conns[0..n-1] set (counting first let a sender start with a NULL connection). */
 static void on_connected_publish(struct eddy_tcp_connection *c)
 {
-    int i = fx_inc(&fx_n.connected) - 1;
+    int i = fx_inc(&st.slots) - 1;
 
     if (i < 16) {
         eddy_tcp_connection_ref(c); /* for the test's threads */
         __atomic_store_n(&st.conns[i], c, __ATOMIC_RELEASE);
     }
+    fx_inc(&fx_n.connected);
 }
 
 static struct eddy_tcp_connection *conn_at(int i)

@@ -404,6 +404,7 @@ static void on_connected_live(struct eddy_tcp_connection *c)
     if (n <= 2) {   /* the test keeps these past the server's end */
         eddy_tcp_connection_ref(c);
         st.held[n - 1] = c;
+        fx_inc(&st.nheld); /* counted after the store: the test waits on it */
     }
     if (n % 2 == 0) { /* unread output stays queued */
         static char big[1 << 20];
@@ -480,6 +481,7 @@ static void test_free_with_live_connections(void)
     ASSERT(fx_wait_ge(&st.foreach_seen, LIVE, 5));
     ASSERT(fx_wait_ge(&st.queued_big, LIVE / 2, 5));
     ASSERT(fx_echo_ok(quiet_socket(fds, LIVE), "hello"));
+    ASSERT(fx_wait_ge(&st.nheld, 2, 5));
     /* A cross-thread send to a held connection, then the server goes away. */
     ASSERT_EQ(eddy_tcp_connection_send(st.held[1], "late", 4), 0);
     fx_stop(&f);
