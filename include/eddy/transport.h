@@ -101,6 +101,9 @@ enum {
      * then makes those syscalls itself instead of the indirect calls. A table
      * copied from one with this bit that replaces readv or writev must clear it. */
     EDDY_TRANSPORT_PLAIN_SOCKET = 1 << 2,
+    /* fd is a kernel TCP socket (under TLS records or not), so TCP socket options apply
+     * to it: tcp_connection sets the file-output TCP_NOTSENT_LOWAT on it. */
+    EDDY_TRANSPORT_TCP_FD = 1 << 3,
 };
 
 struct eddy_transport_ops {
@@ -192,8 +195,9 @@ int eddy_transport_socket_sigpipe_ignored(int on);
  * chunk); docs/BENCHMARKS.md has the measurements. 0 (the default): the whole range. */
 void eddy_transport_socket_set_file_chunk(size_t bytes);
 
-/* Process-wide, any thread: TCP_NOTSENT_LOWAT of bytes, set on a kernel-socket connection
- * once, before its first file range goes out. Without it the kernel takes megabytes of a
+/* Process-wide, any thread: TCP_NOTSENT_LOWAT of bytes, set once on a connection whose
+ * transport has EDDY_TRANSPORT_TCP_FD (plain sockets and TLS over them), before its first
+ * file range goes out. Without it the kernel takes megabytes of a
  * large file at once and sends them as the peer's window opens, so on loopback the
  * reader's own CPU transmits them; with it the server's sends follow the reader's pace and
  * the reader spends less per byte (docs/BENCHMARKS.md, files). 0 (the default): not set. */

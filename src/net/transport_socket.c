@@ -196,7 +196,7 @@ static int sock_set_nodelay(struct eddy_transport *t, int on)
 
 const struct eddy_transport_ops eddy_transport_socket = {
     .name = "socket",
-    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_PLAIN_SOCKET,
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_PLAIN_SOCKET | EDDY_TRANSPORT_TCP_FD,
     .open = eddy__transport_fd_open,
     .readv = sock_readv,
     .writev = sock_writev,

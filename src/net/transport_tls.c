@@ -594,7 +594,7 @@ static int tls_set_nodelay(struct eddy_transport *t, int on)
  * descriptor calls under it) and the caps differ. Written out twice, not generated. */
 const struct eddy_transport_ops eddy_transport_tls = {
     .name = "tls",
-    .caps = EDDY_TRANSPORT_CLOSE_FORGETS,
+    .caps = EDDY_TRANSPORT_CLOSE_FORGETS | EDDY_TRANSPORT_TCP_FD,
     .open = tls_open,
     .readv = tls_readv,
     .writev = tls_writev,

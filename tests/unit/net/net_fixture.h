@@ -194,12 +194,13 @@ static void *fx_thread_main(void *arg)
     return NULL;
 }
 
-/* Starts a server whose connections are on transport ops (NULL: kernel sockets); o may
- * be NULL (defaults). 0 or a negative errno. */
+/* Starts a server whose connections are on transport ops (NULL: kernel sockets) opened
+ * with ops_arg (a TLS context for eddy_transport_tls); o may be NULL (defaults). 0 or a
+ * negative errno. */
 static FX_UNUSED int fx_start_ops(struct fx *f, const char *backend,
                                   const struct eddy_tcp_server_options *o,
                                   const struct eddy_tcp_callbacks *cb, void *data,
-                                  const struct eddy_transport_ops *ops)
+                                  const struct eddy_transport_ops *ops, void *ops_arg)
 {
     union eddy_sockaddr bound;
     int r;
@@ -211,7 +212,7 @@ static FX_UNUSED int fx_start_ops(struct fx *f, const char *backend,
         return r;
     r = eddy_tcp_server_new(&f->server, f->loop, o, cb, data);
     if (r == 0)
-        r = eddy_tcp_server_listen_transport(f->server, "127.0.0.1:0", &bound, ops, NULL);
+        r = eddy_tcp_server_listen_transport(f->server, "127.0.0.1:0", &bound, ops, ops_arg);
     if (r == 0)
         r = eddy_tcp_server_start(f->server);
     if (r == 0)
@@ -231,7 +232,7 @@ static FX_UNUSED int fx_start(struct fx *f, const char *backend,
                               const struct eddy_tcp_server_options *o,
                               const struct eddy_tcp_callbacks *cb, void *data)
 {
-    return fx_start_ops(f, backend, o, cb, data, NULL);
+    return fx_start_ops(f, backend, o, cb, data, NULL, NULL);
 }
 
 /* Stops the loop; the server is freed in the loop's thread, then the loop. */
@@ -424,6 +425,31 @@ static FX_UNUSED void fx_pattern(char *p, size_t n, size_t start)
         size_t k = start + i;
         p[i] = (char)((k * 2654435761u) >> 13 ^ (k >> 8));
     }
+}
+
+/* The file the file tests serve: its bytes, and an unlinked temporary file holding them. */
+static struct {
+    char *data;
+    int fd;
+} fx_file FX_UNUSED = {NULL, -1};
+
+/* Runs body on the first n backends with fx_file a len-byte file of fx_pattern's bytes, or
+ * of zeros. */
+static FX_UNUSED void fx_with_file(fx_body body, int n, size_t len, int pattern)
+{
+    fx_file.data = pattern ? malloc(len) : calloc(1, len);
+    ASSERT(fx_file.data != NULL);
+    if (pattern)
+        fx_pattern(fx_file.data, len, 12345);
+    fx_file.fd = fx_temp_file(fx_file.data, len);
+    if (fx_file.fd >= 0)
+        fx_first_backends(body, n);
+    else
+        eddy_test_fail(__FILE__, __LINE__, "fx_temp_file", "failed");
+    close(fx_file.fd);
+    fx_file.fd = -1;
+    free(fx_file.data);
+    fx_file.data = NULL;
 }
 
 #endif

@@ -320,25 +320,6 @@ static void test_shutdown_after_flush(const char *backend)
 /* ---- file ranges ---- */
 
 #define FILE_LEN (3u << 20)
-static int file_fd = -1;
-static char *file_data; /* what file_fd holds */
-
-/* Runs body on the first n backends with file_fd an unlinked FILE_LEN-byte file of the
- * pattern, or of zeros. */
-static void with_file(fx_body body, int n, int pattern)
-{
-    file_data = pattern ? malloc(FILE_LEN) : calloc(1, FILE_LEN);
-    ASSERT(file_data != NULL);
-    if (pattern)
-        fx_pattern(file_data, FILE_LEN, 12345);
-    file_fd = fx_temp_file(file_data, FILE_LEN);
-    if (file_fd >= 0)
-        fx_first_backends(body, n);
-    else
-        eddy_test_fail(__FILE__, __LINE__, "fx_temp_file", "failed");
-    close(file_fd);
-    free(file_data);
-}
 
 static void on_connected_files(struct eddy_tcp_connection *c)
 {
@@ -346,14 +327,14 @@ static void on_connected_files(struct eddy_tcp_connection *c)
 
     set_sndbuf(c, 4096);
     eddy_buffer_append(eddy_tcp_connection_output(c), "HEAD", 4);
-    eddy_tcp_connection_send_file(c, file_fd, 10, 1000, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, 10, 1000, 0);
     eddy_tcp_connection_send(c, "MID", 3);
-    st.dup_fd = dup(file_fd);
+    st.dup_fd = dup(fx_file.fd);
     eddy_tcp_connection_send_file(c, st.dup_fd, (1u << 20) + 3, (2u << 20) - 5, 1);
     out = eddy_tcp_connection_output(c); /* must append after the file range */
     eddy_buffer_append(out, "TAIL", 4);
-    eddy_tcp_connection_send_file(c, file_fd, 0, 0, 0);
-    eddy_tcp_connection_send_file(c, file_fd, FILE_LEN - 17, 17, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, 0, 0, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, FILE_LEN - 17, 17, 0);
     eddy_tcp_connection_shutdown(c);
 }
 
@@ -373,7 +354,7 @@ static size_t expect_append(char *dst, size_t at, const char *src, size_t n)
 
 static void files_case(const char *backend)
 {
-    const char *file = file_data;
+    const char *file = fx_file.data;
     struct eddy_tcp_callbacks cb = {.on_connected = on_connected_files,
                                     .on_write_complete = on_write_complete_files,
                                     .on_close = on_close_count};
@@ -404,7 +385,7 @@ static void files_case(const char *backend)
 
 static void test_send_file_ranges(void)
 {
-    with_file(files_case, FX_NBACKENDS, 1);
+    fx_with_file(files_case, FX_NBACKENDS, FILE_LEN, 1);
 }
 
 /* File ranges count EDDY_TCP_FILE_RANGE_COST each against the mark, not their size:
@@ -414,7 +395,7 @@ static void on_connected_ranges(struct eddy_tcp_connection *c)
     set_sndbuf(c, 4096);
     eddy_buffer_append(eddy_tcp_connection_output(c), "HEAD", 4);
     for (int i = 0; i < st.round; i++)
-        eddy_tcp_connection_send_file(c, file_fd, 0, st.round == 1 ? FILE_LEN : 65536, 0);
+        eddy_tcp_connection_send_file(c, fx_file.fd, 0, st.round == 1 ? FILE_LEN : 65536, 0);
     st.held = eddy_tcp_connection_output_held(c);
     st.hw_queued = eddy_tcp_connection_output_queued(c);
     eddy_tcp_connection_shutdown(c);
@@ -454,7 +435,7 @@ static void ranges_cases(const char *backend)
 
 static void test_high_water_file_ranges(void)
 {
-    with_file(ranges_cases, 2, 0);
+    fx_with_file(ranges_cases, 2, FILE_LEN, 0);
 }
 
 /* A file sendfile refuses (EINVAL: /proc/self/environ) goes out by copy. */
@@ -580,7 +561,7 @@ static void on_connected_stream(struct eddy_tcp_connection *c)
     set_sndbuf(c, 4096);
     if (fx_inc(&st.round) % 2 == 0) /* memory first: send fails; else sendfile */
         eddy_tcp_connection_send(c, st.blob, st.blob_len);
-    eddy_tcp_connection_send_file(c, file_fd, 0, FILE_LEN, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, 0, FILE_LEN, 0);
     eddy_tcp_connection_send(c, st.blob, st.blob_len);
 }
 
@@ -616,7 +597,7 @@ static void reset_case(const char *backend)
 
 static void test_peer_reset_while_streaming_no_sigpipe(void)
 {
-    with_file(reset_case, FX_NBACKENDS, 0);
+    fx_with_file(reset_case, FX_NBACKENDS, FILE_LEN, 0);
 }
 
 int main(void)

@@ -22,8 +22,6 @@
 #define SMALL_OFF 70000u
 #define SMALL_LEN 5000u
 
-static char *file_data;
-static int file_fd = -1;
 static struct {
     int closed, write_complete, lowat;
 } st;
@@ -40,9 +38,9 @@ static void on_connected_files(struct eddy_tcp_connection *c)
 
     setsockopt(eddy_tcp_connection_fd(c), SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
     eddy_tcp_connection_send(c, "HEAD", 4);
-    eddy_tcp_connection_send_file(c, file_fd, BIG_OFF, BIG_LEN, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, BIG_OFF, BIG_LEN, 0);
     eddy_tcp_connection_send(c, "MID", 3);
-    eddy_tcp_connection_send_file(c, file_fd, SMALL_OFF, SMALL_LEN, 0);
+    eddy_tcp_connection_send_file(c, fx_file.fd, SMALL_OFF, SMALL_LEN, 0);
     eddy_tcp_connection_send(c, "TAIL", 4);
     eddy_tcp_connection_shutdown(c);
 }
@@ -78,9 +76,9 @@ static void files_case(const char *backend, int lowat_expected)
     st.lowat = -1;
     ASSERT(expect != NULL && got != NULL);
     n = expect_append(expect, n, "HEAD", 4);
-    n = expect_append(expect, n, file_data + BIG_OFF, BIG_LEN);
+    n = expect_append(expect, n, fx_file.data + BIG_OFF, BIG_LEN);
     n = expect_append(expect, n, "MID", 3);
-    n = expect_append(expect, n, file_data + SMALL_OFF, SMALL_LEN);
+    n = expect_append(expect, n, fx_file.data + SMALL_OFF, SMALL_LEN);
     n = expect_append(expect, n, "TAIL", 4);
     fd = fx_start_client(&f, backend, NULL, &cb, 4096);
     ASSERT(fd >= 0);
@@ -127,33 +125,19 @@ static void default_case(const char *backend)
     files_case(backend, 0);
 }
 
-static void with_file(fx_body body)
-{
-    file_data = malloc(FILE_LEN);
-    ASSERT(file_data != NULL);
-    fx_pattern(file_data, FILE_LEN, 777);
-    file_fd = fx_temp_file(file_data, FILE_LEN);
-    if (file_fd >= 0)
-        fx_first_backends(body, FX_NBACKENDS);
-    else
-        eddy_test_fail(__FILE__, __LINE__, "fx_temp_file", "failed");
-    close(file_fd);
-    free(file_data);
-}
-
 static void test_copied_ranges(void)
 {
-    with_file(copied_case);
+    fx_with_file(copied_case, FX_NBACKENDS, FILE_LEN, 1);
 }
 
 static void test_default_sendfile(void)
 {
-    with_file(default_case);
+    fx_with_file(default_case, FX_NBACKENDS, FILE_LEN, 1);
 }
 
 static void test_lowat_min(void)
 {
-    with_file(lowat_min_case);
+    fx_with_file(lowat_min_case, FX_NBACKENDS, FILE_LEN, 1);
 }
 
 int main(void)

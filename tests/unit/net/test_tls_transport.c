@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "../../lib/test.h"
-#include "../../lib/tls_certs.h"
 #include "eddy/channel.h"
 #include "eddy/tls.h"
 #include "eddy/transport.h"
+#include "tls_fixture.h"
 
 static struct eddy_tls_context *ctx;
 static SSL_CTX *cctx;
@@ -433,23 +433,8 @@ static void test_garbage_after_handshake(void)
 
 int main(void)
 {
-    struct eddy_tls_options o;
-    char cert[512], key[512], ca[512], err[512];
-
-    if (eddy_test_certs() == NULL) {
-        printf("not ok - gen_certs.sh failed\n");
+    if (tls_fixture_open(&ctx, &cctx) < 0)
         return 1;
-    }
-    eddy_tls_options_init(&o);
-    eddy_tls_options_add_cert(&o, eddy_test_cert_path(cert, sizeof cert, "localhost.chain.pem"),
-                              eddy_test_cert_path(key, sizeof key, "localhost.key"));
-    if (eddy_tls_context_new(&ctx, &o, err, sizeof err) < 0) {
-        printf("not ok - context: %s\n", err);
-        return 1;
-    }
-    cctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(cctx, eddy_test_cert_path(ca, sizeof ca, "ca.pem"), NULL);
-    SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
     RUN(test_handshake_waits_then_serves);
     RUN(test_pending_delivers_buffered_bytes);
     RUN(test_small_pieces_make_one_record);
@@ -461,7 +446,6 @@ int main(void)
     RUN(test_bare_fin_is_end_of_input);
     RUN(test_hostile_handshakes_fail_cleanly);
     RUN(test_garbage_after_handshake);
-    SSL_CTX_free(cctx);
-    eddy_tls_context_free(ctx);
+    tls_fixture_close(ctx, cctx);
     return eddy_test_done();
 }

@@ -37,7 +37,7 @@ static void echo_over(const char *backend, int plain)
         ops.caps &= ~(unsigned)EDDY_TRANSPORT_PLAIN_SOCKET;
     fx_store(&reads, 0);
     fx_store(&writes, 0);
-    ASSERT_EQ(fx_start_ops(&f, backend, NULL, &fx_counting_echo, NULL, &ops), 0);
+    ASSERT_EQ(fx_start_ops(&f, backend, NULL, &fx_counting_echo, NULL, &ops, NULL), 0);
     fd = fx_connect(f.port, 0);
     ASSERT(fd >= 0);
     ASSERT(fx_echo_ok(fd, "ping"));
