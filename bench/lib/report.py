@@ -72,6 +72,31 @@ def run_stats(rows):
     return out
 
 
+def round_rps(rows):
+    """{(scenario, server): {round: req/s}}, rounds with requests only."""
+    out = {}
+    for r in rows:
+        if r[0] != "run":
+            continue
+        req, dur = float(r[4]), float(r[6])
+        if req > 0 and dur > 0:
+            out.setdefault((r[1], r[2]), {})[r[3]] = req / (dur / 1e6)
+    return out
+
+
+def paired(rr, scen, peers):
+    """eddy against the best peer of the same round, over the rounds all of them ran: the
+    machine's drift between rounds (up to 2x here) then cancels, since a round runs the
+    servers back to back. (median ratio, rounds eddy led, rounds), or None."""
+    ed = rr.get((scen, "eddy"), {})
+    ps = [rr[(scen, p)] for p in peers if (scen, p) in rr]
+    rounds = [k for k in ed if ps and all(k in p for p in ps)]
+    if not rounds:
+        return None
+    ratios = [ed[k] / max(p[k] for p in ps) for k in rounds]
+    return med(ratios), sum(x >= 1 for x in ratios), len(rounds)
+
+
 def fmt_ratio(x):
     return "-" if x != x else f"{x:.2f}"
 
@@ -154,7 +179,7 @@ def print_before_after(st, ms):
               f"{ms['eddy0']['per']:.0f} B")
 
 
-def print_targets(st, ms):
+def print_targets(st, ms, rr):
     print("\nTargets")
     peers = ["nginx", "h2o", "lighttpd"]
     for scen, title in SCENARIOS:
@@ -168,6 +193,10 @@ def print_targets(st, ms):
             continue
         print(f"  {title}: eddy req/s {ed['rps']:.0f} >= best peer {best:.0f}: "
               f"{verdict(ed['rps'] >= best)}")
+        pr = paired(rr, scen, [p for p in peers if (scen, p) in st])
+        if pr:
+            print(f"    paired by round: eddy / the round's best peer, median {pr[0]:.2f}; "
+                  f"eddy ahead in {pr[1]} of {pr[2]} rounds")
         if scen in SMALL:
             lo = min(p["cpu"] for p in ps)
             print(f"  {title}: eddy CPU {ed['cpu']:.2f} us/req <= 0.8 x best peer {lo:.2f} = "
@@ -295,7 +324,7 @@ def main():
         ms = mem_stats(rows)
         print_runs(st)
         print_mem(ms)
-        print_targets(st, ms)
+        print_targets(st, ms, round_rps(rows))
     elif len(sys.argv) >= 4 and sys.argv[1] == "backends":
         bes = backends(load(sys.argv[2]), sys.argv[3])
         print("backends: " + " ".join(bes), file=sys.stderr)
