@@ -12,10 +12,11 @@
 
 #include "net_fixture.h"
 
-#define NCLI 16
+#define NCLI  16
+#define NLONG 40 /* clients of test_long_batch_flushes_every_16 */
 
 static struct {
-    struct eddy_tcp_connection *conns[NCLI];
+    struct eddy_tcp_connection *conns[NLONG];
     int nconns, plus_sent[NCLI], unsent_in_task, tasks;
 } st;
 
@@ -29,7 +30,7 @@ static int conn_index(struct eddy_tcp_connection *c)
 
 static void on_connected_note(struct eddy_tcp_connection *c)
 {
-    if (st.nconns < NCLI)
+    if (st.nconns < NLONG)
         st.conns[st.nconns++] = c;
     fx_inc(&fx_n.connected);
 }
@@ -157,23 +158,14 @@ static void test_cross_send_from_completion_not_doubled(const char *backend)
 /* A batch of 40 requests: the answers leave every 16 callbacks, not all after the 40th
  * (a pipelining client would wait idle for the whole batch). on_message of each connection
  * counts the answers of earlier connections still queued at that moment. */
-#define NLONG 40
-static struct eddy_tcp_connection *long_conns[NLONG];
-static int nlong, max_waiting, saw_waiting;
-
-static void on_connected_long(struct eddy_tcp_connection *c)
-{
-    if (nlong < NLONG)
-        long_conns[nlong++] = c;
-    fx_inc(&fx_n.connected);
-}
+static int max_waiting, saw_waiting;
 
 static void on_message_count_waiting(struct eddy_tcp_connection *c, struct eddy_buffer *in)
 {
     int waiting = 0;
 
-    for (int i = 0; i < nlong; i++)
-        if (long_conns[i] != c && eddy_tcp_connection_output_queued(long_conns[i]) > 0)
+    for (int i = 0; i < st.nconns; i++)
+        if (st.conns[i] != c && eddy_tcp_connection_output_queued(st.conns[i]) > 0)
             waiting++;
     if (waiting > max_waiting)
         max_waiting = waiting;
@@ -197,13 +189,14 @@ static int have_uring(void)
 
 static void test_long_batch_flushes_every_16(const char *backend)
 {
-    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_long,
+    struct eddy_tcp_callbacks cb = {.on_connected = on_connected_note,
                                     .on_message = on_message_count_waiting,
                                     .on_close = fx_on_close_count};
     int fds[NLONG];
     struct fx f;
 
-    nlong = max_waiting = saw_waiting = 0;
+    memset(&st, 0, sizeof st);
+    max_waiting = saw_waiting = 0;
     ASSERT_EQ(fx_start_clients(&f, backend, NULL, &cb, fds, NLONG), 0);
     fx_block_loop(f.loop, 100); /* the 40 requests pile up into one batch */
     for (int i = 0; i < NLONG; i++)

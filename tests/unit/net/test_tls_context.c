@@ -499,12 +499,8 @@ static void test_tls13_resumption_renews_ticket(void)
     eddy_tls_context_free(ctx);
 }
 
-/* One ticket after a full handshake (OpenSSL and nginx send 2; a client uses one per
- * connection and gets the next at its resumption), one after each TLS 1.3 resumption
- * (clients use a ticket once), none after a TLS 1.2 resumption under the current key (TLS
- * 1.2 clients keep theirs). Each ticket costs the server an encryption and the client a
- * record to read and a session to store, so no more than that. */
-/* A full handshake and two resumptions in a chain with client c: the tickets each brought. */
+/* A full handshake and two resumptions in a chain with client c: one ticket after the full
+ * one, on_resume after each resumption. */
 static void ticket_chain(struct eddy_tls_context *ctx, SSL_CTX *c, int version, int on_resume)
 {
     SSL_SESSION *sess = NULL;
@@ -520,6 +516,11 @@ static void ticket_chain(struct eddy_tls_context *ctx, SSL_CTX *c, int version, 
     SSL_SESSION_free(sess);
 }
 
+/* One ticket after a full handshake (OpenSSL and nginx send 2; a client uses one per
+ * connection and gets the next at its resumption), one after each TLS 1.3 resumption
+ * (clients use a ticket once), none after a TLS 1.2 resumption under the current key (TLS
+ * 1.2 clients keep theirs). Each ticket costs the server an encryption and the client a
+ * record to read and a session to store, so no more than that. */
 static void test_tickets_per_handshake(void)
 {
     struct eddy_tls_options o;
