@@ -642,6 +642,8 @@ int httpd_conf_build(struct httpd_conf_tree *t, const struct httpd_conf_load_opt
         .conf = c, .r = &c->main_rules, .level = HTTPD_C_MAIN, .err = err, .cap = cap};
     err[0] = '\0';
     int rc = read_level(&x, &t->top);
+    if (rc == 0 && o->tls_ticket_renewal != 0)
+        c->g.tls.ticket_renewal = o->tls_ticket_renewal > 0;
     if (rc == 0 && o->root) {
         c->main_rules.root = httpd_conf_strdup(c, o->root);
         c->main_rules.root_file = "(command line)", c->main_rules.root_line = 0;

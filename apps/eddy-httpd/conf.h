@@ -131,6 +131,7 @@ struct httpd_tls_globals {
     int min_version, max_version; /* 12 or 13 */
     const char *ciphers;
     long long session_tickets, session_timeout_ms, handshake_timeout_ms;
+    long long ticket_renewal; /* tls_ticket_renewal (eddy's own): 0 or 1 */
 };
 
 struct httpd_globals {
@@ -161,9 +162,10 @@ struct httpd_conf {
 
 /* Options that come from the command line into the loading. */
 struct httpd_conf_load_options {
-    int follow_symlinks; /* --follow-symlinks */
-    const char *root;    /* -r, overrides the main-level root; NULL: the file's */
-    int open_roots;      /* open the document roots (not for a parse-only check) */
+    int follow_symlinks;    /* --follow-symlinks */
+    const char *root;       /* -r, overrides the main-level root; NULL: the file's */
+    int open_roots;         /* open the document roots (not for a parse-only check) */
+    int tls_ticket_renewal; /* --tls-ticket-renewal: 1 on, -1 off, 0 the file's */
 };
 
 /* Reads and checks the file. 0 with *out (one reference), or -1 with

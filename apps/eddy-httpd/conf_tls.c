@@ -16,6 +16,7 @@ void httpd_conf_tls_init(struct httpd_tls_globals *t)
 {
     memset(t, 0, sizeof *t);
     t->session_tickets = t->session_timeout_ms = t->handshake_timeout_ms = HTTPD_UNSET;
+    t->ticket_renewal = HTTPD_UNSET;
 }
 
 static int set_file(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, int key)
@@ -67,6 +68,15 @@ static int main_time(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, l
     return 0;
 }
 
+static int tls_on_off(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, long long *out)
+{
+    if (strcmp(d->args[1], "on") != 0 && strcmp(d->args[1], "off") != 0)
+        return httpd_conf_fail(x, d, "\"%s\" takes \"on\" or \"off\", not \"%s\"", d->args[0],
+                               d->args[1]);
+    *out = d->args[1][1] == 'n';
+    return 0;
+}
+
 static int main_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 {
     struct httpd_tls_globals *t = &x->conf->g.tls;
@@ -79,13 +89,10 @@ static int main_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir 
         return httpd_conf_fail(x, d, "invalid number of arguments in \"%s\"", n);
     if (strcmp(n, "ssl_ciphers") == 0)
         return (t->ciphers = httpd_conf_strdup(x->conf, d->args[1])) ? 0 : -1;
-    if (strcmp(n, "ssl_session_tickets") == 0) {
-        if (strcmp(d->args[1], "on") != 0 && strcmp(d->args[1], "off") != 0)
-            return httpd_conf_fail(x, d, "\"%s\" takes \"on\" or \"off\", not \"%s\"", n,
-                                   d->args[1]);
-        t->session_tickets = d->args[1][1] == 'n';
-        return 0;
-    }
+    if (strcmp(n, "ssl_session_tickets") == 0)
+        return tls_on_off(x, d, &t->session_tickets);
+    if (strcmp(n, "tls_ticket_renewal") == 0)
+        return tls_on_off(x, d, &t->ticket_renewal);
     if (strcmp(n, "ssl_session_timeout") == 0)
         return main_time(x, d, &t->session_timeout_ms);
     return main_time(x, d, &t->handshake_timeout_ms); /* ssl_handshake_timeout */
@@ -93,7 +100,8 @@ static int main_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir 
 
 int httpd_conf_tls_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 {
-    static const char *const mains[] = {"ssl_protocols", "ssl_ciphers", "ssl_session_tickets",
+    static const char *const mains[] = {"ssl_protocols",       "ssl_ciphers",
+                                        "ssl_session_tickets", "tls_ticket_renewal",
                                         "ssl_session_timeout", "ssl_handshake_timeout"};
     const char *n = d->args[0];
     if (strcmp(n, "tls_certificate") == 0 || strcmp(n, "ssl_certificate") == 0)
@@ -172,6 +180,8 @@ static void apply_globals(struct eddy_tls_options *o, const struct httpd_tls_glo
     o->ciphers = t->ciphers;
     if (t->session_tickets == 0)
         o->ticket_key_seconds = 0;
+    if (t->ticket_renewal != HTTPD_UNSET)
+        o->renew_tickets = (int)t->ticket_renewal;
     if (t->session_timeout_ms != HTTPD_UNSET)
         o->session_timeout = t->session_timeout_ms / 1000 > 0 ? t->session_timeout_ms / 1000 : 1;
 }

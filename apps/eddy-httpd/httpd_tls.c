@@ -27,6 +27,7 @@ int httpd_tls_setup(struct httpd_tls *t, const struct httpd_options *o)
     if (o->nlisten_tls == 0)
         return 0;
     eddy_tls_options_init(&to);
+    to.renew_tickets = o->tls_ticket_renewal > 0;
     for (int i = 0; i < o->ntls_cert; i++)
         eddy_tls_options_add_cert(&to, o->tls_cert[i], o->tls_key[i]);
     rc = eddy_tls_context_new(&t->ctx, &to, err, sizeof err);

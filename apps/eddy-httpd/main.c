@@ -428,6 +428,8 @@ static int load_config(struct httpd *h)
     r->load.follow_symlinks = h->opt.follow_symlinks;
     r->load.root = httpd_option_given(&h->opt, "root") ? h->opt.root : NULL;
     r->load.open_roots = 1;
+    if (httpd_option_given(&h->opt, "tls-ticket-renewal"))
+        r->load.tls_ticket_renewal = h->opt.tls_ticket_renewal;
     r->listen = listen_new;
     r->arg = h;
     if (httpd_conf_load(r->path, &r->load, &h->conf, err, sizeof err) < 0) {

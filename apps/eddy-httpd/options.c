@@ -42,6 +42,7 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_HANDSHAKE,
+    OPT_TLS_RENEWAL,
     OPT_HSTS,
     OPT_REDIRECT_HTTPS,
     OPT_ACCESS_LOG_TLS,
@@ -78,6 +79,7 @@ static const struct option long_opts[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-handshake-timeout", required_argument, NULL, OPT_TLS_HANDSHAKE},
+    {"tls-ticket-renewal", required_argument, NULL, OPT_TLS_RENEWAL},
     {"hsts", required_argument, NULL, OPT_HSTS},
     {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
     {"access-log-tls", no_argument, NULL, OPT_ACCESS_LOG_TLS},
@@ -158,6 +160,8 @@ static void usage(void)
            "                               certificate's names, the first is the default)\n"
            "      --tls-key FILE           PEM private key of the matching --tls-cert\n"
            "      --tls-handshake-timeout S  time to finish the TLS handshake (default 10)\n"
+           "      --tls-ticket-renewal on|off  a fresh ticket after each TLS 1.3 resumption\n"
+           "                               (default on: clients use a ticket once)\n"
            "      --hsts SECONDS           send Strict-Transport-Security on HTTPS\n"
            "      --redirect-https         plain listeners answer 301 to https://\n");
     usage_more();
@@ -209,6 +213,7 @@ static void defaults(struct httpd_options *o)
     o->drain_timeout_ms = 30000;
     o->max_body = 1024 * 1024;
     o->tls_handshake_timeout_ms = 10000;
+    o->tls_ticket_renewal = 1;
     o->hsts_seconds = -1;
     /* Measured in docs/BENCHMARKS.md (files, issue 16). */
     o->file_lowat = 128 * 1024;
@@ -237,6 +242,11 @@ static int handle_tls(struct httpd_options *o, int c, const char *arg)
         return 0;
     case OPT_TLS_HANDSHAKE:
         return parse_seconds("--tls-handshake-timeout", arg, &o->tls_handshake_timeout_ms);
+    case OPT_TLS_RENEWAL:
+        if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+            return bad("--tls-ticket-renewal", arg, "expected on or off");
+        o->tls_ticket_renewal = arg[1] == 'n' ? 1 : -1;
+        return 0;
     case OPT_HSTS:
         if (parse_long(arg, 0, 1LL << 40, &v) < 0)
             return bad("--hsts", arg, "expected a number of seconds");

@@ -40,6 +40,7 @@ struct httpd_options {
     const char *tls_cert[HTTPD_MAX_LISTEN], *tls_key[HTTPD_MAX_LISTEN];
     int ntls_cert, ntls_key;
     unsigned tls_handshake_timeout_ms;
+    int tls_ticket_renewal; /* 1 on, -1 off */
     long long hsts_seconds; /* -1: no Strict-Transport-Security */
     int redirect_https;
 };

@@ -66,6 +66,11 @@ struct eddy_tls_options {
      * has names, SNI looks only at these (as nginx does with server_name) and a name
      * matching none gets the default pair. */
     const char *cert_names[EDDY_TLS_MAX_CERTS];
+    /* TLS 1.3: 1 (default) sends a fresh ticket after each resumption, so a client that
+     * uses a ticket once (RFC 8446 C.4; browsers do) resumes its next connection too, as
+     * OpenSSL and nginx do; 0 sends none (as h2o), saving each resuming client a ticket
+     * to read and store, for clients that offer the same ticket again. */
+    int renew_tickets;
 };
 
 /* The defaults above, no certificate. */

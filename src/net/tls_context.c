@@ -34,6 +34,7 @@ struct tls_gen {
     /* Copies of cert_names: an SSL made before a reconfigure may still ask for SNI. */
     char *names[EDDY_TLS_MAX_CERTS];
     int named;
+    int renew_tickets; /* the options' renew_tickets, so a reconfigure changes it */
 };
 
 /* Options whose strings are owned (`owned`): reload reads them again long after
@@ -345,6 +346,7 @@ static int gen_load(struct tls_gen **out, struct eddy_tls_context *ctx,
     if (g == NULL)
         return fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
     g->ctx = ctx;
+    g->renew_tickets = o->renew_tickets;
     for (i = 0; i < o->ncerts && r == 0; i++) {
         if (o->cert_names[i] != NULL && (g->names[i] = strdup(o->cert_names[i])) == NULL)
             r = fail(err, errlen, -ENOMEM, "out of memory", NULL, ENOMEM);
@@ -542,9 +544,10 @@ struct eddy__tls_tickets *eddy__tls_context_tickets(struct eddy_tls_context *ctx
     return &ctx->tickets;
 }
 
-struct eddy__tls_tickets *eddy__tls_tickets_of(SSL *ssl)
+struct eddy__tls_tickets *eddy__tls_tickets_of(SSL *ssl, int *renew_tickets)
 {
     struct tls_gen *g = gen_of_ssl(ssl);
 
+    *renew_tickets = g != NULL && g->renew_tickets;
     return g != NULL ? &g->ctx->tickets : NULL;
 }

@@ -44,7 +44,8 @@ void eddy__tls_tickets_destroy(struct eddy__tls_tickets *t);
 /* Installs the ticket callback on ssl_ctx, with t found through the SSL_CTX's
  * ex_data (eddy__tls_tickets_of). */
 void eddy__tls_tickets_attach(SSL_CTX *ssl_ctx);
-struct eddy__tls_tickets *eddy__tls_tickets_of(SSL *ssl);
+/* The ring ssl's context uses, and (in *renew_tickets) its options' renew_tickets. */
+struct eddy__tls_tickets *eddy__tls_tickets_of(SSL *ssl, int *renew_tickets);
 /* For tests: makes the ring rotate as if `seconds` had passed. */
 void eddy__tls_tickets_age(struct eddy__tls_tickets *t, unsigned seconds);
 unsigned eddy__tls_tickets_rotations(struct eddy__tls_tickets *t);

@@ -14,6 +14,7 @@ void eddy_tls_options_init(struct eddy_tls_options *o)
     o->min_version = 12;
     o->alpn = "http/1.1";
     o->ticket_key_seconds = 3600;
+    o->renew_tickets = 1;
     o->session_cache_size = 20480;
     o->session_timeout = 7200;
 }

@@ -82,12 +82,13 @@ static int set_keys(const struct eddy__tls_ticket_key *k, unsigned char *iv, EVP
 }
 
 /* OpenSSL's ticket callback: 1 ticket made / key found; 2 found under the
- * previous key, or any TLS 1.3 ticket (accept, and issue a fresh ticket); 0
- * unknown key (full handshake); -1 error. */
+ * previous key, or a TLS 1.3 ticket when the options renew them (accept, and
+ * issue a fresh ticket); 0 unknown key (full handshake); -1 error. */
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                      EVP_MAC_CTX *hctx, int enc)
 {
-    struct eddy__tls_tickets *t = eddy__tls_tickets_of(ssl);
+    int renew13;
+    struct eddy__tls_tickets *t = eddy__tls_tickets_of(ssl, &renew13);
     struct eddy__tls_ticket_key k;
     int r = 1;
 
@@ -105,8 +106,9 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
         k = t->cur;
         /* TLS 1.3 clients use a ticket once (RFC 8446, C.4): without a fresh one after each
          * resumption their next connection would be a full handshake (OpenSSL's own keys
-         * renew too). TLS 1.2 clients keep theirs until the key changes. */
-        r = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
+         * renew too), unless the options say the clients reuse theirs. TLS 1.2 clients
+         * keep theirs until the key changes. */
+        r = SSL_version(ssl) == TLS1_3_VERSION && renew13 ? 2 : 1;
     } else if (t->prev.born != 0 && memcmp(name, t->prev.name, 16) == 0) {
         k = t->prev;
         r = 2;

@@ -53,6 +53,8 @@ try:
     one_line_error(["-r", root, "--file-lowat", "-1"], "negative --file-lowat")
     one_line_error(["-r", root, "--file-lowat-min", "1m"], "--file-lowat-min with a unit")
     one_line_error(["-r", root, "--file-copy-min", "8m"], "--file-copy-min with a unit")
+    one_line_error(["-r", root, "--tls-ticket-renewal", "maybe"], "--tls-ticket-renewal maybe",
+                   "maybe")
     one_line_error(["-r", root, "-l", "localhost"], "listen address without port")
     one_line_error(["-r", root, "-l", "localhost:99999"], "host name with a bad port")
     one_line_error(["-r", root, "extra"], "stray argument")

@@ -16,7 +16,7 @@ from httpd_blackbox import ok, done, time_limit, free_port  # noqa: E402
 from httpd_config_util import (ConfServer, check_config, read_all, refused, request,  # noqa: E402
                                wait_for, write_tree)
 from tls_blackbox import (NO_TLS, TlsServer, make_certs, s_client, curl,  # noqa: E402
-                          silent_client, tls_connect)  # noqa: E402
+                          silent_client, tls_connect, ticket_chain)  # noqa: E402
 
 
 def pair(certs, name):
@@ -116,6 +116,24 @@ def check_error(d, name, text, want):
         f.write(text)
     rc, err = check_config(path)
     ok(rc == 1 and want % {"f": path} in err, "-t: " + name, err.strip()[-300:])
+
+
+def test_ticket_renewal(d, certs):
+    """tls_ticket_renewal off: no fresh ticket after a TLS 1.3 resumption, the one ticket
+    resumes again; on (the default) renews it each time; --tls-ticket-renewal beats the file."""
+    srv = server_block("127.0.0.1:PORT tls", "localhost", d + "/a", *pair(certs, "localhost"))
+    for main_level, flags, renew in (("", (), True), ("tls_ticket_renewal off;\n", (), False),
+                                     ("tls_ticket_renewal off;\n",
+                                      ("--tls-ticket-renewal", "on"), True)):
+        s = ConfServer(main_level + srv, *flags)
+        reused, ids = ticket_chain(s.port, certs)
+        what = "%s%s" % (main_level.strip() or "default", " " + " ".join(flags) if flags else "")
+        ok(reused == [False, True, True], what + ": the 2nd and 3rd connections resume",
+           repr(reused))
+        ok((len(set(ids)) == 3) == renew and (len(set(ids)) == 1) == (not renew),
+           what + (": a fresh ticket each time" if renew else ": the same ticket each time"),
+           repr([i.hex()[:8] for i in ids]))
+        ok(s.stop() == 0, "exit 0")
 
 
 def test_check_errors(d, certs):
@@ -297,6 +315,7 @@ def main():
     test_redirect_and_timeout(d, certs)
     test_flags_with_config(d, certs)
     test_check_errors(d, certs)
+    test_ticket_renewal(d, certs)
     test_reload(d, certs)
     test_access_log(d, certs)
     test_wildcard_and_specific(d, certs)

@@ -13,7 +13,7 @@ import time
 
 from httpd_blackbox import BINARY, Reader, done, make_site, ok, rmtree, time_limit
 from tls_blackbox import (NO_TLS, SLOW, TlsServer, cert_args, check_not_built, client_hello, curl,
-                          make_certs, s_client, silent_client, tls_connect)
+                          make_certs, s_client, silent_client, ticket_chain, tls_connect)
 
 time_limit(240)
 base, root, files = make_site()
@@ -107,6 +107,16 @@ def resumption(srv):
         second = s_client(srv.tport, certs, v, "-sess_in", sess, "-ign_eof", stdin=req)
         ok(first.count("New, TLS") >= 1 and "Reused, TLS" in second and
            "Hello, eddy!" in second, "resumption" + v, second[:400])
+
+
+def ticket_renewal():
+    """--tls-ticket-renewal off: a TLS 1.3 resumption gets no fresh ticket and the one
+    ticket resumes again (the default, a fresh one each time, is checked with -c)."""
+    srv = TlsServer(root, certs, "--tls-ticket-renewal", "off")
+    reused, ids = ticket_chain(srv.tport, certs)
+    ok(reused == [False, True, True] and len(set(ids)) == 1, "ticket_renewal_off",
+       "%r %r" % (reused, [i.hex()[:8] for i in ids]))
+    srv.stop()
 
 
 def handshake_timeout():
@@ -233,6 +243,7 @@ else:
     renegotiation(srv)
     ok(srv.stop() == 0, "clean_exit")
     sni()
+    ticket_renewal()
     handshake_timeout()
     hsts_and_redirect()
     startup_errors()

@@ -65,6 +65,25 @@ def tls_connect(port, certs, host="localhost", timeout=10, **kw):
     return client_ctx(certs, **kw).wrap_socket(raw, server_hostname=host)
 
 
+def ticket_chain(port, certs, n=3):
+    """n TLS 1.3 connections, each offering the session the last one ended with: whether
+    each resumed, and the session ids (OpenSSL names a ticket's session by the ticket's
+    hash, so a fresh ticket gives a new id)."""
+    ctx = client_ctx(certs, version=ssl.TLSVersion.TLSv1_3)
+    sess, reused, ids = None, [], []
+    for _ in range(n):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c = ctx.wrap_socket(raw, server_hostname="localhost", session=sess)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        while c.recv(65536):
+            pass
+        reused.append(c.session_reused)
+        sess = c.session
+        ids.append(sess.id)
+        c.close()
+    return reused, ids
+
+
 def s_client(port, certs, *args, stdin=b"", timeout=20):
     """openssl s_client's combined output (text)."""
     cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",

@@ -18,17 +18,22 @@ static struct httpd_conf_tree *parse(const char *text)
 }
 
 /* NULL and err set when the text does not build. */
-static struct httpd_conf *build(const char *text)
+static struct httpd_conf *build_with(const char *text, const struct httpd_conf_load_options *o)
 {
     struct httpd_conf_tree *t = parse(text);
     if (t == NULL)
         return NULL;
-    struct httpd_conf_load_options o = {0};
     struct httpd_conf *c = NULL;
-    if (httpd_conf_build(t, &o, &c, err, sizeof err) < 0)
+    if (httpd_conf_build(t, o, &c, err, sizeof err) < 0)
         c = NULL;
     httpd_conf_tree_free(t);
     return c;
+}
+
+static struct httpd_conf *build(const char *text)
+{
+    struct httpd_conf_load_options o = {0};
+    return build_with(text, &o);
 }
 
 static void test_conf_syntax(void)
@@ -250,6 +255,38 @@ static void test_conf_tls(void)
                  "t.conf:1: access_log: unknown format \"json\"");
 }
 
+/* The TLS 1.3 ticket renewal of an address: on by default, off with tls_ticket_renewal
+ * off, and --tls-ticket-renewal (the load option) wins over the file. */
+static int renewal_of(const char *main_level, int flag)
+{
+    char text[512];
+    struct httpd_conf_load_options o = {.tls_ticket_renewal = flag};
+    snprintf(text, sizeof text,
+             "%sserver { listen 127.0.0.1:443 tls; tls_certificate a.pem;"
+             " tls_certificate_key a.key; }\n",
+             main_level);
+    struct httpd_conf *c = build_with(text, &o);
+    if (c == NULL || c->addrs[0].tls_options == NULL) {
+        printf("# %s\n", err);
+        httpd_conf_unref(c);
+        return -1;
+    }
+    int r = c->addrs[0].tls_options->renew_tickets;
+    httpd_conf_unref(c);
+    return r;
+}
+
+static void test_conf_tls_ticket_renewal(void)
+{
+    ASSERT_EQ(renewal_of("", 0), 1);
+    ASSERT_EQ(renewal_of("tls_ticket_renewal off;\n", 0), 0);
+    ASSERT_EQ(renewal_of("tls_ticket_renewal on;\n", 0), 1);
+    ASSERT_EQ(renewal_of("tls_ticket_renewal off;\n", 1), 1);
+    ASSERT_EQ(renewal_of("", -1), 0);
+    expect_error("tls_ticket_renewal maybe;\nserver { listen 1.2.3.4:80; }\n",
+                 "t.conf:1: \"tls_ticket_renewal\" takes \"on\" or \"off\", not \"maybe\"");
+}
+
 static void test_conf_include_glob(void)
 {
     char dir[] = "/tmp/eddy-conf-XXXXXX";
@@ -303,5 +340,6 @@ int main(void)
     RUN(test_conf_values);
     RUN(test_conf_include_glob);
     RUN(test_conf_tls);
+    RUN(test_conf_tls_ticket_renewal);
     return eddy_test_done();
 }

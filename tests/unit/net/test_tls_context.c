@@ -535,6 +535,28 @@ static void test_tickets_per_handshake(void)
     eddy_tls_context_free(ctx);
 }
 
+/* renew_tickets 0: no ticket after a TLS 1.3 resumption, and the client's one ticket
+ * resumes again and again; a reconfigure turns the renewal back on. */
+static void test_tls13_without_renewal(void)
+{
+    struct eddy_tls_options o;
+    struct eddy_tls_context *ctx;
+    SSL_CTX *c = client_ctx(0);
+    char err[512];
+
+    eddy_tls_options_init(&o);
+    ASSERT_EQ(o.renew_tickets, 1);
+    o.renew_tickets = 0;
+    eddy_tls_options_add_cert(&o, CERT("localhost"), KEY("localhost"));
+    ASSERT_EQ(eddy_tls_context_new(&ctx, &o, err, sizeof err), 0);
+    ticket_chain(ctx, c, TLS1_3_VERSION, 0);
+    o.renew_tickets = 1;
+    ASSERT_EQ(eddy_tls_context_reconfigure(ctx, &o, err, sizeof err), 0);
+    ticket_chain(ctx, c, TLS1_3_VERSION, 1);
+    SSL_CTX_free(c);
+    eddy_tls_context_free(ctx);
+}
+
 static void test_session_cache_tls12_without_tickets(void)
 {
     struct eddy_tls_options o;
@@ -651,6 +673,7 @@ int main(void)
     RUN(test_ticket_resumption_and_rotation);
     RUN(test_tls13_resumption_renews_ticket);
     RUN(test_tickets_per_handshake);
+    RUN(test_tls13_without_renewal);
     RUN(test_session_cache_tls12_without_tickets);
     RUN(test_reload_keeps_open_connections);
     RUN(test_renegotiation_refused);
