@@ -30,7 +30,9 @@
 # earlier build in the same run, for before/after comparisons of a change; not a peer),
 # EDDY_ARGS / EDDY0_ARGS (extra eddy-httpd flags for eddy / eddy0; EDDY_BEFORE=build/eddy-httpd
 # EDDY0_ARGS='--sendfile-chunk 262144' compares one flag on the same binary),
-# KEEP_TMP=1 (keep configs, server logs and wrk outputs). Everything started is stopped on exit.
+# KEEP_TMP=1 (keep configs, server logs and wrk outputs), SERVER_CPU_QUOTA=P (every server in a
+# cgroup allowed P % of one CPU, so the servers rather than the client set the rate; see
+# lib/common.sh). Everything started is stopped on exit.
 set -u
 . "$(dirname "$0")/lib/common.sh"
 
@@ -260,6 +262,9 @@ print_header() {
     echo "# DURATION=${DURATION}s ROUNDS=$ROUNDS IDLE_N=$IDLE_N SCENARIOS='$SCENARIOS' SERVERS='$SERVERS'"
     echo "# pinned: server taskset -c $SERVER_CPU (one worker/thread), wrk -t1 taskset -c $CLIENT_CPU;" \
         "servers and wrk under '${PRIO[*]:-no nice}'"
+    [ -n "$QUOTA_CG" ] && echo "# SERVER_CPU_QUOTA=$SERVER_CPU_QUOTA: every server limited to" \
+        "$SERVER_CPU_QUOTA % of one CPU ($QUOTA_CG): server-bound, not the issues' setting"
+    return 0
 }
 
 main() {

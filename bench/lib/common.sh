@@ -38,6 +38,33 @@ bench_init() {
     trap 'exit 143' TERM
     # A server is given the whole hard limit (20000 here) so it can hold 15000 idle connections.
     ulimit -n "$(ulimit -Hn)"
+    [ -n "${SERVER_CPU_QUOTA:-}" ] && cpu_quota_init
+}
+
+# SERVER_CPU_QUOTA=P: every server runs in a cgroup allowed P % of one CPU (CFS bandwidth,
+# 10 ms period), so on a machine where the load generator's one core is the limit the
+# servers become it instead and req/s compares the servers' own work. Not the default:
+# the issues' targets are set for unthrottled servers.
+QUOTA_CG=
+cpu_quota_init() {
+    local p=$SERVER_CPU_QUOTA base
+    case $p in '' | *[!0-9]* | 0) die "SERVER_CPU_QUOTA must be a whole percentage (1-100)" ;; esac
+    [ "$p" -le 100 ] || die "SERVER_CPU_QUOTA must be a whole percentage (1-100)"
+    if [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then # cgroup v1 cpu controller
+        base=/sys/fs/cgroup/cpu
+    elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+        base=/sys/fs/cgroup
+    else
+        die "SERVER_CPU_QUOTA: no writable cgroup cpu controller here"
+    fi
+    QUOTA_CG=$base/eddy-bench-$$
+    mkdir "$QUOTA_CG" || die "SERVER_CPU_QUOTA: cannot create $QUOTA_CG"
+    if [ -e "$QUOTA_CG/cpu.max" ]; then
+        echo "$((p * 100)) 10000" >"$QUOTA_CG/cpu.max"
+    else
+        echo 10000 >"$QUOTA_CG/cpu.cfs_period_us" && echo $((p * 100)) >"$QUOTA_CG/cpu.cfs_quota_us"
+    fi || die "SERVER_CPU_QUOTA: cannot set the quota of $QUOTA_CG"
+    SERVER_WRAP="$BENCH_LIB/cpu_quota.sh $QUOTA_CG ${SERVER_WRAP:-}"
 }
 
 bench_cleanup() {
@@ -53,6 +80,7 @@ bench_cleanup() {
         wait "$pid" 2>/dev/null
     done
     [ "$MADE_POLICY_RC" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ -n "$QUOTA_CG" ] && rmdir "$QUOTA_CG" 2>/dev/null
     if [ -n "$BENCH_TMP" ] && [ -z "${KEEP_TMP:-}" ]; then
         rm -rf "$BENCH_TMP"
     elif [ -n "$BENCH_TMP" ]; then
