@@ -80,7 +80,7 @@ bench_cleanup() {
         wait "$pid" 2>/dev/null
     done
     [ "$MADE_POLICY_RC" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    [ -n "$QUOTA_CG" ] && rmdir "$QUOTA_CG" 2>/dev/null
+    [ -n "$QUOTA_CG" ] && { rmdir "$QUOTA_CG" 2>/dev/null || log "could not remove $QUOTA_CG (a process still in it)"; }
     if [ -n "$BENCH_TMP" ] && [ -z "${KEEP_TMP:-}" ]; then
         rm -rf "$BENCH_TMP"
     elif [ -n "$BENCH_TMP" ]; then
