@@ -61,6 +61,16 @@ int httpd_conf_fail(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, co
     return -1;
 }
 
+int httpd_conf_on_off(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, int *out)
+{
+    if (strcmp(d->args[1], "on") == 0 || strcmp(d->args[1], "off") == 0) {
+        *out = d->args[1][1] == 'n';
+        return 0;
+    }
+    return httpd_conf_fail(x, d, "\"%s\" takes \"on\" or \"off\", not \"%s\"", d->args[0],
+                           d->args[1]);
+}
+
 static int parse_scaled(const char *s, const char *const *units, const long long *scale,
                         long long *out)
 {

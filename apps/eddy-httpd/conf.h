@@ -221,5 +221,7 @@ void httpd_conf_tls_init(struct httpd_tls_globals *t);
 int httpd_conf_rules_directive(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d);
 int httpd_conf_fail(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* d's one argument "on" (1) or "off" (0) into *out; anything else is an error naming d. */
+int httpd_conf_on_off(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, int *out);
 
 #endif

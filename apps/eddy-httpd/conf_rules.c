@@ -39,16 +39,6 @@ static int push(struct httpd_conf_ctx *x, int list, const void **arr, int *cnt, 
     return 0;
 }
 
-static int on_off(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, int *out)
-{
-    if (strcmp(d->args[1], "on") == 0 || strcmp(d->args[1], "off") == 0) {
-        *out = d->args[1][1] == 'n';
-        return 0;
-    }
-    return httpd_conf_fail(x, d, "\"%s\" takes \"on\" or \"off\", not \"%s\"", d->args[0],
-                           d->args[1]);
-}
-
 static const char *keep(struct httpd_conf_ctx *x, const char *s)
 {
     return httpd_conf_strdup(x->conf, s);
@@ -84,7 +74,7 @@ static int index_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 
 static int autoindex_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 {
-    return on_off(x, d, &x->r->autoindex);
+    return httpd_conf_on_off(x, d, &x->r->autoindex);
 }
 
 static int charset_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
@@ -203,7 +193,8 @@ static int try_files_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d
 
 static int gzip_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 {
-    return on_off(x, d, strcmp(d->args[0], "gzip") == 0 ? &x->r->gzip : &x->r->gzip_static);
+    return httpd_conf_on_off(x, d,
+                             strcmp(d->args[0], "gzip") == 0 ? &x->r->gzip : &x->r->gzip_static);
 }
 
 static int gzip_types_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
@@ -232,7 +223,7 @@ static int gzip_comp_level_fn(struct httpd_conf_ctx *x, const struct httpd_conf_
 
 static int allow_dotfiles_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)
 {
-    return on_off(x, d, &x->r->allow_dotfiles);
+    return httpd_conf_on_off(x, d, &x->r->allow_dotfiles);
 }
 
 static int deny_fn(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d)

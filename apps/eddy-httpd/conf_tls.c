@@ -68,12 +68,13 @@ static int main_time(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, l
     return 0;
 }
 
+/* An on/off directive into a setting that is HTTPD_UNSET until written. */
 static int tls_on_off(struct httpd_conf_ctx *x, const struct httpd_conf_dir *d, long long *out)
 {
-    if (strcmp(d->args[1], "on") != 0 && strcmp(d->args[1], "off") != 0)
-        return httpd_conf_fail(x, d, "\"%s\" takes \"on\" or \"off\", not \"%s\"", d->args[0],
-                               d->args[1]);
-    *out = d->args[1][1] == 'n';
+    int v;
+    if (httpd_conf_on_off(x, d, &v) < 0)
+        return -1;
+    *out = v;
     return 0;
 }
 

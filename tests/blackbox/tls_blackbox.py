@@ -10,6 +10,7 @@ import tempfile
 import time
 
 from httpd_blackbox import BUILD, Server, free_port
+from httpd_config_util import read_all
 
 ROOT = os.environ.get("EDDY_ROOT") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                    "..", "..")
@@ -75,8 +76,7 @@ def ticket_chain(port, certs, n=3):
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         c = ctx.wrap_socket(raw, server_hostname="localhost", session=sess)
         c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        while c.recv(65536):
-            pass
+        read_all(c)
         reused.append(c.session_reused)
         sess = c.session
         ids.append(sess.id)
